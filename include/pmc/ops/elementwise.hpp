@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// Elementwise arithmetic and reductions. All tensors of one call have the same shape and are contiguous.
+//   add:        out = a + b                 backward: da += dout, db += dout
+//   mul:        out = a ⊙ b                 backward: da += dout ⊙ b, db += dout ⊙ a
+//   scale:      out = s · a                 backward: da += s · dout
+//   accumulate: dst += alpha · src          (the gradient-accumulation primitive)
+//   sum:        Σ a   → a scalar in compute_t<T>      mean: Σ a / numel
+#pragma once
+
+#include <pmc/core/device.hpp>
+#include <pmc/core/tensor.hpp>
+
+namespace pmc::ops {
+
+/// Specialized per device in backends/<device>/elementwise.hpp:
+///   template <class T> static void add(const Tensor<T, D>& a, const Tensor<T, D>& b, const Tensor<T, D>& out);
+///   template <class T> static void mul(const Tensor<T, D>& a, const Tensor<T, D>& b, const Tensor<T, D>& out);
+///   template <class T> static void scale(const Tensor<T, D>& a, float s, const Tensor<T, D>& out);
+///   template <class T> static void accumulate(const Tensor<T, D>& dst, const Tensor<T, D>& src, float alpha = 1);
+///   template <class T> static compute_t<T> sum(const Tensor<T, D>& a);
+///   template <class T> static void mul_backward(a, b, dout, da, db);   // each of da, db only if defined()
+template <Device D>
+struct Elementwise;
+
+}  // namespace pmc::ops

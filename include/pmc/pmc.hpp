@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: MIT
+// The CPU umbrella header: everything in pmc that needs no GPU.
+#pragma once
+
+#include <pmc/config.hpp>
+#include <pmc/core/device.hpp>
+#include <pmc/core/dtype.hpp>
+#include <pmc/core/error.hpp>
+#include <pmc/core/shape.hpp>
+#include <pmc/core/storage.hpp>
+#include <pmc/core/tensor.hpp>
+#include <pmc/backends/cpu/ops.hpp>
