@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+// The CPU specializations of every op contract in pmc/ops/ (Eigen, OpenMP).
+#pragma once
