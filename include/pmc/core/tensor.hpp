@@ -82,7 +82,15 @@ class Tensor {
   std::int64_t numel() const { return shape_.numel(); }
   std::int64_t offset() const { return offset_; }
   bool defined() const { return storage_.data() != nullptr; }
-  bool is_contiguous() const { return strides_ == contiguous_strides(shape_); }
+  /// Row-major without gaps; the stride of an extent-1 dimension does not matter.
+  bool is_contiguous() const {
+    std::int64_t expected = 1;
+    for (int i = rank() - 1; i >= 0; --i) {
+      if (shape_[i] != 1 && strides_[i] != expected) return false;
+      expected *= shape_[i];
+    }
+    return true;
+  }
   /// Pointer to element (0, ..., 0).
   T* data() const { return storage_.data() + offset_; }
   const Storage<T, D>& storage() const { return storage_; }
@@ -251,7 +259,7 @@ class Tensor {
   template <class F>
   void for_each_index(F&& f, const Shape& other) const {
     if (numel() == 0) return;
-    if (is_contiguous() && other == strides_) {
+    if (is_contiguous() && other == strides_ && strides_ == contiguous_strides(shape_)) {
       for (std::int64_t i = 0, n = numel(); i < n; ++i) f(i, i);
       return;
     }
