@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+// `pmc generate`: text from a prompt with a model loaded from an HF folder, a .safetensors file or a llama2.c .bin.
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/generate.hpp>
+#include <pmc/pmc.hpp>
+#include <pmc/tokenizer/bpe.hpp>
+
+#include "command.hpp"
+
+namespace {
+
+struct GenerateArgs {
+  std::string model, tokenizer, prompt, stop;
+  float temperature = 0.f, top_p = 1.f;
+  int top_k = 0, max_new_tokens = 128;
+  std::uint64_t seed = 0;
+  bool print_ids = false, no_bos = false;
+};
+
+template <pmc::llama::Config C>
+int run_generate(const GenerateArgs& a, const pmc::tokenizer::BpeTokenizer& tok) {
+  auto model = pmc::llama::Model<C, float>::unallocated(false);
+  pmc::llama::load_weights(model, a.model);
+  PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": the tokenizer has ", tok.vocab_size(),
+            " pieces but the model only ", C.vocab_size, " embeddings");
+  auto prompt = tok.encode(a.prompt, !a.no_bos);
+  pmc::llama::GenerateOptions go;
+  go.max_new_tokens = a.max_new_tokens;
+  go.sampler = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p, .seed = a.seed};
+  go.stop_tokens = {tok.eos_id()};
+  if (!a.stop.empty()) {
+    go.stop_when = [&](std::span<const std::int32_t> ids) { return tok.decode(ids).find(a.stop) != std::string::npos; };
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = pmc::llama::generate(model, prompt, go);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (a.print_ids) {
+    for (std::size_t i = 0; i < prompt.size(); ++i) std::printf("%s%d", i ? " " : "", prompt[i]);
+    for (auto id : out) std::printf(" %d", id);
+    std::printf("\n");
+  } else {
+    // Decoding prompt + continuation together keeps the space SentencePiece drops at the start of a text.
+    std::vector<std::int32_t> all(prompt.begin(), prompt.end());
+    all.insert(all.end(), out.begin(), out.end());
+    std::string text = tok.decode(all);
+    if (!a.stop.empty()) {
+      const auto at = text.find(a.stop, a.prompt.size());
+      if (at != std::string::npos) text.resize(at);
+    }
+    std::printf("%s\n", text.c_str());
+  }
+  std::fprintf(stderr, "pmc generate: %zu tokens in %.2f s (%.1f tokens/s)\n", out.size(), secs,
+               secs > 0 ? static_cast<double>(out.size()) / secs : 0.0);
+  return 0;
+}
+
+const pmc::cli::Command generate_command{
+    "generate", "Generate text from a prompt (greedy or sampled, with a KV cache)", [](CLI::App& app) {
+      auto a = std::make_shared<GenerateArgs>();
+      app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
+      app.add_option("--tokenizer", a->tokenizer, "SentencePiece .model file")->required()->check(CLI::ExistingFile);
+      app.add_option("--prompt", a->prompt, "prompt text");
+      app.add_option("--temperature", a->temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
+      app.add_option("--top-k", a->top_k, "sample among the k most likely tokens (0 = all)");
+      app.add_option("--top-p", a->top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
+      app.add_option("--seed", a->seed, "random seed");
+      app.add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
+      app.add_option("--stop", a->stop, "stop when this text appears");
+      app.add_flag("--print-ids", a->print_ids, "print token ids (prompt and continuation) instead of text");
+      app.add_flag("--no-bos", a->no_bos, "do not start the prompt with BOS");
+      return [a]() {
+        auto tok = pmc::tokenizer::BpeTokenizer::load(a->tokenizer);
+        const std::string name = pmc::llama::checkpoint_config_name(a->model);
+        return pmc::llama::with_config(name, [&]<pmc::llama::Config C>() { return run_generate<C>(*a, tok); });
+      };
+    }};
+
+}  // namespace

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+// Differentiable functions on Var: each runs its op's forward and, when grad is on and an input requires
+// grad, records one node whose closure calls the op's hand-written backward (fused ops are single nodes).
+#pragma once
+
+#include <cstdint>
+
+#include <pmc/autograd/tape.hpp>
+#include <pmc/ops/attention.hpp>
+#include <pmc/ops/cross_entropy.hpp>
+#include <pmc/ops/elementwise.hpp>
+#include <pmc/ops/embedding.hpp>
+#include <pmc/ops/matmul.hpp>
+#include <pmc/ops/rms_norm.hpp>
+#include <pmc/ops/rope.hpp>
+#include <pmc/ops/swiglu.hpp>
+
+namespace pmc::autograd {
+
+namespace detail {
+/// The gradient buffer of `v` if it requires grad, else an undefined tensor (which backwards skip).
+template <class T, Device D>
+Tensor<T, D> grad_target(const Var<T, D>& v) {
+  return v.requires_grad() ? v.state()->grad_buffer() : Tensor<T, D>();
+}
+template <class T, Device D>
+Var<T, D> make_output(Tensor<T, D> value, bool requires_grad) {
+  return Var<T, D>(std::move(value), requires_grad);
+}
+}  // namespace detail
+
+/// op(a) · op(b): (M, K)·(K, N) → (M, N), batched over a leading dimension; see ops/matmul.hpp.
+template <class T, Device D>
+Var<T, D> matmul(const Var<T, D>& a, const Var<T, D>& b, bool trans_a = false, bool trans_b = false) {
+  const auto& av = a.value();
+  const auto& bv = b.value();
+  PMC_CHECK(av.rank() >= 2 && bv.rank() >= 2, "matmul: operands of rank ≥ 2 expected, got ", av.shape().str(),
+            " and ", bv.shape().str());
+  Shape out_shape = av.shape();
+  out_shape[-2] = trans_a ? av.size(-1) : av.size(-2);
+  out_shape[-1] = trans_b ? bv.size(-2) : bv.size(-1);
+  Tensor<T, D> c(out_shape);
+  ops::Matmul<D>::forward(av, bv, c, trans_a, trans_b);
+  const bool rg = needs_grad(a, b);
+  auto out = detail::make_output(std::move(c), rg);
+  if (rg) {
+    current_tape().record([a, b, out, trans_a, trans_b] {
+      ops::Matmul<D>::backward(a.value(), b.value(), out.grad(), detail::grad_target(a), detail::grad_target(b),
+                               trans_a, trans_b);
+    });
+  }
+  return out;
+}
+
+/// A linear layer without bias, PyTorch layout: y = x · Wᵀ,  x: (N, in), W: (out, in) → y: (N, out).
+template <class T, Device D>
+Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight) {
+  PMC_CHECK(x.value().rank() == 2 && weight.value().rank() == 2 && x.value().size(1) == weight.value().size(1),
+            "linear: input ", x.shape().str(), " does not match weight ", weight.shape().str(),
+            " (expected (N, in) and (out, in))");
+  return matmul(x, weight, false, true);
+}
+
+/// a + b (same shapes).
+template <class T, Device D>
+Var<T, D> add(const Var<T, D>& a, const Var<T, D>& b) {
+  check_same_shape(a.shape(), b.shape(), "add");
+  Tensor<T, D> c(a.shape());
+  ops::Elementwise<D>::add(a.value(), b.value(), c);
+  const bool rg = needs_grad(a, b);
+  auto out = detail::make_output(std::move(c), rg);
+  if (rg) {
+    current_tape().record([a, b, out] {
+      if (a.requires_grad()) ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), out.grad());
+      if (b.requires_grad()) ops::Elementwise<D>::accumulate(b.state()->grad_buffer(), out.grad());
+    });
+  }
+  return out;
+}
+
+/// a ⊙ b (same shapes).
+template <class T, Device D>
+Var<T, D> mul(const Var<T, D>& a, const Var<T, D>& b) {
+  check_same_shape(a.shape(), b.shape(), "mul");
+  Tensor<T, D> c(a.shape());
+  ops::Elementwise<D>::mul(a.value(), b.value(), c);
+  const bool rg = needs_grad(a, b);
+  auto out = detail::make_output(std::move(c), rg);
+  if (rg) {
+    current_tape().record([a, b, out] {
+      ops::Elementwise<D>::mul_backward(a.value(), b.value(), out.grad(), detail::grad_target(a),
+                                        detail::grad_target(b));
+    });
+  }
+  return out;
+}
+
+/// s · a.
+template <class T, Device D>
+Var<T, D> scale(const Var<T, D>& a, float s) {
+  Tensor<T, D> c(a.shape());
+  ops::Elementwise<D>::scale(a.value(), s, c);
+  const bool rg = needs_grad(a);
+  auto out = detail::make_output(std::move(c), rg);
+  if (rg) {
+    current_tape().record([a, out, s] { ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), out.grad(), s); });
+  }
+  return out;
+}
+
+/// Σ a, as a scalar of shape ().
+template <class T, Device D>
+Var<T, D> sum(const Var<T, D>& a) {
+  auto total = ops::Elementwise<D>::sum(a.value());
+  Tensor<T, D> c = Tensor<T, D>::from(Shape{}, {static_cast<T>(total)});
+  const bool rg = needs_grad(a);
+  auto out = detail::make_output(std::move(c), rg);
+  if (rg) {
+    current_tape().record([a, out] {
+      Tensor<T, D> ones(a.shape());
+      ones.fill(out.grad()[0]);
+      ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), ones);
+    });
+  }
+  return out;
+}
+
+/// Σ a / numel(a), as a scalar of shape ().
+template <class T, Device D>
+Var<T, D> mean(const Var<T, D>& a) {
+  return scale(sum(a), 1.0f / static_cast<float>(a.value().numel()));
+}
+
+/// The same elements with a new shape (a view of the value; the gradient is reshaped back).
+template <class T, Device D>
+Var<T, D> reshape(const Var<T, D>& a, const Shape& shape) {
+  const bool rg = needs_grad(a);
+  auto out = detail::make_output(a.value().reshape(shape), rg);
+  if (rg) {
+    current_tape().record([a, out] {
+      ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), out.grad().reshape(a.shape()));
+    });
+  }
+  return out;
+}
+
+/// Embedding lookup: weight (V, D), tokens (N) → (N, D).
+template <class T, Device D>
+Var<T, D> embedding(const Var<T, D>& weight, const Tensor<std::int32_t, D>& tokens) {
+  Tensor<T, D> out_value(Shape{tokens.numel(), weight.value().size(1)});
+  ops::Embedding<D>::forward(weight.value(), tokens, out_value);
+  const bool rg = needs_grad(weight);
+  auto out = detail::make_output(std::move(out_value), rg);
+  if (rg) {
+    current_tape().record([weight, tokens, out] {
+      ops::Embedding<D>::backward(tokens, out.grad(), weight.state()->grad_buffer());
+    });
+  }
+  return out;
+}
+
+/// RMSNorm over the last dimension: x (N, D), w (D) → (N, D); one fused node.
+template <class T, Device D>
+Var<T, D> rms_norm(const Var<T, D>& x, const Var<T, D>& weight, float eps) {
+  Tensor<T, D> y(x.shape());
+  Tensor<compute_t<T>, D> rstd(Shape{x.value().size(0)});
+  ops::RmsNorm<D>::forward(x.value(), weight.value(), eps, y, rstd);
+  const bool rg = needs_grad(x, weight);
+  auto out = detail::make_output(std::move(y), rg);
+  if (rg) {
+    current_tape().record([x, weight, rstd, out] {
+      ops::RmsNorm<D>::backward(x.value(), weight.value(), rstd, out.grad(), detail::grad_target(x),
+                                detail::grad_target(weight));
+    });
+  }
+  return out;
+}
+
+/// Rotary embedding of x (B, T, H, Dh) for positions pos0 + t.
+template <class T, Device D>
+Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, float theta, ops::RopeLayout layout) {
+  Tensor<T, D> y(x.shape());
+  ops::Rope<D>::forward(x.value(), pos0, theta, layout, y);
+  const bool rg = needs_grad(x);
+  auto out = detail::make_output(std::move(y), rg);
+  if (rg) {
+    current_tape().record([x, out, pos0, theta, layout] {
+      ops::Rope<D>::backward(out.grad(), pos0, theta, layout, x.state()->grad_buffer());
+    });
+  }
+  return out;
+}
+
+/// Causal grouped-query attention: q (B, T, H, Dh), k, v (B, S, Hkv, Dh) → (B, T, H, Dh); one fused node.
+template <class T, Device D>
+Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, std::int64_t pos0 = 0) {
+  const auto& qs = q.shape();
+  const auto& ks = k.shape();
+  PMC_CHECK(qs.rank() == 4 && ks.rank() == 4 && k.shape() == v.shape() && qs[0] == ks[0] && qs[3] == ks[3] &&
+                qs[2] % ks[2] == 0 && ks[1] >= pos0 + qs[1],
+            "attention: q ", qs.str(), " and k/v ", ks.str(), ", ", v.shape().str(),
+            " do not fit (B, T, H, Dh) / (B, S, Hkv, Dh) with H a multiple of Hkv and S ≥ pos0 + T");
+  Tensor<T, D> o(qs);
+  const bool rg = needs_grad(q, k, v);
+  // Probabilities are kept for backward only; inference passes a one-row scratch per call.
+  Tensor<compute_t<T>, D> probs(Shape{qs[0], qs[2], qs[1], ks[1]});
+  ops::Attention<D>::forward(q.value(), k.value(), v.value(), pos0, o, probs);
+  auto out = detail::make_output(std::move(o), rg);
+  if (rg) {
+    current_tape().record([q, k, v, probs, out] {
+      ops::Attention<D>::backward(q.value(), k.value(), v.value(), probs, out.grad(), detail::grad_target(q),
+                                  detail::grad_target(k), detail::grad_target(v));
+    });
+  }
+  return out;
+}
+
+/// SwiGLU gate: silu(a) ⊙ b, a, b: (N, F); one fused node.
+template <class T, Device D>
+Var<T, D> swiglu(const Var<T, D>& a, const Var<T, D>& b) {
+  check_same_shape(a.shape(), b.shape(), "swiglu");
+  Tensor<T, D> h(a.shape());
+  ops::SwiGlu<D>::forward(a.value(), b.value(), h);
+  const bool rg = needs_grad(a, b);
+  auto out = detail::make_output(std::move(h), rg);
+  if (rg) {
+    current_tape().record([a, b, out] {
+      ops::SwiGlu<D>::backward(a.value(), b.value(), out.grad(), detail::grad_target(a), detail::grad_target(b));
+    });
+  }
+  return out;
+}
+
+/// silu(a) = a · σ(a).
+template <class T, Device D>
+Var<T, D> silu(const Var<T, D>& a) {
+  Tensor<T, D> y(a.shape());
+  ops::SwiGlu<D>::silu_forward(a.value(), y);
+  const bool rg = needs_grad(a);
+  auto out = detail::make_output(std::move(y), rg);
+  if (rg) {
+    current_tape().record([a, out] { ops::SwiGlu<D>::silu_backward(a.value(), out.grad(), a.state()->grad_buffer()); });
+  }
+  return out;
+}
+
+/// Mean cross-entropy of logits (N, V) against targets (N), skipping `ignore`; a scalar of shape ().
+/// `count` (optional) receives the number of targets that counted.
+template <class T, Device D>
+Var<T, D> cross_entropy(const Var<T, D>& logits, const Tensor<std::int32_t, D>& targets,
+                        std::int32_t ignore = ops::kIgnoreIndex, std::int64_t* count = nullptr) {
+  PMC_CHECK(logits.value().rank() == 2 && targets.rank() == 1 && targets.size(0) == logits.value().size(0),
+            "cross_entropy: logits ", logits.shape().str(), " and targets ", targets.shape().str(),
+            " do not fit (N, V) and (N)");
+  Tensor<compute_t<T>, D> lse(Shape{logits.value().size(0)});
+  auto result = ops::CrossEntropy<D>::forward(logits.value(), targets, lse, ignore);
+  if (count) *count = result.count;
+  const bool rg = needs_grad(logits);
+  auto out = detail::make_output(Tensor<T, D>::from(Shape{}, {static_cast<T>(result.loss)}), rg);
+  if (rg) {
+    const std::int64_t n = result.count;
+    current_tape().record([logits, targets, lse, out, n, ignore] {
+      ops::CrossEntropy<D>::backward(logits.value(), targets, lse, static_cast<double>(out.grad()[0]), n,
+                                     logits.state()->grad_buffer(), ignore);
+    });
+  }
+  return out;
+}
+
+}  // namespace pmc::autograd

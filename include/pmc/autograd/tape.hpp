@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+// Reverse-mode autograd: Var (a tensor with an optional gradient), the Tape of backward closures that
+// operations record in forward order, grad-mode switches, and backward().
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <pmc/core/tensor.hpp>
+
+namespace pmc::autograd {
+
+namespace detail {
+inline bool& grad_mode() {
+  thread_local bool enabled = true;
+  return enabled;
+}
+}  // namespace detail
+
+/// Whether operations on this thread record backward nodes.
+inline bool grad_enabled() { return detail::grad_mode(); }
+
+/// Evaluation scope: no backward nodes are recorded and no activations are kept while it lives.
+///   { pmc::autograd::NoGrad no_grad; auto logits = model.forward(tokens); }
+class NoGrad {
+ public:
+  NoGrad() : previous_(detail::grad_mode()) { detail::grad_mode() = false; }
+  ~NoGrad() { detail::grad_mode() = previous_; }
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// The backward closures of one computation, in the order their forwards ran. backward() runs them in
+/// reverse, so every closure sees the complete gradient of its outputs. A thread has one current tape.
+class Tape {
+ public:
+  void record(std::function<void()> backward) { nodes_.push_back(std::move(backward)); }
+  std::size_t size() const { return nodes_.size(); }
+  /// Runs every closure, newest first, then forgets them (and the activations they kept alive).
+  void run_backward() {
+    for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+      (*it)();
+      *it = nullptr;  // free its saved activations as soon as it has run
+    }
+    nodes_.clear();
+  }
+  /// Forgets the recorded graph without computing gradients (e.g. after an evaluation with grad on).
+  void clear() { nodes_.clear(); }
+
+ private:
+  std::vector<std::function<void()>> nodes_;
+};
+
+inline Tape& current_tape() {
+  thread_local Tape tape;
+  return tape;
+}
+
+template <class T, Device D>
+struct VarState {
+  Tensor<T, D> value;
+  Tensor<T, D> grad;  // allocated (zeros) on first accumulation
+  bool requires_grad = false;
+
+  /// The gradient buffer, allocated on first use; backward functions accumulate into it.
+  const Tensor<T, D>& grad_buffer() {
+    if (!grad.defined()) grad = Tensor<T, D>(value.shape());
+    return grad;
+  }
+};
+
+/// A node of the computation: a value and, when it requires grad, its gradient. Copies share the node.
+/// Leaves created with requires_grad = true are parameters: backward() accumulates into their grad().
+template <class T, Device D = Cpu>
+class Var {
+ public:
+  Var() = default;
+  explicit Var(Tensor<T, D> value, bool requires_grad = false) : state_(std::make_shared<VarState<T, D>>()) {
+    state_->value = std::move(value);
+    state_->requires_grad = requires_grad;
+  }
+
+  const Tensor<T, D>& value() const { return state_->value; }
+  /// The accumulated gradient; undefined until a backward reached this node.
+  const Tensor<T, D>& grad() const { return state_->grad; }
+  const Shape& shape() const { return state_->value.shape(); }
+  bool requires_grad() const { return state_ && state_->requires_grad; }
+  bool defined() const { return state_ != nullptr; }
+  /// Zeroes the gradient in place (keeps its buffer), as an optimizer's zero_grad.
+  void zero_grad() const {
+    if (state_->grad.defined()) state_->grad.zero();
+  }
+  /// Drops the gradient buffer.
+  void reset_grad() const { state_->grad = Tensor<T, D>(); }
+  /// Replaces the value (same shape), e.g. after loading a checkpoint.
+  void set_value(Tensor<T, D> v) const { state_->value = std::move(v); }
+  const std::shared_ptr<VarState<T, D>>& state() const { return state_; }
+
+ private:
+  std::shared_ptr<VarState<T, D>> state_;
+};
+
+/// True when an operation on these inputs must record a backward node.
+template <class... Vars>
+bool needs_grad(const Vars&... inputs) {
+  return grad_enabled() && (inputs.requires_grad() || ...);
+}
+
+/// Seeds d(loss)/d(loss) = 1 and runs the current tape backwards. loss must hold one element.
+template <class T, Device D>
+void backward(const Var<T, D>& loss) {
+  PMC_CHECK(loss.value().numel() == 1, "backward: the loss must be a scalar, got shape ", loss.shape().str());
+  PMC_CHECK(loss.requires_grad(), "backward: the loss does not depend on any parameter that requires grad");
+  Tensor<T, D> seed = Tensor<T, D>::from(loss.shape(), {T(1)});
+  loss.state()->grad = seed;
+  current_tape().run_backward();
+}
+
+}  // namespace pmc::autograd

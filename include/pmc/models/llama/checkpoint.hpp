@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// Loading and saving a Model's weights: Hugging Face folders (config.json + model.safetensors or shards),
+// single safetensors files, and llama2.c `.bin` files. Errors name the file and the tensor.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include <pmc/io/hf_config.hpp>
+#include <pmc/io/llama2c.hpp>
+#include <pmc/io/safetensors.hpp>
+#include <pmc/models/llama/model.hpp>
+#include <pmc/models/llama/registry.hpp>
+
+namespace pmc::llama {
+
+enum class CheckpointFormat { hf_folder, safetensors_file, llama2c_bin };
+
+/// What a path holds: a folder with config.json, a `.safetensors` file, or a llama2.c `.bin`.
+inline CheckpointFormat detect_format(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  PMC_CHECK(fs::exists(path), path.string(), ": no such file or folder");
+  if (fs::is_directory(path)) {
+    PMC_CHECK(fs::exists(path / "config.json"), path.string(), ": a model folder needs a config.json");
+    return CheckpointFormat::hf_folder;
+  }
+  if (path.extension() == ".safetensors") return CheckpointFormat::safetensors_file;
+  if (path.extension() == ".bin") return CheckpointFormat::llama2c_bin;
+  fail(path.string(), ": unknown model format (expected a Hugging Face folder, a .safetensors file or a llama2.c .bin)");
+}
+
+/// The architecture stored at `path`: config.json of a folder (or beside a .safetensors file), or a .bin's header.
+inline Config read_architecture(const std::filesystem::path& path) {
+  switch (detect_format(path)) {
+    case CheckpointFormat::hf_folder: return config_from_hf(io::read_hf_config(path / "config.json"));
+    case CheckpointFormat::safetensors_file: {
+      auto cfg = path.parent_path() / "config.json";
+      PMC_CHECK(std::filesystem::exists(cfg), path.string(), ": a config.json beside the file is needed to know the architecture");
+      return config_from_hf(io::read_hf_config(cfg));
+    }
+    case CheckpointFormat::llama2c_bin: {
+      auto m = io::read_llama2c(path);
+      return config_from_hf(m.header.hf_config());
+    }
+  }
+  return {};
+}
+
+/// The name of the compiled config of the checkpoint at `path` (error listing the supported ones if none).
+inline std::string checkpoint_config_name(const std::filesystem::path& path) {
+  return std::string(config_name_of(read_architecture(path), path.string()));
+}
+
+namespace detail {
+template <Config C, class T, class Source>
+void load_named(Model<C, T, Cpu>& model, const Source& source, const std::string& where) {
+  std::set<std::string> expected;
+  for (const auto& p : model.named_parameters()) expected.insert(p.name);
+  source.check_names(expected);
+  for (const auto& p : model.named_parameters()) {
+    const auto& stored = source.info(p.name).shape;
+    PMC_CHECK(stored == p.var.value().shape(), where, ": tensor ", p.name, " has shape ", stored.str(),
+              " but the config needs ", p.var.value().shape().str());
+    p.var.set_value(source.template get<T>(p.name));  // zero-copy from the mapping when the dtype is T
+  }
+}
+}  // namespace detail
+
+/// Loads weights into `model` from an HF folder, a .safetensors file or a llama2.c .bin. The stored
+/// architecture must equal C (else an error naming both); the RoPE layout follows the format.
+template <Config C, class T>
+void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
+  const Config stored = read_architecture(path);
+  PMC_CHECK(stored == C, path.string(), ": the checkpoint's architecture (", describe(stored),
+            ") does not match the model's (", describe(C), ")");
+  switch (detect_format(path)) {
+    case CheckpointFormat::hf_folder: {
+      auto ckpt = io::SafetensorsCheckpoint::open(path);
+      detail::load_named(model, ckpt, path.string());
+      model.set_rope_layout(ops::RopeLayout::rotate_half);
+      break;
+    }
+    case CheckpointFormat::safetensors_file: {
+      auto file = io::SafetensorsFile::open(path);
+      detail::load_named(model, file, path.string());
+      model.set_rope_layout(ops::RopeLayout::rotate_half);
+      break;
+    }
+    case CheckpointFormat::llama2c_bin: {
+      auto m = io::read_llama2c(path);
+      for (const auto& p : model.named_parameters()) {
+        auto it = m.tensors.find(p.name);
+        PMC_CHECK(it != m.tensors.end(), path.string(), ": tensor ", p.name, " is missing");
+        check_same_shape(it->second.shape(), p.var.value().shape(), (path.string() + ": tensor " + p.name).c_str());
+        if constexpr (std::is_same_v<T, float>) p.var.set_value(it->second);  // zero-copy (private mapping)
+        else p.var.set_value(it->second.template to<T>());
+      }
+      model.set_rope_layout(ops::RopeLayout::interleaved);
+      break;
+    }
+  }
+}
+
+/// Saves `model` as a Hugging Face folder: config.json and model.safetensors (or shards of at most
+/// `max_shard_bytes`), which transformers' LlamaForCausalLM.from_pretrained loads. Weights in Meta's
+/// interleaved RoPE layout are permuted to HF's rotate-half layout on the way out.
+template <Config C, class T>
+void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
+             std::uint64_t max_shard_bytes = 5ull << 30) {
+  std::vector<io::SafetensorsEntry> entries;
+  const bool permute = model.rope_layout() == ops::RopeLayout::interleaved;
+  for (const auto& p : model.named_parameters()) {
+    if (permute && (p.name.ends_with("q_proj.weight") || p.name.ends_with("k_proj.weight"))) {
+      const int heads = p.name.ends_with("q_proj.weight") ? C.n_heads : C.n_kv_heads;
+      entries.push_back(io::tensor_entry(p.name, io::permute_rotary_for_hf(p.var.value().template to<float>(), heads)
+                                                     .template to<T>()));
+    } else {
+      entries.push_back(io::tensor_entry(p.name, p.var.value()));
+    }
+  }
+  std::string dtype = std::is_same_v<T, bf16> ? "bfloat16" : std::is_same_v<T, f16> ? "float16" : "float32";
+  std::filesystem::create_directories(dir);
+  io::write_safetensors_sharded(dir, entries, max_shard_bytes);
+  io::write_hf_config(dir / "config.json", hf_from_config(C, dtype));
+}
+
+}  // namespace pmc::llama

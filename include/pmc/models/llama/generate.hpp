@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// Incremental decoding with a KV cache: the prompt in one forward, then one new token per step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include <pmc/autograd/tape.hpp>
+#include <pmc/eval/sampler.hpp>
+#include <pmc/models/llama/model.hpp>
+
+namespace pmc::llama {
+
+struct GenerateOptions {
+  int max_new_tokens = 64;
+  eval::SamplerOptions sampler{};
+  std::vector<std::int32_t> stop_tokens{2};  // EOS of LLaMA's tokenizer
+  /// Called with the tokens generated so far; returning true stops (e.g. a stop string was decoded).
+  std::function<bool(std::span<const std::int32_t>)> stop_when{};
+  /// Called with each new token as it is produced (streaming output).
+  std::function<void(std::int32_t)> on_token{};
+};
+
+/// Continues `prompt` (ids, BOS included if wanted) and returns the new tokens; the stop token that ended
+/// generation is not included. Runs under NoGrad.
+template <Config C, class T, Device D>
+std::vector<std::int32_t> generate(const Model<C, T, D>& model, std::span<const std::int32_t> prompt,
+                                   const GenerateOptions& options = {}) {
+  PMC_CHECK(!prompt.empty(), "generate: the prompt has no tokens (pass at least BOS)");
+  const std::int64_t max_len =
+      std::min<std::int64_t>(C.max_seq_len, static_cast<std::int64_t>(prompt.size()) + options.max_new_tokens);
+  PMC_CHECK(static_cast<std::int64_t>(prompt.size()) <= C.max_seq_len, "generate: the prompt has ", prompt.size(),
+            " tokens, more than the model's context of ", C.max_seq_len);
+  autograd::NoGrad no_grad;
+  KvCache<T, D> cache(C.n_layers, 1, max_len, C.n_kv_heads, C.head_dim());
+  eval::Sampler sampler(options.sampler);
+  std::vector<std::int32_t> out;
+
+  Tensor<std::int32_t, D> tokens = Tensor<std::int32_t, D>::from(
+      Shape{1, static_cast<std::int64_t>(prompt.size())}, std::span<const std::int32_t>(prompt.data(), prompt.size()));
+  std::int64_t pos = 0;
+  while (static_cast<int>(out.size()) < options.max_new_tokens && pos + tokens.size(1) <= max_len) {
+    auto logits = model.forward(tokens, pos, &cache).value();  // (T, V)
+    pos += tokens.size(1);
+    const auto last = logits.select(0, logits.size(0) - 1).contiguous();
+    const std::int32_t next = sampler.sample(std::span<const T>(last.data(), static_cast<std::size_t>(last.numel())));
+    if (std::find(options.stop_tokens.begin(), options.stop_tokens.end(), next) != options.stop_tokens.end()) break;
+    out.push_back(next);
+    if (options.on_token) options.on_token(next);
+    if (options.stop_when && options.stop_when(out)) break;
+    if (pos >= max_len) break;
+    tokens = Tensor<std::int32_t, D>::from(Shape{1, 1}, {next});
+  }
+  return out;
+}
+
+}  // namespace pmc::llama

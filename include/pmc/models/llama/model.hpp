@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+// Model<Config, T, D>: the LLaMA decoder (embedding, L pre-norm blocks of grouped-query attention with RoPE
+// and a SwiGLU MLP, final RMSNorm, output head) on the autograd of pmc/autograd, with a KV cache for decoding.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <pmc/autograd/functions.hpp>
+#include <pmc/models/llama/config.hpp>
+
+namespace pmc::llama {
+
+using autograd::Var;
+
+/// The keys and values of every layer for positions [0, length): (B, S_max, Hkv, Dh) per layer.
+template <class T, Device D>
+struct KvCache {
+  std::vector<Tensor<T, D>> k, v;
+  std::int64_t length = 0;  // positions filled
+
+  KvCache() = default;
+  KvCache(int n_layers, std::int64_t batch, std::int64_t max_len, int kv_heads, int head_dim) {
+    for (int l = 0; l < n_layers; ++l) {
+      k.emplace_back(Shape{batch, max_len, kv_heads, head_dim});
+      v.emplace_back(Shape{batch, max_len, kv_heads, head_dim});
+    }
+  }
+  std::int64_t capacity() const { return k.empty() ? 0 : k[0].size(1); }
+};
+
+/// A named parameter (Hugging Face's name, e.g. "model.layers.0.self_attn.q_proj.weight").
+template <class T, Device D>
+struct NamedParameter {
+  std::string name;
+  Var<T, D> var;
+};
+
+/// A LLaMA model whose architecture is fixed at compile time.
+///   pmc::llama::Model<pmc::llama::tiny, float> model;          // zeros; init_random or load weights
+///   model.init_random(42);
+///   auto loss = model.loss(tokens, targets);                    // tokens, targets: (B, T) int32
+///   pmc::autograd::backward(loss);
+template <Config C, class T = float, Device D = Cpu>
+  requires(is_valid(C))
+class Model {
+ public:
+  static constexpr Config config = C;
+  static constexpr int kDim = C.dim, kHeads = C.n_heads, kKvHeads = C.n_kv_heads, kHeadDim = C.head_dim();
+  static constexpr int kVocab = C.vocab_size, kFfn = C.ffn_dim, kLayers = C.n_layers;
+  using value_type = T;
+  using device_type = D;
+
+  struct Block {
+    Var<T, D> attn_norm;  // (D)
+    Var<T, D> wq;         // (H·Dh, D)
+    Var<T, D> wk;         // (Hkv·Dh, D)
+    Var<T, D> wv;         // (Hkv·Dh, D)
+    Var<T, D> wo;         // (D, H·Dh)
+    Var<T, D> ffn_norm;   // (D)
+    Var<T, D> w_gate;     // (F, D)
+    Var<T, D> w_up;       // (F, D)
+    Var<T, D> w_down;     // (D, F)
+  };
+
+  /// All parameters allocated (zero), requiring grad when `trainable`.
+  explicit Model(bool trainable = true) : Model(trainable, true) {}
+
+  /// Parameters with their shapes but no memory, for a loader that hands over its own tensors (a
+  /// memory-mapped checkpoint), so that the weights are never held twice.
+  static Model unallocated(bool trainable = true) { return Model(trainable, false); }
+
+ private:
+  Model(bool trainable, bool allocate) {
+    auto param = [&](Shape s) {
+      return Var<T, D>(allocate ? Tensor<T, D>(s) : Tensor<T, D>::wrap(nullptr, s), trainable);
+    };
+    embed_ = param({kVocab, kDim});
+    blocks_.reserve(kLayers);
+    for (int l = 0; l < kLayers; ++l) {
+      blocks_.push_back(Block{param({kDim}), param({C.q_dim(), kDim}), param({C.kv_dim(), kDim}),
+                              param({C.kv_dim(), kDim}), param({kDim, C.q_dim()}), param({kDim}),
+                              param({kFfn, kDim}), param({kFfn, kDim}), param({kDim, kFfn})});
+    }
+    final_norm_ = param({kDim});
+    if constexpr (!C.tied_embeddings) head_ = param({kVocab, kDim});
+  }
+
+ public:
+
+  /// Every parameter with its Hugging Face name, in checkpoint order.
+  std::vector<NamedParameter<T, D>> named_parameters() const {
+    std::vector<NamedParameter<T, D>> out;
+    out.push_back({"model.embed_tokens.weight", embed_});
+    for (int l = 0; l < kLayers; ++l) {
+      const auto& b = blocks_[static_cast<std::size_t>(l)];
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      out.push_back({p + "input_layernorm.weight", b.attn_norm});
+      out.push_back({p + "self_attn.q_proj.weight", b.wq});
+      out.push_back({p + "self_attn.k_proj.weight", b.wk});
+      out.push_back({p + "self_attn.v_proj.weight", b.wv});
+      out.push_back({p + "self_attn.o_proj.weight", b.wo});
+      out.push_back({p + "post_attention_layernorm.weight", b.ffn_norm});
+      out.push_back({p + "mlp.gate_proj.weight", b.w_gate});
+      out.push_back({p + "mlp.up_proj.weight", b.w_up});
+      out.push_back({p + "mlp.down_proj.weight", b.w_down});
+    }
+    out.push_back({"model.norm.weight", final_norm_});
+    if constexpr (!C.tied_embeddings) out.push_back({"lm_head.weight", head_});
+    return out;
+  }
+
+  /// Normal(0, std) weights (scaled by 1/sqrt(2L) on the residual projections, as GPT-2/llm.c), unit norms.
+  void init_random(std::uint64_t seed, float std = 0.02f)
+    requires std::is_same_v<D, Cpu>
+  {
+    std::mt19937_64 rng(seed);
+    for (auto& [name, var] : named_parameters()) {
+      const auto& t = var.value();
+      if (t.rank() == 1) {
+        t.fill(T(1));
+        continue;
+      }
+      const bool residual = name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight");
+      std::normal_distribution<float> dist(0.f, residual ? std / std::sqrt(2.f * kLayers) : std);
+      for (auto& x : t.span()) x = static_cast<T>(dist(rng));
+    }
+  }
+
+  ops::RopeLayout rope_layout() const { return rope_layout_; }
+  /// Meta's interleaved pairs (llama2.c / original checkpoints) or HF's rotate-half (HF checkpoints).
+  void set_rope_layout(ops::RopeLayout layout) { rope_layout_ = layout; }
+
+  const Var<T, D>& embedding() const { return embed_; }
+  const std::vector<Block>& blocks() const { return blocks_; }
+  const Var<T, D>& final_norm() const { return final_norm_; }
+  /// The output head (the embedding when tied).
+  const Var<T, D>& head() const {
+    if constexpr (C.tied_embeddings) return embed_;
+    else return head_;
+  }
+
+  /// Logits (B·T, V) for tokens (B, T) at positions pos0..pos0+T-1. With a cache, keys and values are
+  /// written into it at those positions and attention reads positions [0, pos0 + T) from it.
+  Var<T, D> forward(const Tensor<std::int32_t, D>& tokens, std::int64_t pos0 = 0,
+                    KvCache<T, D>* cache = nullptr) const {
+    auto x = hidden_states(tokens, pos0, cache);  // (N, D)
+    return autograd::linear(x, head());           // (N, V)
+  }
+
+  /// Final hidden states (B·T, D), after the last norm.
+  Var<T, D> hidden_states(const Tensor<std::int32_t, D>& tokens, std::int64_t pos0 = 0,
+                          KvCache<T, D>* cache = nullptr) const {
+    PMC_CHECK(tokens.rank() == 2, "Model::forward: tokens must be (B, T), got ", tokens.shape().str());
+    const std::int64_t B = tokens.size(0), Tn = tokens.size(1);
+    PMC_CHECK(pos0 + Tn <= C.max_seq_len, "Model::forward: positions up to ", pos0 + Tn,
+              " exceed the config's max_seq_len ", C.max_seq_len);
+    if (cache) {
+      PMC_CHECK(cache->capacity() >= pos0 + Tn && cache->k[0].size(0) == B, "Model::forward: KV cache of shape ",
+                cache->k[0].shape().str(), " cannot hold batch ", B, " up to position ", pos0 + Tn);
+    }
+    auto x = autograd::embedding(embed_, tokens.contiguous().reshape({B * Tn}));  // (N, D)
+    for (int l = 0; l < kLayers; ++l) x = block_forward(l, x, B, Tn, pos0, cache);
+    if (cache) cache->length = pos0 + Tn;
+    return autograd::rms_norm(x, final_norm_, C.norm_eps);
+  }
+
+  /// Mean next-token cross-entropy: targets (B, T) hold the token each position predicts, or -100.
+  Var<T, D> loss(const Tensor<std::int32_t, D>& tokens, const Tensor<std::int32_t, D>& targets,
+                 std::int64_t* count = nullptr) const {
+    check_same_shape(tokens.shape(), targets.shape(), "Model::loss: tokens and targets");
+    auto logits = forward(tokens);
+    return autograd::cross_entropy(logits, targets.contiguous().reshape({targets.numel()}), ops::kIgnoreIndex,
+                                   count);
+  }
+
+  std::int64_t parameter_count() const {
+    std::int64_t n = 0;
+    for (auto& p : named_parameters()) n += p.var.value().numel();
+    return n;
+  }
+
+  void zero_grad() const {
+    for (auto& p : named_parameters()) p.var.zero_grad();
+  }
+
+ private:
+  Var<T, D> block_forward(int l, const Var<T, D>& x, std::int64_t B, std::int64_t Tn, std::int64_t pos0,
+                          KvCache<T, D>* cache) const {
+    namespace ag = autograd;
+    const Block& b = blocks_[static_cast<std::size_t>(l)];
+    auto h = ag::rms_norm(x, b.attn_norm, C.norm_eps);                                   // (N, D)
+    auto q = ag::rope(ag::reshape(ag::linear(h, b.wq), {B, Tn, kHeads, kHeadDim}), pos0, C.rope_theta,
+                      rope_layout_);                                                     // (B, T, H, Dh)
+    auto k = ag::rope(ag::reshape(ag::linear(h, b.wk), {B, Tn, kKvHeads, kHeadDim}), pos0, C.rope_theta,
+                      rope_layout_);                                                     // (B, T, Hkv, Dh)
+    auto v = ag::reshape(ag::linear(h, b.wv), {B, Tn, kKvHeads, kHeadDim});             // (B, T, Hkv, Dh)
+    Var<T, D> attn;
+    if (cache) {
+      PMC_CHECK(!autograd::grad_enabled() || !(q.requires_grad()),
+                "Model::forward: a KV cache is for inference; use pmc::autograd::NoGrad");
+      auto& ck = cache->k[static_cast<std::size_t>(l)];
+      auto& cv = cache->v[static_cast<std::size_t>(l)];
+      k.value().copy_to(ck.slice(1, pos0, pos0 + Tn));
+      v.value().copy_to(cv.slice(1, pos0, pos0 + Tn));
+      Var<T, D> keys(ck.slice(1, 0, pos0 + Tn).contiguous());    // (B, pos0+T, Hkv, Dh)
+      Var<T, D> values(cv.slice(1, 0, pos0 + Tn).contiguous());
+      attn = ag::attention(q, keys, values, pos0);
+    } else {
+      PMC_CHECK(pos0 == 0, "Model::forward: pos0 > 0 needs a KV cache holding the earlier positions");
+      attn = ag::attention(q, k, v, 0);                                                  // (B, T, H, Dh)
+    }
+    auto x1 = ag::add(x, ag::linear(ag::reshape(attn, {B * Tn, C.q_dim()}), b.wo));     // (N, D)
+    auto h2 = ag::rms_norm(x1, b.ffn_norm, C.norm_eps);
+    auto mlp = ag::linear(ag::swiglu(ag::linear(h2, b.w_gate), ag::linear(h2, b.w_up)), b.w_down);
+    return ag::add(x1, mlp);                                                             // (N, D)
+  }
+
+  Var<T, D> embed_;
+  std::vector<Block> blocks_;
+  Var<T, D> final_norm_;
+  Var<T, D> head_;
+  ops::RopeLayout rope_layout_ = ops::RopeLayout::rotate_half;
+};
+
+}  // namespace pmc::llama

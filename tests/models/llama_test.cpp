@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+// The LLaMA model against independent references: Hugging Face transformers (golden files made by
+// tools/make_golden_hf.py) and the real stories260K model of llama2.c; configs, KV cache, checkpoint errors.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/generate.hpp>
+#include <pmc/pmc.hpp>
+#include <support/compare.hpp>
+#include <support/paths.hpp>
+
+namespace fs = std::filesystem;
+using namespace pmc;
+using namespace pmc::llama;
+
+namespace {
+
+fs::path golden_dir(const std::string& name) { return test::source_dir() / "tests/golden/hf" / name; }
+
+/// logits, loss and every parameter gradient of the model at `dir` against its golden file.
+template <Config C, class T>
+void check_against_hf(const fs::path& dir, double tol) {
+  auto model = Model<C, T>::unallocated(true);
+  load_weights(model, dir);
+  const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
+  const auto ids = golden.get<std::int32_t>("input_ids");
+  const auto targets = golden.get<std::int32_t>("targets");
+  const auto want_logits = golden.get<double>("logits");
+  {
+    autograd::NoGrad no_grad;
+    const auto logits = model.forward(ids).value();
+    const double err = test::max_rel_diff(logits, want_logits.reshape({logits.size(0), logits.size(1)}));
+    INFO(dir.filename().string(), " logits relative error ", err);
+    CHECK(err < tol);
+  }
+  const auto loss = model.loss(ids, targets);
+  const double want_loss = golden.get<double>("loss")[0];
+  CHECK(std::abs(static_cast<double>(loss.value()[0]) - want_loss) / want_loss < tol);
+  autograd::backward(loss);
+  double worst = 0;
+  for (const auto& p : model.named_parameters()) {
+    const double err = test::max_rel_diff(p.var.grad(), golden.get<double>("grad." + p.name));
+    INFO(dir.filename().string(), " gradient of ", p.name, ": relative error ", err);
+    CHECK(err < tol);
+    worst = std::max(worst, err);
+  }
+  MESSAGE(dir.filename().string(), " (", sizeof(T) == 8 ? "float64" : "float32", "): worst gradient relative error ",
+          worst);
+}
+
+template <class T>
+void check_case(const std::string& name, double tol) {
+  const auto dir = golden_dir(name);
+  REQUIRE(fs::exists(dir / "golden.safetensors"));
+  with_config(checkpoint_config_name(dir), [&]<Config C>() {
+    if constexpr (C.parameters() < 10'000'000) check_against_hf<C, T>(dir, tol);
+  });
+}
+
+const char* kCases[] = {"gqa", "mha_tied", "odd", "mqa"};
+
+}  // namespace
+
+TEST_CASE("configs: exact parameter counts and the name table") {
+  static_assert(llama_7b.parameters() == 6'738'415'616);
+  static_assert(llama_13b.parameters() == 13'015'864'320);
+  static_assert(is_valid(tiny) && is_valid(stories260k));
+  static_assert(!is_valid(Config{.dim = 30, .n_layers = 1, .n_heads = 4, .n_kv_heads = 4, .ffn_dim = 8,
+                                 .vocab_size = 8, .max_seq_len = 8}));  // heads do not divide dim
+  static_assert(!is_valid(Config{.dim = 32, .n_layers = 1, .n_heads = 4, .n_kv_heads = 3, .ffn_dim = 8,
+                                 .vocab_size = 8, .max_seq_len = 8}));  // kv heads do not divide heads
+  Model<tiny, float> m(false);
+  CHECK(m.parameter_count() == tiny.parameters());
+  CHECK(config_by_name("llama_13b") == llama_13b);
+  try {
+    (void)config_by_name("llama_65b");
+    FAIL("no error for an unknown config");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("llama_65b") != std::string::npos);
+    CHECK(std::string(e.what()).find("llama_7b") != std::string::npos);  // lists what is supported
+  }
+}
+
+TEST_CASE("hf parity: logits, loss and gradients in float64") {
+  for (auto name : kCases) check_case<double>(name, 1e-9);
+}
+
+TEST_CASE("hf parity: logits, loss and gradients in float32") {
+  for (auto name : kCases) check_case<float>(name, 1e-4);
+}
+
+TEST_CASE("kv cache: incremental decoding equals the full forward, and greedy matches transformers") {
+  for (auto name : kCases) {
+    const auto dir = golden_dir(name);
+    with_config(checkpoint_config_name(dir), [&]<Config C>() {
+      if constexpr (C.parameters() < 10'000'000) {
+        auto model = Model<C, double>::unallocated(false);
+        load_weights(model, dir);
+        const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
+        const auto ids = golden.get<std::int32_t>("input_ids").select(0, 0).contiguous();  // (T)
+        const std::int64_t T = ids.numel();
+        autograd::NoGrad no_grad;
+        const auto full = model.forward(ids.reshape({1, T})).value();  // (T, V)
+        KvCache<double, Cpu> cache(C.n_layers, 1, T, C.n_kv_heads, C.head_dim());
+        const auto prefill = model.forward(ids.slice(0, 0, 3).contiguous().reshape({1, 3}), 0, &cache).value();
+        CHECK(test::max_rel_diff(prefill, full.slice(0, 0, 3)) < 1e-12);
+        for (std::int64_t t = 3; t < T; ++t) {
+          const auto step = model.forward(ids.slice(0, t, t + 1).contiguous().reshape({1, 1}), t, &cache).value();
+          CHECK(test::max_rel_diff(step, full.slice(0, t, t + 1)) < 1e-12);
+        }
+        const auto want = golden.get<std::int32_t>("greedy_ids").to_vector();
+        const auto prompt = ids.slice(0, 0, 4).to_vector();
+        GenerateOptions go;
+        go.max_new_tokens = static_cast<int>(want.size());
+        go.stop_tokens = {};
+        const auto got = generate(model, std::span<const std::int32_t>(prompt), go);
+        CHECK(got == want);
+      }
+    });
+  }
+}
+
+TEST_CASE("checkpoints: a model saved by pmc reloads with the same logits") {
+  const auto dir = golden_dir("gqa");
+  auto model = Model<hf_test_gqa, float>::unallocated(false);
+  load_weights(model, dir);
+  const auto out = test::tmp_dir() / "saved_gqa";
+  fs::remove_all(out);
+  save_hf(model, out);
+  CHECK(fs::exists(out / "config.json"));
+  CHECK(checkpoint_config_name(out) == "hf_test_gqa");
+  auto again = Model<hf_test_gqa, float>::unallocated(false);
+  load_weights(again, out);
+  const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
+  const auto ids = golden.get<std::int32_t>("input_ids");
+  autograd::NoGrad no_grad;
+  CHECK(test::max_abs_diff(model.forward(ids).value(), again.forward(ids).value()) == 0);
+}
+
+TEST_CASE("checkpoints: bad input is a clear error naming the file and tensor") {
+  const auto src = golden_dir("gqa");
+  const auto bad = test::tmp_dir() / "bad_gqa";
+  auto expect_error = [&](const std::string& needle) {
+    auto model = Model<hf_test_gqa, float>::unallocated(false);
+    try {
+      load_weights(model, bad);
+      FAIL("no error; expected one mentioning ", needle);
+    } catch (const Error& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+  };
+  auto fresh = [&] {
+    fs::remove_all(bad);
+    fs::create_directories(bad);
+    fs::copy_file(src / "config.json", bad / "config.json");
+    fs::copy_file(src / "model.safetensors", bad / "model.safetensors");
+  };
+  // truncated weights
+  fresh();
+  fs::resize_file(bad / "model.safetensors", fs::file_size(bad / "model.safetensors") - 100);
+  expect_error("model.safetensors");
+  // a config that matches no compiled architecture
+  fresh();
+  {
+    std::ifstream in(bad / "config.json");
+    auto j = nlohmann::json::parse(in);
+    j["num_hidden_layers"] = 7;
+    std::ofstream(bad / "config.json") << j.dump();
+  }
+  try {
+    (void)checkpoint_config_name(bad);
+    FAIL("no error for an unknown architecture");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("supported") != std::string::npos);
+  }
+  // the right architecture for a different model: shapes do not match
+  fresh();
+  {
+    std::ifstream in(bad / "config.json");
+    auto j = nlohmann::json::parse(in);
+    std::ofstream(bad / "config.json") << j.dump();
+  }
+  auto wrong = Model<hf_test_mqa, float>::unallocated(false);
+  try {
+    load_weights(wrong, bad);
+    FAIL("no error for an architecture mismatch");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("does not match") != std::string::npos);
+  }
+  // a missing tensor
+  fresh();
+  {
+    auto f = io::SafetensorsFile::open(src / "model.safetensors");
+    std::vector<io::SafetensorsEntry> entries;
+    for (const auto& n : f.names())
+      if (n != "model.layers.1.mlp.up_proj.weight") entries.push_back(io::tensor_entry(n, f.get<float>(n)));
+    io::write_safetensors(bad / "model.safetensors", entries);
+  }
+  expect_error("model.layers.1.mlp.up_proj.weight");
+}
+
+TEST_CASE("stories260K: greedy decoding from BOS reproduces llama2.c's published output") {
+  const auto bin = test::shared_file("data/models/stories260K/stories260K.bin");
+  const auto ref_path = test::shared_file("data/models/stories260K/stories260K_reference.json");
+  if (bin.empty() || ref_path.empty()) PMC_SKIP("../shared/data/models/stories260K is absent");
+  std::ifstream in(ref_path);
+  const auto ref = nlohmann::json::parse(in);
+  const auto want = ref["greedy_ids_200_steps"].get<std::vector<std::int32_t>>();
+  CHECK(checkpoint_config_name(bin) == "stories260k");
+  auto model = Model<stories260k, float>::unallocated(false);
+  load_weights(model, bin);
+  {
+    autograd::NoGrad no_grad;
+    const auto logits = model.forward(Tensor<std::int32_t>::from({1, 1}, {1})).value();
+    const auto first16 = ref["pos0_logits_first16"].get<std::vector<float>>();
+    for (int i = 0; i < 16; ++i) CHECK(logits.at({0, i}) == doctest::Approx(first16[static_cast<std::size_t>(i)]).epsilon(1e-4));
+  }
+  GenerateOptions go;
+  go.max_new_tokens = static_cast<int>(want.size()) - 1;
+  go.stop_tokens = {};
+  const std::vector<std::int32_t> bos{1};
+  auto got = generate(model, std::span<const std::int32_t>(bos), go);
+  got.insert(got.begin(), 1);
+  CHECK(got == want);
+}
