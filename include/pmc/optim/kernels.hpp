@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// The per-device part of the optimizers: AdamWKernel<D>, SgdKernel<D>, ParamOps<D> over flat buffers.
+// Everything device-independent (hyperparameters, bias correction, state, checks) stays in optim/*.hpp,
+// so a device only supplies these loops. The CPU specializations are in backends/cpu/{adamw,sgd,param_ops}.hpp.
+#pragma once
+
+#include <cstdint>
+
+#include <pmc/core/device.hpp>
+
+namespace pmc::optim {
+
+/// The scalars of one AdamW update, computed in double by AdamW::step exactly as torch.optim.AdamW does
+/// (single-tensor path); the kernel casts them to T.
+struct AdamWCoefficients {
+  double decay;            // 1 - lr·weight_decay
+  double one_minus_beta1;  // 1 - β1
+  double beta2;            // β2
+  double one_minus_beta2;  // 1 - β2
+  double step_size;        // lr / (1 - β1^t)
+  double bc2_sqrt;         // sqrt(1 - β2^t)
+  double eps;
+};
+
+/// AdamW on n contiguous elements, per element, in this order (torch's order, so float64 agrees to ~1 ulp):
+///   p ← p·decay
+///   m ← m + (1-β1)·(g - m)                       (= β1·m + (1-β1)·g; torch's lerp)
+///   v ← v·β2 + (1-β2)·g·g
+///   p ← p + (-step_size·m) / (sqrt(v)/bc2_sqrt + eps)
+/// Specialized per device:
+///   template <std::floating_point T>
+///   static void step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWCoefficients& c);
+template <Device D>
+struct AdamWKernel;
+
+/// The scalars of one SGD update (torch.optim.SGD, single-tensor path).
+struct SgdCoefficients {
+  double lr;
+  double momentum;      // 0: no momentum buffer
+  double dampening;
+  double weight_decay;  // L2: added to the gradient, not decoupled
+  bool nesterov;
+  bool first_step;      // the momentum buffer starts as a copy of the (decayed) gradient, as in torch
+};
+
+/// SGD on n contiguous elements, per element:
+///   d ← g + wd·p
+///   buf ← first_step ? d : buf·μ + (1-dampening)·d          (momentum μ > 0 only)
+///   d ← nesterov ? d + μ·buf : buf                            (momentum μ > 0 only)
+///   p ← p - lr·d
+/// Specialized per device:
+///   template <std::floating_point T>
+///   static void step(T* p, const T* g, T* buf, std::int64_t n, const SgdCoefficients& c);  // buf unused if μ = 0
+template <Device D>
+struct SgdKernel;
+
+/// Flat-buffer helpers for clipping, accumulation, loss scaling and master weights. Specialized per device:
+///   template <class T> static double sum_squares(const T* x, std::int64_t n);  // Σ x², accumulated in double,
+///                                                                            // deterministic for any thread count
+///   template <class T> static void scale(T* x, std::int64_t n, T factor);     // x ← x·factor
+///   template <class T> static bool all_finite(const T* x, std::int64_t n);
+///   template <class G, class T> static void axpy(const G* x, T* y, std::int64_t n, T alpha);  // y ← y + alpha·T(x)
+///   template <class S, class T> static void convert(const S* src, T* dst, std::int64_t n);    // dst ← T(src), RNE
+///   template <class T> static void fill(T* x, std::int64_t n, T value);
+template <Device D>
+struct ParamOps;
+
+}  // namespace pmc::optim
