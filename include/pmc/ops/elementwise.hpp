@@ -18,6 +18,7 @@ namespace pmc::ops {
 ///   template <class T> static void scale(const Tensor<T, D>& a, float s, const Tensor<T, D>& out);
 ///   template <class T> static void accumulate(const Tensor<T, D>& dst, const Tensor<T, D>& src, float alpha = 1);
 ///   template <class T> static compute_t<T> sum(const Tensor<T, D>& a);
+///   template <class T> static compute_t<T> mean(const Tensor<T, D>& a);  // 0 for an empty tensor
 ///   template <class T> static void mul_backward(a, b, dout, da, db);   // each of da, db only if defined()
 template <Device D>
 struct Elementwise;

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+// Matmul<Cpu>: batched strided GEMM on Eigen (float, double); bf16/f16 staged to float in blocks.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <pmc/backends/cpu/eigen.hpp>
+#include <pmc/core/tensor.hpp>
+#include <pmc/ops/matmul.hpp>
+
+namespace pmc::backends::cpu {
+
+/// `batch` logical (rows, cols) matrices: element (b, i, j) is data[b·bs + i·rs + j·cs]. bs = 0 broadcasts
+/// an operand; for the output it means "sum over the batch" (the gradient of a shared 2-D operand).
+template <class T>
+struct MatDesc {
+  T* data = nullptr;
+  std::int64_t rows = 0, cols = 0, rs = 0, cs = 0, bs = 0;
+
+  MatDesc t() const { return {data, cols, rows, cs, rs, bs}; }
+  T& at(std::int64_t i, std::int64_t j) const { return data[i * rs + j * cs]; }
+  MatDesc batch(std::int64_t b) const {
+    MatDesc d = *this;
+    d.data += b * bs;
+    return d;
+  }
+  /// Strides of unit extents are arbitrary; pin them so that layout tests below see the real layout.
+  MatDesc normalized() const {
+    MatDesc d = *this;
+    if (d.cols == 1) d.cs = 1;
+    if (d.rows == 1 && d.cs != 1) d.rs = 1;
+    return d;
+  }
+  bool row_major() const { return cs == 1; }
+  bool col_major() const { return rs == 1; }
+  std::int64_t outer() const { return row_major() ? (rows == 1 ? cols : rs) : (cols == 1 ? rows : cs); }
+};
+
+/// The logical op(X) of a 2-D or 3-D tensor: its last two dimensions, transposed when `trans`.
+template <class T>
+MatDesc<T> describe(const Tensor<T, Cpu>& x, bool trans) {
+  const int r = x.rank();
+  PMC_CHECK(r == 2 || r == 3, "matmul: operands must be 2-D or 3-D, got shape ", x.shape().str());
+  MatDesc<T> d{x.data(), x.size(r - 2), x.size(r - 1), x.strides()[r - 2], x.strides()[r - 1],
+               r == 3 ? x.strides()[0] : 0};
+  return (trans ? d.t() : d).normalized();
+}
+
+template <class S, bool ARow, bool BRow>
+void gemm_eigen_one(const MatDesc<const S>& a, const MatDesc<const S>& b, const MatDesc<S>& c, S alpha, S beta) {
+  using AMap = std::conditional_t<ARow, ConstRowMap<S>, ConstColMap<S>>;
+  using BMap = std::conditional_t<BRow, ConstRowMap<S>, ConstColMap<S>>;
+  AMap am(a.data, a.rows, a.cols, Eigen::OuterStride<>(a.outer()));
+  BMap bm(b.data, b.rows, b.cols, Eigen::OuterStride<>(b.outer()));
+  RowMap<S> cm(c.data, c.rows, c.cols, Eigen::OuterStride<>(c.outer()));
+  if (beta == S(0)) {
+    cm.noalias() = alpha * am * bm;  // assignment, so stale NaNs in C do not survive beta = 0
+  } else {
+    if (beta != S(1)) cm *= beta;
+    cm.noalias() += alpha * am * bm;
+  }
+}
+
+/// One GEMM on Eigen; a and b must each have a unit stride, c a unit column stride.
+template <class S>
+void gemm_eigen(const MatDesc<const S>& a, const MatDesc<const S>& b, const MatDesc<S>& c, S alpha, S beta) {
+  if (a.row_major()) {
+    if (b.row_major()) gemm_eigen_one<S, true, true>(a, b, c, alpha, beta);
+    else gemm_eigen_one<S, true, false>(a, b, c, alpha, beta);
+  } else {
+    if (b.row_major()) gemm_eigen_one<S, false, true>(a, b, c, alpha, beta);
+    else gemm_eigen_one<S, false, false>(a, b, c, alpha, beta);
+  }
+}
+
+/// Rows [r0, r1) of op(X) (all columns) as a row-major float block.
+template <class T>
+void stage_rows(const MatDesc<const T>& x, std::int64_t r0, std::int64_t r1, std::vector<float>& out) {
+  const std::int64_t k = x.cols;
+  out.resize(static_cast<std::size_t>((r1 - r0) * k));
+  float* o = out.data();
+  parallel_for(r1 - r0, k, [&](std::int64_t i) {
+    const T* src = x.data + (r0 + i) * x.rs;
+    float* dst = o + i * k;
+    for (std::int64_t j = 0; j < k; ++j) dst[j] = static_cast<float>(src[j * x.cs]);
+  });
+}
+
+/// Columns [c0, c1) of op(X) (all rows) as a float block, column-major when op(X)'s columns are
+/// contiguous (a transposed weight) so that the conversion streams memory in order.
+template <class T>
+MatDesc<const float> stage_cols(const MatDesc<const T>& x, std::int64_t c0, std::int64_t c1, std::vector<float>& out) {
+  const std::int64_t k = x.rows, nb = c1 - c0;
+  out.resize(static_cast<std::size_t>(k * nb));
+  float* o = out.data();
+  if (x.col_major()) {
+    parallel_for(nb, k, [&](std::int64_t j) {
+      const T* src = x.data + (c0 + j) * x.cs;
+      float* dst = o + j * k;
+      for (std::int64_t i = 0; i < k; ++i) dst[i] = static_cast<float>(src[i]);
+    });
+    return MatDesc<const float>{o, k, nb, 1, k, 0}.normalized();
+  }
+  parallel_for(k, nb, [&](std::int64_t i) {
+    const T* src = x.data + i * x.rs + c0 * x.cs;
+    float* dst = o + i * nb;
+    for (std::int64_t j = 0; j < nb; ++j) dst[j] = static_cast<float>(src[j * x.cs]);
+  });
+  return MatDesc<const float>{o, k, nb, nb, 1, 0}.normalized();
+}
+
+/// One GEMM of 16-bit operands computed in float. Operands are converted a block at a time (about 16 MiB of
+/// float each), so a (11008, 4096) bf16 weight is never expanded whole.
+template <class T>
+void gemm_lowp(const MatDesc<const T>& a, const MatDesc<const T>& b, const MatDesc<T>& c, float alpha, float beta) {
+  const std::int64_t m = c.rows, n = c.cols, k = a.cols;
+  auto write = [&](std::int64_t i, std::int64_t j, float acc) {
+    T& dst = c.at(i, j);
+    dst = static_cast<T>(beta == 0.f ? alpha * acc : alpha * acc + beta * static_cast<float>(dst));
+  };
+  std::vector<float> af;
+  if (m <= 4 && b.col_major()) {
+    // Decoding: a few tokens against a weight whose rows are op(B)'s columns. Dot products straight from
+    // the weight rows read it once, where staging would write and reread it as float.
+    stage_rows(a, 0, m, af);
+    parallel_for(n, k * m, [&](std::int64_t j) {
+      auto& col = scratch<float, 1>();
+      col.resize(static_cast<std::size_t>(k));
+      const T* src = b.data + j * b.cs;
+      for (std::int64_t i = 0; i < k; ++i) col[static_cast<std::size_t>(i)] = static_cast<float>(src[i]);
+      ConstVecMap<float> cv(col.data(), k);
+      for (std::int64_t i = 0; i < m; ++i) write(i, j, ConstVecMap<float>(af.data() + i * k, k).dot(cv));
+    });
+    return;
+  }
+  constexpr std::int64_t budget = std::int64_t{1} << 22;  // floats per staged block
+  const std::int64_t step = std::max<std::int64_t>(16, budget / std::max<std::int64_t>(k, 1));
+  std::vector<float> bf, cf;
+  for (std::int64_t m0 = 0; m0 < m; m0 += step) {
+    const std::int64_t m1 = std::min(m, m0 + step);
+    stage_rows(a, m0, m1, af);
+    const MatDesc<const float> ad{af.data(), m1 - m0, k, k, 1, 0};
+    for (std::int64_t n0 = 0; n0 < n; n0 += step) {
+      const std::int64_t n1 = std::min(n, n0 + step);
+      const auto bd = stage_cols(b, n0, n1, bf);
+      cf.resize(static_cast<std::size_t>((m1 - m0) * (n1 - n0)));
+      const MatDesc<float> cd{cf.data(), m1 - m0, n1 - n0, n1 - n0, 1, 0};
+      gemm_eigen<float>(ad.normalized(), bd, cd.normalized(), 1.f, 0.f);
+      parallel_for(m1 - m0, n1 - n0, [&](std::int64_t i) {
+        for (std::int64_t j = n0; j < n1; ++j) write(m0 + i, j, cf[static_cast<std::size_t>(i * (n1 - n0) + j - n0)]);
+      });
+    }
+  }
+}
+
+/// A contiguous copy of x (for operands with no unit stride), kept alive by `hold`.
+template <class T>
+MatDesc<const T> pack(const MatDesc<const T>& x, std::int64_t batch, std::vector<T>& hold) {
+  const std::int64_t nb = x.bs == 0 ? 1 : batch, sz = x.rows * x.cols;
+  hold.resize(static_cast<std::size_t>(nb * sz));
+  for (std::int64_t b = 0; b < nb; ++b)
+    for (std::int64_t i = 0; i < x.rows; ++i)
+      for (std::int64_t j = 0; j < x.cols; ++j)
+        hold[static_cast<std::size_t>(b * sz + i * x.cols + j)] = x.batch(b).at(i, j);
+  return MatDesc<const T>{hold.data(), x.rows, x.cols, x.cols, 1, x.bs == 0 ? 0 : sz}.normalized();
+}
+
+/// c[b] = alpha · a[b] · b[b] + beta · c[b] for b < batch, where any of the three may be broadcast (bs = 0);
+/// a broadcast c receives the sum over the batch.
+template <class T>
+void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t batch, float alpha, float beta) {
+  using C = compute_t<T>;
+  if (c.rows == 0 || c.cols == 0 || batch == 0) return;
+  if (!c.row_major()) {
+    // Write Cᵀ = op(B)ᵀ · op(A)ᵀ instead: C is then row-major.
+    PMC_CHECK(c.col_major(), "matmul: the output (strides ", c.rs, ", ", c.cs,
+              ") needs a unit stride in one of its last two dimensions");
+    c = c.t();
+    std::swap(a, b);
+    a = a.t();
+    b = b.t();
+  }
+  std::vector<T> hold_a, hold_b;
+  if (!a.row_major() && !a.col_major()) a = pack(a, batch, hold_a);
+  if (!b.row_major() && !b.col_major()) b = pack(b, batch, hold_b);
+  // Fold the batch into one larger GEMM where the memory layout allows: stacked rows against a shared B
+  // (a linear layer on (B, T, D)), or a batch summed into a shared C (its weight gradient).
+  if (batch > 1 && b.bs == 0 && a.bs == a.rows * a.rs && c.bs == c.rows * c.rs && a.rows * a.rs != 0) {
+    a.rows *= batch;
+    c.rows *= batch;
+    batch = 1;
+  } else if (batch > 1 && c.bs == 0 && a.bs == a.cols * a.cs && b.bs == b.rows * b.rs && a.bs != 0 && b.bs != 0) {
+    a.cols *= batch;
+    b.rows *= batch;
+    batch = 1;
+  }
+  for (std::int64_t i = 0; i < batch; ++i) {
+    const float beta_i = (c.bs == 0 && i > 0) ? 1.f : beta;
+    if constexpr (std::is_same_v<T, C>) {
+      gemm_eigen<C>(a.batch(i), b.batch(i), c.batch(i), static_cast<C>(alpha), static_cast<C>(beta_i));
+    } else {
+      gemm_lowp<T>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+    }
+  }
+}
+
+template <class T>
+MatDesc<const T> as_const(const MatDesc<T>& d) {
+  return {d.data, d.rows, d.cols, d.rs, d.cs, d.bs};
+}
+
+}  // namespace pmc::backends::cpu
+
+namespace pmc::ops {
+
+template <>
+struct Matmul<Cpu> {
+  template <class T>
+  static void forward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& c, bool trans_a,
+                      bool trans_b, float alpha = 1, float beta = 0) {
+    static_assert(Floating<T>, "Matmul: T must be float, double, bf16 or f16");
+    const std::int64_t batch = check(a, b, c, trans_a, trans_b, "matmul");
+    backends::cpu::gemm<T>(const_desc(a, trans_a), const_desc(b, trans_b), backends::cpu::describe(c, false), batch,
+                           alpha, beta);
+  }
+
+  /// With C = op(A)·op(B): dA += dC·op(B)ᵀ laid out as A (transposed back when trans_a), dB likewise with
+  /// op(A)ᵀ·dC; a 2-D operand shared by a batch gets the gradient summed over the batch.
+  template <class T>
+  static void backward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& dc,
+                       const Tensor<T, Cpu>& da, const Tensor<T, Cpu>& db, bool trans_a, bool trans_b) {
+    static_assert(Floating<T>, "Matmul: T must be float, double, bf16 or f16");
+    const std::int64_t batch = check(a, b, dc, trans_a, trans_b, "matmul backward");
+    using backends::cpu::describe;
+    if (da.defined()) {
+      check_same_shape(a.shape(), da.shape(), "matmul backward: A and dA");
+      backends::cpu::gemm<T>(const_desc(dc, false), const_desc(b, trans_b).t(), describe(da, trans_a), batch, 1.f,
+                             1.f);
+    }
+    if (db.defined()) {
+      check_same_shape(b.shape(), db.shape(), "matmul backward: B and dB");
+      backends::cpu::gemm<T>(const_desc(a, trans_a).t(), const_desc(dc, false), describe(db, trans_b), batch, 1.f,
+                             1.f);
+    }
+  }
+
+ private:
+  template <class T>
+  static backends::cpu::MatDesc<const T> const_desc(const Tensor<T, Cpu>& x, bool trans) {
+    return backends::cpu::as_const(backends::cpu::describe(x, trans));
+  }
+
+  static std::string op_str(const Shape& s, bool trans) { return s.str() + (trans ? "ᵀ" : ""); }
+
+  /// Validates ranks and extents; returns the batch count (1 for a 2-D product).
+  template <class T>
+  static std::int64_t check(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& c,
+                            bool trans_a, bool trans_b, const char* what) {
+    PMC_CHECK(a.defined() && b.defined() && c.defined(), what, ": an operand is undefined");
+    PMC_CHECK((a.rank() == 2 || a.rank() == 3) && (b.rank() == 2 || b.rank() == 3), what,
+              ": A and B must be 2-D or 3-D, got A ", a.shape().str(), " and B ", b.shape().str());
+    PMC_CHECK(b.rank() <= a.rank(), what, ": a 3-D B ", b.shape().str(), " needs a 3-D A, got ", a.shape().str());
+    PMC_CHECK(c.rank() == a.rank(), what, ": C ", c.shape().str(), " must have the rank of A ", a.shape().str());
+    const std::int64_t batch = a.rank() == 3 ? a.size(0) : 1;
+    PMC_CHECK(b.rank() == 2 || b.size(0) == batch, what, ": batch of A ", a.shape().str(), " and B ",
+              b.shape().str(), " differ");
+    PMC_CHECK(c.rank() == 2 || c.size(0) == batch, what, ": batch of A ", a.shape().str(), " and C ",
+              c.shape().str(), " differ");
+    const std::int64_t m = a.size(trans_a ? -1 : -2), k = a.size(trans_a ? -2 : -1);
+    const std::int64_t kb = b.size(trans_b ? -1 : -2), n = b.size(trans_b ? -2 : -1);
+    PMC_CHECK(k == kb, what, ": inner dimensions differ: op(A) of A ", op_str(a.shape(), trans_a), " has ", k,
+              " columns, op(B) of B ", op_str(b.shape(), trans_b), " has ", kb, " rows");
+    PMC_CHECK(c.size(-2) == m && c.size(-1) == n, what, ": C ", c.shape().str(), " is not (", m, ", ", n,
+              ") = rows of A ", op_str(a.shape(), trans_a), " by columns of B ", op_str(b.shape(), trans_b));
+    return batch;
+  }
+};
+
+}  // namespace pmc::ops
