@@ -15,6 +15,7 @@
 namespace pmc::optim {
 
 /// ‖g‖₂ over the grads of all parameters, as one vector: sqrt(Σ_params Σ_i g_i²), accumulated in double.
+/// Deterministic for a given parameter order and any thread count (the sum follows the parameter order).
 template <class T, Device D>
 double grad_norm(std::span<const Param<T, D>> params) {
   double sum = 0;

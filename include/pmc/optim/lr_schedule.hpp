@@ -76,7 +76,7 @@ struct WarmupLinear {
 };
 
 /// Warmup steps for a fraction of the run, as Hugging Face's Trainer computes `warmup_ratio` (PMC-LLaMA: 0.03):
-/// ceil(total_steps · fraction) in double — so 100 · 0.03 = 3.0000000000000004 gives 4, exactly as there.
+/// ceil(total_steps · fraction) in double, rounding included (100 · 0.07 = 7.000000000000001 gives 8 there too).
 inline std::int64_t warmup_fraction(std::int64_t total_steps, double fraction = 0.03) {
   PMC_CHECK(total_steps >= 0 && fraction >= 0 && fraction <= 1, "warmup_fraction: need total_steps >= 0 and ",
             "fraction in [0, 1], got ", total_steps, " and ", fraction);
