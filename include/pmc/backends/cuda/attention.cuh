@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+// Attention<Cuda> (see pmc/ops/attention.hpp): the reference GPU attention, cuBLASLt GEMMs around a causal
+// masked softmax kernel. It materializes the (B, H, T, S) probabilities the contract saves, so its memory
+// grows as T²; attention_flash.cuh is the fused alternative that never does.
+//
+// Layout: q, out (B, T, H, Dh), k, v (B, S, Hkv, Dh) are used in place, with no transposes: for a batch b
+// and a query-head offset g < G = H / Hkv, the heads h = kvh·G + g (kvh < Hkv) form one strided batch of
+// Hkv GEMMs (q/out stride G·Dh, k/v stride Dh, scores stride G·T·S). So each product is B·G cuBLASLt calls;
+// G = 1 for LLaMA-7B/13B (B calls). dk and dv sum over the G query heads of a KV head by accumulating the
+// g-loop in order (beta = 1): deterministic.
+// 16-bit inputs: the scores GEMM writes fp32 (bf16/f16 in, fp32 out); P and dS are rounded to T to feed the
+// next GEMMs; every softmax computation is fp32.
+#pragma once
+
+#include <cmath>
+
+#include <pmc/backends/cuda/cublaslt.hpp>
+#include <pmc/backends/cuda/elementwise.cuh>
+#include <pmc/backends/cuda/kernels/attention.cuh>
+#include <pmc/ops/attention.hpp>
+
+namespace pmc::cuda::detail {
+
+struct AttentionDims {
+  std::int64_t b, t, h, dh, s, hkv, g;
+};
+
+template <class T>
+AttentionDims attention_dims(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                             std::int64_t pos0, const char* what) {
+  PMC_CHECK(q.rank() == 4 && k.rank() == 4, what, ": q must be (B, T, H, Dh) and k, v (B, S, Hkv, Dh); got ",
+            q.shape().str(), " and ", k.shape().str());
+  AttentionDims d{q.size(0), q.size(1), q.size(2), q.size(3), k.size(1), k.size(2), 0};
+  check_same_shape(k.shape(), v.shape(), what);
+  PMC_CHECK(k.size(0) == d.b && k.size(3) == d.dh, what, ": k ", k.shape().str(), " does not match q ",
+            q.shape().str());
+  PMC_CHECK(d.hkv > 0 && d.h % d.hkv == 0, what, ": ", d.h, " query heads are not a multiple of ", d.hkv,
+            " KV heads");
+  PMC_CHECK(pos0 >= 0 && d.s >= pos0 + d.t, what, ": ", d.s, " keys cannot hold positions up to pos0 + T = ",
+            pos0 + d.t);
+  check_contiguous(q, what);
+  check_contiguous(k, what);
+  check_contiguous(v, what);
+  d.g = d.h / d.hkv;
+  return d;
+}
+
+}  // namespace pmc::cuda::detail
+
+namespace pmc::ops {
+
+template <>
+struct Attention<Cuda> {
+  /// out = softmax(q kᵀ/√Dh, causal) v; probs (B, H, T, S) float receives P.
+  template <class T>
+  static void forward(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                      std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<compute_t<T>, Cuda>& probs) {
+    static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
+    const auto d = cuda::detail::attention_dims(q, k, v, pos0, "Attention<Cuda>::forward");
+    cuda::detail::check_same(q, out, "Attention<Cuda>::forward out");
+    expect_shape(probs, Shape{d.b, d.h, d.t, d.s}, "Attention<Cuda>::forward probs");
+    cuda::detail::check_contiguous(probs, "Attention<Cuda>::forward probs");
+    if (q.numel() == 0 || d.s == 0) return;
+    const float scale = 1.f / std::sqrt(static_cast<float>(d.dh));
+    float* scores = probs.data();
+    const std::int64_t ts = d.t * d.s, q_bstride = d.t * d.h * d.dh, kv_bstride = d.s * d.hkv * d.dh;
+
+    // S = q kᵀ / √Dh  (fp32 out)
+    for (std::int64_t b = 0; b < d.b; ++b)
+      for (std::int64_t g = 0; g < d.g; ++g)
+        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                       //
+                             q.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.g * d.dh, false,  //
+                             k.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                //
+                             scores + (b * d.h + g) * ts, d.s, d.g * ts, scale, 0.f);
+
+    // P = causal softmax(S), and P in T for the next GEMM
+    Tensor<T, Cuda> p16;
+    if constexpr (!std::is_same_v<T, float>) p16 = cuda::empty<T>(probs.shape());
+    cuda::kernels::causal_softmax_kernel<T><<<static_cast<unsigned>(d.b * d.h * d.t),
+                                              cuda::kernels::threads_for_row(d.s, 256), 0, cuda::current_stream()>>>(
+        scores, p16.defined() ? p16.data() : nullptr, d.t, d.s, pos0);
+    PMC_CUDA_CHECK_LAUNCH();
+    const T* p = p_operand(probs, p16);
+
+    // out = P v
+    for (std::int64_t b = 0; b < d.b; ++b)
+      for (std::int64_t g = 0; g < d.g; ++g)
+        cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv,                                     //
+                         p + (b * d.h + g) * ts, d.s, d.g * ts, false,              //
+                         v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, false,      //
+                         out.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.g * d.dh, 1.f, 0.f);
+  }
+
+  /// dq += dS k/√Dh, dk += dSᵀ q/√Dh, dv += Pᵀ dout, with dP = dout vᵀ and dS = P ⊙ (dP − Σ_s dP ⊙ P).
+  template <class T>
+  static void backward(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                       const Tensor<compute_t<T>, Cuda>& probs, const Tensor<T, Cuda>& dout, const Tensor<T, Cuda>& dq,
+                       const Tensor<T, Cuda>& dk, const Tensor<T, Cuda>& dv) {
+    static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
+    PMC_CHECK(probs.rank() == 4, "Attention<Cuda>::backward: probs must be (B, H, T, S)");
+    // P already holds the causal mask, so pos0 is not needed (0 checks S >= T, implied by S >= pos0 + T).
+    const auto d = cuda::detail::attention_dims(q, k, v, 0, "Attention<Cuda>::backward");
+    expect_shape(probs, Shape{d.b, d.h, d.t, d.s}, "Attention<Cuda>::backward probs");
+    cuda::detail::check_contiguous(probs, "Attention<Cuda>::backward probs");
+    cuda::detail::check_same(q, dout, "Attention<Cuda>::backward dout");
+    cuda::detail::check_same(q, dq, "Attention<Cuda>::backward dq");
+    cuda::detail::check_same(k, dk, "Attention<Cuda>::backward dk");
+    cuda::detail::check_same(v, dv, "Attention<Cuda>::backward dv");
+    if (q.numel() == 0 || d.s == 0) return;
+    const float scale = 1.f / std::sqrt(static_cast<float>(d.dh));
+    const std::int64_t ts = d.t * d.s, q_bstride = d.t * d.h * d.dh, kv_bstride = d.s * d.hkv * d.dh;
+    const auto stream = cuda::current_stream();
+
+    // dP = dout vᵀ (fp32)
+    auto dprobs = cuda::empty<float>(probs.shape());
+    for (std::int64_t b = 0; b < d.b; ++b)
+      for (std::int64_t g = 0; g < d.g; ++g)
+        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                          //
+                             dout.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.g * d.dh, false,  //
+                             v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                   //
+                             dprobs.data() + (b * d.h + g) * ts, d.s, d.g * ts, 1.f, 0.f);
+
+    // dS in T (in place over dP for float); P in T for dv
+    Tensor<T, Cuda> ds16, p16;
+    if constexpr (!std::is_same_v<T, float>) {
+      ds16 = cuda::empty<T>(probs.shape());
+      p16 = cuda::empty<T>(probs.shape());
+      cuda::convert(probs, p16);
+    }
+    T* ds = nullptr;
+    if constexpr (std::is_same_v<T, float>) ds = dprobs.data();
+    else ds = ds16.data();
+    cuda::kernels::softmax_backward_kernel<T><<<static_cast<unsigned>(d.b * d.h * d.t),
+                                                cuda::kernels::threads_for_row(d.s, 256), 0, stream>>>(
+        probs.data(), dprobs.data(), ds, d.s);
+    PMC_CUDA_CHECK_LAUNCH();
+    const T* p = p_operand(probs, p16);
+
+    for (std::int64_t b = 0; b < d.b; ++b)
+      for (std::int64_t g = 0; g < d.g; ++g) {
+        const T* ds_bg = ds + (b * d.h + g) * ts;
+        const T* p_bg = p + (b * d.h + g) * ts;
+        const std::int64_t qo = b * q_bstride + g * d.dh, kvo = b * kv_bstride;
+        // dq += dS k / √Dh
+        cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv, ds_bg, d.s, d.g * ts, false,  //
+                         k.data() + kvo, d.hkv * d.dh, d.dh, false,           //
+                         dq.data() + qo, d.h * d.dh, d.g * d.dh, scale, 1.f);
+        // dk += dSᵀ q / √Dh   (summed over g by accumulation)
+        cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, ds_bg, d.s, d.g * ts, true,  //
+                         q.data() + qo, d.h * d.dh, d.g * d.dh, false,       //
+                         dk.data() + kvo, d.hkv * d.dh, d.dh, scale, 1.f);
+        // dv += Pᵀ dout
+        cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, p_bg, d.s, d.g * ts, true,  //
+                         dout.data() + qo, d.h * d.dh, d.g * d.dh, false,   //
+                         dv.data() + kvo, d.hkv * d.dh, d.dh, 1.f, 1.f);
+      }
+  }
+
+ private:
+  // P as the T-typed GEMM operand: the saved fp32 probabilities themselves, or their 16-bit copy.
+  template <class T>
+  static const T* p_operand(const Tensor<float, Cuda>& probs, const Tensor<T, Cuda>& p16) {
+    if constexpr (std::is_same_v<T, float>) return probs.data();
+    else return p16.data();
+  }
+};
+
+}  // namespace pmc::ops
