@@ -1,0 +1,336 @@
+# SPDX-License-Identifier: MIT
+"""Generate the Hugging Face LLaMA golden files under tests/golden/hf/<case>/.
+
+For every case a tiny random ``transformers.LlamaForCausalLM`` is built with a
+fixed seed and large-std weights (normal(0, 0.2) for linear/embedding weights,
+1 + normal(0, 0.1) for RMSNorm weights), saved with
+``save_pretrained(dir, safe_serialization=True)`` (config.json,
+generation_config.json, model.safetensors in float32), and a
+``golden.safetensors`` is written next to it holding
+
+  input_ids      int32   (B, T)      fixed random tokens
+  targets        int32   (B, T)      targets[:, t] = input_ids[:, t+1], last = -100,
+                                     plus a few extra positions masked to -100
+  logits         float64 (B, T, V)   forward of the float64 model
+  loss           float64 ()          mean cross entropy over non-ignored targets
+  grad.<name>    float64 (param)     d loss / d param, HF parameter names
+  greedy_prompt  int32   (P,)        input_ids[0, :P]
+  greedy_ids     int32   (N,)        the N greedy (argmax) continuation tokens
+  greedy_logits  float64 (N, V)      logits that produced each greedy token
+
+All golden values are computed in float64 from the float32 weights (cast
+exactly).  Stock transformers computes RMSNorm and the eager softmax in float32
+and the RoPE angles in float32 even for a float64 model, so this script patches
+those three spots to stay in the model dtype; the result is then checked
+against (a) an independent float64 re-implementation written here (agreement
+~1e-15, which also proves the rotate-half RoPE layout, since the interleaved
+variant disagrees) and (b) the unpatched float64 HF model (agreement ~3e-7).
+
+Usage: python3 tools/make_golden_hf.py [--out tests/golden/hf] [--check]
+  --check   regenerate into a temporary folder and compare bytewise with --out.
+"""
+
+import argparse
+import filecmp
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import transformers  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+from transformers.models.llama import modeling_llama  # noqa: E402
+
+B, T = 2, 9
+GREEDY_PROMPT, GREEDY_NEW = 4, 12
+N_EXTRA_MASKED = 3  # extra -100 positions per case, besides the last column
+
+# Sizes are chosen so that every file stays < 200 KB (float64 grads dominate).
+CASES = {
+    # grouped-query attention: 6 query heads share 2 kv heads (group of 3), head_dim 4
+    "gqa": dict(hidden_size=24, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
+                intermediate_size=52, vocab_size=97, tie_word_embeddings=False,
+                rope_theta=10000.0, rms_norm_eps=1e-5, seed=1014),
+    # plain multi-head attention with tied input/output embeddings
+    "mha_tied": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                     intermediate_size=60, vocab_size=64, tie_word_embeddings=True,
+                     rope_theta=500000.0, rms_norm_eps=1e-5, seed=1002),
+    # odd sizes: head_dim 6 (half = 3), 5 heads, prime vocab, explicit head_dim in config
+    "odd": dict(hidden_size=30, num_hidden_layers=2, num_attention_heads=5, num_key_value_heads=5,
+                head_dim=6, intermediate_size=26, vocab_size=131, tie_word_embeddings=False,
+                rope_theta=20000.0, rms_norm_eps=1e-6, seed=1003),
+    # multi-query attention: 4 query heads share 1 kv head
+    "mqa": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
+                intermediate_size=48, vocab_size=50, tie_word_embeddings=False,
+                rope_theta=10000.0, rms_norm_eps=1e-5, seed=1004),
+}
+
+
+def setup_determinism():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.set_default_dtype(torch.float32)
+
+
+# --------------------------------------------------------------------------
+# float64-faithful patches of the transformers LLaMA implementation
+# --------------------------------------------------------------------------
+def _rmsnorm_forward(self, hidden_states):
+    dt = hidden_states.dtype
+    h = hidden_states.to(torch.float64 if dt == torch.float64 else torch.float32)
+    variance = h.pow(2).mean(-1, keepdim=True)
+    h = h * torch.rsqrt(variance + self.variance_epsilon)
+    return self.weight * h.to(dt)
+
+
+def _eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    key_states = modeling_llama.repeat_kv(key, module.num_key_value_groups)
+    value_states = modeling_llama.repeat_kv(value, module.num_key_value_groups)
+    attn_weights = torch.matmul(query, key_states.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    sm_dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
+    attn_weights = F.softmax(attn_weights, dim=-1, dtype=sm_dtype).to(query.dtype)
+    attn_output = torch.matmul(attn_weights, value_states).transpose(1, 2).contiguous()
+    return attn_output, attn_weights
+
+
+def _rotary_forward(self, x, position_ids):
+    inv = self.inv_freq
+    freqs = position_ids[..., None].to(inv.dtype) * inv
+    emb = torch.cat((freqs, freqs), dim=-1)  # rotate-half layout: angle i and i + d/2 equal
+    return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+
+
+class Float64Patch:
+    """Context manager making a float64 LlamaForCausalLM compute entirely in float64."""
+
+    def __enter__(self):
+        self.saved = (modeling_llama.LlamaRMSNorm.forward, modeling_llama.eager_attention_forward)
+        modeling_llama.LlamaRMSNorm.forward = _rmsnorm_forward
+        modeling_llama.eager_attention_forward = _eager_attention_forward
+        return self
+
+    def __exit__(self, *exc):
+        modeling_llama.LlamaRMSNorm.forward, modeling_llama.eager_attention_forward = self.saved
+        return False
+
+
+def inv_freq_f64(theta, head_dim):
+    return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+
+
+def make_float64_model(model32, theta):
+    m = LlamaForCausalLM(model32.config)
+    m.load_state_dict(model32.state_dict())
+    m = m.double()
+    m.set_attn_implementation("eager")
+    rot = m.model.rotary_emb
+    rot.inv_freq = inv_freq_f64(theta, m.config.head_dim)
+    rot.forward = _rotary_forward.__get__(rot)
+    m.eval()
+    return m
+
+
+# --------------------------------------------------------------------------
+# Independent float64 reference (used only for cross-checking)
+# --------------------------------------------------------------------------
+def ref_forward(w, cfg, ids, rope="half"):
+    H, KV, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    eps = cfg.rms_norm_eps
+    Bn, Tn = ids.shape
+    inv = inv_freq_f64(cfg.rope_parameters["rope_theta"], D)
+    ang = torch.arange(Tn, dtype=torch.float64)[:, None] * inv[None, :]  # (T, D/2)
+    cos, sin = ang.cos(), ang.sin()
+
+    def rms(x, g):
+        return g * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+    def rotate(x):  # x (B, h, T, D)
+        if rope == "half":  # pairs (i, i + D/2)
+            x1, x2 = x[..., : D // 2], x[..., D // 2:]
+            return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        x1, x2 = x[..., 0::2], x[..., 1::2]  # interleaved pairs (2i, 2i+1)
+        return torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
+
+    h = w["model.embed_tokens.weight"][ids]
+    causal = torch.ones(Tn, Tn, dtype=torch.bool).tril()
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}."
+        x = rms(h, w[p + "input_layernorm.weight"])
+        q = (x @ w[p + "self_attn.q_proj.weight"].T).view(Bn, Tn, H, D).transpose(1, 2)
+        k = (x @ w[p + "self_attn.k_proj.weight"].T).view(Bn, Tn, KV, D).transpose(1, 2)
+        v = (x @ w[p + "self_attn.v_proj.weight"].T).view(Bn, Tn, KV, D).transpose(1, 2)
+        q, k = rotate(q), rotate(k)
+        k = k.repeat_interleave(H // KV, dim=1)  # query head j uses kv head j // (H/KV)
+        v = v.repeat_interleave(H // KV, dim=1)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+        s = s.masked_fill(~causal, float("-inf")).softmax(-1)
+        a = (s @ v).transpose(1, 2).reshape(Bn, Tn, H * D)
+        h = h + a @ w[p + "self_attn.o_proj.weight"].T
+        x = rms(h, w[p + "post_attention_layernorm.weight"])
+        g = x @ w[p + "mlp.gate_proj.weight"].T
+        u = x @ w[p + "mlp.up_proj.weight"].T
+        h = h + (F.silu(g) * u) @ w[p + "mlp.down_proj.weight"].T
+    h = rms(h, w["model.norm.weight"])
+    head = w["model.embed_tokens.weight"] if cfg.tie_word_embeddings else w["lm_head.weight"]
+    return h @ head.T
+
+
+def masked_ce(logits, targets):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1).long(), ignore_index=-100)
+
+
+# --------------------------------------------------------------------------
+def build_case(name, spec, out_dir):
+    spec = dict(spec)
+    seed = spec.pop("seed")
+    theta = spec.pop("rope_theta")
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        **spec,
+        max_position_embeddings=64,
+        rope_parameters={"rope_type": "default", "rope_theta": theta},
+        attention_bias=False,
+        mlp_bias=False,
+        hidden_act="silu",
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=None,
+    )
+    model = LlamaForCausalLM(cfg)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for pname, p in model.named_parameters():  # tied lm_head is the same tensor: listed once
+            if pname.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.2 * torch.randn(p.shape, generator=g))
+    model.eval()
+
+    V = cfg.vocab_size
+    input_ids = torch.randint(0, V, (B, T), generator=g, dtype=torch.int64)
+    targets = torch.full((B, T), -100, dtype=torch.int64)
+    targets[:, :-1] = input_ids[:, 1:]
+    flat = torch.randperm(B * (T - 1), generator=g)[:N_EXTRA_MASKED]
+    for f in flat.tolist():
+        targets[f // (T - 1), f % (T - 1)] = -100
+
+    # ---- float64 golden via (patched) transformers
+    with Float64Patch():
+        m64 = make_float64_model(model, theta)
+        out = m64(input_ids=input_ids, use_cache=False)
+        logits = out.logits
+        loss = masked_ce(logits, targets)
+        loss.backward()
+        grads = {f"grad.{n}": p.grad.detach().clone() for n, p in m64.named_parameters()}
+
+        # greedy decoding: manual argmax loop (no cache) ...
+        prompt = input_ids[0, :GREEDY_PROMPT].clone()
+        seq = prompt.clone()
+        step_logits, margins = [], []
+        with torch.no_grad():
+            for _ in range(GREEDY_NEW):
+                lg = m64(input_ids=seq[None], use_cache=False).logits[0, -1]
+                top2 = lg.topk(2).values
+                margins.append((top2[0] - top2[1]).item())
+                step_logits.append(lg.clone())
+                seq = torch.cat([seq, lg.argmax().view(1)])
+            greedy = seq[GREEDY_PROMPT:]
+            # ... cross-checked with HF generate (KV cache path)
+            gen = m64.generate(prompt[None], attention_mask=torch.ones(1, GREEDY_PROMPT, dtype=torch.long),
+                               do_sample=False, max_new_tokens=GREEDY_NEW, min_new_tokens=GREEDY_NEW,
+                               pad_token_id=0, eos_token_id=None)[0, GREEDY_PROMPT:]
+        assert torch.equal(gen, greedy), (gen, greedy)
+        assert min(margins) > 5e-3, f"{name}: near-tie in greedy decoding, margin {min(margins)}"
+        assert len(set(greedy.tolist())) >= 4, f"{name}: degenerate greedy continuation {greedy.tolist()}"
+
+    # ---- cross-checks
+    w64 = {n: p.detach().double() for n, p in model.state_dict().items()}
+    with torch.no_grad():
+        ref = ref_forward(w64, cfg, input_ids, rope="half")
+        ref_il = ref_forward(w64, cfg, input_ids, rope="interleaved")
+        m64_stock = LlamaForCausalLM(cfg)
+        m64_stock.load_state_dict(model.state_dict())
+        m64_stock = m64_stock.double().eval()
+        m64_stock.set_attn_implementation("eager")
+        stock = m64_stock(input_ids=input_ids, use_cache=False).logits
+    scale = logits.abs().max().item()
+    d_ref = (ref - logits).abs().max().item() / scale
+    d_il = (ref_il - logits).abs().max().item() / scale
+    d_stock = (stock - logits).abs().max().item() / scale
+    assert d_ref < 1e-12, f"{name}: independent float64 reference disagrees: {d_ref}"
+    assert d_il > 1e-2, f"{name}: interleaved RoPE unexpectedly matches: {d_il}"
+    assert d_stock < 1e-4, f"{name}: stock transformers disagrees: {d_stock}"
+
+    # gradients vs. independent reference (autograd through ref_forward)
+    wr = {n: t.clone().requires_grad_(True) for n, t in w64.items() if n != "lm_head.weight" or not cfg.tie_word_embeddings}
+    masked_ce(ref_forward(wr, cfg, input_ids), targets).backward()
+    d_grad = max((wr[n].grad - grads["grad." + n]).abs().max().item() / (grads["grad." + n].abs().max().item() + 1e-300)
+                 for n in wr)
+    assert d_grad < 1e-10, f"{name}: gradient cross-check failed {d_grad}"
+    assert set("grad." + n for n in wr) == set(grads), (sorted(wr), sorted(grads))
+
+    # ---- write
+    case_dir = os.path.join(out_dir, name)
+    if os.path.isdir(case_dir):
+        shutil.rmtree(case_dir)
+    os.makedirs(case_dir)
+    model.save_pretrained(case_dir, safe_serialization=True)
+    tensors = {
+        "input_ids": input_ids.to(torch.int32),
+        "targets": targets.to(torch.int32),
+        "logits": logits.detach().contiguous(),
+        "loss": loss.detach().reshape(()).contiguous(),
+        "greedy_prompt": prompt.to(torch.int32),
+        "greedy_ids": greedy.to(torch.int32),
+        "greedy_logits": torch.stack(step_logits).contiguous(),
+    }
+    tensors.update({k: v.contiguous() for k, v in grads.items()})
+    save_file(tensors, os.path.join(case_dir, "golden.safetensors"),
+              # one key only: safetensors writes metadata from an unordered map
+              metadata={"generator": f"tools/make_golden_hf.py torch={torch.__version__} "
+                                     f"transformers={transformers.__version__}"})
+    n_valid = int((targets != -100).sum())
+    print(f"{name:9s} params={sum(p.numel() for p in model.parameters()):6d} loss={loss.item():.6f} "
+          f"valid={n_valid} |logits|max={scale:.2f} ref={d_ref:.1e} interleaved={d_il:.1e} "
+          f"stock_hf={d_stock:.1e} grad={d_grad:.1e} greedy_margin_min={min(margins):.3g}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--out", default=os.path.join(root, "tests", "golden", "hf"))
+    ap.add_argument("--check", action="store_true", help="regenerate in a temp dir and compare with --out")
+    args = ap.parse_args()
+    setup_determinism()
+    target = tempfile.mkdtemp() if args.check else args.out
+    os.makedirs(target, exist_ok=True)
+    for name, spec in CASES.items():
+        build_case(name, spec, target)
+    if args.check:
+        bad = []
+        for name in CASES:
+            for f in sorted(os.listdir(os.path.join(target, name))):
+                a, b = os.path.join(target, name, f), os.path.join(args.out, name, f)
+                if not (os.path.exists(b) and filecmp.cmp(a, b, shallow=False)):
+                    bad.append(f"{name}/{f}")
+        shutil.rmtree(target)
+        if bad:
+            print("DIFFERENT:", *bad)
+            sys.exit(1)
+        print("identical to", args.out)
+
+
+if __name__ == "__main__":
+    main()
