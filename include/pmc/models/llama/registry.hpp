@@ -16,14 +16,14 @@
 namespace pmc::llama {
 
 /// Configurations of the small random Hugging Face models in tests/golden/hf (parity tests).
-inline constexpr Config hf_test_gqa{.dim = 48, .n_layers = 3, .n_heads = 6, .n_kv_heads = 2, .ffn_dim = 72,
+inline constexpr Config hf_test_gqa{.dim = 24, .n_layers = 3, .n_heads = 6, .n_kv_heads = 2, .ffn_dim = 52,
                                     .vocab_size = 97, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
-inline constexpr Config hf_test_mha_tied{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4, .ffn_dim = 88,
+inline constexpr Config hf_test_mha_tied{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4, .ffn_dim = 60,
                                          .vocab_size = 64, .max_seq_len = 64, .norm_eps = 1e-5f,
                                          .rope_theta = 500000.f, .tied_embeddings = true};
-inline constexpr Config hf_test_odd{.dim = 40, .n_layers = 2, .n_heads = 5, .n_kv_heads = 5, .ffn_dim = 100,
+inline constexpr Config hf_test_odd{.dim = 30, .n_layers = 2, .n_heads = 5, .n_kv_heads = 5, .ffn_dim = 26,
                                     .vocab_size = 131, .max_seq_len = 64, .norm_eps = 1e-6f, .rope_theta = 2e4f};
-inline constexpr Config hf_test_mqa{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 1, .ffn_dim = 64,
+inline constexpr Config hf_test_mqa{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 1, .ffn_dim = 48,
                                     .vocab_size = 50, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
 /// The training golden's model (tests/golden/train).
 inline constexpr Config hf_test_train{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 64,

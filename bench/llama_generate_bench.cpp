@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+// Generation on the CPU with random weights: tokens/s and peak memory for llama_7b in bf16 (does it fit in
+// this machine's 24 GiB, and how close is `pmc plan --inference`?) and for small configs in float32.
+//   build/release/bench/llama_generate_bench --benchmark_filter=7b
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include <pmc/models/llama/generate.hpp>
+#include <pmc/models/llama/memory_plan.hpp>
+#include <pmc/pmc.hpp>
+
+namespace {
+
+double peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+/// Uniform(−a, a) weights from a counter-based generator: random enough for timing, fast enough for 7B.
+template <class Model>
+void fill_weights(const Model& model, float a) {
+  std::uint64_t seed = 0x9e3779b97f4a7c15ull;
+  for (const auto& p : model.named_parameters()) {
+    auto span = p.var.value().span();
+    const bool norm = p.var.value().rank() == 1;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(span.size()); ++i) {
+      std::uint64_t z = seed + static_cast<std::uint64_t>(i) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
+      z ^= z >> 29;
+      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
+      span[static_cast<std::size_t>(i)] = typename Model::value_type(norm ? 1.f : a * u);
+    }
+    seed += 0x632be59bd9b4e019ull;
+  }
+}
+
+template <pmc::llama::Config C, class T>
+void BM_Generate(benchmark::State& state) {
+  const int prompt_len = static_cast<int>(state.range(0));
+  const int new_tokens = static_cast<int>(state.range(1));
+  pmc::llama::Model<C, T> model(false);
+  fill_weights(model, 0.02f);
+  std::vector<std::int32_t> prompt(static_cast<std::size_t>(prompt_len));
+  for (int i = 0; i < prompt_len; ++i) prompt[static_cast<std::size_t>(i)] = 1 + (i * 7919) % (C.vocab_size - 1);
+  pmc::llama::GenerateOptions go;
+  go.max_new_tokens = new_tokens;
+  go.stop_tokens = {};
+  double seconds = 0;
+  std::int64_t generated = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = pmc::llama::generate(model, std::span<const std::int32_t>(prompt), go);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    generated += static_cast<std::int64_t>(out.size());
+    benchmark::DoNotOptimize(out.data());
+  }
+  pmc::llama::PlanOptions po;
+  po.dtype = std::is_same_v<T, pmc::bf16> ? pmc::llama::PlanDtype::bf16 : pmc::llama::PlanDtype::fp32;
+  po.batch = 1;
+  po.seq = prompt_len + new_tokens;
+  po.training = false;
+  const auto plan = pmc::llama::plan_memory(C, po);
+  state.counters["tokens_per_s"] = static_cast<double>(generated) / seconds;
+  state.counters["peak_rss_GiB"] = peak_rss_bytes() / (1ull << 30);
+  state.counters["plan_GiB"] = static_cast<double>(plan.total_bytes()) / (1ull << 30);
+}
+
+BENCHMARK(BM_Generate<pmc::llama::small_20m, float>)->Name("BM_Generate/small_20m/f32")->Args({16, 32})
+    ->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(BM_Generate<pmc::llama::llama_7b, pmc::bf16>)->Name("BM_Generate/llama_7b/bf16")->Args({8, 4})
+    ->Iterations(1)->Unit(benchmark::kSecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
