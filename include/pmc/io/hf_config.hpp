@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+// HfLlamaConfig: reading and writing a Hugging Face LLaMA `config.json` (as LlamaConfig writes and reads it).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include <pmc/core/error.hpp>
+#include <pmc/io/atomic_file.hpp>
+#include <pmc/io/mapped_file.hpp>
+
+namespace pmc::io {
+
+/// The fields of HF's LlamaConfig that pmc's LLaMA uses. Defaults are LlamaConfig's.
+struct HfLlamaConfig {
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_hidden_layers = 0;
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;  ///< 0 = same as num_attention_heads (how HF reads a missing key)
+  int vocab_size = 0;
+  int max_position_embeddings = 2048;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  std::string torch_dtype = "float32";  ///< the dtype of the stored weights: float32, bfloat16, float16
+  int bos_token_id = 1;                 ///< -1 when the config says null
+  int eos_token_id = 2;                 ///< -1 when the config says null
+
+  int kv_heads() const { return num_key_value_heads > 0 ? num_key_value_heads : num_attention_heads; }
+  int head_dim() const { return num_attention_heads > 0 ? hidden_size / num_attention_heads : 0; }
+
+  /// Throws pmc::Error, prefixed with `where`, unless the sizes describe a buildable model.
+  void validate(std::string_view where = "HfLlamaConfig") const {
+    auto positive = [&](int v, const char* key) { PMC_CHECK(v > 0, where, ": ", key, " must be positive, got ", v); };
+    positive(hidden_size, "hidden_size");
+    positive(intermediate_size, "intermediate_size");
+    positive(num_hidden_layers, "num_hidden_layers");
+    positive(num_attention_heads, "num_attention_heads");
+    positive(kv_heads(), "num_key_value_heads");
+    positive(vocab_size, "vocab_size");
+    positive(max_position_embeddings, "max_position_embeddings");
+    PMC_CHECK(rms_norm_eps > 0, where, ": rms_norm_eps must be positive, got ", rms_norm_eps);
+    PMC_CHECK(rope_theta > 0, where, ": rope_theta must be positive, got ", rope_theta);
+    PMC_CHECK(hidden_size % num_attention_heads == 0, where, ": hidden_size ", hidden_size,
+              " is not divisible by num_attention_heads ", num_attention_heads);
+    PMC_CHECK(num_attention_heads % kv_heads() == 0, where, ": num_attention_heads ", num_attention_heads,
+              " is not divisible by num_key_value_heads ", kv_heads());
+    PMC_CHECK(head_dim() % 2 == 0, where, ": head dimension ", head_dim(), " must be even for RoPE");
+    PMC_CHECK(torch_dtype == "float32" || torch_dtype == "bfloat16" || torch_dtype == "float16", where,
+              ": torch_dtype '", torch_dtype, "' is not one of float32, bfloat16, float16");
+  }
+
+  friend bool operator==(const HfLlamaConfig&, const HfLlamaConfig&) = default;
+};
+
+namespace detail {
+
+inline const nlohmann::json* find_key(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+inline int config_int(const nlohmann::json& j, const char* key, std::string_view where, const int* fallback) {
+  const auto* v = find_key(j, key);
+  if (v == nullptr) {
+    if (fallback == nullptr) fail(where, ": missing required key \"", key, "\"");
+    return *fallback;
+  }
+  if (!v->is_number_integer())
+    fail(where, ": key \"", key, "\" must be an integer, got ", v->type_name(), " ", v->dump());
+  const auto x = v->get<std::int64_t>();
+  if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max())
+    fail(where, ": key \"", key, "\" = ", x, " is out of range");
+  return static_cast<int>(x);
+}
+
+inline double config_number(const nlohmann::json& j, const char* key, std::string_view where, const double* fallback) {
+  const auto* v = find_key(j, key);
+  if (v == nullptr) {
+    if (fallback == nullptr) fail(where, ": missing required key \"", key, "\"");
+    return *fallback;
+  }
+  if (!v->is_number()) fail(where, ": key \"", key, "\" must be a number, got ", v->type_name(), " ", v->dump());
+  return v->get<double>();
+}
+
+/// bos/eos ids: an integer or null (no such token). Lists (several EOS ids, as LLaMA-3 has) are refused.
+inline int config_token_id(const nlohmann::json& j, const char* key, std::string_view where, int fallback) {
+  const auto* v = find_key(j, key);
+  if (v == nullptr) return fallback;
+  if (v->is_null()) return -1;
+  if (v->is_array()) fail(where, ": key \"", key, "\" lists several ids ", v->dump(), "; not supported");
+  return config_int(j, key, where, nullptr);
+}
+
+}  // namespace detail
+
+/// Parses a config.json object; `where` (the file name) prefixes every error. Required: hidden_size,
+/// intermediate_size, num_hidden_layers, num_attention_heads, vocab_size, rms_norm_eps. Accepts both the
+/// transformers 4 spelling (rope_theta, rope_scaling, torch_dtype) and the 5 one (rope_parameters, dtype).
+/// Refuses what pmc's LLaMA does not implement: rope scaling, biases, another model_type or activation.
+inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view where = "config.json") {
+  using detail::find_key;
+  if (!j.is_object()) fail(where, ": expected a JSON object, got ", j.type_name());
+  if (const auto* mt = find_key(j, "model_type"); mt && *mt != "llama")
+    fail(where, ": model_type ", mt->dump(), " is not supported (expected \"llama\")");
+  if (const auto* act = find_key(j, "hidden_act"); act && *act != "silu")
+    fail(where, ": hidden_act ", act->dump(), " is not supported (LLaMA uses \"silu\")");
+  for (const char* key : {"attention_bias", "mlp_bias"})
+    if (const auto* b = find_key(j, key); b && !(b->is_boolean() && !b->get<bool>()) && !b->is_null())
+      fail(where, ": ", key, " = ", b->dump(), " is not supported (LLaMA has no biases)");
+  if (const auto* rs = find_key(j, "rope_scaling"); rs && !rs->is_null())
+    fail(where, ": rope_scaling ", rs->dump(), " is not supported (only plain RoPE; rope_scaling must be null)");
+
+  HfLlamaConfig c;
+  const HfLlamaConfig d;  // defaults
+  c.hidden_size = detail::config_int(j, "hidden_size", where, nullptr);
+  c.intermediate_size = detail::config_int(j, "intermediate_size", where, nullptr);
+  c.num_hidden_layers = detail::config_int(j, "num_hidden_layers", where, nullptr);
+  c.num_attention_heads = detail::config_int(j, "num_attention_heads", where, nullptr);
+  if (const auto* kv = find_key(j, "num_key_value_heads"); kv && kv->is_null())
+    c.num_key_value_heads = c.num_attention_heads;  // HF reads null as "no grouping"
+  else
+    c.num_key_value_heads = detail::config_int(j, "num_key_value_heads", where, &c.num_attention_heads);
+  c.vocab_size = detail::config_int(j, "vocab_size", where, nullptr);
+  c.max_position_embeddings = detail::config_int(j, "max_position_embeddings", where, &d.max_position_embeddings);
+  c.rms_norm_eps = detail::config_number(j, "rms_norm_eps", where, nullptr);
+  c.rope_theta = detail::config_number(j, "rope_theta", where, &d.rope_theta);
+  if (const auto* rp = find_key(j, "rope_parameters"); rp && !rp->is_null()) {
+    const std::string w = std::string(where) + " rope_parameters";
+    if (!rp->is_object()) fail(w, ": expected an object, got ", rp->dump());
+    if (const auto* type = find_key(*rp, "rope_type"); type && *type != "default")
+      fail(w, ": rope_type ", type->dump(), " is not supported (only \"default\" RoPE)");
+    for (auto& [k, _] : rp->items())
+      if (k != "rope_type" && k != "rope_theta")
+        fail(w, ": key \"", k, "\" is not supported (only rope_type \"default\" and rope_theta)");
+    c.rope_theta = detail::config_number(*rp, "rope_theta", w, &c.rope_theta);
+  }
+  if (const auto* t = find_key(j, "tie_word_embeddings")) {
+    if (!t->is_boolean()) fail(where, ": key \"tie_word_embeddings\" must be a boolean, got ", t->dump());
+    c.tie_word_embeddings = t->get<bool>();
+  }
+  for (const char* key : {"torch_dtype", "dtype"}) {  // transformers 5 writes "dtype"
+    const auto* t = find_key(j, key);
+    if (t == nullptr || t->is_null()) continue;
+    if (!t->is_string()) fail(where, ": key \"", key, "\" must be a string, got ", t->dump());
+    c.torch_dtype = t->get<std::string>();
+  }
+  if (const auto* hd = find_key(j, "head_dim"); hd && !hd->is_null()) {
+    const int h = detail::config_int(j, "head_dim", where, nullptr);
+    PMC_CHECK(c.num_attention_heads > 0 && h * c.num_attention_heads == c.hidden_size, where, ": head_dim ", h,
+              " is not hidden_size / num_attention_heads (", c.hidden_size, " / ", c.num_attention_heads,
+              "); not supported");
+  }
+  c.bos_token_id = detail::config_token_id(j, "bos_token_id", where, d.bos_token_id);
+  c.eos_token_id = detail::config_token_id(j, "eos_token_id", where, d.eos_token_id);
+  c.validate(where);
+  return c;
+}
+
+/// Reads `path`: a config.json, or a folder holding one.
+inline HfLlamaConfig read_hf_config(const std::filesystem::path& path) {
+  const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
+  const auto map = MappedFile::open(file);
+  nlohmann::json j;
+  try {
+    const auto* p = reinterpret_cast<const char*>(map->data());
+    j = nlohmann::json::parse(p, p + map->size());
+  } catch (const nlohmann::json::exception& e) {
+    fail(file.string(), ": malformed JSON: ", e.what());
+  }
+  return parse_hf_config(j, file.string());
+}
+
+/// The config.json object transformers' LlamaConfig / LlamaForCausalLM.from_pretrained accepts, with the
+/// fields it would write itself (so a round trip through transformers changes nothing that matters).
+/// RoPE is spelled both ways: rope_theta + rope_scaling null (transformers 4) and rope_parameters (5).
+inline nlohmann::json to_json(const HfLlamaConfig& c) {
+  c.validate();
+  auto token = [](int id) { return id < 0 ? nlohmann::json(nullptr) : nlohmann::json(id); };
+  return {
+      {"architectures", {"LlamaForCausalLM"}},
+      {"attention_bias", false},
+      {"attention_dropout", 0.0},
+      {"bos_token_id", token(c.bos_token_id)},
+      {"eos_token_id", token(c.eos_token_id)},
+      {"head_dim", c.head_dim()},
+      {"hidden_act", "silu"},
+      {"hidden_size", c.hidden_size},
+      {"initializer_range", 0.02},
+      {"intermediate_size", c.intermediate_size},
+      {"max_position_embeddings", c.max_position_embeddings},
+      {"mlp_bias", false},
+      {"model_type", "llama"},
+      {"num_attention_heads", c.num_attention_heads},
+      {"num_hidden_layers", c.num_hidden_layers},
+      {"num_key_value_heads", c.kv_heads()},
+      {"pretraining_tp", 1},
+      {"rms_norm_eps", c.rms_norm_eps},
+      {"rope_parameters", {{"rope_theta", c.rope_theta}, {"rope_type", "default"}}},
+      {"rope_scaling", nullptr},
+      {"rope_theta", c.rope_theta},
+      {"tie_word_embeddings", c.tie_word_embeddings},
+      {"torch_dtype", c.torch_dtype},
+      {"use_cache", true},
+      {"vocab_size", c.vocab_size},
+  };
+}
+
+/// Writes `path` (a config.json path, or a folder to put one in) atomically; returns the file written.
+inline std::filesystem::path write_hf_config(const std::filesystem::path& path, const HfLlamaConfig& c) {
+  const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
+  write_file_atomic(file, to_json(c).dump(2) + "\n");
+  return file;
+}
+
+}  // namespace pmc::io

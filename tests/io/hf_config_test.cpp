@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+// Tests of HF LLaMA config.json reading and writing.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <pmc/io/hf_config.hpp>
+
+#include "io/io_test_util.hpp"
+
+using namespace pmc;
+using namespace pmc::io;
+using pmc::test::io::error_of;
+using pmc::test::io::scratch;
+
+namespace {
+
+HfLlamaConfig tiny() {
+  HfLlamaConfig c;
+  c.hidden_size = 64;
+  c.intermediate_size = 172;
+  c.num_hidden_layers = 5;
+  c.num_attention_heads = 8;
+  c.num_key_value_heads = 4;
+  c.vocab_size = 512;
+  c.max_position_embeddings = 512;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 500000.0;
+  c.tie_word_embeddings = true;
+  c.torch_dtype = "bfloat16";
+  return c;
+}
+
+nlohmann::json minimal() {
+  return {{"hidden_size", 64}, {"intermediate_size", 172}, {"num_hidden_layers", 2},
+          {"num_attention_heads", 8}, {"vocab_size", 100}, {"rms_norm_eps", 1e-6}};
+}
+
+}  // namespace
+
+TEST_CASE("config.json round trip") {
+  const auto dir = scratch("hf_config");
+  const auto c = tiny();
+  const auto file = write_hf_config(dir, c);
+  CHECK(file == dir / "config.json");
+  CHECK(read_hf_config(dir) == c);
+  CHECK(read_hf_config(file) == c);
+  const auto j = to_json(c);
+  CHECK(j["architectures"] == nlohmann::json::array({"LlamaForCausalLM"}));
+  CHECK(j["model_type"] == "llama");
+  CHECK(j["hidden_act"] == "silu");
+  CHECK(j["rope_scaling"].is_null());
+  CHECK(j["head_dim"] == 8);
+  CHECK(j["rope_parameters"]["rope_theta"] == 500000.0);
+}
+
+TEST_CASE("config.json written by transformers reads") {
+  const auto c = read_hf_config(pmc::test::source_dir() / "tests/golden/io/hf_llama_config.json");
+  CHECK(c.hidden_size == 64);
+  CHECK(c.intermediate_size == 172);
+  CHECK(c.num_hidden_layers == 5);
+  CHECK(c.num_attention_heads == 8);
+  CHECK(c.num_key_value_heads == 4);
+  CHECK(c.vocab_size == 512);
+  CHECK(c.max_position_embeddings == 512);
+  CHECK(c.rms_norm_eps == 1e-5);
+  CHECK(c.rope_theta == 10000.0);  // from transformers 5's rope_parameters
+  CHECK(c.tie_word_embeddings);
+  CHECK(c.bos_token_id == 1);
+  CHECK(c.eos_token_id == 2);
+  CHECK(c.head_dim() == 8);
+}
+
+TEST_CASE("defaults and the transformers 4 spelling") {
+  auto j = minimal();
+  auto c = parse_hf_config(j);
+  CHECK(c.num_key_value_heads == 8);  // missing: as many KV heads as heads
+  CHECK(c.kv_heads() == 8);
+  CHECK(c.rope_theta == 10000.0);
+  CHECK(c.max_position_embeddings == 2048);
+  CHECK_FALSE(c.tie_word_embeddings);
+  CHECK(c.torch_dtype == "float32");
+  j["rope_theta"] = 1e6;
+  j["rope_scaling"] = nullptr;
+  j["torch_dtype"] = "float16";
+  j["num_key_value_heads"] = 2;
+  j["eos_token_id"] = nullptr;
+  c = parse_hf_config(j);
+  CHECK(c.rope_theta == 1e6);
+  CHECK(c.torch_dtype == "float16");
+  CHECK(c.num_key_value_heads == 2);
+  CHECK(c.eos_token_id == -1);
+  j["dtype"] = "bfloat16";  // transformers 5's key wins when both are present
+  CHECK(parse_hf_config(j).torch_dtype == "bfloat16");
+}
+
+TEST_CASE("config.json errors name the file and the key") {
+  const auto dir = scratch("hf_config_errors");
+  const auto path = dir / "config.json";
+  auto read_with = [&](const nlohmann::json& j) {
+    write_file_atomic(path, j.dump());
+    return [&] { read_hf_config(path); };
+  };
+  error_of([&] { read_hf_config(dir / "missing.json"); }, {"missing.json", "no such file"});
+  error_of([&] { read_hf_config(scratch("hf_config_empty")); }, {"config.json", "no such file"});
+  write_file_atomic(path, "{\"hidden_size\": 64,");
+  error_of([&] { read_hf_config(path); }, {"config.json", "malformed JSON"});
+
+  auto j = minimal();
+  j.erase("vocab_size");
+  error_of(read_with(j), {"config.json", "missing required key \"vocab_size\""});
+  j = minimal();
+  j["hidden_size"] = "64";
+  error_of(read_with(j), {"config.json", "\"hidden_size\"", "must be an integer", "string"});
+  j = minimal();
+  j["hidden_size"] = 64.5;
+  error_of(read_with(j), {"config.json", "\"hidden_size\"", "must be an integer"});
+  j = minimal();
+  j["rms_norm_eps"] = "small";
+  error_of(read_with(j), {"config.json", "\"rms_norm_eps\"", "must be a number"});
+  j = minimal();
+  j["tie_word_embeddings"] = 1;
+  error_of(read_with(j), {"config.json", "tie_word_embeddings", "boolean"});
+  j = minimal();
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  error_of(read_with(j), {"config.json", "rope_scaling", "not supported"});
+  j = minimal();
+  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 5e5}, {"factor", 8.0}};
+  error_of(read_with(j), {"config.json", "rope_type", "not supported"});
+  j = minimal();
+  j["model_type"] = "mistral";
+  error_of(read_with(j), {"config.json", "mistral", "not supported"});
+  j = minimal();
+  j["attention_bias"] = true;
+  error_of(read_with(j), {"config.json", "attention_bias", "not supported"});
+  j = minimal();
+  j["eos_token_id"] = {128001, 128009};
+  error_of(read_with(j), {"config.json", "eos_token_id", "not supported"});
+  j = minimal();
+  j["num_key_value_heads"] = 3;
+  error_of(read_with(j), {"config.json", "num_key_value_heads 3"});
+  j = minimal();
+  j["num_attention_heads"] = 7;
+  error_of(read_with(j), {"config.json", "not divisible by num_attention_heads 7"});
+  j = minimal();
+  j["head_dim"] = 16;
+  error_of(read_with(j), {"config.json", "head_dim 16"});
+  j = minimal();
+  j["num_hidden_layers"] = 0;
+  error_of(read_with(j), {"config.json", "num_hidden_layers must be positive"});
+  error_of(read_with(nlohmann::json::array()), {"config.json", "expected a JSON object"});
+
+  auto bad = tiny();
+  bad.torch_dtype = "int8";
+  error_of([&] { write_hf_config(dir, bad); }, {"torch_dtype 'int8'"});
+}
