@@ -37,7 +37,7 @@ TEST_CASE("WarmupCosine follows its formula") {
   for (int step = 4; step < 20; ++step) CHECK(s.lr(step + 1) <= s.lr(step));
 }
 
-TEST_CASE("WarmupCosine edge cases: no warmup, warmup = total, bad arguments") {
+TEST_CASE("WarmupCosine edge cases - no warmup, warmup = total, bad arguments") {
   const WarmupCosine no_warmup{.peak = 1.0, .floor = 0, .warmup_steps = 0, .total_steps = 10};
   CHECK(no_warmup.lr(0) == 1.0);
   CHECK(no_warmup.lr(10) == doctest::Approx(0.0));

@@ -21,7 +21,7 @@ std::vector<Param<float>> llama_like() {
 }
 }  // namespace
 
-TEST_CASE("no_decay_for_norms_and_embeddings: norms, embeddings and 1-D tensors get no weight decay") {
+TEST_CASE("no_decay_for_norms_and_embeddings - norms, embeddings and 1-D tensors get no weight decay") {
   auto ps = llama_like();
   auto groups = no_decay_for_norms_and_embeddings(ps, 0.1);
   REQUIRE(groups.size() == 2);
@@ -36,7 +36,7 @@ TEST_CASE("no_decay_for_norms_and_embeddings: norms, embeddings and 1-D tensors 
   }
 }
 
-TEST_CASE("assign_groups with a custom rule; the optimizer uses each group's lr scale and weight decay") {
+TEST_CASE("assign_groups with a custom rule, the optimizer uses each group's lr scale and weight decay") {
   std::vector<Param<double>> ps{
       {.name = "a", .value = Tensor<double>::from({2}, {1.0, 2.0}), .grad = Tensor<double>::from({2}, {0.0, 0.0})},
       {.name = "b", .value = Tensor<double>::from({2}, {1.0, 2.0}), .grad = Tensor<double>::from({2}, {0.0, 0.0})}};

@@ -103,7 +103,7 @@ void check_resume_bit_identical(const Opt& prototype, bool reorder) {
 }
 }  // namespace
 
-TEST_CASE("AdamW: save, load into a fresh optimizer, continue: bit-identical to the uninterrupted run") {
+TEST_CASE("AdamW - save, load into a fresh optimizer, continue - bit-identical to the uninterrupted run") {
   for (bool reorder : {false, true}) {
     CAPTURE(reorder);
     check_resume_bit_identical<AdamW<float>, float>(AdamW<float>({.beta2 = 0.95, .weight_decay = 0.1}), reorder);
@@ -111,7 +111,7 @@ TEST_CASE("AdamW: save, load into a fresh optimizer, continue: bit-identical to 
   }
 }
 
-TEST_CASE("SGD: save, load, continue: bit-identical") {
+TEST_CASE("SGD - save, load, continue - bit-identical") {
   for (bool reorder : {false, true}) {
     CAPTURE(reorder);
     check_resume_bit_identical<Sgd<float>, float>(Sgd<float>({.momentum = 0.9, .nesterov = true}), reorder);
@@ -120,7 +120,7 @@ TEST_CASE("SGD: save, load, continue: bit-identical") {
   }
 }
 
-TEST_CASE("AdamW state_dict layout: m.<name>, v.<name>, per-parameter steps") {
+TEST_CASE("AdamW state_dict layout - m.<name>, v.<name>, per-parameter steps") {
   auto ps = make_params<float>();
   AdamW<float> opt;
   set_grads(ps, 0);
