@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <random>
+#include <sstream>
+#include <string>
 
 #include <pmc/backends/cpu/matmul.hpp>
 #include <support/compare.hpp>
@@ -68,8 +70,9 @@ std::vector<Case> all_cases() {
 }
 
 std::string name(const Case& c) {
-  return "batch " + std::to_string(c.batch) + " ta " + std::to_string(c.ta) + " tb " + std::to_string(c.tb) +
-         " shared B " + std::to_string(!c.b_batched);
+  std::ostringstream os;
+  os << "batch " << c.batch << " ta " << c.ta << " tb " << c.tb << " shared B " << !c.b_batched;
+  return os.str();
 }
 
 }  // namespace

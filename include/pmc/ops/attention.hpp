@@ -4,6 +4,7 @@
 //   S[b,h,t,s] = q[b,t,h,:] · k[b,s,h/G,:] / sqrt(Dh)      (−∞ where s > pos0 + t)
 //   P = softmax_s(S)                                      out[b,t,h,:] = Σ_s P[b,h,t,s] v[b,s,h/G,:]
 //   q, out: (B, T, H, Dh)   k, v: (B, S, Hkv, Dh) with S ≥ pos0 + T   probs: (B, H, T, S) float, saved
+//   (forward may be given an undefined probs when no backward follows: inference, KV-cache decoding)
 //   backward: dP = dout · vᵀ,  dS = P ⊙ (dP − Σ_s dP ⊙ P),  dq += dS · k / √Dh,  dk += dSᵀ · q / √Dh,
 //             dv += Pᵀ · dout   (dk, dv summed over the G query heads of a KV head)
 #pragma once

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // RMSNorm: y = x / sqrt(mean(x²) + eps) ⊙ w = x · rstd ⊙ w
-//   x, y: (N, D)   w: (D)   rstd: (N) float, saved by forward for backward
+//   x, y: (N, D)   w: (D)   rstd: (N) float, saved by forward for backward (undefined: not saved)
 //   backward: with g = dy ⊙ w,  dx += rstd · g − x · rstd³ · (Σ_d g·x) / D,   dw += Σ_n dy ⊙ x · rstd
 #pragma once
 

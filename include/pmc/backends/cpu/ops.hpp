@@ -2,5 +2,11 @@
 // The CPU specializations of every op contract in pmc/ops/ (Eigen, OpenMP).
 #pragma once
 
+#include <pmc/backends/cpu/attention.hpp>
+#include <pmc/backends/cpu/cross_entropy.hpp>
 #include <pmc/backends/cpu/elementwise.hpp>
+#include <pmc/backends/cpu/embedding.hpp>
 #include <pmc/backends/cpu/matmul.hpp>
+#include <pmc/backends/cpu/rms_norm.hpp>
+#include <pmc/backends/cpu/rope.hpp>
+#include <pmc/backends/cpu/swiglu.hpp>

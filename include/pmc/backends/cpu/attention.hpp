@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+// Attention<Cpu>: causal GQA attention, one (batch, head) block per OpenMP iteration, Eigen products per head
+// on strided maps of the (B, T, H, Dh) layout; 16-bit blocks are staged to float.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include <pmc/backends/cpu/eigen.hpp>
+#include <pmc/core/tensor.hpp>
+#include <pmc/ops/attention.hpp>
+
+namespace pmc::backends::cpu {
+
+/// One head's (rows, Dh) slice of a (B, T, H, Dh) tensor: rows `stride` elements apart.
+template <class T>
+struct HeadBlock {
+  T* data = nullptr;
+  std::int64_t rows = 0, cols = 0, stride = 0;
+
+  static HeadBlock of(const Tensor<T, Cpu>& x, std::int64_t b, std::int64_t h, std::int64_t rows) {
+    const auto& s = x.strides();
+    return {x.data() + b * s[0] + h * s[2], rows, x.size(3), s[1]};
+  }
+};
+
+/// The block as a compute-type row-major map: in place for float/double, else converted into `buf`.
+template <class T>
+ConstRowMap<compute_t<T>> stage(const HeadBlock<T>& blk, std::vector<compute_t<T>>& buf) {
+  using C = compute_t<T>;
+  if constexpr (std::is_same_v<T, C>) {
+    return ConstRowMap<C>(blk.data, blk.rows, blk.cols, Eigen::OuterStride<>(std::max<std::int64_t>(blk.stride, 1)));
+  } else {
+    buf.resize(static_cast<std::size_t>(blk.rows * blk.cols));
+    for (std::int64_t i = 0; i < blk.rows; ++i)
+      for (std::int64_t j = 0; j < blk.cols; ++j)
+        buf[static_cast<std::size_t>(i * blk.cols + j)] = static_cast<C>(blk.data[i * blk.stride + j]);
+    return ConstRowMap<C>(buf.data(), blk.rows, blk.cols, Eigen::OuterStride<>(std::max<std::int64_t>(blk.cols, 1)));
+  }
+}
+
+/// Runs f(map) on the block as a compute-type map. float/double write in place; 16-bit types get a zeroed
+/// float map whose result is then stored (accumulate = false) or added (accumulate = true) to the block.
+template <class T, class F>
+void update(const HeadBlock<T>& blk, bool accumulate, std::vector<compute_t<T>>& buf, F&& f) {
+  using C = compute_t<T>;
+  if constexpr (std::is_same_v<T, C>) {
+    RowMap<C> m(blk.data, blk.rows, blk.cols, Eigen::OuterStride<>(std::max<std::int64_t>(blk.stride, 1)));
+    f(m);
+  } else {
+    buf.assign(static_cast<std::size_t>(blk.rows * blk.cols), C(0));
+    RowMap<C> m(buf.data(), blk.rows, blk.cols, Eigen::OuterStride<>(std::max<std::int64_t>(blk.cols, 1)));
+    f(m);
+    for (std::int64_t i = 0; i < blk.rows; ++i)
+      for (std::int64_t j = 0; j < blk.cols; ++j) {
+        T& d = blk.data[i * blk.stride + j];
+        const C v = buf[static_cast<std::size_t>(i * blk.cols + j)];
+        d = static_cast<T>(accumulate ? static_cast<C>(d) + v : v);
+      }
+  }
+}
+
+}  // namespace pmc::backends::cpu
+
+namespace pmc::ops {
+
+template <>
+struct Attention<Cpu> {
+  /// probs may be undefined (inference): the probabilities then live in per-thread scratch.
+  template <class T>
+  static void forward(const Tensor<T, Cpu>& q, const Tensor<T, Cpu>& k, const Tensor<T, Cpu>& v, std::int64_t pos0,
+                      const Tensor<T, Cpu>& out, const Tensor<compute_t<T>, Cpu>& probs) {
+    using C = compute_t<T>;
+    using namespace backends::cpu;
+    const Dims d = check(q, k, v, pos0, "attention");
+    check_same_shape(q.shape(), out.shape(), "attention: q and out");
+    check_head_layout(out, "attention out");
+    const bool save = probs.defined();
+    if (save) check_probs(probs, d);
+    const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
+    const std::int64_t se = pos0 + d.t;  // keys beyond the last query's position are never attended
+    parallel_for(d.b * d.h, d.t * se * d.dh, [&](std::int64_t bh) {
+      const std::int64_t b = bh / d.h, h = bh % d.h, hk = h / d.group;
+      const auto qm = stage(HeadBlock<T>::of(q, b, h, d.t), scratch<C, 0>());
+      const auto km = stage(HeadBlock<T>::of(k, b, hk, se), scratch<C, 1>());
+      const auto vm = stage(HeadBlock<T>::of(v, b, hk, se), scratch<C, 2>());
+      auto& pbuf = scratch<C, 3>();
+      if (!save) pbuf.resize(static_cast<std::size_t>(d.t * d.s));
+      C* pp = save ? probs.data() + bh * d.t * d.s : pbuf.data();
+      RowMap<C> pfull(pp, d.t, d.s, Eigen::OuterStride<>(d.s));
+      auto p = pfull.leftCols(se);
+      p.noalias() = scale * qm * km.transpose();  // (T, S')
+      for (std::int64_t t = 0; t < d.t; ++t) {
+        const std::int64_t valid = pos0 + t + 1;  // causal: keys s ≤ pos0 + t
+        auto row = pfull.row(t);
+        const C mx = row.head(valid).maxCoeff();
+        row.head(valid) = (row.head(valid).array() - mx).exp();
+        row.head(valid) /= row.head(valid).sum();
+        row.tail(d.s - valid).setZero();
+      }
+      update(HeadBlock<T>::of(out, b, h, d.t), false, scratch<C, 4>(),
+             [&](auto& om) { om.noalias() = p * vm; });  // (T, Dh)
+    });
+  }
+
+  template <class T>
+  static void backward(const Tensor<T, Cpu>& q, const Tensor<T, Cpu>& k, const Tensor<T, Cpu>& v,
+                       const Tensor<compute_t<T>, Cpu>& probs, const Tensor<T, Cpu>& dout, const Tensor<T, Cpu>& dq,
+                       const Tensor<T, Cpu>& dk, const Tensor<T, Cpu>& dv) {
+    using C = compute_t<T>;
+    using namespace backends::cpu;
+    // The forward's pos0 is implied: the last query sits at S' − 1 with S' = pos0 + T ≤ S, and probs are
+    // zero beyond S'. Using S (the whole key range) is exact, only slower when S > pos0 + T.
+    const Dims d = check(q, k, v, 0, "attention backward");
+    check_probs(probs, d);
+    check_same_shape(q.shape(), dout.shape(), "attention backward: q and dout");
+    check_head_layout(dout, "attention backward dout");
+    if (dq.defined()) check_grad(q, dq, "attention backward: q and dq");
+    if (dk.defined()) check_grad(k, dk, "attention backward: k and dk");
+    if (dv.defined()) check_grad(v, dv, "attention backward: v and dv");
+    const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
+    const std::int64_t se = d.s;
+    // One iteration per KV head: the G query heads that share it add into its dk, dv without racing.
+    parallel_for(d.b * d.hkv, d.group * d.t * se * d.dh * 4, [&](std::int64_t bk) {
+      const std::int64_t b = bk / d.hkv, hk = bk % d.hkv;
+      const auto km = stage(HeadBlock<T>::of(k, b, hk, se), scratch<C, 1>());
+      const auto vm = stage(HeadBlock<T>::of(v, b, hk, se), scratch<C, 2>());
+      RowMatrix<C> dk_acc = RowMatrix<C>::Zero(se, d.dh), dv_acc = RowMatrix<C>::Zero(se, d.dh);
+      RowMatrix<C> ds(d.t, se);
+      for (std::int64_t g = 0; g < d.group; ++g) {
+        const std::int64_t h = hk * d.group + g;
+        const auto qm = stage(HeadBlock<T>::of(q, b, h, d.t), scratch<C, 0>());
+        const auto om = stage(HeadBlock<T>::of(dout, b, h, d.t), scratch<C, 3>());
+        ConstRowMap<C> p(probs.data() + (b * d.h + h) * d.t * d.s, d.t, se, Eigen::OuterStride<>(d.s));
+        ds.noalias() = om * vm.transpose();  // dP (T, S')
+        for (std::int64_t t = 0; t < d.t; ++t) {
+          const C dot = ds.row(t).dot(p.row(t));
+          ds.row(t) = p.row(t).cwiseProduct((ds.row(t).array() - dot).matrix());
+        }
+        if (dq.defined())
+          update(HeadBlock<T>::of(dq, b, h, d.t), true, scratch<C, 4>(),
+                 [&](auto& m) { m.noalias() += scale * ds * km; });
+        if (dk.defined()) dk_acc.noalias() += scale * ds.transpose() * qm;
+        if (dv.defined()) dv_acc.noalias() += p.transpose() * om;
+      }
+      if (dk.defined())
+        update(HeadBlock<T>::of(dk, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dk_acc; });
+      if (dv.defined())
+        update(HeadBlock<T>::of(dv, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dv_acc; });
+    });
+  }
+
+ private:
+  struct Dims {
+    std::int64_t b, t, h, dh, s, hkv, group;
+  };
+
+  template <class T>
+  static void check_head_layout(const Tensor<T, Cpu>& x, const char* what) {
+    PMC_CHECK(x.defined(), what, ": tensor is undefined");
+    PMC_CHECK(x.rank() == 4, what, ": expected (B, T, H, Dh), got ", x.shape().str());
+    PMC_CHECK(x.size(3) <= 1 || x.strides()[3] == 1, what, ": the head dimension of ", x.shape().str(),
+              " must be contiguous (strides ", x.strides().str(), ")");
+  }
+
+  template <class T>
+  static Dims check(const Tensor<T, Cpu>& q, const Tensor<T, Cpu>& k, const Tensor<T, Cpu>& v, std::int64_t pos0,
+                    const char* what) {
+    check_head_layout(q, "attention q");
+    check_head_layout(k, "attention k");
+    check_head_layout(v, "attention v");
+    check_same_shape(k.shape(), v.shape(), "attention: k and v");
+    Dims d{q.size(0), q.size(1), q.size(2), q.size(3), k.size(1), k.size(2), 1};
+    PMC_CHECK(k.size(0) == d.b && k.size(3) == d.dh, what, ": q ", q.shape().str(), " (B, T, H, Dh) and k ",
+              k.shape().str(), " (B, S, Hkv, Dh) disagree on B or Dh");
+    PMC_CHECK(d.hkv > 0 && d.h % d.hkv == 0, what, ": ", d.h, " query heads of q ", q.shape().str(),
+              " are not a multiple of the ", d.hkv, " KV heads of k ", k.shape().str());
+    PMC_CHECK(pos0 >= 0 && pos0 + d.t <= d.s, what, ": queries at positions [", pos0, ", ", pos0 + d.t,
+              ") need that many keys, but k ", k.shape().str(), " has S = ", d.s);
+    d.group = d.h / d.hkv;
+    return d;
+  }
+
+  template <class C>
+  static void check_probs(const Tensor<C, Cpu>& probs, const Dims& d) {
+    PMC_CHECK(probs.defined() && probs.is_contiguous() && probs.shape() == Shape({d.b, d.h, d.t, d.s}),
+              "attention: probs must be a contiguous (B, H, T, S) = (", d.b, ", ", d.h, ", ", d.t, ", ", d.s,
+              ") tensor, got ", probs.shape().str());
+  }
+
+  template <class T>
+  static void check_grad(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dx, const char* what) {
+    check_same_shape(x.shape(), dx.shape(), what);
+    check_head_layout(dx, what);
+  }
+};
+
+}  // namespace pmc::ops

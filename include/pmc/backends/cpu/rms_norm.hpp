@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+// RmsNorm<Cpu>: one row per OpenMP iteration; rstd and the reductions in compute_t<T>.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <pmc/backends/cpu/eigen.hpp>
+#include <pmc/core/tensor.hpp>
+#include <pmc/ops/rms_norm.hpp>
+
+namespace pmc::ops {
+
+template <>
+struct RmsNorm<Cpu> {
+  template <class T>
+  static void forward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, float eps, const Tensor<T, Cpu>& y,
+                      const Tensor<compute_t<T>, Cpu>& rstd) {
+    using C = compute_t<T>;
+    using namespace backends::cpu;
+    const auto xr = as_rows(x, "rms_norm x");
+    const auto yr = as_rows(y, "rms_norm y");
+    check(x, w, xr, "rms_norm");
+    check_same_shape(x.shape(), y.shape(), "rms_norm: x and y");
+    const bool save = rstd.defined();
+    if (save) check_rstd(rstd, xr.n, "rms_norm");
+    std::vector<C> wbuf;
+    const C* wp = load_row(w.data(), xr.d, wbuf);
+    const std::int64_t d = xr.d;
+    parallel_for(xr.n, d, [&](std::int64_t i) {
+      auto& xb = scratch<C, 0>();
+      const C* xi = load_row(xr.row(i), d, xb);
+      const C ms = ConstVecMap<C>(xi, d).squaredNorm() / static_cast<C>(d);
+      const C r = C(1) / std::sqrt(ms + static_cast<C>(eps));
+      if (save) rstd.data()[i] = r;
+      T* yi = yr.row(i);
+      for (std::int64_t j = 0; j < d; ++j) yi[j] = static_cast<T>(xi[j] * r * wp[j]);
+    });
+  }
+
+  template <class T>
+  static void backward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, const Tensor<compute_t<T>, Cpu>& rstd,
+                       const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& dx, const Tensor<T, Cpu>& dw) {
+    using C = compute_t<T>;
+    using namespace backends::cpu;
+    const auto xr = as_rows(x, "rms_norm backward x");
+    const auto gr = as_rows(dy, "rms_norm backward dy");
+    check(x, w, xr, "rms_norm backward");
+    check_same_shape(x.shape(), dy.shape(), "rms_norm backward: x and dy");
+    check_rstd(rstd, xr.n, "rms_norm backward");
+    const std::int64_t n = xr.n, d = xr.d;
+    std::vector<C> wbuf;
+    const C* wp = load_row(w.data(), d, wbuf);
+    if (dx.defined()) {
+      check_same_shape(x.shape(), dx.shape(), "rms_norm backward: x and dx");
+      const auto dxr = as_rows(dx, "rms_norm backward dx");
+      parallel_for(n, 3 * d, [&](std::int64_t i) {
+        auto& xb = scratch<C, 0>();
+        auto& gb = scratch<C, 1>();
+        const C* xi = load_row(xr.row(i), d, xb);
+        const C* gi = load_row(gr.row(i), d, gb);
+        const C r = rstd.data()[i];
+        C gx = 0;  // Σ_d (dy ⊙ w) · x
+        for (std::int64_t j = 0; j < d; ++j) gx += gi[j] * wp[j] * xi[j];
+        const C k = r * r * r * gx / static_cast<C>(d);
+        T* o = dxr.row(i);
+        for (std::int64_t j = 0; j < d; ++j) o[j] = static_cast<T>(static_cast<C>(o[j]) + r * gi[j] * wp[j] - xi[j] * k);
+      });
+    }
+    if (dw.defined()) {
+      check_same_shape(w.shape(), dw.shape(), "rms_norm backward: w and dw");
+      PMC_CHECK(dw.is_contiguous(), "rms_norm backward: dw must be contiguous");
+      // Column blocks per thread: each thread sums its columns over all rows, so no partial buffers race.
+      constexpr std::int64_t block = 64;
+      const std::int64_t nblocks = (d + block - 1) / block;
+      parallel_for(nblocks, n * block, [&](std::int64_t b) {
+        const std::int64_t j0 = b * block, j1 = std::min(d, j0 + block);
+        C acc[block] = {};
+        for (std::int64_t i = 0; i < n; ++i) {
+          const T* xi = xr.row(i);
+          const T* gi = gr.row(i);
+          const C r = rstd.data()[i];
+          for (std::int64_t j = j0; j < j1; ++j) acc[j - j0] += static_cast<C>(gi[j]) * static_cast<C>(xi[j]) * r;
+        }
+        for (std::int64_t j = j0; j < j1; ++j) dw.data()[j] = static_cast<T>(static_cast<C>(dw.data()[j]) + acc[j - j0]);
+      });
+    }
+  }
+
+ private:
+  template <class T>
+  static void check(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, const backends::cpu::Rows<T>& xr,
+                    const char* what) {
+    PMC_CHECK(w.rank() == 1 && w.size(0) == xr.d && w.is_contiguous(), what, ": weight ", w.shape().str(),
+              " does not match the last dimension of x ", x.shape().str());
+  }
+  template <class C>
+  static void check_rstd(const Tensor<C, Cpu>& rstd, std::int64_t n, const char* what) {
+    PMC_CHECK(rstd.defined() && rstd.numel() == n && rstd.is_contiguous(), what, ": rstd ", rstd.shape().str(),
+              " must hold one value per row (", n, ")");
+  }
+};
+
+}  // namespace pmc::ops

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// Rope<Cpu>: both pair layouts against the formula in double, pos0 > 0, in place and strided, backward by
+// finite differences.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include <pmc/backends/cpu/rope.hpp>
+#include <support/compare.hpp>
+#include <support/gradcheck.hpp>
+
+namespace {
+using pmc::Tensor;
+using pmc::ops::RopeLayout;
+using Rope = pmc::ops::Rope<pmc::Cpu>;
+using pmc::test::random_tensor;
+
+Tensor<double> reference(const Tensor<double>& x, std::int64_t pos0, double theta, RopeLayout layout) {
+  const auto xc = x.contiguous();
+  const std::int64_t nb = x.size(0), nt = x.size(1), nh = x.size(2), dh = x.size(3);
+  Tensor<double> y(x.shape());
+  for (std::int64_t b = 0; b < nb; ++b)
+    for (std::int64_t t = 0; t < nt; ++t)
+      for (std::int64_t h = 0; h < nh; ++h)
+        for (std::int64_t i = 0; i < dh / 2; ++i) {
+          const double ang = double(pos0 + t) / std::pow(theta, 2.0 * double(i) / double(dh));
+          const std::int64_t a = layout == RopeLayout::interleaved ? 2 * i : i;
+          const std::int64_t bb = layout == RopeLayout::interleaved ? 2 * i + 1 : i + dh / 2;
+          const double xa = xc.at({b, t, h, a}), xb = xc.at({b, t, h, bb});
+          y.at({b, t, h, a}) = xa * std::cos(ang) - xb * std::sin(ang);
+          y.at({b, t, h, bb}) = xa * std::sin(ang) + xb * std::cos(ang);
+        }
+  return y;
+}
+}  // namespace
+
+TEST_CASE("rope forward matches the formula in both layouts, from pos0 > 0") {
+  std::mt19937 rng(41);
+  for (auto layout : {RopeLayout::interleaved, RopeLayout::rotate_half})
+    for (std::int64_t pos0 : {0, 7}) {
+      CAPTURE(int(layout));
+      CAPTURE(pos0);
+      const auto x = random_tensor<double>({2, 5, 3, 6}, rng);
+      Tensor<double> y(x.shape());
+      Rope::forward(x, pos0, 10000.f, layout, y);
+      CHECK(pmc::test::max_abs_diff(y, reference(x, pos0, 10000.0, layout)) < 1e-12);
+      // float, in place
+      auto xf = x.to<float>();
+      Rope::forward(xf, pos0, 10000.f, layout, xf);
+      CHECK(pmc::test::max_abs_diff(xf, reference(x, pos0, 10000.0, layout)) < 1e-5);
+      // bf16 within its rounding
+      auto xb = x.to<pmc::bf16>();
+      Rope::forward(xb, pos0, 10000.f, layout, xb);
+      CHECK(pmc::test::max_abs_diff(xb, reference(x, pos0, 10000.0, layout)) < 4.0 / 256);
+    }
+  // the two layouts differ (a test that swapped them would pass the other way otherwise)
+  const auto x = random_tensor<double>({1, 3, 1, 4}, rng);
+  Tensor<double> yi(x.shape()), yr(x.shape());
+  Rope::forward(x, 1, 10000.f, RopeLayout::interleaved, yi);
+  Rope::forward(x, 1, 10000.f, RopeLayout::rotate_half, yr);
+  CHECK(pmc::test::max_abs_diff(yi, yr) > 1e-3);
+}
+
+TEST_CASE("rope reads and writes strided head views (q of a fused projection)") {
+  std::mt19937 rng(42);
+  const auto fused = random_tensor<double>({2, 3, 8, 4}, rng);  // (B, T, 2H, Dh): q heads then k heads
+  const auto q = fused.slice(2, 0, 4), k = fused.slice(2, 4, 8);
+  const auto expect_q = reference(q, 3, 500.0, RopeLayout::rotate_half);
+  const auto k_before = k.clone();
+  Rope::forward(q, 3, 500.f, RopeLayout::rotate_half, q);
+  CHECK(pmc::test::max_abs_diff(q, expect_q) < 1e-12);
+  CHECK(pmc::test::max_abs_diff(k, k_before) == 0);
+}
+
+TEST_CASE("rope backward matches finite differences and accumulates") {
+  std::mt19937 rng(43);
+  for (auto layout : {RopeLayout::interleaved, RopeLayout::rotate_half}) {
+    CAPTURE(int(layout));
+    const auto x = random_tensor<double>({2, 3, 3, 6}, rng), dy = random_tensor<double>({2, 3, 3, 6}, rng);
+    Tensor<double> dx(x.shape()), y(x.shape());
+    Rope::backward(dy, 5, 10000.f, layout, dx);
+    auto loss = [&] {
+      Rope::forward(x, 5, 10000.f, layout, y);
+      return pmc::test::dot(dy, y);
+    };
+    CHECK(pmc::test::gradcheck("rope dx", x, dx, loss) < 1e-6);
+    const auto once = dx.clone();
+    Rope::backward(dy, 5, 10000.f, layout, dx);
+    for (std::int64_t i = 0; i < dx.numel(); ++i) CHECK(dx[i] == doctest::Approx(2 * once[i]));
+  }
+}
+
+TEST_CASE("rope rejects odd head dimensions and mismatched shapes") {
+  Tensor<float> x({1, 2, 2, 5}), y({1, 2, 2, 5});
+  CHECK_THROWS_AS(Rope::forward(x, 0, 1e4f, RopeLayout::interleaved, y), pmc::Error);
+  Tensor<float> a({1, 2, 2, 4}), b({1, 2, 3, 4});
+  CHECK_THROWS_AS(Rope::forward(a, 0, 1e4f, RopeLayout::interleaved, b), pmc::Error);
+  CHECK_THROWS_WITH(Rope::forward(a, 0, 1e4f, RopeLayout::interleaved, b), doctest::Contains("(1, 2, 3, 4)"));
+}
