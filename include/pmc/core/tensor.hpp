@@ -44,9 +44,7 @@ class Tensor {
   Tensor() = default;
   /// A new contiguous tensor filled with zeros.
   explicit Tensor(const Shape& shape)
-      : storage_(static_cast<std::size_t>(shape.numel())), shape_(shape), strides_(contiguous_strides(shape)) {
-    for (int i = 0; i < shape.rank(); ++i) PMC_CHECK(shape[i] >= 0, "Tensor: negative extent in ", shape.str());
-  }
+      : storage_(checked_count(shape)), shape_(shape), strides_(contiguous_strides(shape)) {}
   Tensor(std::initializer_list<std::int64_t> shape) : Tensor(Shape(shape)) {}
 
   /// A contiguous view of `count` borrowed elements; `owner` keeps them alive.
@@ -283,6 +281,11 @@ class Tensor {
   }
 
  private:
+  /// The element count of a new tensor; extents are checked before anything is allocated.
+  static std::size_t checked_count(const Shape& shape) {
+    for (int i = 0; i < shape.rank(); ++i) PMC_CHECK(shape[i] >= 0, "Tensor: negative extent in ", shape.str());
+    return static_cast<std::size_t>(shape.numel());
+  }
   int norm_dim(int d) const {
     int r = d < 0 ? d + rank() : d;
     PMC_CHECK(0 <= r && r < rank(), "dimension ", d, " is out of range for shape ", shape_.str());
