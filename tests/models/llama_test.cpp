@@ -11,6 +11,7 @@
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/models/llama/generate.hpp>
 #include <pmc/pmc.hpp>
+#include <pmc/tokenizer/bpe.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>
 
@@ -228,4 +229,8 @@ TEST_CASE("stories260K: greedy decoding from BOS reproduces llama2.c's published
   auto got = generate(model, std::span<const std::int32_t>(bos), go);
   got.insert(got.begin(), 1);
   CHECK(got == want);
+  const auto tok_path = test::shared_file("data/models/stories260K/tok512.model");
+  if (tok_path.empty()) PMC_SKIP("../shared/data/models/stories260K/tok512.model is absent");
+  const auto tok = tokenizer::BpeTokenizer::load(tok_path);
+  CHECK(tok.decode(got) == ref["greedy_text"].get<std::string>());
 }
