@@ -287,6 +287,27 @@ TEST_CASE("malformed headers are rejected, naming the file and the tensor") {
            {"overflow.st", "'a'", "overflows"});
 }
 
+TEST_CASE("tensors stored unaligned by another writer are copied, not borrowed") {
+  const auto dir = scratch("unaligned");
+  // 1 BF16 (2 bytes) then 2 F32 at byte 2: legal safetensors, but the floats are not 4-byte aligned.
+  const std::string header = R"({"h":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]},)"
+                             R"("w":{"dtype":"F32","shape":[2],"data_offsets":[2,10]}})";
+  const std::uint64_t n = header.size();
+  std::string bytes(reinterpret_cast<const char*>(&n), 8);
+  bytes += header;
+  const std::uint16_t one = bf16(1.f).bits;
+  const float w[2] = {1.25f, -3.5f};
+  bytes.append(reinterpret_cast<const char*>(&one), 2);
+  bytes.append(reinterpret_cast<const char*>(w), 8);
+  write_file_atomic(dir / "u.safetensors", bytes);
+  const auto f = SafetensorsFile::open(dir / "u.safetensors");
+  const auto t = f.get<float>("w");
+  CHECK(t.to_vector() == std::vector<float>{1.25f, -3.5f});
+  CHECK(reinterpret_cast<std::uintptr_t>(t.data()) % alignof(float) == 0);
+  CHECK_FALSE(f.mapping()->contains(t.data()));
+  CHECK(float(f.get<bf16>("h")[0]) == 1.f);
+}
+
 TEST_CASE("missing tensors and name checks") {
   const auto dir = scratch("names");
   write_safetensors(dir / "m.safetensors", {tensor_entry("model.layers.0.attn.weight", ramp<float>({2}, 1, 0)),

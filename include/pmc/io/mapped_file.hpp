@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -48,8 +49,8 @@ class MappedFile {
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   /// True when [p, p + n) lies inside the mapping.
   bool contains(const void* p, std::size_t n = 1) const {
-    const auto* b = static_cast<const std::byte*>(p);
-    return data_ != nullptr && b >= data_ && n <= size_ && b - data_ <= static_cast<std::ptrdiff_t>(size_ - n);
+    const auto a = reinterpret_cast<std::uintptr_t>(p), base = reinterpret_cast<std::uintptr_t>(data_);
+    return data_ != nullptr && a >= base && n <= size_ && a - base <= size_ - n;
   }
 
  private:
@@ -57,8 +58,8 @@ class MappedFile {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
-      fail(path.string(), ": cannot open: ", std::strerror(err),
-           err == ENOENT ? " (no such file)" : "");
+      if (err == ENOENT) fail(path.string(), ": no such file");
+      fail(path.string(), ": cannot open: ", std::strerror(err));
     }
     struct stat st{};
     if (::fstat(fd, &st) != 0) {
