@@ -19,9 +19,9 @@ namespace pmc::optim {
 
 namespace cpu_detail {
 
-/// Elements per chunk: the optimizer updates are memory-bound, so each thread streams whole chunks and
-/// every statement of a kernel re-reads a chunk from L1/L2 rather than memory (4 double arrays × 4096 =
-/// 128 KiB). A fixed chunk size also fixes the reduction order of sum_squares for any thread count.
+/// Elements per chunk: the unit of OpenMP work (large enough to amortize scheduling, small enough to balance
+/// the threads on small tensors). A fixed chunk size also fixes the reduction order of sum_squares and
+/// all_finite for any thread count, so results do not depend on OMP_NUM_THREADS.
 inline constexpr std::int64_t kChunk = 4096;
 
 /// Calls f(begin, count) for the chunks of [0, n), in parallel when there is more than one.
@@ -36,8 +36,6 @@ void for_each_chunk(std::int64_t n, F&& f) {
 }
 
 template <class T>
-using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
 using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
 }  // namespace cpu_detail
@@ -50,20 +48,32 @@ struct ParamOps<Cpu> {
     const std::int64_t chunks = (n + kChunk - 1) / kChunk;
     std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
     for_each_chunk(n, [&](std::int64_t b, std::int64_t k) {
-      double s = 0;
-      if constexpr (std::floating_point<T>) {
-        s = ConstArrayMap<T>(x + b, k).template cast<double>().square().sum();
-      } else {
-        for (std::int64_t i = 0; i < k; ++i) {
-          const double v = static_cast<float>(x[b + i]);
-          s += v * v;
-        }
-      }
-      partial[static_cast<std::size_t>(b / kChunk)] = s;
+      partial[static_cast<std::size_t>(b / kChunk)] = sum_squares_chunk(x + b, k);
     });
     double total = 0;  // summed in chunk order: the same result for any number of threads
     for (double s : partial) total += s;
     return total;
+  }
+
+  /// Σ x² of one chunk in double, in 8 interleaved lanes: independent accumulators the compiler keeps in
+  /// vector registers (one double accumulator is a serial chain it may not reorder without -ffast-math), and a
+  /// fixed summation order for any T (also bf16/f16, which Eigen arrays do not take).
+  template <class T>
+  static double sum_squares_chunk(const T* x, std::int64_t k) {
+    constexpr int kLanes = 8;
+    double acc[kLanes] = {};
+    const std::int64_t body = k - k % kLanes;
+    for (std::int64_t i = 0; i < body; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        const double v = static_cast<compute_t<T>>(x[i + l]);
+        acc[l] += v * v;
+      }
+    double tail = 0;  // a separate scalar: indexing acc by a run-time lane would keep acc in memory
+    for (std::int64_t i = body; i < k; ++i) {
+      const double v = static_cast<compute_t<T>>(x[i]);
+      tail += v * v;
+    }
+    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
   }
 
   template <class T>
