@@ -29,7 +29,7 @@ TEST_CASE("silu and swiglu forward match the formulas, including large |a|") {
     CHECK(y[i] == doctest::Approx(silu(a[i])).epsilon(1e-14));
     CHECK(h[i] == doctest::Approx(silu(a[i]) * b[i]).epsilon(1e-14));
   }
-  CHECK(y[1] == 0);
+  CHECK(std::abs(y[1]) < 1e-30);  // silu(−800) underflows to (nearly) zero
 }
 
 TEST_CASE("swiglu forward in bf16 and f16 agrees with float") {

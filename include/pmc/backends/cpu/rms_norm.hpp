@@ -61,8 +61,7 @@ struct RmsNorm<Cpu> {
         const C* xi = load_row(xr.row(i), d, xb);
         const C* gi = load_row(gr.row(i), d, gb);
         const C r = rstd.data()[i];
-        C gx = 0;  // Σ_d (dy ⊙ w) · x
-        for (std::int64_t j = 0; j < d; ++j) gx += gi[j] * wp[j] * xi[j];
+        const C gx = ConstVecMap<C>(gi, d).cwiseProduct(ConstVecMap<C>(wp, d)).dot(ConstVecMap<C>(xi, d));  // Σ g·x
         const C k = r * r * r * gx / static_cast<C>(d);
         T* o = dxr.row(i);
         for (std::int64_t j = 0; j < d; ++j) o[j] = static_cast<T>(static_cast<C>(o[j]) + r * gi[j] * wp[j] - xi[j] * k);

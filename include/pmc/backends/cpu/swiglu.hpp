@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// SwiGlu<Cpu>: SiLU and the SwiGLU gate, row-parallel, in compute_t<T>.
+// SwiGlu<Cpu>: SiLU and the SwiGLU gate, row-parallel, on Eigen arrays in compute_t<T> (vectorized exp).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include <pmc/backends/cpu/eigen.hpp>
 #include <pmc/core/tensor.hpp>
@@ -15,99 +16,116 @@ template <>
 struct SwiGlu<Cpu> {
   template <class T>
   static void silu_forward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& y) {
-    using C = compute_t<T>;
     check_same_shape(a.shape(), y.shape(), "silu: a and y");
-    const auto ar = backends::cpu::as_rows(a, "silu a"), yr = backends::cpu::as_rows(y, "silu y");
-    each_row(ar, 8, [&](std::int64_t i) {
-      const T* ai = ar.row(i);
-      T* yi = yr.row(i);
-      for (std::int64_t j = 0; j < ar.d; ++j) {
-        const C x = static_cast<C>(ai[j]);
-        yi[j] = static_cast<T>(x * sigmoid(x));
-      }
+    const auto ar = rows(a, "silu a"), yr = rows(y, "silu y");
+    each_row(ar, 8, [&](std::int64_t i, auto&& arr) {
+      const auto x = arr(ar, i, 0);
+      store(yr, i, x * sigmoid(x));
     });
   }
 
   template <class T>
   static void silu_backward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& da) {
-    using C = compute_t<T>;
     if (!da.defined()) return;
     check_same_shape(a.shape(), dy.shape(), "silu backward: a and dy");
     check_same_shape(a.shape(), da.shape(), "silu backward: a and da");
-    const auto ar = backends::cpu::as_rows(a, "silu a"), gr = backends::cpu::as_rows(dy, "silu dy"),
-               dr = backends::cpu::as_rows(da, "silu da");
-    each_row(ar, 12, [&](std::int64_t i) {
-      const T* ai = ar.row(i);
-      const T* gi = gr.row(i);
-      T* di = dr.row(i);
-      for (std::int64_t j = 0; j < ar.d; ++j) {
-        const C x = static_cast<C>(ai[j]), s = sigmoid(x);
-        di[j] = static_cast<T>(static_cast<C>(di[j]) + static_cast<C>(gi[j]) * s * (C(1) + x * (C(1) - s)));
-      }
+    const auto ar = rows(a, "silu a"), gr = rows(dy, "silu dy"), dr = rows(da, "silu da");
+    each_row(ar, 12, [&](std::int64_t i, auto&& arr) {
+      const auto x = arr(ar, i, 0);
+      const auto s = sigmoid(x).eval();
+      add(dr, i, arr(gr, i, 1) * s * (1 + x * (1 - s)));
     });
   }
 
   template <class T>
   static void forward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& h) {
-    using C = compute_t<T>;
     check_same_shape(a.shape(), b.shape(), "swiglu: a and b");
     check_same_shape(a.shape(), h.shape(), "swiglu: a and h");
-    const auto ar = backends::cpu::as_rows(a, "swiglu a"), br = backends::cpu::as_rows(b, "swiglu b"),
-               hr = backends::cpu::as_rows(h, "swiglu h");
-    each_row(ar, 10, [&](std::int64_t i) {
-      const T* ai = ar.row(i);
-      const T* bi = br.row(i);
-      T* hi = hr.row(i);
-      for (std::int64_t j = 0; j < ar.d; ++j) {
-        const C x = static_cast<C>(ai[j]);
-        hi[j] = static_cast<T>(x * sigmoid(x) * static_cast<C>(bi[j]));
-      }
+    const auto ar = rows(a, "swiglu a"), br = rows(b, "swiglu b"), hr = rows(h, "swiglu h");
+    each_row(ar, 10, [&](std::int64_t i, auto&& arr) {
+      const auto x = arr(ar, i, 0);
+      store(hr, i, x * sigmoid(x) * arr(br, i, 1));
     });
   }
 
   template <class T>
   static void backward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& dh,
                        const Tensor<T, Cpu>& da, const Tensor<T, Cpu>& db) {
-    using C = compute_t<T>;
     check_same_shape(a.shape(), b.shape(), "swiglu backward: a and b");
     check_same_shape(a.shape(), dh.shape(), "swiglu backward: a and dh");
     if (da.defined()) check_same_shape(a.shape(), da.shape(), "swiglu backward: a and da");
     if (db.defined()) check_same_shape(a.shape(), db.shape(), "swiglu backward: a and db");
-    const auto ar = backends::cpu::as_rows(a, "swiglu a"), br = backends::cpu::as_rows(b, "swiglu b"),
-               gr = backends::cpu::as_rows(dh, "swiglu dh");
+    if (!da.defined() && !db.defined()) return;
+    const auto ar = rows(a, "swiglu a"), br = rows(b, "swiglu b"), gr = rows(dh, "swiglu dh");
     backends::cpu::Rows<T> dar, dbr;
-    if (da.defined()) dar = backends::cpu::as_rows(da, "swiglu da");
-    if (db.defined()) dbr = backends::cpu::as_rows(db, "swiglu db");
-    const bool want_a = da.defined(), want_b = db.defined();
-    each_row(ar, 16, [&](std::int64_t i) {
-      const T* ai = ar.row(i);
-      const T* bi = br.row(i);
-      const T* gi = gr.row(i);
-      for (std::int64_t j = 0; j < ar.d; ++j) {
-        const C x = static_cast<C>(ai[j]), s = sigmoid(x), g = static_cast<C>(gi[j]);
-        if (want_a) {
-          T& d = dar.row(i)[j];
-          d = static_cast<T>(static_cast<C>(d) + g * static_cast<C>(bi[j]) * s * (C(1) + x * (C(1) - s)));
-        }
-        if (want_b) {
-          T& d = dbr.row(i)[j];
-          d = static_cast<T>(static_cast<C>(d) + g * x * s);
-        }
-      }
+    if (da.defined()) dar = rows(da, "swiglu da");
+    if (db.defined()) dbr = rows(db, "swiglu db");
+    each_row(ar, 16, [&](std::int64_t i, auto&& arr) {
+      const auto x = arr(ar, i, 0);
+      const auto g = arr(gr, i, 1);
+      const auto s = sigmoid(x).eval();
+      if (dar.data) add(dar, i, g * arr(br, i, 2) * s * (1 + x * (1 - s)));
+      if (dbr.data) add(dbr, i, g * x * s);
     });
   }
 
  private:
-  /// σ(x) without overflow: exp of a non-positive argument only.
-  template <class C>
-  static C sigmoid(C x) {
-    if (x >= C(0)) return C(1) / (C(1) + std::exp(-x));
-    const C e = std::exp(x);
-    return e / (C(1) + e);
+  template <class T>
+  static backends::cpu::Rows<T> rows(const Tensor<T, Cpu>& t, const char* what) {
+    return backends::cpu::as_rows(t, what);
   }
+
+  /// σ(x) = 1 / (1 + e^−x): Eigen's exp clamps its argument, so large |x| gives 0 or 1, never NaN.
+  template <class A>
+  static auto sigmoid(const A& x) {
+    return (1 + (-x).exp()).inverse();
+  }
+
+  /// Calls f(i, arr) for every row, where arr(rows, i, slot) is row i as a compute-type Eigen array (the
+  /// row itself for float/double, else converted into per-thread scratch `slot`).
   template <class T, class F>
   static void each_row(const backends::cpu::Rows<T>& r, std::int64_t cost, F&& f) {
-    backends::cpu::parallel_for(r.n, r.d * cost, f);
+    using C = compute_t<T>;
+    backends::cpu::parallel_for(r.n, r.d * cost, [&](std::int64_t i) {
+      auto arr = [](const backends::cpu::Rows<T>& rr, std::int64_t k, int slot) {
+        static_cast<void>(slot);
+        const C* p;
+        if constexpr (std::is_same_v<T, C>) {
+          p = rr.row(k);
+        } else {
+          auto& buf = slot == 0 ? backends::cpu::scratch<C, 0>() : slot == 1 ? backends::cpu::scratch<C, 1>()
+                                                                            : backends::cpu::scratch<C, 2>();
+          p = backends::cpu::load_row(rr.row(k), rr.d, buf);
+        }
+        return backends::cpu::ConstVecMap<C>(p, rr.d).array();
+      };
+      f(i, arr);
+    });
+  }
+
+  /// Row i = v (an Eigen array expression in compute_t<T>), evaluated straight into float/double rows.
+  template <class T, class E>
+  static void store(const backends::cpu::Rows<T>& r, std::int64_t i, const E& v) {
+    using C = compute_t<T>;
+    if constexpr (std::is_same_v<T, C>) {
+      backends::cpu::VecMap<C>(r.row(i), r.d).array() = v;
+    } else {
+      const Eigen::Array<C, Eigen::Dynamic, 1> e = v;
+      T* p = r.row(i);
+      for (std::int64_t j = 0; j < r.d; ++j) p[j] = static_cast<T>(e[j]);
+    }
+  }
+  /// Row i += v.
+  template <class T, class E>
+  static void add(const backends::cpu::Rows<T>& r, std::int64_t i, const E& v) {
+    using C = compute_t<T>;
+    if constexpr (std::is_same_v<T, C>) {
+      backends::cpu::VecMap<C>(r.row(i), r.d).array() += v;
+    } else {
+      const Eigen::Array<C, Eigen::Dynamic, 1> e = v;
+      T* p = r.row(i);
+      for (std::int64_t j = 0; j < r.d; ++j) p[j] = static_cast<T>(static_cast<C>(p[j]) + e[j]);
+    }
   }
 };
 

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+// CPU layer benchmarks at LLaMA-7B shapes (matmul, RMSNorm, RoPE, attention, SwiGLU, cross-entropy) and the
+// FMA peak of this CPU, measured in the same binary so that matmul's fraction of peak is honest.
+#include <benchmark/benchmark.h>
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <random>
+
+#include <Eigen/Core>
+
+#include <pmc/pmc.hpp>
+
+namespace {
+
+using pmc::Tensor;
+using pmc::bf16;
+
+constexpr std::int64_t kDim = 4096, kFfn = 11008, kVocab = 32000;  // llama_7b
+
+template <class T>
+Tensor<T> random(const pmc::Shape& s, unsigned seed, float lo = -1, float hi = 1) {
+  Tensor<T> t(s);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<T>(u(rng));
+  return t;
+}
+
+void flops(benchmark::State& st, double per_iter) {
+  st.counters["FLOP/s"] = benchmark::Counter(per_iter * static_cast<double>(st.iterations()),
+                                             benchmark::Counter::kIsRate);
+}
+void bytes(benchmark::State& st, double per_iter) {
+  st.counters["B/s"] = benchmark::Counter(per_iter * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+}
+
+/// Eigen's GEMM threads for one benchmark (0 restores the OpenMP default).
+struct EigenThreads {
+  explicit EigenThreads(int n) { Eigen::setNbThreads(n); }
+  ~EigenThreads() { Eigen::setNbThreads(0); }
+};
+
+// ---- FMA peak ---------------------------------------------------------------------------------------
+// Independent accumulators hide the FMA latency (4 cycles) on both FMA ports: 2 × 4 = 8 chains is the
+// minimum, 12 / 16 leave slack. Each FMA is 2 FLOP per lane.
+
+template <int Acc>
+__attribute__((target("avx2,fma"))) float fma_chains_avx2(std::int64_t iters) {
+  __m256 acc[Acc];
+  for (int j = 0; j < Acc; ++j) acc[j] = _mm256_set1_ps(1.f + 0.01f * static_cast<float>(j));
+  const __m256 m = _mm256_set1_ps(0.9999999f), a = _mm256_set1_ps(1e-7f);
+  for (std::int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < Acc; ++j) acc[j] = _mm256_fmadd_ps(acc[j], m, a);
+  }
+  __m256 s = acc[0];
+  for (int j = 1; j < Acc; ++j) s = _mm256_add_ps(s, acc[j]);
+  alignas(32) float out[8];
+  _mm256_store_ps(out, s);
+  return out[0] + out[7];
+}
+
+template <int Acc>
+__attribute__((target("avx512f"))) float fma_chains_avx512(std::int64_t iters) {
+  __m512 acc[Acc];
+  for (int j = 0; j < Acc; ++j) acc[j] = _mm512_set1_ps(1.f + 0.01f * static_cast<float>(j));
+  const __m512 m = _mm512_set1_ps(0.9999999f), a = _mm512_set1_ps(1e-7f);
+  for (std::int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < Acc; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, a);
+  }
+  __m512 s = acc[0];
+  for (int j = 1; j < Acc; ++j) s = _mm512_add_ps(s, acc[j]);
+  alignas(64) float out[16];
+  _mm512_store_ps(out, s);
+  return out[0] + out[15];
+}
+
+/// Args: vector width in bits (256: AVX2, 512: AVX-512), threads.
+void BM_PeakFma(benchmark::State& st) {
+  const int width = static_cast<int>(st.range(0)), threads = static_cast<int>(st.range(1));
+  if (width == 512 && !__builtin_cpu_supports("avx512f")) return st.SkipWithError("no AVX-512 on this CPU");
+  if (!__builtin_cpu_supports("fma")) return st.SkipWithError("no FMA on this CPU");
+  constexpr std::int64_t iters = 1 << 22;
+  constexpr int acc = 12;
+  for (auto _ : st) {
+    float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += width == 512 ? fma_chains_avx512<acc>(iters) : fma_chains_avx2<acc>(iters);
+    benchmark::DoNotOptimize(sink);
+  }
+  flops(st, 2.0 * (width / 32) * acc * static_cast<double>(iters) * threads);
+}
+BENCHMARK(BM_PeakFma)->ArgNames({"bits", "threads"})->Args({256, 1})->Args({512, 1})->Args({256, 2})->Args({512, 2})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- matmul -------------------------------------------------------------------------------------------
+// A linear layer y = x · Wᵀ with W: (out, in) = (N_out, 4096) and x: (tokens, 4096).
+
+/// Args: tokens, out features, Eigen threads.
+void BM_Matmul_LinearForward(benchmark::State& st) {
+  const std::int64_t n = st.range(0), out = st.range(1);
+  EigenThreads threads(static_cast<int>(st.range(2)));
+  const auto x = random<float>({n, kDim}, 1), w = random<float>({out, kDim}, 2);
+  Tensor<float> y({n, out});
+  for (auto _ : st) {
+    pmc::ops::Matmul<pmc::Cpu>::forward(x, w, y, false, true);
+    benchmark::DoNotOptimize(y.data());
+  }
+  flops(st, 2.0 * n * kDim * out);
+}
+BENCHMARK(BM_Matmul_LinearForward)->ArgNames({"tokens", "out", "threads"})
+    ->Args({512, kDim, 0})->Args({512, kFfn, 0})->Args({128, kDim, 0})->Args({128, kFfn, 0})->Args({512, kDim, 1})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+/// dx = dy · W and dW += dyᵀ · x: twice the forward's FLOP.
+void BM_Matmul_LinearBackward(benchmark::State& st) {
+  const std::int64_t n = st.range(0), out = st.range(1);
+  EigenThreads threads(static_cast<int>(st.range(2)));
+  const auto x = random<float>({n, kDim}, 1), w = random<float>({out, kDim}, 2), dy = random<float>({n, out}, 3);
+  Tensor<float> dx({n, kDim}), dw({out, kDim});
+  for (auto _ : st) {
+    pmc::ops::Matmul<pmc::Cpu>::backward(x, w, dy, dx, dw, false, true);
+    benchmark::DoNotOptimize(dw.data());
+  }
+  flops(st, 4.0 * n * kDim * out);
+}
+BENCHMARK(BM_Matmul_LinearBackward)->ArgNames({"tokens", "out", "threads"})
+    ->Args({512, kDim, 0})->Args({512, kFfn, 0})->Args({128, kDim, 0})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+/// bf16 weights, computed in float: tokens = 1 is decoding (the weight is read once per token, so bytes/s
+/// is the figure of merit), 128 a prompt.
+void BM_Matmul_LinearBf16(benchmark::State& st) {
+  const std::int64_t n = st.range(0), out = st.range(1);
+  const auto x = random<bf16>({n, kDim}, 1), w = random<bf16>({out, kDim}, 2);
+  Tensor<bf16> y({n, out});
+  for (auto _ : st) {
+    pmc::ops::Matmul<pmc::Cpu>::forward(x, w, y, false, true);
+    benchmark::DoNotOptimize(y.data());
+  }
+  flops(st, 2.0 * n * kDim * out);
+  bytes(st, 2.0 * out * kDim);
+}
+BENCHMARK(BM_Matmul_LinearBf16)->ArgNames({"tokens", "out"})->Args({1, kFfn})->Args({128, kFfn})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- RMSNorm, RoPE, SwiGLU, cross-entropy -----------------------------------------------------------------
+
+void BM_RmsNorm_Forward(benchmark::State& st) {
+  const std::int64_t n = st.range(0);
+  const auto x = random<float>({n, kDim}, 1), w = random<float>({kDim}, 2);
+  Tensor<float> y({n, kDim}), rstd({n});
+  for (auto _ : st) pmc::ops::RmsNorm<pmc::Cpu>::forward(x, w, 1e-5f, y, rstd);
+  flops(st, 4.0 * n * kDim);  // square-add, then two multiplies per element
+  bytes(st, 2.0 * 4 * n * kDim);
+}
+BENCHMARK(BM_RmsNorm_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void BM_RmsNorm_Backward(benchmark::State& st) {
+  const std::int64_t n = st.range(0);
+  const auto x = random<float>({n, kDim}, 1), w = random<float>({kDim}, 2), dy = random<float>({n, kDim}, 3);
+  Tensor<float> y({n, kDim}), rstd({n}), dx({n, kDim}), dw({kDim});
+  pmc::ops::RmsNorm<pmc::Cpu>::forward(x, w, 1e-5f, y, rstd);
+  for (auto _ : st) pmc::ops::RmsNorm<pmc::Cpu>::backward(x, w, rstd, dy, dx, dw);
+  flops(st, 10.0 * n * kDim);
+  bytes(st, 4.0 * 4 * n * kDim);
+}
+BENCHMARK(BM_RmsNorm_Backward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void BM_Rope_Forward(benchmark::State& st) {
+  const std::int64_t t = st.range(0);
+  auto x = random<float>({1, t, 32, 128}, 1);
+  for (auto _ : st) pmc::ops::Rope<pmc::Cpu>::forward(x, 0, 1e4f, pmc::ops::RopeLayout::rotate_half, x);
+  flops(st, 6.0 * t * 32 * 64);
+  bytes(st, 2.0 * 4 * t * kDim);
+}
+BENCHMARK(BM_Rope_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void BM_SwiGlu_Forward(benchmark::State& st) {
+  const std::int64_t n = st.range(0);
+  const auto a = random<float>({n, kFfn}, 1, -4, 4), b = random<float>({n, kFfn}, 2);
+  Tensor<float> h({n, kFfn});
+  for (auto _ : st) pmc::ops::SwiGlu<pmc::Cpu>::forward(a, b, h);
+  flops(st, 5.0 * n * kFfn);  // exp counted as one
+  bytes(st, 3.0 * 4 * n * kFfn);
+}
+BENCHMARK(BM_SwiGlu_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_SwiGlu_Backward(benchmark::State& st) {
+  const std::int64_t n = st.range(0);
+  const auto a = random<float>({n, kFfn}, 1, -4, 4), b = random<float>({n, kFfn}, 2), dh = random<float>({n, kFfn}, 3);
+  Tensor<float> da({n, kFfn}), db({n, kFfn});
+  for (auto _ : st) pmc::ops::SwiGlu<pmc::Cpu>::backward(a, b, dh, da, db);
+  flops(st, 11.0 * n * kFfn);
+  bytes(st, 7.0 * 4 * n * kFfn);
+}
+BENCHMARK(BM_SwiGlu_Backward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_CrossEntropy_Forward(benchmark::State& st) {
+  const std::int64_t n = st.range(0);
+  const auto z = random<float>({n, kVocab}, 1, -5, 5);
+  Tensor<std::int32_t> y({n});
+  for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<std::int32_t>((i * 7919) % kVocab);
+  Tensor<float> lse({n});
+  for (auto _ : st) benchmark::DoNotOptimize(pmc::ops::CrossEntropy<pmc::Cpu>::forward(z, y, lse).loss);
+  flops(st, 4.0 * n * kVocab);
+  bytes(st, 4.0 * n * kVocab);
+}
+BENCHMARK(BM_CrossEntropy_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_CrossEntropy_Backward(benchmark::State& st) {
+  const std::int64_t n = st.range(0);
+  const auto z = random<float>({n, kVocab}, 1, -5, 5);
+  Tensor<std::int32_t> y({n});
+  for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<std::int32_t>((i * 7919) % kVocab);
+  Tensor<float> lse({n}), dz({n, kVocab});
+  const auto r = pmc::ops::CrossEntropy<pmc::Cpu>::forward(z, y, lse);
+  for (auto _ : st) pmc::ops::CrossEntropy<pmc::Cpu>::backward(z, y, lse, 1.0, r.count, dz);
+  flops(st, 4.0 * n * kVocab);
+  bytes(st, 3.0 * 4 * n * kVocab);
+}
+BENCHMARK(BM_CrossEntropy_Backward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- attention ----------------------------------------------------------------------------------------
+// FLOP as executed: the full (T, S) score block per head (the causal half is masked, not skipped).
+
+/// Args: T, H, Dh (B = 1, Hkv = H, S = T).
+void BM_Attention_Forward(benchmark::State& st) {
+  const std::int64_t t = st.range(0), h = st.range(1), dh = st.range(2);
+  const auto q = random<float>({1, t, h, dh}, 1), k = random<float>({1, t, h, dh}, 2), v = random<float>({1, t, h, dh}, 3);
+  Tensor<float> out({1, t, h, dh}), probs({1, h, t, t});
+  for (auto _ : st) pmc::ops::Attention<pmc::Cpu>::forward(q, k, v, 0, out, probs);
+  flops(st, 4.0 * h * t * t * dh);
+}
+BENCHMARK(BM_Attention_Forward)->ArgNames({"T", "H", "Dh"})->Args({512, 32, 128})->Args({128, 8, 64})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_Attention_Backward(benchmark::State& st) {
+  const std::int64_t t = st.range(0), h = st.range(1), dh = st.range(2);
+  const auto q = random<float>({1, t, h, dh}, 1), k = random<float>({1, t, h, dh}, 2), v = random<float>({1, t, h, dh}, 3);
+  const auto dout = random<float>({1, t, h, dh}, 4);
+  Tensor<float> out({1, t, h, dh}), probs({1, h, t, t}), dq({1, t, h, dh}), dk({1, t, h, dh}), dv({1, t, h, dh});
+  pmc::ops::Attention<pmc::Cpu>::forward(q, k, v, 0, out, probs);
+  for (auto _ : st) pmc::ops::Attention<pmc::Cpu>::backward(q, k, v, probs, dout, dq, dk, dv);
+  flops(st, 8.0 * h * t * t * dh);
+}
+BENCHMARK(BM_Attention_Backward)->ArgNames({"T", "H", "Dh"})->Args({512, 32, 128})->Args({128, 8, 64})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
