@@ -10,3 +10,12 @@
 #include <pmc/core/storage.hpp>
 #include <pmc/core/tensor.hpp>
 #include <pmc/backends/cpu/ops.hpp>
+#include <pmc/autograd/functions.hpp>
+#include <pmc/models/llama/model.hpp>
+#include <pmc/models/llama/generate.hpp>
+#include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/memory_plan.hpp>
+#include <pmc/optim/optim.hpp>
+#include <pmc/tokenizer/bpe.hpp>
+#include <pmc/data/windows.hpp>
+#include <pmc/train/trainer.hpp>

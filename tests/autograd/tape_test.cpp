@@ -62,7 +62,7 @@ TEST_CASE("tape: a composed network's gradients match finite differences") {
   for (auto* p : {&x, &w1, &w2, &w3, &g}) CHECK(spot_check(*p, f, rng, 12) < 1e-6);
 }
 
-TEST_CASE("tape: a parameter used twice accumulates both gradients; backward twice accumulates") {
+TEST_CASE("tape: a parameter used twice accumulates both gradients, and backward twice accumulates") {
   std::mt19937 rng(3);
   auto w = param({4, 4}, rng);
   auto x = param({2, 4}, rng);

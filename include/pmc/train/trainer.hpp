@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+// The training loop: AdamW with warmup + cosine decay, gradient accumulation and clipping over token
+// windows; metrics as JSON lines, a progress bar, atomic checkpoints that resume bit-exactly, Ctrl-C saves.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pmc/backends/cpu/ops.hpp>
+#include <pmc/data/windows.hpp>
+#include <pmc/io/atomic_file.hpp>
+#include <pmc/io/safetensors.hpp>
+#include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/optim/adamw.hpp>
+#include <pmc/optim/grad_clip.hpp>
+#include <pmc/optim/lr_schedule.hpp>
+#include <pmc/train/progress.hpp>
+
+namespace pmc::train {
+
+struct TrainOptions {
+  std::int64_t seq_len = 128;     // T
+  std::int64_t batch = 8;         // sequences per optimizer step (across all micro-batches)
+  std::int64_t grad_accum = 1;    // micro-batches per step; batch must be a multiple
+  std::int64_t steps = 100;       // optimizer steps in all
+  double lr = 3e-4;               // peak learning rate
+  double min_lr = 0;              // floor of the cosine decay
+  std::int64_t warmup = -1;       // warmup steps; -1: 3% of steps (PMC-LLaMA)
+  double weight_decay = 0;        // applied to 2-D weights except the embedding
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double clip = 1.0;              // global gradient norm; 0 disables clipping
+  data::Packing packing = data::Packing::plain;
+  std::uint64_t seed = 0;
+  std::int64_t save_every = 0;    // checkpoint every N steps (0: only at the end and on Ctrl-C)
+  std::int64_t keep_checkpoints = 2;
+  std::int64_t eval_every = 0;    // evaluation loss every N steps (0: never)
+  std::int64_t eval_batches = 4;
+  std::filesystem::path out_dir;  // metrics.jsonl, checkpoints/, and the final model (HF layout)
+  bool progress = true;
+  std::int64_t stop_after = -1;   // for tests: behave as if interrupted after this step
+};
+
+/// One line of metrics.jsonl.
+struct StepRecord {
+  std::int64_t step = 0;  // 1-based: the number of updates done
+  double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0;
+};
+
+namespace detail {
+inline std::atomic<bool>& interrupt_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+extern "C" inline void on_interrupt(int) { interrupt_flag().store(true); }
+}  // namespace detail
+
+/// Trains `model` on the windows of `train` (evaluating on `eval` when given).
+///   pmc::train::Trainer trainer(model, train_tokens, &eval_tokens, options);
+///   trainer.resume_if_present();       // continues from out_dir/checkpoints/latest, if any
+///   trainer.run();
+template <llama::Config C, class T = float>
+class Trainer {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "Trainer: fp32 (or fp64) training; bf16 mixed precision is not built yet");
+
+ public:
+  Trainer(llama::Model<C, T>& model, const data::TokenFile& train, const data::TokenFile* eval, TrainOptions options)
+      : model_(model), train_(train), eval_(eval), o_(std::move(options)),
+        sampler_(train, o_.seq_len, o_.packing, o_.seed),
+        schedule_{.peak = o_.lr, .floor = o_.min_lr,
+                  .warmup_steps = o_.warmup >= 0 ? o_.warmup : optim::warmup_fraction(o_.steps),
+                  .total_steps = o_.steps},
+        adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps}) {
+    PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % o_.grad_accum == 0, "train: batch ", o_.batch,
+              " must be a positive multiple of grad_accum ", o_.grad_accum);
+    PMC_CHECK(o_.seq_len <= C.max_seq_len, "train: seq_len ", o_.seq_len, " exceeds the model's context ",
+              C.max_seq_len);
+    PMC_CHECK(o_.steps > 0, "train: steps must be positive");
+    PMC_CHECK(!o_.out_dir.empty(), "train: an output folder is needed");
+    for (const auto& p : model_.named_parameters()) {
+      PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad");
+      params_.push_back(optim::Param<T, Cpu>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
+    }
+    // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay)
+    std::vector<optim::ParamGroup> groups = optim::no_decay_for_norms_and_embeddings(params_, o_.weight_decay);
+    adamw_ = optim::AdamW<T, Cpu>(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps},
+                                  std::move(groups));
+    std::filesystem::create_directories(o_.out_dir / "checkpoints");
+  }
+
+  std::int64_t step() const { return step_; }
+  const data::DataPosition& position() const { return pos_; }
+  const std::vector<StepRecord>& history() const { return history_; }
+  std::filesystem::path checkpoint_root() const { return o_.out_dir / "checkpoints"; }
+
+  /// Runs until `steps` updates are done (or Ctrl-C / stop_after), checkpointing as configured.
+  /// Returns true when training finished, false when interrupted (a checkpoint was saved).
+  bool run() {
+    detail::interrupt_flag().store(false);
+    auto previous = std::signal(SIGINT, detail::on_interrupt);
+    std::ofstream metrics(o_.out_dir / "metrics.jsonl", std::ios::app);
+    PMC_CHECK(metrics.good(), (o_.out_dir / "metrics.jsonl").string(), ": cannot open for writing");
+    ProgressBar bar("train", o_.steps, o_.progress ? stderr : nullptr);
+    bar.start_at(step_);
+    bool interrupted = false;
+    while (step_ < o_.steps) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const StepRecord r = train_step();
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      StepRecord rec = r;
+      rec.tokens_per_s = static_cast<double>(o_.batch * o_.seq_len) / secs;
+      history_.push_back(rec);
+      nlohmann::json line{{"step", rec.step}, {"loss", rec.loss}, {"lr", rec.lr}, {"grad_norm", rec.grad_norm},
+                          {"tokens_per_s", rec.tokens_per_s}, {"epoch", pos_.epoch}};
+      if (o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0) line["eval_loss"] = eval_loss();
+      metrics << line.dump() << "\n" << std::flush;
+      char detail[160];
+      std::snprintf(detail, sizeof detail, "loss %.4f · lr %.2e · %.0f tok/s", rec.loss, rec.lr, rec.tokens_per_s);
+      bar.update(step_, detail);
+      const bool stop = detail::interrupt_flag().load() || (o_.stop_after >= 0 && step_ >= o_.stop_after);
+      if (stop) {
+        interrupted = true;
+        break;
+      }
+      if (o_.save_every > 0 && step_ % o_.save_every == 0 && step_ < o_.steps) save_checkpoint();
+    }
+    save_checkpoint();
+    if (interrupted) {
+      bar.finish();
+      std::fprintf(stderr, "train: interrupted after step %lld; checkpoint saved in %s\n",
+                   static_cast<long long>(step_), checkpoint_root().string().c_str());
+    } else {
+      llama::save_hf(model_, o_.out_dir);
+    }
+    std::signal(SIGINT, previous);
+    return !interrupted;
+  }
+
+  /// One optimizer step on the next `batch` windows, split into `grad_accum` micro-batches.
+  StepRecord train_step() {
+    const std::int64_t micro = o_.batch / o_.grad_accum;
+    std::vector<data::Batch> batches;
+    for (std::int64_t k = 0; k < o_.grad_accum; ++k) {
+      std::vector<data::Window> windows;
+      for (std::int64_t b = 0; b < micro; ++b) windows.push_back(sampler_.next(pos_));
+      batches.push_back(data::make_batch(train_, windows, o_.seq_len));
+    }
+    return train_step_on(batches);
+  }
+
+  /// One optimizer step on the given micro-batches: accumulate, clip, AdamW at the schedule's lr.
+  StepRecord train_step_on(const std::vector<data::Batch>& batches) {
+    const double loss = accumulate_gradients(batches);
+    const double norm = o_.clip > 0 ? optim::clip_grad_norm(params_, o_.clip) : optim::grad_norm(params_);
+    const double lr = schedule_.lr(step_);
+    if (std::isfinite(norm)) adamw_.step(std::span<optim::Param<T, Cpu>>(params_), lr);
+    ++step_;
+    return {step_, loss, lr, norm, 0};
+  }
+
+  /// Zeroes the gradients and accumulates those of the micro-batches, each loss weighted by its share of
+  /// all target tokens, so that the result is exactly the gradient of the whole batch's mean loss.
+  /// Returns that mean loss.
+  double accumulate_gradients(const std::vector<data::Batch>& batches) {
+    for (auto& p : params_) p.grad.zero();
+    std::int64_t total = 0;
+    for (const auto& b : batches) total += b.target_count;
+    double loss = 0;
+    for (const auto& b : batches) {
+      if (b.target_count == 0) continue;
+      const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
+      auto l = model_.loss(b.tokens, b.targets);
+      loss += static_cast<double>(l.value()[0]) * share;
+      autograd::backward(autograd::scale(l, static_cast<float>(share)));
+    }
+    return loss;
+  }
+
+  const std::vector<optim::Param<T, Cpu>>& parameters() const { return params_; }
+
+  /// Mean loss over `eval_batches` fixed windows of the evaluation file (the first ones of epoch 0).
+  double eval_loss() {
+    PMC_CHECK(eval_ != nullptr, "train: no evaluation data");
+    autograd::NoGrad no_grad;
+    data::WindowSampler s(*eval_, o_.seq_len, data::Packing::plain, 0);
+    data::DataPosition p{};
+    double sum = 0;
+    std::int64_t count = 0;
+    const std::int64_t n = std::min<std::int64_t>(o_.eval_batches * o_.batch, s.windows_per_epoch());
+    for (std::int64_t i = 0; i < n; i += o_.batch) {
+      std::vector<data::Window> w;
+      for (std::int64_t b = 0; b < o_.batch && i + b < n; ++b) w.push_back(s.next(p));
+      auto batch = data::make_batch(*eval_, w, o_.seq_len);
+      std::int64_t c = 0;
+      auto l = model_.loss(batch.tokens, batch.targets, &c);
+      sum += static_cast<double>(l.value()[0]) * static_cast<double>(c);
+      count += c;
+    }
+    return count ? sum / static_cast<double>(count) : 0.0;
+  }
+
+  /// Writes checkpoints/step_N/ (model, optimizer, trainer state) through a temporary folder renamed into
+  /// place, then points checkpoints/latest at it (an atomic file); keeps the newest `keep_checkpoints`.
+  void save_checkpoint() {
+    namespace fs = std::filesystem;
+    char name[32];
+    std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step_));
+    const fs::path final_dir = checkpoint_root() / name;
+    const fs::path tmp = checkpoint_root() / (std::string(name) + ".tmp");
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    std::vector<io::SafetensorsEntry> weights, state;
+    for (const auto& p : params_) weights.push_back(io::tensor_entry(p.name, p.value));
+    io::write_safetensors(tmp / "model.safetensors", weights);
+    const auto sd = adamw_.state_dict();
+    for (const auto& [key, t] : sd.tensors) state.push_back(io::tensor_entry(key, t));
+    io::write_safetensors(tmp / "optimizer.safetensors", state);
+    nlohmann::json j{{"step", step_}, {"optimizer_step", sd.step}, {"epoch", pos_.epoch}, {"index", pos_.index},
+                     {"seed", o_.seed}, {"config", llama::describe(C)}, {"param_steps", sd.steps}};
+    io::AtomicFile f(tmp / "trainer.json");
+    const std::string text = j.dump(2);
+    f.write(text.data(), text.size());
+    f.commit();
+    fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+    io::AtomicFile latest(checkpoint_root() / "latest");
+    latest.write(name, std::strlen(name));
+    latest.commit();
+    std::vector<fs::path> all;
+    for (const auto& e : fs::directory_iterator(checkpoint_root()))
+      if (e.is_directory() && e.path().filename().string().starts_with("step_") &&
+          !e.path().filename().string().ends_with(".tmp"))
+        all.push_back(e.path());
+    std::sort(all.begin(), all.end());
+    while (static_cast<std::int64_t>(all.size()) > std::max<std::int64_t>(1, o_.keep_checkpoints)) {
+      fs::remove_all(all.front());
+      all.erase(all.begin());
+    }
+  }
+
+  /// Restores model, optimizer, step and data position from checkpoints/latest under `dir` (default:
+  /// this run's out_dir) and drops metrics lines past the restored step. Returns false if there is none.
+  bool resume_if_present(std::optional<std::filesystem::path> dir = std::nullopt) {
+    namespace fs = std::filesystem;
+    const fs::path root = (dir ? *dir : o_.out_dir) / "checkpoints";
+    if (!fs::exists(root / "latest")) return false;
+    std::ifstream lf(root / "latest");
+    std::string name;
+    std::getline(lf, name);
+    const fs::path ckpt = root / name;
+    PMC_CHECK(fs::exists(ckpt / "trainer.json"), (root / "latest").string(), " names ", name,
+              ", which has no trainer.json");
+    std::ifstream jf(ckpt / "trainer.json");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(jf);
+    } catch (const std::exception& e) {
+      fail((ckpt / "trainer.json").string(), ": malformed JSON: ", e.what());
+    }
+    PMC_CHECK(j.at("config").get<std::string>() == llama::describe(C), (ckpt / "trainer.json").string(),
+              ": the checkpoint is of another architecture (", j.at("config").get<std::string>(), ")");
+    const auto weights = io::SafetensorsFile::open(ckpt / "model.safetensors");
+    std::set<std::string> names;
+    for (const auto& p : params_) names.insert(p.name);
+    weights.check_names(names);
+    for (const auto& p : params_) weights.get_into(p.name, p.value);
+    const auto state_file = io::SafetensorsFile::open(ckpt / "optimizer.safetensors");
+    optim::OptimizerState<T, Cpu> sd;
+    sd.step = j.at("optimizer_step").get<std::int64_t>();
+    for (const auto& n : state_file.names()) sd.tensors.emplace(n, state_file.template get<T>(n).clone());
+    sd.steps = j.at("param_steps").get<std::map<std::string, std::int64_t>>();
+    adamw_.load_state_dict(sd, std::span<const optim::Param<T, Cpu>>(params_));
+    step_ = j.at("step").get<std::int64_t>();
+    pos_ = {j.at("epoch").get<std::int64_t>(), j.at("index").get<std::int64_t>()};
+    truncate_metrics(step_);
+    return true;
+  }
+
+ private:
+  void truncate_metrics(std::int64_t last_step) {
+    const auto path = o_.out_dir / "metrics.jsonl";
+    if (!std::filesystem::exists(path)) return;
+    std::ifstream in(path);
+    std::string line, kept;
+    history_.clear();
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.contains("step")) continue;  // a torn last line of a killed run
+      if (j["step"].get<std::int64_t>() > last_step) continue;
+      kept += line + "\n";
+      history_.push_back({j["step"].get<std::int64_t>(), j["loss"].get<double>(), j["lr"].get<double>(),
+                          j["grad_norm"].get<double>(), j["tokens_per_s"].get<double>()});
+    }
+    io::AtomicFile f(path);
+    f.write(kept.data(), kept.size());
+    f.commit();
+  }
+
+  llama::Model<C, T>& model_;
+  const data::TokenFile& train_;
+  const data::TokenFile* eval_;
+  TrainOptions o_;
+  data::WindowSampler sampler_;
+  optim::WarmupCosine schedule_;
+  optim::AdamW<T, Cpu> adamw_;
+  std::vector<optim::Param<T, Cpu>> params_;
+  std::int64_t step_ = 0;
+  data::DataPosition pos_{};
+  std::vector<StepRecord> history_;
+};
+
+}  // namespace pmc::train
