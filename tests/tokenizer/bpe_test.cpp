@@ -3,7 +3,10 @@
 // long inputs.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
+#include <random>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -163,4 +166,32 @@ TEST_CASE("bpe: a 100 kB line without spaces encodes in n log n time") {
   CHECK(t100 < 0.5);
   CHECK(t400 < 12 * t100 + 0.01);  // quadratic would be 16x
   CHECK(tok.decode(tok.encode(s100)) == s100);
+}
+
+TEST_CASE("bpe: concurrent encoding from several threads gives the single-thread ids") {
+  const auto model = llama_model();
+  const auto tok = model.empty() ? BpeTokenizer(pmc::test::synthetic_model({"\xE2\x96\x81" "a", "b", "ab"}))
+                                 : BpeTokenizer::load(model);
+  std::mt19937_64 rng(3);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 2000; ++i) texts.push_back(pmc::test::random_text(rng, 60));
+  std::vector<std::vector<int32_t>> expected;
+  for (const auto& t : texts) expected.push_back(tok.encode(t));
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < texts.size(); ++i) {
+        const size_t k = (i * 7 + static_cast<size_t>(t) * 131) % texts.size();
+        if (tok.encode(texts[k]) != expected[k]) ++mismatches;
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(mismatches.load() == 0);
+  // A second tokenizer on the same thread does not see the first one's cached words.
+  const auto other = BpeTokenizer(pmc::test::synthetic_model({"\xE2\x96\x81", "H", "e", "l", "o", "ll", "He"}));
+  const auto a = tok.encode("Hello"), b = other.encode("Hello");
+  CHECK(other.encode("Hello") == b);
+  CHECK(tok.encode("Hello") == a);
+  CHECK(b == std::vector<int32_t>{3 + 256, 3 + 256 + 6, 3 + 256 + 5, 3 + 256 + 4});  // ▁ He ll o
 }
