@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+// Scoring multiple-choice items with a model: option likelihood (the prompt run once into a KV cache, the
+// options scored from copies of it) and PMC-LLaMA-style generation with answer extraction; accuracy with a
+// 95% Wilson interval, per-subject breakdowns, skipped/unparsed/truncated counts, JSON and a text table.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <pmc/autograd/tape.hpp>
+#include <pmc/eval/benchmarks.hpp>
+#include <pmc/eval/prompt.hpp>
+#include <pmc/models/llama/generate.hpp>
+#include <pmc/models/llama/model.hpp>
+#include <pmc/tokenizer/bpe.hpp>
+
+namespace pmc::eval {
+
+// ---------------------------------------------------------------------------------------------------------
+// Accuracy and its interval
+
+struct Interval {
+  double low = 0, high = 1;
+};
+
+/// The Wilson score interval of a proportion correct/n at normal quantile z (1.96: 95%). Unlike the
+/// normal approximation it stays inside [0, 1] and is sensible for small n and for 0% or 100%.
+inline Interval wilson_interval(std::int64_t correct, std::int64_t n, double z = 1.959963984540054) {
+  if (n <= 0) return {0.0, 1.0};
+  const double nn = static_cast<double>(n), p = static_cast<double>(correct) / nn, z2 = z * z;
+  const double denom = 1.0 + z2 / nn;
+  const double center = (p + z2 / (2 * nn)) / denom;
+  const double half = z * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / denom;
+  return {std::max(0.0, center - half), std::min(1.0, center + half)};
+}
+
+struct Tally {
+  std::int64_t n = 0, correct = 0, unparsed = 0;
+  double accuracy() const { return n ? static_cast<double>(correct) / static_cast<double>(n) : 0.0; }
+  Interval interval() const { return wilson_interval(correct, n); }
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Option likelihood
+
+/// The log-probability of one continuation given the context: per token, summed and averaged.
+struct ContinuationScore {
+  std::vector<double> token_logprobs;
+  double sum = 0, mean = 0;
+};
+
+namespace detail {
+
+/// log softmax(row)[token], in double so that long vocabularies do not lose the small terms.
+template <class T>
+double token_logprob(const T* row, std::int64_t vocab, std::int32_t token) {
+  double mx = -std::numeric_limits<double>::infinity();
+  for (std::int64_t v = 0; v < vocab; ++v) mx = std::max(mx, static_cast<double>(row[v]));
+  double s = 0;
+  for (std::int64_t v = 0; v < vocab; ++v) s += std::exp(static_cast<double>(row[v]) - mx);
+  return static_cast<double>(row[token]) - mx - std::log(s);
+}
+
+}  // namespace detail
+
+/// Scores every continuation after `context` with one forward of the context: its keys and values are
+/// kept in a KV cache, copied (positions [0, context length)) into each row of a batch cache, and up to
+/// `max_batch` continuations are run together from there. Token j of a continuation is scored by the
+/// logits at the position before it, so a continuation's last token is never fed. Continuations of
+/// different lengths share a batch by padding at the end, which the causal mask keeps from the scored
+/// positions. Runs under NoGrad; the result equals a plain forward of context + continuation.
+template <class M>
+std::vector<ContinuationScore> score_continuations(const M& model, std::span<const std::int32_t> context,
+                                                   const std::vector<std::vector<std::int32_t>>& continuations,
+                                                   int max_batch = 8) {
+  using T = typename M::value_type;
+  using D = typename M::device_type;
+  static_assert(std::is_same_v<D, Cpu>, "score_continuations reads logits on the host: a CPU model");
+  constexpr auto C = M::config;
+  PMC_CHECK(!context.empty(), "score_continuations: empty context (pass at least BOS)");
+  PMC_CHECK(max_batch >= 1, "score_continuations: max_batch must be ≥ 1, got ", max_batch);
+  const std::int64_t P = static_cast<std::int64_t>(context.size());
+  std::size_t longest = 0;
+  for (const auto& c : continuations) {
+    PMC_CHECK(!c.empty(), "score_continuations: an empty continuation has no tokens to score");
+    for (auto t : c) PMC_CHECK(t >= 0 && t < C.vocab_size, "score_continuations: token ", t, " outside the vocabulary");
+    longest = std::max(longest, c.size());
+  }
+  PMC_CHECK(P + static_cast<std::int64_t>(longest) - 1 <= C.max_seq_len, "score_continuations: context of ", P,
+            " tokens and a continuation of ", longest, " exceed the model's context of ", C.max_seq_len);
+
+  autograd::NoGrad no_grad;
+  llama::KvCache<T, D> cache(C.n_layers, 1, P, C.n_kv_heads, C.head_dim());
+  const auto ctx = Tensor<std::int32_t, D>::from(Shape{1, P}, context);
+  const auto ctx_logits = model.forward(ctx, 0, &cache).value().contiguous();  // (P, V)
+  const T* last = ctx_logits.data() + (P - 1) * C.vocab_size;
+
+  std::vector<ContinuationScore> out(continuations.size());
+  for (std::size_t g0 = 0; g0 < continuations.size(); g0 += static_cast<std::size_t>(max_batch)) {
+    const std::size_t g1 = std::min(continuations.size(), g0 + static_cast<std::size_t>(max_batch));
+    const std::int64_t B = static_cast<std::int64_t>(g1 - g0);
+    std::int64_t feed = 0;  // tokens fed per row: all but the last of the longest continuation
+    for (std::size_t i = g0; i < g1; ++i) {
+      out[i].token_logprobs.assign(continuations[i].size(), 0.0);
+      out[i].token_logprobs[0] = detail::token_logprob(last, C.vocab_size, continuations[i][0]);
+      feed = std::max<std::int64_t>(feed, static_cast<std::int64_t>(continuations[i].size()) - 1);
+    }
+    if (feed > 0) {
+      llama::KvCache<T, D> batch(C.n_layers, B, P + feed, C.n_kv_heads, C.head_dim());
+      for (std::size_t l = 0; l < cache.k.size(); ++l) {
+        for (std::int64_t b = 0; b < B; ++b) {
+          cache.k[l].slice(1, 0, P).copy_to(batch.k[l].slice(0, b, b + 1).slice(1, 0, P));
+          cache.v[l].slice(1, 0, P).copy_to(batch.v[l].slice(0, b, b + 1).slice(1, 0, P));
+        }
+      }
+      batch.length = P;
+      std::vector<std::int32_t> ids(static_cast<std::size_t>(B * feed), 0);
+      for (std::int64_t b = 0; b < B; ++b) {
+        const auto& c = continuations[g0 + static_cast<std::size_t>(b)];
+        for (std::int64_t j = 0; j < feed; ++j)  // padding repeats the last token; its outputs are never read
+          ids[static_cast<std::size_t>(b * feed + j)] = c[std::min<std::size_t>(static_cast<std::size_t>(j), c.size() - 1)];
+      }
+      const auto tokens = Tensor<std::int32_t, D>::from(Shape{B, feed}, std::span<const std::int32_t>(ids));
+      const auto logits = model.forward(tokens, P, &batch).value().contiguous();  // (B·feed, V)
+      for (std::int64_t b = 0; b < B; ++b) {
+        const std::size_t i = g0 + static_cast<std::size_t>(b);
+        const auto& c = continuations[i];
+        for (std::size_t j = 1; j < c.size(); ++j) {
+          const T* row = logits.data() + (b * feed + static_cast<std::int64_t>(j) - 1) * C.vocab_size;
+          out[i].token_logprobs[j] = detail::token_logprob(row, C.vocab_size, c[j]);
+        }
+      }
+    }
+    for (std::size_t i = g0; i < g1; ++i) {
+      double s = 0;
+      for (double x : out[i].token_logprobs) s += x;
+      out[i].sum = s;
+      out[i].mean = s / static_cast<double>(out[i].token_logprobs.size());
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Prompts as tokens, with truncation to the model's context
+
+struct PromptTokens {
+  std::vector<std::int32_t> ids;
+  std::int64_t dropped = 0;  // tokens cut out of the middle (0: not truncated)
+};
+
+/// Encodes `prompt` (BOS first when `bos`) in at most `budget` tokens. A longer prompt keeps its head (the
+/// template and instruction, i.e. the tokens of `head`) and its end (the end of the question, the options
+/// and "### Response:"), and drops tokens from the middle: the start of the context or question, which is
+/// the part a model can best do without. If the head alone would take more than half the budget, only the
+/// end is kept (after BOS).
+inline PromptTokens encode_prompt(const tokenizer::BpeTokenizer& tok, const std::string& head, const std::string& prompt,
+                                  std::int64_t budget, bool bos = true) {
+  PromptTokens r;
+  r.ids = tok.encode(prompt, bos);
+  const std::int64_t n = static_cast<std::int64_t>(r.ids.size());
+  if (n <= budget) return r;
+  PMC_CHECK(budget >= 2, "encode_prompt: a budget of ", budget, " tokens is too small for any prompt");
+  const auto head_ids = tok.encode(head, bos);
+  // the head's tokens as they appear at the start of the prompt (a merge across the boundary ends the match)
+  std::int64_t keep = 0;
+  while (keep < static_cast<std::int64_t>(head_ids.size()) && keep < n &&
+         head_ids[static_cast<std::size_t>(keep)] == r.ids[static_cast<std::size_t>(keep)])
+    ++keep;
+  if (keep > budget / 2) keep = bos ? 1 : 0;
+  std::vector<std::int32_t> ids(r.ids.begin(), r.ids.begin() + keep);
+  ids.insert(ids.end(), r.ids.end() - (budget - keep), r.ids.end());
+  r.dropped = n - budget;
+  r.ids = std::move(ids);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Benchmark evaluation
+
+enum class Scorer { likelihood, generate };
+/// Which likelihood picks the option: the summed log-probability (default; the option's probability) or
+/// the mean per token (length-normalized, which favours neither short nor long options).
+enum class ScoreChoice { sum, mean };
+/// What is scored after the prompt: the option's text (" Ampicillin", the usual cloze scoring) or
+/// PMC-LLaMA's answer sentence for its label ("###Answer: OPTION B IS CORRECT."), the form its tuned models emit.
+enum class Continuation { option_text, pmc_answer };
+
+inline std::string_view scorer_name(Scorer s) { return s == Scorer::likelihood ? "likelihood" : "generate"; }
+inline std::string_view choice_name(ScoreChoice c) { return c == ScoreChoice::sum ? "sum" : "mean"; }
+inline std::string_view continuation_name(Continuation c) {
+  return c == Continuation::option_text ? "option_text" : "pmc_answer";
+}
+
+struct EvalOptions {
+  Benchmark benchmark = Benchmark::mcq;
+  std::string instruction;  // empty: default_instruction(benchmark)
+  ScoreChoice choice = ScoreChoice::sum;
+  Continuation continuation = Continuation::option_text;
+  int option_batch = 8;      // continuations per batched forward
+  int max_new_tokens = 32;   // generation
+  bool bos = true;
+  /// Called after each item with (items done, total).
+  std::function<void(std::size_t, std::size_t)> on_item{};
+};
+
+struct ItemResult {
+  std::string id, subject;
+  int answer = -1, predicted = -1;  // predicted -1: generation gave no answer (unparsed)
+  bool correct = false;
+  std::int64_t prompt_tokens = 0, dropped_tokens = 0;
+  std::vector<double> option_sum, option_mean;  // likelihood
+  std::vector<int> option_tokens;               // likelihood
+  std::string response;                         // generate
+  AnswerRule rule = AnswerRule::unparsed;       // generate
+};
+
+struct EvalReport {
+  std::string benchmark, scorer, choice, continuation, instruction;
+  Tally overall;
+  std::map<std::string, Tally> by_subject;
+  std::int64_t truncated = 0;
+  std::vector<std::string> skipped;  // loader skips and items the scorer could not score, with reasons
+  std::vector<ItemResult> items;
+  double seconds = 0;
+};
+
+namespace detail {
+
+inline void tally(EvalReport& r, const ItemResult& it) {
+  for (Tally* t : {&r.overall, &r.by_subject[it.subject.empty() ? std::string("-") : it.subject]}) {
+    ++t->n;
+    t->correct += it.correct ? 1 : 0;
+    t->unparsed += it.predicted < 0 ? 1 : 0;
+  }
+  r.truncated += it.dropped_tokens > 0 ? 1 : 0;
+}
+
+inline EvalReport start_report(const EvalOptions& o, Scorer s, const std::string& instruction) {
+  EvalReport r;
+  r.benchmark = std::string(benchmark_name(o.benchmark));
+  r.scorer = std::string(scorer_name(s));
+  if (s == Scorer::likelihood) {
+    r.choice = std::string(choice_name(o.choice));
+    r.continuation = std::string(continuation_name(o.continuation));
+  }
+  r.instruction = instruction;
+  return r;
+}
+
+}  // namespace detail
+
+/// Option-likelihood evaluation: each item's PMC-LLaMA prompt, then every option's continuation scored
+/// with score_continuations; the option with the highest sum (or mean) log-probability is the answer
+/// (the first on ties). Prompts longer than the model's context minus the longest continuation are
+/// truncated in the middle (encode_prompt) and counted in `truncated`.
+template <class M>
+EvalReport evaluate_likelihood(const M& model, const tokenizer::BpeTokenizer& tok, const std::vector<McqItem>& items,
+                               const EvalOptions& opt = {}) {
+  constexpr auto C = M::config;
+  const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
+  const std::string head = prompt_head(instruction);
+  EvalReport report = detail::start_report(opt, Scorer::likelihood, instruction);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t k = 0; k < items.size(); ++k) {
+    const McqItem& item = items[k];
+    ItemResult res{.id = item.id, .subject = item.subject, .answer = item.answer};
+    std::vector<std::vector<std::int32_t>> conts;
+    std::size_t longest = 0;
+    for (std::size_t i = 0; i < item.options.size(); ++i) {
+      conts.push_back(tok.encode(opt.continuation == Continuation::option_text ? item.options[i] : pmc_answer(i)));
+      longest = std::max(longest, conts.back().size());
+      res.option_tokens.push_back(static_cast<int>(conts.back().size()));
+    }
+    const bool empty_option = std::any_of(conts.begin(), conts.end(), [](auto& c) { return c.empty(); });
+    // the longest continuation needs all but its last token fed after the prompt
+    const std::int64_t budget = C.max_seq_len - (static_cast<std::int64_t>(longest) - 1);
+    if (empty_option || budget < C.max_seq_len / 2) {
+      report.skipped.push_back("item " + item.id + ": " +
+                               (empty_option ? std::string("an option has no tokens")
+                                             : "an option of " + std::to_string(longest) +
+                                                   " tokens leaves less than half the model's context for the prompt"));
+    } else {
+      const auto prompt = encode_prompt(tok, head, format_prompt(item, instruction), budget, opt.bos);
+      res.prompt_tokens = static_cast<std::int64_t>(prompt.ids.size());
+      res.dropped_tokens = prompt.dropped;
+      const auto scores = score_continuations(model, prompt.ids, conts, opt.option_batch);
+      for (const auto& s : scores) {
+        res.option_sum.push_back(s.sum);
+        res.option_mean.push_back(s.mean);
+      }
+      const auto& by = opt.choice == ScoreChoice::sum ? res.option_sum : res.option_mean;
+      res.predicted = static_cast<int>(std::max_element(by.begin(), by.end()) - by.begin());
+      res.correct = res.predicted == item.answer;
+      detail::tally(report, res);
+      report.items.push_back(std::move(res));
+    }
+    if (opt.on_item) opt.on_item(k + 1, items.size());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+/// Generation evaluation as PMC-LLaMA's: the prompt, greedy decoding of at most max_new_tokens (stopping
+/// at EOS or once "OPTION X IS CORRECT" has appeared), and extract_answer on the response. An unparsed
+/// response counts as wrong and in `unparsed`. Prompts are truncated to leave room for the new tokens.
+template <class M>
+EvalReport evaluate_generate(const M& model, const tokenizer::BpeTokenizer& tok, const std::vector<McqItem>& items,
+                             const EvalOptions& opt = {}) {
+  constexpr auto C = M::config;
+  PMC_CHECK(opt.max_new_tokens >= 1 && opt.max_new_tokens < C.max_seq_len / 2, "evaluate_generate: max_new_tokens ",
+            opt.max_new_tokens, " must be in [1, ", C.max_seq_len / 2, ") for a context of ", C.max_seq_len);
+  const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
+  const std::string head = prompt_head(instruction);
+  EvalReport report = detail::start_report(opt, Scorer::generate, instruction);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t k = 0; k < items.size(); ++k) {
+    const McqItem& item = items[k];
+    ItemResult res{.id = item.id, .subject = item.subject, .answer = item.answer};
+    const auto prompt =
+        encode_prompt(tok, head, format_prompt(item, instruction), C.max_seq_len - opt.max_new_tokens, opt.bos);
+    res.prompt_tokens = static_cast<std::int64_t>(prompt.ids.size());
+    res.dropped_tokens = prompt.dropped;
+    llama::GenerateOptions go;
+    go.max_new_tokens = opt.max_new_tokens;
+    go.stop_tokens = {tok.eos_id()};
+    go.stop_when = [&](std::span<const std::int32_t> ids) {
+      // PMC-LLaMA's scorer reads only the first "OPTION X IS CORRECT": nothing after it can change the answer
+      return extract_answer(tok.decode(ids), item.options).rule == AnswerRule::option_is_correct;
+    };
+    const auto out = llama::generate(model, std::span<const std::int32_t>(prompt.ids), go);
+    res.response = tok.decode(out);
+    const auto ans = extract_answer(res.response, item.options);
+    res.rule = ans.rule;
+    res.predicted = ans.parsed() ? ans.index : -1;
+    res.correct = ans.parsed() && ans.index == item.answer;
+    detail::tally(report, res);
+    report.items.push_back(std::move(res));
+    if (opt.on_item) opt.on_item(k + 1, items.size());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output
+
+inline nlohmann::json tally_json(const Tally& t) {
+  const auto ci = t.interval();
+  return {{"n", t.n}, {"correct", t.correct}, {"accuracy", t.accuracy()}, {"ci95", {ci.low, ci.high}},
+          {"unparsed", t.unparsed}};
+}
+
+/// The report as JSON: the totals, "by_subject", "skipped" and, when `with_items`, every item's result.
+inline nlohmann::json to_json(const EvalReport& r, bool with_items = true) {
+  nlohmann::json j = tally_json(r.overall);
+  j["benchmark"] = r.benchmark;
+  j["scorer"] = r.scorer;
+  if (!r.choice.empty()) j["choice"] = r.choice;
+  if (!r.continuation.empty()) j["continuation"] = r.continuation;
+  j["instruction"] = r.instruction;
+  j["ci_method"] = "wilson, 95%";
+  j["truncated"] = r.truncated;
+  j["seconds"] = r.seconds;
+  j["by_subject"] = nlohmann::json::object();
+  for (const auto& [s, t] : r.by_subject) j["by_subject"][s] = tally_json(t);
+  j["skipped"] = r.skipped;
+  if (with_items) {
+    auto& items = j["items"] = nlohmann::json::array();
+    for (const auto& it : r.items) {
+      nlohmann::json e{{"id", it.id},          {"subject", it.subject},           {"answer", it.answer},
+                       {"predicted", it.predicted}, {"correct", it.correct}, {"prompt_tokens", it.prompt_tokens},
+                       {"dropped_tokens", it.dropped_tokens}};
+      if (!it.option_sum.empty()) {
+        e["option_logprob_sum"] = it.option_sum;
+        e["option_logprob_mean"] = it.option_mean;
+        e["option_tokens"] = it.option_tokens;
+      }
+      if (r.scorer == "generate") {
+        e["response"] = it.response;
+        e["rule"] = std::string(answer_rule_name(it.rule));
+      }
+      items.push_back(std::move(e));
+    }
+  }
+  return j;
+}
+
+/// A plain-text table: one row per subject (when there is more than one) and the total.
+inline std::string format_table(const EvalReport& r) {
+  std::string s;
+  char buf[256];
+  auto row = [&](const std::string& name, const Tally& t) {
+    const auto ci = t.interval();
+    std::snprintf(buf, sizeof buf, "%-28.28s %7lld %7lld %8.2f%%  [%6.2f%%, %6.2f%%] %8lld\n", name.c_str(),
+                  static_cast<long long>(t.n), static_cast<long long>(t.correct), 100 * t.accuracy(), 100 * ci.low,
+                  100 * ci.high, static_cast<long long>(t.unparsed));
+    s += buf;
+  };
+  std::snprintf(buf, sizeof buf, "%s, scorer %s%s%s\n", r.benchmark.c_str(), r.scorer.c_str(),
+                r.choice.empty() ? "" : (", choice by " + r.choice + " log-prob").c_str(),
+                r.continuation.empty() ? "" : (", continuation " + r.continuation).c_str());
+  s += buf;
+  std::snprintf(buf, sizeof buf, "%-28s %7s %7s %9s  %-18s %8s\n", "subject", "n", "correct", "accuracy",
+                "95% CI (Wilson)", "unparsed");
+  s += buf;
+  if (r.by_subject.size() > 1)
+    for (const auto& [name, t] : r.by_subject) row(name, t);
+  row("total", r.overall);
+  std::snprintf(buf, sizeof buf, "skipped %zu, truncated prompts %lld, %.1f s\n", r.skipped.size(),
+                static_cast<long long>(r.truncated), r.seconds);
+  s += buf;
+  return s;
+}
+
+}  // namespace pmc::eval
