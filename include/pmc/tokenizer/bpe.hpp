@@ -9,8 +9,8 @@
 //   4. a symbol that is no piece becomes its UTF-8 bytes' <0xXX> pieces (byte fallback) or <unk>, with
 //      consecutive <unk>s collapsed to one.
 // Cost: the merge keeps the pairs in a binary heap and the symbols in a doubly-linked list, so a word of n
-// characters costs O(n log n). When no mergeable piece has U+2581 after another character (true for any
-// sentencepiece-trained BPE model), no merge can cross the start of a U+2581 run that follows a
+// characters costs O(n log n). When no mergeable piece has U+2581 after another character (true of models
+// trained with split_by_whitespace, the default, LLaMA's included), no merge can cross the start of a U+2581 run that follows a
 // non-U+2581 character, so the text is cut there into words, which are encoded independently and memoized
 // in a per-thread cache; a line without spaces is one word and still costs O(n log n).
 #pragma once
