@@ -147,16 +147,16 @@ TEST_CASE("sentencepiece compat: every line of the MedQuAD corpus") {
 TEST_CASE("sentencepiece compat: every line of the corpora with stories260K's tok512.model") {
   compare_file_lines("data/corpus/pubmedqa_pqal_trainval_abstracts.txt", kTok512);
 }
-TEST_CASE("sentencepiece compat: every line of MedQA (USMLE test jsonl), and its fields") {
-  compare_file_lines("data/benchmarks/medqa/phrases_no_exclude_test.jsonl");
+TEST_CASE("sentencepiece compat: every line of MedQA (USMLE test jsonl)") { compare_file_lines("data/benchmarks/medqa/phrases_no_exclude_test.jsonl"); }
+TEST_CASE("sentencepiece compat: the question/option/context fields of MedQA (USMLE test jsonl)") {
   compare_qa("data/benchmarks/medqa/phrases_no_exclude_test.jsonl");
 }
-TEST_CASE("sentencepiece compat: every line of MedMCQA dev, and its fields") {
-  compare_file_lines("data/benchmarks/medmcqa/dev.json");
+TEST_CASE("sentencepiece compat: every line of MedMCQA dev") { compare_file_lines("data/benchmarks/medmcqa/dev.json"); }
+TEST_CASE("sentencepiece compat: the question/option/context fields of MedMCQA dev") {
   compare_qa("data/benchmarks/medmcqa/dev.json");
 }
-TEST_CASE("sentencepiece compat: every line of PubMedQA ori_pqal.json, and its fields") {
-  compare_file_lines("data/benchmarks/pubmedqa/ori_pqal.json");
+TEST_CASE("sentencepiece compat: every line of PubMedQA ori_pqal.json") { compare_file_lines("data/benchmarks/pubmedqa/ori_pqal.json"); }
+TEST_CASE("sentencepiece compat: the question/option/context fields of PubMedQA ori_pqal.json") {
   compare_qa("data/benchmarks/pubmedqa/ori_pqal.json");
 }
 TEST_CASE("sentencepiece compat: every line of the MMLU medical subjects") {
@@ -165,8 +165,10 @@ TEST_CASE("sentencepiece compat: every line of the MMLU medical subjects") {
     compare_file_lines(std::string("data/benchmarks/mmlu_medical/") + f);
 }
 
-TEST_CASE("sentencepiece compat: randomized Unicode text (scripts, emoji, controls, space runs, bad UTF-8)") {
-  for (const auto& rel : {kLlama, kTok512}) {
+namespace {
+
+void compare_random_text(const std::string& rel) {
+  {
     const auto model = pmc::test::shared_file(rel);
     if (model.empty()) PMC_SKIP("../shared/" + rel + " absent");
     const auto tok = BpeTokenizer::load(model);
@@ -177,6 +179,15 @@ TEST_CASE("sentencepiece compat: randomized Unicode text (scripts, emoji, contro
     for (int i = 0; i < 20000; ++i) cmp.run(pmc::test::random_text(rng, i % 100 == 0 ? 2000 : 60, i % 2 == 1), i % 5 == 0);
     cmp.report(rel + " random text");
   }
+}
+
+}  // namespace
+
+TEST_CASE("sentencepiece compat: randomized Unicode text (scripts, emoji, controls, space runs, bad UTF-8), LLaMA") {
+  compare_random_text(kLlama);
+}
+TEST_CASE("sentencepiece compat: randomized Unicode text (scripts, emoji, controls, space runs, bad UTF-8), tok512") {
+  compare_random_text(kTok512);
 }
 
 TEST_CASE("sentencepiece compat: decoding random id sequences (bytes, controls, <unk>) matches") {
@@ -223,7 +234,7 @@ void compare_variant(const ModelProto& m, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("sentencepiece compat: normalizer and vocabulary variants of a real model") {
+TEST_CASE("sentencepiece compat: normalizer variants of a real model") {
   const auto model = pmc::test::shared_file(kTok512);
   if (model.empty()) PMC_SKIP("../shared/" + kTok512 + " absent");
   const ModelProto base = load_model_proto(model);
@@ -243,6 +254,12 @@ TEST_CASE("sentencepiece compat: normalizer and vocabulary variants of a real mo
     m.normalizer_spec->escape_whitespaces = false;
     compare_variant(m, "no_escape");
   }
+}
+
+TEST_CASE("sentencepiece compat: vocabulary variants of a real model") {
+  const auto model = pmc::test::shared_file(kTok512);
+  if (model.empty()) PMC_SKIP("../shared/" + kTok512 + " absent");
+  const ModelProto base = load_model_proto(model);
   {
     auto m = base;  // no byte pieces: unknown characters become (collapsed) <unk>
     m.trainer_spec->byte_fallback = false;
