@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+// `pmc eval`: accuracy of a model on MedQA, MedMCQA, PubMedQA, MMLU or a generic MCQ file, by option
+// likelihood or by PMC-LLaMA-style generation; a table on stdout, JSON to --out, progress on stderr.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <pmc/eval/benchmarks.hpp>
+#include <pmc/eval/scoring.hpp>
+#include <pmc/io/atomic_file.hpp>
+#include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/pmc.hpp>
+#include <pmc/tokenizer/bpe.hpp>
+
+#include "command.hpp"
+
+namespace {
+
+struct EvalArgs {
+  std::string model, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
+  std::string instruction, out, split = "test";
+  std::vector<std::string> data;
+  std::size_t limit = 0;
+  int max_new_tokens = 32, option_batch = 8;
+  bool no_bos = false, no_items = false;
+};
+
+/// Progress on stderr: on a terminal one line rewritten in place; otherwise (logs, CI) a plain line every
+/// 5% of the items or every 10 seconds, whichever comes first, so logs stay short.
+class Progress {
+ public:
+  explicit Progress(std::string what) : what_(std::move(what)), tty_(isatty(fileno(stderr)) != 0) {}
+  void operator()(std::size_t done, std::size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(now - t0_).count();
+    const bool last = done == total;
+    if (!tty_) {
+      const std::size_t step = std::max<std::size_t>(1, total / 20);
+      if (!last && done % step != 0 && std::chrono::duration<double>(now - printed_).count() < 10) return;
+      printed_ = now;
+    }
+    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
+    const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
+    std::fprintf(stderr, "%s%s: %zu/%zu items, %.2f items/s, ETA %.0f s%s", tty_ ? "\r" : "", what_.c_str(), done,
+                 total, rate, eta, tty_ ? (last ? "\n" : "   ") : "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string what_;
+  bool tty_;
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now(), printed_ = t0_;
+};
+
+template <pmc::llama::Config C>
+int run_eval(const EvalArgs& a, const pmc::tokenizer::BpeTokenizer& tok, const pmc::eval::LoadResult& data,
+             const pmc::eval::EvalOptions& opt) {
+  namespace ev = pmc::eval;
+  auto model = pmc::llama::Model<C, float>::unallocated(false);
+  pmc::llama::load_weights(model, a.model);
+  PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": the tokenizer has ", tok.vocab_size(),
+            " pieces but the model only ", C.vocab_size, " embeddings");
+  ev::EvalReport report = a.scorer == "generate" ? ev::evaluate_generate(model, tok, data.items, opt)
+                                                 : ev::evaluate_likelihood(model, tok, data.items, opt);
+  // the loader's skips come first: they happened before scoring
+  report.skipped.insert(report.skipped.begin(), data.skipped.begin(), data.skipped.end());
+  std::printf("%s", ev::format_table(report).c_str());
+  for (const auto& s : report.skipped) std::fprintf(stderr, "pmc eval: skipped %s\n", s.c_str());
+  if (report.truncated > 0)
+    std::fprintf(stderr,
+                 "pmc eval: %lld prompts exceeded the model's %d-token context and lost tokens from the middle "
+                 "(the instruction and the end of the question with its options are kept)\n",
+                 static_cast<long long>(report.truncated), C.max_seq_len);
+  if (!a.out.empty()) {
+    auto j = ev::to_json(report, !a.no_items);
+    j["model"] = a.model;
+    j["tokenizer"] = a.tokenizer;
+    j["data"] = a.data;
+    j["limit"] = a.limit;
+    pmc::io::write_file_atomic(a.out, j.dump(1) + "\n");
+    std::fprintf(stderr, "pmc eval: wrote %s\n", a.out.c_str());
+  }
+  return 0;
+}
+
+const pmc::cli::Command eval_command{
+    "eval", "Evaluate a model on a multiple-choice benchmark (option likelihood or generation)", [](CLI::App& app) {
+      auto a = std::make_shared<EvalArgs>();
+      app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
+      app.add_option("--tokenizer", a->tokenizer, "SentencePiece .model file")->required()->check(CLI::ExistingFile);
+      app.add_option("--benchmark", a->benchmark, "medqa, medmcqa, pubmedqa, mmlu or mcq")
+          ->required()
+          ->check(CLI::IsMember({"medqa", "medmcqa", "pubmedqa", "mmlu", "mcq"}));
+      app.add_option("--data", a->data,
+                     "data files (pubmedqa: ori_pqal.json [test_ground_truth.json]; mmlu: one or more CSVs)")
+          ->required();
+      app.add_option("--scorer", a->scorer, "likelihood (default) or generate")
+          ->check(CLI::IsMember({"likelihood", "generate"}));
+      app.add_option("--choice", a->choice, "likelihood: pick by the sum (default) or mean per-token log-prob")
+          ->check(CLI::IsMember({"sum", "mean"}));
+      app.add_option("--continuation", a->continuation,
+                     "likelihood: score the option text (default) or PMC-LLaMA's 'OPTION X IS CORRECT' answer")
+          ->check(CLI::IsMember({"option_text", "pmc_answer"}));
+      app.add_option("--split", a->split, "pubmedqa: test (the 500 of test_ground_truth.json, default) or all")
+          ->check(CLI::IsMember({"test", "all"}));
+      app.add_option("--limit", a->limit, "evaluate the first N items only (0 = all)");
+      app.add_option("--max-new-tokens", a->max_new_tokens, "generate: tokens per answer")->check(CLI::PositiveNumber);
+      app.add_option("--option-batch", a->option_batch, "likelihood: options per batched forward")
+          ->check(CLI::PositiveNumber);
+      app.add_option("--instruction", a->instruction, "override the benchmark's PMC-LLaMA instruction");
+      app.add_option("--out", a->out, "write the results as JSON");
+      app.add_flag("--no-items", a->no_items, "leave per-item results out of the JSON");
+      app.add_flag("--no-bos", a->no_bos, "do not start prompts with BOS");
+      return [a]() {
+        namespace ev = pmc::eval;
+        const auto bench = ev::parse_benchmark(a->benchmark);
+        std::vector<std::filesystem::path> files(a->data.begin(), a->data.end());
+        auto data = ev::load_benchmark(bench, files, a->split == "all" ? ev::PubmedqaSplit::all : ev::PubmedqaSplit::test);
+        std::fprintf(stderr, "pmc eval: %s: %zu items loaded, %zu skipped\n", a->benchmark.c_str(), data.items.size(),
+                     data.skipped.size());
+        if (a->limit > 0 && data.items.size() > a->limit) data.items.resize(a->limit);
+        PMC_CHECK(!data.items.empty(), a->benchmark, ": no items to evaluate");
+        ev::EvalOptions opt;
+        opt.benchmark = bench;
+        opt.instruction = a->instruction;
+        opt.choice = a->choice == "mean" ? ev::ScoreChoice::mean : ev::ScoreChoice::sum;
+        opt.continuation = a->continuation == "pmc_answer" ? ev::Continuation::pmc_answer : ev::Continuation::option_text;
+        opt.option_batch = a->option_batch;
+        opt.max_new_tokens = a->max_new_tokens;
+        opt.bos = !a->no_bos;
+        Progress progress("pmc eval " + a->benchmark);
+        opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
+        auto tok = pmc::tokenizer::BpeTokenizer::load(a->tokenizer);
+        const std::string name = pmc::llama::checkpoint_config_name(a->model);
+        return pmc::llama::with_config(name, [&]<pmc::llama::Config C>() { return run_eval<C>(*a, tok, data, opt); });
+      };
+    }};
+
+}  // namespace
