@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 
 #include <Eigen/Core>
@@ -15,8 +16,8 @@
 
 namespace {
 
-using pmc::Tensor;
 using pmc::bf16;
+using pmc::Tensor;
 
 constexpr std::int64_t kDim = 4096, kFfn = 11008, kVocab = 32000;  // llama_7b
 
@@ -30,12 +31,21 @@ Tensor<T> random(const pmc::Shape& s, unsigned seed, float lo = -1, float hi = 1
 }
 
 void flops(benchmark::State& st, double per_iter) {
-  st.counters["FLOP/s"] = benchmark::Counter(per_iter * static_cast<double>(st.iterations()),
-                                             benchmark::Counter::kIsRate);
+  st.counters["FLOP/s"] =
+      benchmark::Counter(per_iter * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
 }
 void bytes(benchmark::State& st, double per_iter) {
   st.counters["B/s"] = benchmark::Counter(per_iter * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
 }
+
+/// Wall-clock rates by default. PMC_BENCH_CPU_TIME=1 rates by the benchmark thread's CPU time instead:
+/// with OMP_NUM_THREADS=1 that is a per-core figure that other processes sharing the cores do not distort.
+benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b) {
+  static const bool cpu_time = std::getenv("PMC_BENCH_CPU_TIME") != nullptr;
+  return cpu_time ? b : b->UseRealTime();
+}
+
+#define PMC_BENCH(fn) [[maybe_unused]] static auto* const reg_##fn = timed(benchmark::RegisterBenchmark(#fn, fn))
 
 /// Eigen's GEMM threads for one benchmark (0 restores the OpenMP default).
 struct EigenThreads {
@@ -94,8 +104,13 @@ void BM_PeakFma(benchmark::State& st) {
   }
   flops(st, 2.0 * (width / 32) * acc * static_cast<double>(iters) * threads);
 }
-BENCHMARK(BM_PeakFma)->ArgNames({"bits", "threads"})->Args({256, 1})->Args({512, 1})->Args({256, 2})->Args({512, 2})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_PeakFma)
+    ->ArgNames({"bits", "threads"})
+    ->Args({256, 1})
+    ->Args({512, 1})
+    ->Args({256, 2})
+    ->Args({512, 2})
+    ->Unit(benchmark::kMillisecond);
 
 // ---- matmul -------------------------------------------------------------------------------------------
 // A linear layer y = x · Wᵀ with W: (out, in) = (N_out, 4096) and x: (tokens, 4096).
@@ -112,9 +127,14 @@ void BM_Matmul_LinearForward(benchmark::State& st) {
   }
   flops(st, 2.0 * n * kDim * out);
 }
-BENCHMARK(BM_Matmul_LinearForward)->ArgNames({"tokens", "out", "threads"})
-    ->Args({512, kDim, 0})->Args({512, kFfn, 0})->Args({128, kDim, 0})->Args({128, kFfn, 0})->Args({512, kDim, 1})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_Matmul_LinearForward)
+    ->ArgNames({"tokens", "out", "threads"})
+    ->Args({512, kDim, 0})
+    ->Args({512, kFfn, 0})
+    ->Args({128, kDim, 0})
+    ->Args({128, kFfn, 0})
+    ->Args({512, kDim, 1})
+    ->Unit(benchmark::kMillisecond);
 
 /// dx = dy · W and dW += dyᵀ · x: twice the forward's FLOP.
 void BM_Matmul_LinearBackward(benchmark::State& st) {
@@ -128,9 +148,12 @@ void BM_Matmul_LinearBackward(benchmark::State& st) {
   }
   flops(st, 4.0 * n * kDim * out);
 }
-BENCHMARK(BM_Matmul_LinearBackward)->ArgNames({"tokens", "out", "threads"})
-    ->Args({512, kDim, 0})->Args({512, kFfn, 0})->Args({128, kDim, 0})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_Matmul_LinearBackward)
+    ->ArgNames({"tokens", "out", "threads"})
+    ->Args({512, kDim, 0})
+    ->Args({512, kFfn, 0})
+    ->Args({128, kDim, 0})
+    ->Unit(benchmark::kMillisecond);
 
 /// bf16 weights, computed in float: tokens = 1 is decoding (the weight is read once per token, so bytes/s
 /// is the figure of merit), 128 a prompt.
@@ -145,8 +168,11 @@ void BM_Matmul_LinearBf16(benchmark::State& st) {
   flops(st, 2.0 * n * kDim * out);
   bytes(st, 2.0 * out * kDim);
 }
-BENCHMARK(BM_Matmul_LinearBf16)->ArgNames({"tokens", "out"})->Args({1, kFfn})->Args({128, kFfn})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_Matmul_LinearBf16)
+    ->ArgNames({"tokens", "out"})
+    ->Args({1, kFfn})
+    ->Args({128, kFfn})
+    ->Unit(benchmark::kMillisecond);
 
 // ---- RMSNorm, RoPE, SwiGLU, cross-entropy -----------------------------------------------------------------
 
@@ -158,7 +184,7 @@ void BM_RmsNorm_Forward(benchmark::State& st) {
   flops(st, 4.0 * n * kDim);  // square-add, then two multiplies per element
   bytes(st, 2.0 * 4 * n * kDim);
 }
-BENCHMARK(BM_RmsNorm_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+PMC_BENCH(BM_RmsNorm_Forward)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMicrosecond);
 
 void BM_RmsNorm_Backward(benchmark::State& st) {
   const std::int64_t n = st.range(0);
@@ -169,7 +195,7 @@ void BM_RmsNorm_Backward(benchmark::State& st) {
   flops(st, 10.0 * n * kDim);
   bytes(st, 4.0 * 4 * n * kDim);
 }
-BENCHMARK(BM_RmsNorm_Backward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+PMC_BENCH(BM_RmsNorm_Backward)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMicrosecond);
 
 void BM_Rope_Forward(benchmark::State& st) {
   const std::int64_t t = st.range(0);
@@ -178,7 +204,7 @@ void BM_Rope_Forward(benchmark::State& st) {
   flops(st, 6.0 * t * 32 * 64);
   bytes(st, 2.0 * 4 * t * kDim);
 }
-BENCHMARK(BM_Rope_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+PMC_BENCH(BM_Rope_Forward)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMicrosecond);
 
 void BM_SwiGlu_Forward(benchmark::State& st) {
   const std::int64_t n = st.range(0);
@@ -188,7 +214,7 @@ void BM_SwiGlu_Forward(benchmark::State& st) {
   flops(st, 5.0 * n * kFfn);  // exp counted as one
   bytes(st, 3.0 * 4 * n * kFfn);
 }
-BENCHMARK(BM_SwiGlu_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_SwiGlu_Forward)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMillisecond);
 
 void BM_SwiGlu_Backward(benchmark::State& st) {
   const std::int64_t n = st.range(0);
@@ -198,7 +224,7 @@ void BM_SwiGlu_Backward(benchmark::State& st) {
   flops(st, 11.0 * n * kFfn);
   bytes(st, 7.0 * 4 * n * kFfn);
 }
-BENCHMARK(BM_SwiGlu_Backward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_SwiGlu_Backward)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMillisecond);
 
 void BM_CrossEntropy_Forward(benchmark::State& st) {
   const std::int64_t n = st.range(0);
@@ -210,7 +236,7 @@ void BM_CrossEntropy_Forward(benchmark::State& st) {
   flops(st, 4.0 * n * kVocab);
   bytes(st, 4.0 * n * kVocab);
 }
-BENCHMARK(BM_CrossEntropy_Forward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_CrossEntropy_Forward)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMillisecond);
 
 void BM_CrossEntropy_Backward(benchmark::State& st) {
   const std::int64_t n = st.range(0);
@@ -223,7 +249,7 @@ void BM_CrossEntropy_Backward(benchmark::State& st) {
   flops(st, 4.0 * n * kVocab);
   bytes(st, 3.0 * 4 * n * kVocab);
 }
-BENCHMARK(BM_CrossEntropy_Backward)->ArgName("tokens")->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_CrossEntropy_Backward)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMillisecond);
 
 // ---- attention ----------------------------------------------------------------------------------------
 // FLOP as executed: the full (T, S) score block per head (the causal half is masked, not skipped).
@@ -231,25 +257,33 @@ BENCHMARK(BM_CrossEntropy_Backward)->ArgName("tokens")->Arg(512)->UseRealTime()-
 /// Args: T, H, Dh (B = 1, Hkv = H, S = T).
 void BM_Attention_Forward(benchmark::State& st) {
   const std::int64_t t = st.range(0), h = st.range(1), dh = st.range(2);
-  const auto q = random<float>({1, t, h, dh}, 1), k = random<float>({1, t, h, dh}, 2), v = random<float>({1, t, h, dh}, 3);
+  const auto q = random<float>({1, t, h, dh}, 1), k = random<float>({1, t, h, dh}, 2),
+             v = random<float>({1, t, h, dh}, 3);
   Tensor<float> out({1, t, h, dh}), probs({1, h, t, t});
   for (auto _ : st) pmc::ops::Attention<pmc::Cpu>::forward(q, k, v, 0, out, probs);
   flops(st, 4.0 * h * t * t * dh);
 }
-BENCHMARK(BM_Attention_Forward)->ArgNames({"T", "H", "Dh"})->Args({512, 32, 128})->Args({128, 8, 64})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_Attention_Forward)
+    ->ArgNames({"T", "H", "Dh"})
+    ->Args({512, 32, 128})
+    ->Args({128, 8, 64})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Attention_Backward(benchmark::State& st) {
   const std::int64_t t = st.range(0), h = st.range(1), dh = st.range(2);
-  const auto q = random<float>({1, t, h, dh}, 1), k = random<float>({1, t, h, dh}, 2), v = random<float>({1, t, h, dh}, 3);
+  const auto q = random<float>({1, t, h, dh}, 1), k = random<float>({1, t, h, dh}, 2),
+             v = random<float>({1, t, h, dh}, 3);
   const auto dout = random<float>({1, t, h, dh}, 4);
   Tensor<float> out({1, t, h, dh}), probs({1, h, t, t}), dq({1, t, h, dh}), dk({1, t, h, dh}), dv({1, t, h, dh});
   pmc::ops::Attention<pmc::Cpu>::forward(q, k, v, 0, out, probs);
   for (auto _ : st) pmc::ops::Attention<pmc::Cpu>::backward(q, k, v, probs, dout, dq, dk, dv);
   flops(st, 8.0 * h * t * t * dh);
 }
-BENCHMARK(BM_Attention_Backward)->ArgNames({"T", "H", "Dh"})->Args({512, 32, 128})->Args({128, 8, 64})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+PMC_BENCH(BM_Attention_Backward)
+    ->ArgNames({"T", "H", "Dh"})
+    ->Args({512, 32, 128})
+    ->Args({128, 8, 64})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -69,8 +69,8 @@ TEST_CASE("bf16 keeps NaN, infinities, signed zeros; overflows to infinity; roun
   CHECK(b16(0.f) == 0x0000);
   CHECK(b16(-0.f) == 0x8000);
   CHECK(float(bf16::from_bits(0x7f7f)) == from_bits(0x7f7f0000u));  // max finite, 3.3895e38
-  CHECK(b16(from_bits(0x7f7f7fffu)) == 0x7f7f);  // below the tie: stays finite
-  CHECK(b16(from_bits(0x7f7f8000u)) == 0x7f80);  // tie with an odd max: rounds to infinity
+  CHECK(b16(from_bits(0x7f7f7fffu)) == 0x7f7f);                     // below the tie: stays finite
+  CHECK(b16(from_bits(0x7f7f8000u)) == 0x7f80);                     // tie with an odd max: rounds to infinity
   CHECK(b16(std::numeric_limits<float>::max()) == 0x7f80);
   CHECK(b16(from_bits(0x00010000u)) == 0x0001);  // subnormals are exact when representable
   CHECK(b16(from_bits(0x00008000u)) == 0x0000);  // tie to even (0)
@@ -83,8 +83,10 @@ TEST_CASE("bf16: every bit pattern round-trips; random floats match an independe
   for (std::uint32_t b = 0; b < 0x10000u; ++b) {
     const auto h = static_cast<std::uint16_t>(b);
     const float f = bf16::to_float(h);
-    if (std::isnan(f)) CHECK(std::isnan(float(bf16(f))));
-    else REQUIRE(bf16(f).bits == h);
+    if (std::isnan(f))
+      CHECK(std::isnan(float(bf16(f))));
+    else
+      REQUIRE(bf16(f).bits == h);
   }
   std::mt19937 rng(1);
   std::uniform_int_distribution<std::uint32_t> u;
@@ -99,23 +101,23 @@ TEST_CASE("bf16: every bit pattern round-trips; random floats match an independe
 
 TEST_CASE("f16 rounds to nearest even at normal and subnormal boundaries") {
   CHECK(h16(1.f) == 0x3c00);
-  CHECK(h16(1.f + 0x1p-11f) == 0x3c00);       // tie, even → down
-  CHECK(h16(1.f + 3 * 0x1p-11f) == 0x3c02);   // tie, odd → up
+  CHECK(h16(1.f + 0x1p-11f) == 0x3c00);      // tie, even → down
+  CHECK(h16(1.f + 3 * 0x1p-11f) == 0x3c02);  // tie, odd → up
   CHECK(h16(1.f + 0x1p-11f + 0x1p-20f) == 0x3c01);
-  CHECK(h16(65504.f) == 0x7bff);              // max finite
+  CHECK(h16(65504.f) == 0x7bff);  // max finite
   CHECK(h16(65519.99f) == 0x7bff);
-  CHECK(h16(65520.f) == 0x7c00);              // the tie above max rounds to infinity
+  CHECK(h16(65520.f) == 0x7c00);  // the tie above max rounds to infinity
   CHECK(h16(-65520.f) == 0xfc00);
   CHECK(h16(1e10f) == 0x7c00);
-  CHECK(h16(0x1p-24f) == 0x0001);             // smallest subnormal
-  CHECK(h16(0x1p-25f) == 0x0000);             // half of it: tie to even (0)
+  CHECK(h16(0x1p-24f) == 0x0001);  // smallest subnormal
+  CHECK(h16(0x1p-25f) == 0x0000);  // half of it: tie to even (0)
   CHECK(h16(-0x1p-25f) == 0x8000);
   CHECK(h16(0x1p-25f * (1 + 0x1p-10f)) == 0x0001);  // slightly more rounds up
   CHECK(h16(0x1p-26f) == 0x0000);
-  CHECK(h16(3 * 0x1p-25f) == 0x0002);         // 1.5 units: tie, odd 1 → 2
-  CHECK(h16(5 * 0x1p-25f) == 0x0002);         // 2.5 units: tie, even 2 stays
-  CHECK(h16(1023.5f * 0x1p-24f) == 0x0400);   // between the largest subnormal and the smallest normal
-  CHECK(h16(0x1p-14f) == 0x0400);             // smallest normal
+  CHECK(h16(3 * 0x1p-25f) == 0x0002);        // 1.5 units: tie, odd 1 → 2
+  CHECK(h16(5 * 0x1p-25f) == 0x0002);        // 2.5 units: tie, even 2 stays
+  CHECK(h16(1023.5f * 0x1p-24f) == 0x0400);  // between the largest subnormal and the smallest normal
+  CHECK(h16(0x1p-14f) == 0x0400);            // smallest normal
   CHECK(float(f16::from_bits(0x0001)) == 0x1p-24f);
   CHECK(float(f16::from_bits(0x7bff)) == 65504.f);
   CHECK(std::isinf(float(f16::from_bits(0x7c00))));
@@ -142,8 +144,10 @@ TEST_CASE("f16 conversions agree with the compiler's _Float16") {
   for (std::uint32_t b = 0; b < 0x10000u; ++b) {
     const auto h = static_cast<std::uint16_t>(b);
     const float mine = f16::to_float(h), theirs = float16_value(h);
-    if (is_nan16(h)) REQUIRE(std::isnan(mine));
-    else REQUIRE(bits_of(mine) == bits_of(theirs));
+    if (is_nan16(h))
+      REQUIRE(std::isnan(mine));
+    else
+      REQUIRE(bits_of(mine) == bits_of(theirs));
   }
   auto agree = [](float f) {
     const std::uint16_t mine = h16(f), theirs = float16_bits(f);
@@ -162,7 +166,8 @@ TEST_CASE("f16 conversions agree with the compiler's _Float16") {
   // exact ties and their neighbours at every f16 step
   for (std::uint32_t b = 0; b < 0x7bffu; ++b) {
     const double mid = (double(f16::to_float(static_cast<std::uint16_t>(b))) +
-                        double(f16::to_float(static_cast<std::uint16_t>(b + 1)))) / 2;
+                        double(f16::to_float(static_cast<std::uint16_t>(b + 1)))) /
+                       2;
     const float t = static_cast<float>(mid);  // exact: f16 midpoints need at most 12 significant bits
     bad += !agree(t) + !agree(std::nextafter(t, 0.f)) + !agree(std::nextafter(t, 1e9f));
   }

@@ -107,9 +107,9 @@ TEST_CASE("matmul forward with beta = 0 overwrites NaN in C") {
 TEST_CASE("matmul forward reads strided views: column slices, transposed views, no unit stride") {
   std::mt19937 rng(3);
   const auto base = random_tensor<double>({5, 11}, rng);
-  const auto a = base.slice(1, 2, 9);                          // (5, 7), rows 11 apart
-  const auto w = random_tensor<double>({3, 7}, rng);           // (N, K)
-  const auto b = w.transpose(0, 1);                            // (7, 3) view, column-major
+  const auto a = base.slice(1, 2, 9);                                      // (5, 7), rows 11 apart
+  const auto w = random_tensor<double>({3, 7}, rng);                       // (N, K)
+  const auto b = w.transpose(0, 1);                                        // (7, 3) view, column-major
   const auto picked = random_tensor<double>({7, 3, 2}, rng).select(2, 1);  // (7, 3), strides (6, 2)
   Tensor<double> c({5, 3}), expect({5, 3});
   const Case cs{0, 5, 7, 3, false, false, false};

@@ -147,10 +147,8 @@ struct Attention<Cpu> {
         if (dk.defined()) dk_acc.noalias() += scale * ds.transpose() * qm;
         if (dv.defined()) dv_acc.noalias() += p.transpose() * om;
       }
-      if (dk.defined())
-        update(HeadBlock<T>::of(dk, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dk_acc; });
-      if (dv.defined())
-        update(HeadBlock<T>::of(dv, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dv_acc; });
+      if (dk.defined()) update(HeadBlock<T>::of(dk, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dk_acc; });
+      if (dv.defined()) update(HeadBlock<T>::of(dv, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dv_acc; });
     });
   }
 

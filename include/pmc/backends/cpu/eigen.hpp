@@ -71,10 +71,11 @@ Rows<T> as_rows(const Tensor<T, Cpu>& t, const char* what) {
   std::int64_t expect = -1;
   for (int k = r - 2; k >= 0; --k) {
     if (t.size(k) == 1) continue;
-    if (expect < 0) v.stride = t.strides()[k];
+    if (expect < 0)
+      v.stride = t.strides()[k];
     else
-      PMC_CHECK(t.strides()[k] == expect, what, ": the leading dimensions of shape ", t.shape().str(),
-                " (strides ", t.strides().str(), ") do not collapse into rows; call contiguous() first");
+      PMC_CHECK(t.strides()[k] == expect, what, ": the leading dimensions of shape ", t.shape().str(), " (strides ",
+                t.strides().str(), ") do not collapse into rows; call contiguous() first");
     expect = t.strides()[k] * t.size(k);
   }
   return v;

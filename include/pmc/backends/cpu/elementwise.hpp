@@ -80,8 +80,7 @@ struct Elementwise<Cpu> {
     check_same_shape(a.shape(), out.shape(), what);
   }
   template <class T>
-  static void check3(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& out,
-                     const char* what) {
+  static void check3(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& out, const char* what) {
     check2(a, b, what);
     check2(a, out, what);
   }

@@ -54,8 +54,8 @@ struct Embedding<Cpu> {
                                    const Shape& o_shape) {
     PMC_CHECK(w_shape.rank() == 2, what, ": weight must be (V, D), got ", w_shape.str());
     backends::cpu::check_contiguous(tokens, what);
-    PMC_CHECK(o.n == tokens.numel() && o.d == w.d, what, ": expected ", tokens.numel(), " rows of ", w.d,
-              " (tokens ", tokens.shape().str(), ", weight ", w_shape.str(), "), got ", o_shape.str());
+    PMC_CHECK(o.n == tokens.numel() && o.d == w.d, what, ": expected ", tokens.numel(), " rows of ", w.d, " (tokens ",
+              tokens.shape().str(), ", weight ", w_shape.str(), "), got ", o_shape.str());
     const std::int32_t* tok = tokens.data();
     for (std::int64_t n = 0; n < tokens.numel(); ++n)
       PMC_CHECK(tok[n] >= 0 && tok[n] < w.n, what, ": token ", tok[n], " at position ", n,

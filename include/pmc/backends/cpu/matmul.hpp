@@ -46,8 +46,8 @@ template <class T>
 MatDesc<T> describe(const Tensor<T, Cpu>& x, bool trans) {
   const int r = x.rank();
   PMC_CHECK(r == 2 || r == 3, "matmul: operands must be 2-D or 3-D, got shape ", x.shape().str());
-  MatDesc<T> d{x.data(), x.size(r - 2), x.size(r - 1), x.strides()[r - 2], x.strides()[r - 1],
-               r == 3 ? x.strides()[0] : 0};
+  MatDesc<T> d{x.data(),           x.size(r - 2),      x.size(r - 1),
+               x.strides()[r - 2], x.strides()[r - 1], r == 3 ? x.strides()[0] : 0};
   return (trans ? d.t() : d).normalized();
 }
 
@@ -70,11 +70,15 @@ void gemm_eigen_one(const MatDesc<const S>& a, const MatDesc<const S>& b, const 
 template <class S>
 void gemm_eigen(const MatDesc<const S>& a, const MatDesc<const S>& b, const MatDesc<S>& c, S alpha, S beta) {
   if (a.row_major()) {
-    if (b.row_major()) gemm_eigen_one<S, true, true>(a, b, c, alpha, beta);
-    else gemm_eigen_one<S, true, false>(a, b, c, alpha, beta);
+    if (b.row_major())
+      gemm_eigen_one<S, true, true>(a, b, c, alpha, beta);
+    else
+      gemm_eigen_one<S, true, false>(a, b, c, alpha, beta);
   } else {
-    if (b.row_major()) gemm_eigen_one<S, false, true>(a, b, c, alpha, beta);
-    else gemm_eigen_one<S, false, false>(a, b, c, alpha, beta);
+    if (b.row_major())
+      gemm_eigen_one<S, false, true>(a, b, c, alpha, beta);
+    else
+      gemm_eigen_one<S, false, false>(a, b, c, alpha, beta);
   }
 }
 
@@ -138,22 +142,27 @@ void gemm_lowp(const MatDesc<const T>& a, const MatDesc<const T>& b, const MatDe
     });
     return;
   }
-  constexpr std::int64_t budget = std::int64_t{1} << 22;  // floats per staged block
-  const std::int64_t step = std::max<std::int64_t>(16, budget / std::max<std::int64_t>(k, 1));
-  std::vector<float> bf, cf;
-  for (std::int64_t m0 = 0; m0 < m; m0 += step) {
-    const std::int64_t m1 = std::min(m, m0 + step);
+  // Rows of op(A) are staged a block at a time and shared; each thread then stages panels of op(B)'s columns
+  // and multiplies them on its own. Parallel panels keep each Eigen GEMM single-threaded (no synchronization
+  // inside a GEMM) and bound the float copies at 16 MiB for A plus a 4 MiB panel per thread.
+  const std::int64_t kk = std::max<std::int64_t>(k, 1);
+  const std::int64_t mstep = std::max<std::int64_t>(16, (std::int64_t{1} << 22) / kk);
+  const std::int64_t nstep = std::clamp<std::int64_t>((std::int64_t{1} << 20) / kk, 16, 512);
+  const std::int64_t panels = (n + nstep - 1) / nstep;
+  for (std::int64_t m0 = 0; m0 < m; m0 += mstep) {
+    const std::int64_t m1 = std::min(m, m0 + mstep), mb = m1 - m0;
     stage_rows(a, m0, m1, af);
-    const MatDesc<const float> ad{af.data(), m1 - m0, k, k, 1, 0};
-    for (std::int64_t n0 = 0; n0 < n; n0 += step) {
-      const std::int64_t n1 = std::min(n, n0 + step);
+    const MatDesc<const float> ad = MatDesc<const float>{af.data(), mb, k, k, 1, 0}.normalized();
+#pragma omp parallel for schedule(dynamic) if (panels > 1 && mb * k * nstep >= (std::int64_t{1} << 15))
+    for (std::int64_t p = 0; p < panels; ++p) {
+      const std::int64_t n0 = p * nstep, n1 = std::min(n, n0 + nstep), nb = n1 - n0;
+      auto& bf = scratch<float, 2>();
+      auto& cf = scratch<float, 3>();
       const auto bd = stage_cols(b, n0, n1, bf);
-      cf.resize(static_cast<std::size_t>((m1 - m0) * (n1 - n0)));
-      const MatDesc<float> cd{cf.data(), m1 - m0, n1 - n0, n1 - n0, 1, 0};
-      gemm_eigen<float>(ad.normalized(), bd, cd.normalized(), 1.f, 0.f);
-      parallel_for(m1 - m0, n1 - n0, [&](std::int64_t i) {
-        for (std::int64_t j = n0; j < n1; ++j) write(m0 + i, j, cf[static_cast<std::size_t>(i * (n1 - n0) + j - n0)]);
-      });
+      cf.resize(static_cast<std::size_t>(mb * nb));
+      gemm_eigen<float>(ad, bd, MatDesc<float>{cf.data(), mb, nb, nb, 1, 0}.normalized(), 1.f, 0.f);
+      for (std::int64_t i = 0; i < mb; ++i)
+        for (std::int64_t j = 0; j < nb; ++j) write(m0 + i, n0 + j, cf[static_cast<std::size_t>(i * nb + j)]);
     }
   }
 }
@@ -239,13 +248,11 @@ struct Matmul<Cpu> {
     using backends::cpu::describe;
     if (da.defined()) {
       check_same_shape(a.shape(), da.shape(), "matmul backward: A and dA");
-      backends::cpu::gemm<T>(const_desc(dc, false), const_desc(b, trans_b).t(), describe(da, trans_a), batch, 1.f,
-                             1.f);
+      backends::cpu::gemm<T>(const_desc(dc, false), const_desc(b, trans_b).t(), describe(da, trans_a), batch, 1.f, 1.f);
     }
     if (db.defined()) {
       check_same_shape(b.shape(), db.shape(), "matmul backward: B and dB");
-      backends::cpu::gemm<T>(const_desc(a, trans_a).t(), const_desc(dc, false), describe(db, trans_b), batch, 1.f,
-                             1.f);
+      backends::cpu::gemm<T>(const_desc(a, trans_a).t(), const_desc(dc, false), describe(db, trans_b), batch, 1.f, 1.f);
     }
   }
 
@@ -259,18 +266,18 @@ struct Matmul<Cpu> {
 
   /// Validates ranks and extents; returns the batch count (1 for a 2-D product).
   template <class T>
-  static std::int64_t check(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& c,
-                            bool trans_a, bool trans_b, const char* what) {
+  static std::int64_t check(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& c, bool trans_a,
+                            bool trans_b, const char* what) {
     PMC_CHECK(a.defined() && b.defined() && c.defined(), what, ": an operand is undefined");
     PMC_CHECK((a.rank() == 2 || a.rank() == 3) && (b.rank() == 2 || b.rank() == 3), what,
               ": A and B must be 2-D or 3-D, got A ", a.shape().str(), " and B ", b.shape().str());
     PMC_CHECK(b.rank() <= a.rank(), what, ": a 3-D B ", b.shape().str(), " needs a 3-D A, got ", a.shape().str());
     PMC_CHECK(c.rank() == a.rank(), what, ": C ", c.shape().str(), " must have the rank of A ", a.shape().str());
     const std::int64_t batch = a.rank() == 3 ? a.size(0) : 1;
-    PMC_CHECK(b.rank() == 2 || b.size(0) == batch, what, ": batch of A ", a.shape().str(), " and B ",
-              b.shape().str(), " differ");
-    PMC_CHECK(c.rank() == 2 || c.size(0) == batch, what, ": batch of A ", a.shape().str(), " and C ",
-              c.shape().str(), " differ");
+    PMC_CHECK(b.rank() == 2 || b.size(0) == batch, what, ": batch of A ", a.shape().str(), " and B ", b.shape().str(),
+              " differ");
+    PMC_CHECK(c.rank() == 2 || c.size(0) == batch, what, ": batch of A ", a.shape().str(), " and C ", c.shape().str(),
+              " differ");
     const std::int64_t m = a.size(trans_a ? -1 : -2), k = a.size(trans_a ? -2 : -1);
     const std::int64_t kb = b.size(trans_b ? -1 : -2), n = b.size(trans_b ? -2 : -1);
     PMC_CHECK(k == kb, what, ": inner dimensions differ: op(A) of A ", op_str(a.shape(), trans_a), " has ", k,

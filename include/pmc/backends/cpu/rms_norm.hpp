@@ -64,7 +64,8 @@ struct RmsNorm<Cpu> {
         const C gx = ConstVecMap<C>(gi, d).cwiseProduct(ConstVecMap<C>(wp, d)).dot(ConstVecMap<C>(xi, d));  // Σ g·x
         const C k = r * r * r * gx / static_cast<C>(d);
         T* o = dxr.row(i);
-        for (std::int64_t j = 0; j < d; ++j) o[j] = static_cast<T>(static_cast<C>(o[j]) + r * gi[j] * wp[j] - xi[j] * k);
+        for (std::int64_t j = 0; j < d; ++j)
+          o[j] = static_cast<T>(static_cast<C>(o[j]) + r * gi[j] * wp[j] - xi[j] * k);
       });
     }
     if (dw.defined()) {
@@ -82,7 +83,8 @@ struct RmsNorm<Cpu> {
           const C r = rstd.data()[i];
           for (std::int64_t j = j0; j < j1; ++j) acc[j - j0] += static_cast<C>(gi[j]) * static_cast<C>(xi[j]) * r;
         }
-        for (std::int64_t j = j0; j < j1; ++j) dw.data()[j] = static_cast<T>(static_cast<C>(dw.data()[j]) + acc[j - j0]);
+        for (std::int64_t j = j0; j < j1; ++j)
+          dw.data()[j] = static_cast<T>(static_cast<C>(dw.data()[j]) + acc[j - j0]);
       });
     }
   }

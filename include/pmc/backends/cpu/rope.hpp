@@ -50,14 +50,15 @@ struct Rope<Cpu> {
     // Angles in double: p · θ_i reaches ~10⁵ rad at long contexts, where float would lose the phase.
     std::vector<C> cs(static_cast<std::size_t>(nt * half)), sn(cs.size());
     for (std::int64_t i = 0; i < half; ++i) {
-      const double inv_freq = std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / static_cast<double>(dh));
+      const double inv_freq =
+          std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / static_cast<double>(dh));
       for (std::int64_t t = 0; t < nt; ++t) {
         const double a = static_cast<double>(pos0 + t) * inv_freq;
         cs[static_cast<std::size_t>(t * half + i)] = static_cast<C>(std::cos(a));
         sn[static_cast<std::size_t>(t * half + i)] = static_cast<C>(sign * std::sin(a));
       }
     }
-    const std::int64_t ia = layout == RopeLayout::interleaved ? 2 : 1;  // element of pair i: a = ia·i
+    const std::int64_t ia = layout == RopeLayout::interleaved ? 2 : 1;     // element of pair i: a = ia·i
     const std::int64_t ob = layout == RopeLayout::interleaved ? 1 : half;  // b = a + ob
     const auto& ss = src.strides();
     const auto& ds = dst.strides();

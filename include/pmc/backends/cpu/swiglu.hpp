@@ -93,8 +93,9 @@ struct SwiGlu<Cpu> {
         if constexpr (std::is_same_v<T, C>) {
           p = rr.row(k);
         } else {
-          auto& buf = slot == 0 ? backends::cpu::scratch<C, 0>() : slot == 1 ? backends::cpu::scratch<C, 1>()
-                                                                            : backends::cpu::scratch<C, 2>();
+          auto& buf = slot == 0   ? backends::cpu::scratch<C, 0>()
+                      : slot == 1 ? backends::cpu::scratch<C, 1>()
+                                  : backends::cpu::scratch<C, 2>();
           p = backends::cpu::load_row(rr.row(k), rr.d, buf);
         }
         return backends::cpu::ConstVecMap<C>(p, rr.d).array();
