@@ -35,7 +35,9 @@ TEST_CASE_TEMPLATE("embedding/forward and deterministic backward", T, float, bf1
   auto w = rnd<T>({v, d}, rng);
   Tensor<std::int32_t> tok({n});
   std::uniform_int_distribution<int> pick(0, static_cast<int>(v) - 1);
-  for (std::int64_t i = 0; i < n; ++i) tok[i] = i % 7 == 0 ? 3 : pick(rng);  // token 3 is hot
+  // Token 3 is hot. (Not too hot: the CPU rounds dW to T at every occurrence, the GPU once per call, so a
+  // bf16 row hit hundreds of times would drift apart by more than the bound, the GPU being the closer one.)
+  for (std::int64_t i = 0; i < n; ++i) tok[i] = i % 16 == 0 ? 3 : pick(rng);
   auto tokd = dev(tok);
   Tensor<T> out({n, d});
   Tensor<T, Cuda> outd({n, d});

@@ -11,7 +11,7 @@ namespace pmc::cuda::kernels {
 /// lse[n] = log Σ_v exp(z[n, v]);  row_loss[n] = lse[n] − z[n, y[n]] (0 for ignored rows);  counted[n] ∈ {0, 1}.
 /// grid: N blocks.
 template <class T>
-__global__ void cross_entropy_forward_kernel(const T* z, const std::int32_t* y, compute_t<T>* lse, double* row_loss,
+__global__ void __launch_bounds__(1024) cross_entropy_forward_kernel(const T* z, const std::int32_t* y, compute_t<T>* lse, double* row_loss,
                                              int* counted, std::int64_t v, std::int32_t ignore, BadIndex* bad) {
   using C = compute_t<T>;
   __shared__ C scratch[32];
@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(Threads) cross_entropy_reduce_kernel(const dou
 
 /// dz[n, v] += scale · (exp(z[n, v] − lse[n]) − [v = y[n]]) for counted rows.   grid: N blocks
 template <class T>
-__global__ void cross_entropy_backward_kernel(const T* z, const std::int32_t* y, const compute_t<T>* lse, T* dz,
+__global__ void __launch_bounds__(1024) cross_entropy_backward_kernel(const T* z, const std::int32_t* y, const compute_t<T>* lse, T* dz,
                                               std::int64_t v, std::int32_t ignore, compute_t<T> scale, BadIndex* bad) {
   using C = compute_t<T>;
   const std::int32_t t = y[blockIdx.x];

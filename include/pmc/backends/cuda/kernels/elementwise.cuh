@@ -63,7 +63,7 @@ __global__ void partial_sum_kernel(const T* x, std::int64_t n, std::int64_t chun
 
 /// out[0] = Σ partial[0..p) in a fixed order (one block).
 template <class Out>
-__global__ void final_sum_kernel(const double* partial, int p, Out* out, double scale) {
+__global__ void __launch_bounds__(1024) final_sum_kernel(const double* partial, int p, Out* out, double scale) {
   __shared__ double scratch[32];
   double acc = 0;
   for (int i = threadIdx.x; i < p; i += blockDim.x) acc += partial[i];

@@ -9,7 +9,7 @@ namespace pmc::cuda::kernels {
 
 /// y[n] = x[n] · rstd[n] ⊙ w,  rstd[n] = 1 / sqrt(mean(x[n]²) + eps).   grid: N blocks
 template <class T>
-__global__ void rms_norm_forward_kernel(const T* x, const T* w, T* y, compute_t<T>* rstd, std::int64_t d,
+__global__ void __launch_bounds__(512) rms_norm_forward_kernel(const T* x, const T* w, T* y, compute_t<T>* rstd, std::int64_t d,
                                         float eps) {
   using C = compute_t<T>;
   __shared__ C scratch[32];
@@ -28,7 +28,7 @@ __global__ void rms_norm_forward_kernel(const T* x, const T* w, T* y, compute_t<
 
 /// dx[n] += rstd · g − x · rstd³ · (Σ_d g·x) / D,  g = dy ⊙ w.   grid: N blocks
 template <class T>
-__global__ void rms_norm_backward_dx_kernel(const T* x, const T* w, const compute_t<T>* rstd, const T* dy, T* dx,
+__global__ void __launch_bounds__(512) rms_norm_backward_dx_kernel(const T* x, const T* w, const compute_t<T>* rstd, const T* dy, T* dx,
                                             std::int64_t d) {
   using C = compute_t<T>;
   __shared__ C scratch[32];
