@@ -123,6 +123,20 @@ struct GemmPlan {
 
 inline constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;
 
+/// cuBLASLt's view of the row-major C(m x n) = op(A) op(B): the column-major Cᵀ(n x m) = op(B)ᵀ op(A)ᵀ, whose
+/// first operand is our B and second our A (each stored matrix read column-major is its own transpose).
+struct LtShapes {
+  cublasOperation_t op_a, op_b;     // of cuBLASLt's A (our B) and B (our A)
+  std::uint64_t a_rows, a_cols;     // column-major extents of our stored B (leading dimension ldb)
+  std::uint64_t b_rows, b_cols;     // of our stored A (lda)
+  std::uint64_t c_rows, c_cols;     // of our C (ldc): n x m
+};
+constexpr LtShapes lt_shapes(std::int64_t m, std::int64_t n, std::int64_t k, bool trans_a, bool trans_b) {
+  auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
+  return {trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+          u(trans_b ? k : n), u(trans_b ? n : k), u(trans_a ? m : k), u(trans_a ? k : m), u(n), u(m)};
+}
+
 class LtContext {
  public:
   static LtContext& get() {
@@ -157,11 +171,9 @@ class LtContext {
     auto p = std::make_unique<GemmPlan>();
     const cudaDataType_t scale = key.compute == CUBLAS_COMPUTE_64F ? CUDA_R_64F : CUDA_R_32F;
     PMC_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, key.compute, scale));
-    // cuBLASLt's A is our B, its B our A (see the header comment).
-    const cublasOperation_t op_a = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasOperation_t op_b = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    PMC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
-    PMC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+    const LtShapes sh = lt_shapes(key.m, key.n, key.k, key.trans_a, key.trans_b);
+    PMC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &sh.op_a, sizeof(sh.op_a)));
+    PMC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &sh.op_b, sizeof(sh.op_b)));
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
     switch (key.epilogue) {
       case Epilogue::none: epi = CUBLASLT_EPILOGUE_DEFAULT; break;
@@ -175,15 +187,9 @@ class LtContext {
       PMC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                                       sizeof(bias_type)));
     }
-    // Column-major shapes of the stored matrices (rows = the row-major column count).
-    const std::uint64_t a_rows = static_cast<std::uint64_t>(key.trans_b ? key.k : key.n);
-    const std::uint64_t a_cols = static_cast<std::uint64_t>(key.trans_b ? key.n : key.k);
-    const std::uint64_t b_rows = static_cast<std::uint64_t>(key.trans_a ? key.m : key.k);
-    const std::uint64_t b_cols = static_cast<std::uint64_t>(key.trans_a ? key.k : key.m);
-    PMC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, key.type_ab, a_rows, a_cols, key.ldb));
-    PMC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, key.type_ab, b_rows, b_cols, key.lda));
-    PMC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, key.type_c, static_cast<std::uint64_t>(key.n),
-                                                static_cast<std::uint64_t>(key.m), key.ldc));
+    PMC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, key.type_ab, sh.a_rows, sh.a_cols, key.ldb));
+    PMC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, key.type_ab, sh.b_rows, sh.b_cols, key.lda));
+    PMC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, key.type_c, sh.c_rows, sh.c_cols, key.ldc));
     if (key.batch > 1) {
       const std::int32_t count = static_cast<std::int32_t>(key.batch);
       auto set_batch = [count](cublasLtMatrixLayout_t l, std::int64_t stride) {
