@@ -58,7 +58,7 @@ TEST_CASE("bf16 rounds to nearest, ties to even, in both directions") {
   CHECK(float(bf16::from_bits(0x4049)) == 3.140625f);
 }
 
-TEST_CASE("bf16 keeps NaN, infinities, signed zeros; overflows to infinity; rounds subnormals") {
+TEST_CASE("bf16 keeps NaN, infinities and signed zeros, overflows to infinity, rounds subnormals") {
   const float inf = std::numeric_limits<float>::infinity();
   CHECK(std::isnan(float(bf16(std::numeric_limits<float>::quiet_NaN()))));
   CHECK(std::isnan(float(bf16(from_bits(0x7f800001u)))));  // signalling NaN whose payload is in the low bits
@@ -79,7 +79,7 @@ TEST_CASE("bf16 keeps NaN, infinities, signed zeros; overflows to infinity; roun
   CHECK(b16(from_bits(0x007fffffu)) == 0x0080);  // the largest subnormal rounds up to the smallest normal
 }
 
-TEST_CASE("bf16: every bit pattern round-trips; random floats match an independent rounding") {
+TEST_CASE("bf16: every bit pattern round-trips, random floats match an independent rounding") {
   for (std::uint32_t b = 0; b < 0x10000u; ++b) {
     const auto h = static_cast<std::uint16_t>(b);
     const float f = bf16::to_float(h);

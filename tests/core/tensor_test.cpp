@@ -113,7 +113,7 @@ TEST_CASE("reshape shares a contiguous tensor's storage and refuses a non-contig
   CHECK(x.contiguous().shares_storage_with(x));
 }
 
-TEST_CASE("clone and to<U> copy; copy_to writes through strides") {
+TEST_CASE("clone and to<U> copy, copy_to writes through strides") {
   auto x = iota({3, 4});
   auto c = x.clone();
   c.at({0, 0}) = 99.f;
