@@ -29,8 +29,8 @@ TEST_CASE("allocator/reuse, zero fill, statistics") {
     for (float x : h.span()) REQUIRE(x == 0.f);
   }
   CHECK(cuda::allocator_stats().peak_in_use >= cuda::CachingAllocator::round_size(4000));
-  cuda::empty_cache();
-  const auto s1 = cuda::allocator_stats();
+  Allocator<Cuda>::empty_cache();
+  const auto s1 = Allocator<Cuda>::stats();
   CHECK(s1.reserved == s1.in_use);  // nothing cached after empty_cache
   static_assert(cuda::CachingAllocator::round_size(1) == 512);
   static_assert(cuda::CachingAllocator::round_size(1536 * 1024) == 1536 * 1024);

@@ -205,6 +205,10 @@ struct Allocator<Cuda> {
   static std::shared_ptr<void> allocate(std::size_t bytes) {
     return cuda::CachingAllocator::instance().allocate(bytes, true);
   }
+  /// cudaFree of every cached (unused) block.
+  static void empty_cache() { cuda::CachingAllocator::instance().empty_cache(); }
+  /// Bytes in use, reserved and peak on the current device.
+  static cuda::AllocatorStats stats() { return cuda::CachingAllocator::instance().stats(); }
 };
 
 }  // namespace pmc
