@@ -2,8 +2,11 @@
 // Token files: a tokenized corpus on disk, memory-mapped for training. Documents are kept apart so that
 // PMC-LLaMA's "one random window per document" sampling is possible.
 //
-// Layout (little-endian):  "PMCTOKS1" | u32 token_bytes (2 or 4) | u32 reserved | u64 n_tokens | u64 n_docs
+// Layout (little-endian):  "PMCTOKS1" | u32 token_bytes (2 or 4) | u32 flags | u64 n_tokens | u64 n_docs
 //                          | tokens[n_tokens] | u64 doc_start[n_docs + 1]   (doc d = tokens[start[d], start[d+1]))
+//                          | if flags & 1: u8 predict[n_tokens]   (0: the token is context, never a target)
+// The predict mask is how instruction data trains only on responses: a target whose token has predict 0
+// becomes -100.
 #pragma once
 
 #include <algorithm>
@@ -26,20 +29,28 @@ inline constexpr char kTokenFileMagic[8] = {'P', 'M', 'C', 'T', 'O', 'K', 'S', '
 struct TokenFileHeader {
   char magic[8];
   std::uint32_t token_bytes;
-  std::uint32_t reserved;
+  std::uint32_t flags;  // bit 0: a predict mask follows the offsets
   std::uint64_t n_tokens;
   std::uint64_t n_docs;
 };
 static_assert(sizeof(TokenFileHeader) == 32);
 
 /// Writes documents of token ids atomically; ids must fit the chosen width (uint16 when vocab ≤ 65536).
+/// `masks`, when given, has one 0/1 vector per document: 1 where the token may be a training target.
 inline void write_token_file(const std::filesystem::path& path, const std::vector<std::vector<std::int32_t>>& docs,
-                             int vocab_size) {
+                             int vocab_size, const std::vector<std::vector<std::uint8_t>>* masks = nullptr) {
   const std::uint32_t width = vocab_size <= 65536 ? 2 : 4;
   TokenFileHeader h{};
   std::memcpy(h.magic, kTokenFileMagic, 8);
   h.token_bytes = width;
+  h.flags = masks ? 1u : 0u;
   h.n_docs = docs.size();
+  if (masks) {
+    PMC_CHECK(masks->size() == docs.size(), path.string(), ": ", masks->size(), " masks for ", docs.size(), " documents");
+    for (std::size_t d = 0; d < docs.size(); ++d)
+      PMC_CHECK((*masks)[d].size() == docs[d].size(), path.string(), ": the mask of document ", d, " has ",
+                (*masks)[d].size(), " entries for ", docs[d].size(), " tokens");
+  }
   std::vector<std::uint64_t> starts{0};
   for (const auto& d : docs) starts.push_back(starts.back() + d.size());
   h.n_tokens = starts.back();
@@ -62,6 +73,8 @@ inline void write_token_file(const std::filesystem::path& path, const std::vecto
     f.write(buf.data(), buf.size());
   }
   f.write(starts.data(), starts.size() * sizeof(std::uint64_t));
+  if (masks)
+    for (const auto& m : *masks) f.write(m.data(), m.size());
   f.commit();
 }
 
@@ -79,11 +92,14 @@ class TokenFile {
     PMC_CHECK(std::memcmp(t.header_.magic, kTokenFileMagic, 8) == 0, what, ": not a pmc token file (bad magic)");
     PMC_CHECK(t.header_.token_bytes == 2 || t.header_.token_bytes == 4, what, ": token width ",
               t.header_.token_bytes, " is not 2 or 4");
-    const std::uint64_t need = sizeof(TokenFileHeader) + t.header_.n_tokens * t.header_.token_bytes +
-                               (t.header_.n_docs + 1) * sizeof(std::uint64_t);
+    PMC_CHECK((t.header_.flags & ~1u) == 0, what, ": unknown flags ", t.header_.flags);
+    const std::uint64_t offsets_end = sizeof(TokenFileHeader) + t.header_.n_tokens * t.header_.token_bytes +
+                                      (t.header_.n_docs + 1) * sizeof(std::uint64_t);
+    const std::uint64_t need = offsets_end + (t.has_mask() ? t.header_.n_tokens : 0);
     PMC_CHECK(bytes.size() == need, what, ": size ", bytes.size(), " bytes does not match its header (expected ",
               need, "): truncated or corrupt");
-    t.starts_ = reinterpret_cast<const std::uint64_t*>(bytes.data() + need - (t.header_.n_docs + 1) * 8);
+    t.starts_ = reinterpret_cast<const std::uint64_t*>(bytes.data() + offsets_end - (t.header_.n_docs + 1) * 8);
+    if (t.has_mask()) t.mask_ = reinterpret_cast<const std::uint8_t*>(bytes.data() + offsets_end);
     std::uint64_t prev = 0;
     for (std::uint64_t d = 0; d <= t.header_.n_docs; ++d) {
       std::uint64_t s;
@@ -116,11 +132,15 @@ class TokenFile {
     return s;
   }
   std::uint64_t doc_size(std::uint64_t d) const { return doc_start(d + 1) - doc_start(d); }
+  bool has_mask() const { return (header_.flags & 1u) != 0; }
+  /// Whether token i may be a training target (always, without a mask).
+  bool predict(std::uint64_t i) const { return mask_ == nullptr || mask_[i] != 0; }
 
  private:
   std::shared_ptr<const io::MappedFile> map_;
   TokenFileHeader header_{};
   const std::uint64_t* starts_ = nullptr;
+  const std::uint8_t* mask_ = nullptr;
   std::filesystem::path path_;
 };
 

@@ -18,6 +18,7 @@ namespace pmc::data {
 enum class Packing {
   plain,       // the whole token stream cut into consecutive windows of T + 1 tokens (stride T)
   doc_window,  // PMC-LLaMA: one window per document per epoch, at a random offset in long documents
+  doc_start,   // one window per document per epoch, from its start (instruction data: truncated examples)
 };
 
 /// Tokens [start, start + length) of the file, length ≤ T + 1 (shorter only for short documents).
@@ -57,6 +58,7 @@ class WindowSampler {
     if (packing_ == Packing::plain) return {w * static_cast<std::uint64_t>(seq_len_), T1};
     const std::uint64_t begin = file_->doc_start(w), size = file_->doc_size(w);
     if (size <= T1) return {begin, size};
+    if (packing_ == Packing::doc_start) return {begin, T1};
     std::mt19937_64 rng(seed_ ^ (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(pos.epoch + 1)) ^ (w << 20));
     const std::uint64_t offset = std::uniform_int_distribution<std::uint64_t>(0, size - T1)(rng);
     return {begin + offset, T1};
@@ -110,7 +112,7 @@ inline Batch make_batch(const TokenFile& file, const std::vector<Window>& window
     const auto n = static_cast<std::int64_t>(w.length);
     for (std::int64_t t = 0; t < seq_len && t < n; ++t) {
       b.tokens.at({i, t}) = file.token(w.start + static_cast<std::uint64_t>(t));
-      if (t + 1 < n) {
+      if (t + 1 < n && file.predict(w.start + static_cast<std::uint64_t>(t + 1))) {
         b.targets.at({i, t}) = file.token(w.start + static_cast<std::uint64_t>(t + 1));
         ++b.target_count;
       }

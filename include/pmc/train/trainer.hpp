@@ -195,7 +195,7 @@ class Trainer {
   double eval_loss() {
     PMC_CHECK(eval_ != nullptr, "train: no evaluation data");
     autograd::NoGrad no_grad;
-    data::WindowSampler s(*eval_, o_.seq_len, data::Packing::plain, 0);
+    data::WindowSampler s(*eval_, o_.seq_len, data::Packing::doc_start, 0);  // any document length works
     data::DataPosition p{};
     double sum = 0;
     std::int64_t count = 0;

@@ -29,6 +29,10 @@ inline constexpr Config hf_test_mqa{.dim = 32, .n_layers = 2, .n_heads = 4, .n_k
 inline constexpr Config hf_test_train{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 64,
                                       .vocab_size = 64, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
 
+/// The embedded pipeline demo's model (about 1M parameters; trains in minutes on two cores).
+inline constexpr Config demo{.dim = 128, .n_layers = 4, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 344,
+                             .vocab_size = 768, .max_seq_len = 256, .norm_eps = 1e-5f, .rope_theta = 1e4f};
+
 struct NamedConfig {
   std::string_view name;
   Config config;
@@ -39,7 +43,7 @@ inline constexpr std::array kConfigs{
     NamedConfig{"llama_7b", llama_7b},       NamedConfig{"llama_13b", llama_13b},
     NamedConfig{"llama2_7b", llama2_7b},     NamedConfig{"llama2_13b", llama2_13b},
     NamedConfig{"stories260k", stories260k}, NamedConfig{"tiny", tiny},
-    NamedConfig{"small_20m", small_20m},     NamedConfig{"hf_test_gqa", hf_test_gqa},
+    NamedConfig{"small_20m", small_20m},     NamedConfig{"demo", demo},     NamedConfig{"hf_test_gqa", hf_test_gqa},
     NamedConfig{"hf_test_mha_tied", hf_test_mha_tied}, NamedConfig{"hf_test_odd", hf_test_odd},
     NamedConfig{"hf_test_mqa", hf_test_mqa}, NamedConfig{"hf_test_train", hf_test_train},
 };

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// `pmc instruct`: medical instruction tuning on Alpaca/PMC-LLaMA JSONL (and chat) records; the loss is on
+// the responses and their EOS only.
+#include <map>
+
+#include <pmc/data/instruction.hpp>
+
+#include "training.hpp"
+
+namespace {
+
+const pmc::cli::Command instruct_command{
+    "instruct", "Instruction tuning on {instruction, input, output} or chat JSONL records", [](CLI::App& app) {
+      struct Args : pmc::cli::TrainArgs {
+        std::vector<std::string> data;
+        std::map<std::string, double> mix;
+      };
+      auto a = std::make_shared<Args>();
+      pmc::cli::add_training_flags(app, *a);
+      a->eval_fraction = 0.05;
+      app.add_option("--data", a->data, "JSONL files of instruction or chat records")->required()->check(CLI::ExistingFile);
+      app.add_option("--mix", a->mix, "mixing weight per source, e.g. --mix medqa=2 --mix chat=0.5");
+      return [a]() {
+        auto prepare = [a](const pmc::tokenizer::BpeTokenizer& tok) {
+          std::vector<pmc::data::InstructionRecord> records;
+          for (const auto& f : a->data) {
+            auto r = pmc::data::read_instruction_jsonl(f);
+            records.insert(records.end(), r.begin(), r.end());
+          }
+          records = pmc::data::mix_sources(records, a->mix, a->seed);
+          pmc::cli::PreparedData d;
+          for (const auto& r : records) {
+            auto ex = pmc::data::tokenize_example(r, tok);
+            d.docs.push_back(std::move(ex.ids));
+            d.masks.push_back(std::move(ex.predict));
+          }
+          return d;
+        };
+        return pmc::cli::with_trainable_config(pmc::cli::training_config_name(*a), [&]<pmc::llama::Config C>() {
+          return pmc::cli::run_training<C>(*a, pmc::data::Packing::doc_start, prepare);
+        });
+      };
+    }};
+
+}  // namespace

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+// Instruction-tuning data: Alpaca / PMC-LLaMA records {instruction, input, output, source} and chat records
+// (a list of user/assistant turns), tokenized with PMC-LLaMA's prompt so that only responses are trained on.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pmc/core/error.hpp>
+#include <pmc/eval/prompt.hpp>
+#include <pmc/tokenizer/bpe.hpp>
+
+namespace pmc::data {
+
+struct ChatTurn {
+  bool assistant = false;
+  std::string text;
+};
+
+/// One training example: either an instruction (instruction, input, output) or a chat (turns).
+struct InstructionRecord {
+  std::string instruction, input, output, source;
+  std::vector<ChatTurn> turns;
+  std::string where;  // "file:line", for messages
+};
+
+/// Reads a JSONL file of records. Accepted: {"instruction", "input"?, "output", "source"?} and
+/// {"conversations" | "messages": [{"from"|"role": "human"|"user"|"gpt"|"assistant", "value"|"content": text}]}.
+/// A malformed line or a record of neither shape is an error naming the file and line.
+inline std::vector<InstructionRecord> read_instruction_jsonl(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  PMC_CHECK(in.good(), path.string(), ": cannot open the instruction file");
+  std::vector<InstructionRecord> out;
+  std::string line;
+  std::int64_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path.string() + ":" + std::to_string(n);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      fail(where, ": malformed JSON line: ", e.what());
+    }
+    PMC_CHECK(j.is_object(), where, ": expected a JSON object");
+    InstructionRecord r;
+    r.where = where;
+    auto text = [&](const char* key, bool required) -> std::string {
+      if (!j.contains(key) || j[key].is_null()) {
+        PMC_CHECK(!required, where, ": missing field \"", key, "\"");
+        return {};
+      }
+      PMC_CHECK(j[key].is_string(), where, ": field \"", key, "\" must be a string");
+      return j[key].get<std::string>();
+    };
+    r.source = text("source", false);
+    const char* chat_key = j.contains("conversations") ? "conversations" : j.contains("messages") ? "messages" : nullptr;
+    if (chat_key) {
+      PMC_CHECK(j[chat_key].is_array() && !j[chat_key].empty(), where, ": \"", chat_key, "\" must be a non-empty list");
+      for (const auto& t : j[chat_key]) {
+        PMC_CHECK(t.is_object(), where, ": every turn must be an object");
+        const std::string role = t.contains("from") ? t["from"].get<std::string>() : t.value("role", std::string{});
+        const std::string value = t.contains("value") ? t["value"].get<std::string>() : t.value("content", std::string{});
+        PMC_CHECK(role == "human" || role == "user" || role == "gpt" || role == "assistant", where, ": unknown role '",
+                  role, "' (expected human/user or gpt/assistant)");
+        r.turns.push_back({role == "gpt" || role == "assistant", value});
+      }
+      bool any_assistant = false;
+      for (const auto& t : r.turns) any_assistant |= t.assistant;
+      PMC_CHECK(any_assistant, where, ": the conversation has no assistant turn to learn from");
+    } else {
+      r.instruction = text("instruction", true);
+      r.input = text("input", false);
+      r.output = text("output", true);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+/// Token ids of one example and, per token, whether it is trained on (1: response tokens and their EOS).
+struct TokenizedExample {
+  std::vector<std::int32_t> ids;
+  std::vector<std::uint8_t> predict;
+};
+
+/// BOS, the PMC-LLaMA prompt (context), then the response and EOS (trained on). Chat: each user turn is
+/// context ("### User:\n...\n\n### Assistant:"), each assistant turn and its EOS is trained on.
+inline TokenizedExample tokenize_example(const InstructionRecord& r, const tokenizer::BpeTokenizer& tok) {
+  TokenizedExample ex;
+  auto add = [&](const std::vector<std::int32_t>& ids, std::uint8_t predict) {
+    ex.ids.insert(ex.ids.end(), ids.begin(), ids.end());
+    ex.predict.insert(ex.predict.end(), ids.size(), predict);
+  };
+  add({tok.bos_id()}, 0);
+  if (r.turns.empty()) {
+    add(tok.encode(eval::format_pmc_prompt(r.instruction, r.input)), 0);
+    add(tok.encode(r.output), 1);
+    add({tok.eos_id()}, 1);
+  } else {
+    for (const auto& t : r.turns) {
+      if (t.assistant) {
+        add(tok.encode(t.text), 1);
+        add({tok.eos_id()}, 1);
+      } else {
+        add(tok.encode("### User:\n" + t.text + "\n\n### Assistant:"), 0);
+      }
+    }
+  }
+  return ex;
+}
+
+/// Applies per-source mixing weights: each record of a source with weight w appears floor(w) times plus
+/// once more with probability frac(w) (seeded). Sources without a weight keep weight 1.
+inline std::vector<InstructionRecord> mix_sources(const std::vector<InstructionRecord>& records,
+                                                  const std::map<std::string, double>& weights, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<InstructionRecord> out;
+  for (const auto& r : records) {
+    const auto it = weights.find(r.source);
+    const double w = it == weights.end() ? 1.0 : it->second;
+    PMC_CHECK(w >= 0, "mixing weight of source '", r.source, "' is negative");
+    const auto whole = static_cast<int>(std::floor(w));
+    for (int i = 0; i < whole; ++i) out.push_back(r);
+    if (u(rng) < w - whole) out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace pmc::data
