@@ -234,3 +234,37 @@ TEST_CASE("stories260K: greedy decoding from BOS reproduces llama2.c's published
   const auto tok = tokenizer::BpeTokenizer::load(tok_path);
   CHECK(tok.decode(got) == ref["greedy_text"].get<std::string>());
 }
+
+TEST_CASE("generation: sampling is reproducible from a seed, top-k 1 is greedy, batches match single prompts") {
+  const auto dir = golden_dir("gqa");
+  auto model = Model<hf_test_gqa, float>::unallocated(false);
+  load_weights(model, dir);
+  const std::vector<std::vector<std::int32_t>> prompts{{1, 5, 9}, {3}, {7, 7, 7, 7, 2, 11}};
+  GenerateOptions go;
+  go.max_new_tokens = 10;
+  go.stop_tokens = {};
+  go.sampler = {.temperature = 0.9f, .top_k = 20, .top_p = 0.9f, .seed = 42};
+  const auto a = generate_batch(model, prompts, go);
+  const auto b = generate_batch(model, prompts, go);
+  CHECK(a == b);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    auto single = go;
+    single.sampler.seed = 42 + i;
+    CHECK(generate(model, std::span<const std::int32_t>(prompts[i]), single) == a[i]);
+    CHECK(a[i].size() == 10);
+  }
+  auto greedy = go;
+  greedy.sampler = {.temperature = 0.f};
+  auto top1 = go;
+  top1.sampler = {.temperature = 1.5f, .top_k = 1, .seed = 7};
+  CHECK(generate(model, std::span<const std::int32_t>(prompts[0]), greedy) ==
+        generate(model, std::span<const std::int32_t>(prompts[0]), top1));
+  go.sampler.seed = 43;
+  CHECK(generate_batch(model, prompts, go) != a);  // another seed, another sample
+  // stop tokens end generation and are not returned
+  auto stop = greedy;
+  const auto free_run = generate(model, std::span<const std::int32_t>(prompts[0]), greedy);
+  stop.stop_tokens = {free_run[3]};
+  const auto stopped = generate(model, std::span<const std::int32_t>(prompts[0]), stop);
+  CHECK(stopped.size() <= 3);
+}

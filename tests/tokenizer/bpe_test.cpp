@@ -133,7 +133,7 @@ TEST_CASE("bpe: without byte fallback, runs of unknown characters collapse into 
   CHECK(tok.decode(tok.encode("xy")) == " \xE2\x81\x87 ");
 }
 
-TEST_CASE("bpe: UNUSED pieces merge through but are split back; user-defined symbols stay whole") {
+TEST_CASE("bpe: UNUSED pieces merge through but are split back, user-defined symbols stay whole") {
   auto m = pmc::test::synthetic_model({kWs, "a", "b", "c", "ab", "abc", "<med>"});
   m.pieces[3 + 256 + 4].type = PieceType::kUnused;  // "ab"
   m.pieces[3 + 256 + 6].type = PieceType::kUserDefined;  // "<med>"

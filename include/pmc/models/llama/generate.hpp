@@ -57,3 +57,24 @@ std::vector<std::int32_t> generate(const Model<C, T, D>& model, std::span<const 
 }
 
 }  // namespace pmc::llama
+
+namespace pmc::llama {
+
+/// Continues each prompt of a batch (each with its own KV cache, one after another, so that prompts of any
+/// length need no padding); the sampler's seed is offset by the prompt's index so results do not depend on
+/// the batch's order or size.
+template <Config C, class T, Device D>
+std::vector<std::vector<std::int32_t>> generate_batch(const Model<C, T, D>& model,
+                                                      const std::vector<std::vector<std::int32_t>>& prompts,
+                                                      const GenerateOptions& options = {}) {
+  std::vector<std::vector<std::int32_t>> out;
+  out.reserve(prompts.size());
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    GenerateOptions o = options;
+    o.sampler.seed = options.sampler.seed + i;
+    out.push_back(generate(model, std::span<const std::int32_t>(prompts[i]), o));
+  }
+  return out;
+}
+
+}  // namespace pmc::llama
