@@ -73,14 +73,14 @@ inline std::string svg_line_plot(const std::vector<Series>& series, const std::s
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" "
                   "text-anchor=\"middle\">%g</text>\n",
-                  px(v), top, px(v), top + ph, px(v), top + ph + 16, v);
+                  px(v), top, px(v), top + ph, px(v), top + ph + 16, std::abs(v) < 1e-9 * xs ? 0.0 : v);
     svg += buf;
   }
   for (double v = std::ceil(y0 / ys) * ys; v <= y1 + 1e-9; v += ys) {
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%d\" y=\"%.1f\" "
                   "text-anchor=\"end\">%g</text>\n",
-                  left, py(v), left + pw, py(v), left - 6, py(v) + 4, v);
+                  left, py(v), left + pw, py(v), left - 6, py(v) + 4, std::abs(v) < 1e-9 * ys ? 0.0 : v);
     svg += buf;
   }
   std::snprintf(buf, sizeof buf, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444\"/>\n",
