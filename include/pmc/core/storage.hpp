@@ -3,7 +3,11 @@
 // (a memory-mapped checkpoint, a caller's buffer) with an owner object that keeps the memory alive.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -17,17 +21,78 @@ namespace pmc {
 template <Device D>
 struct Allocator;
 
-/// CPU memory: 64-byte aligned (a cache line, an AVX-512 vector), zero-filled.
+namespace detail {
+
+/// Freed CPU blocks kept for reuse, by exact size. A training step allocates the same activation and
+/// gradient sizes every step; handing those back to the OS (glibc maps blocks over 32 MiB with mmap) costs
+/// a page fault per 4 KiB on the next step (12% of a 20M-parameter step before this cache). Blocks up to
+/// kMaxBlock are kept, kLimit bytes in all; larger ones (model weights) go straight back.
+class CpuBlockCache {
+ public:
+  static constexpr std::size_t kMaxBlock = std::size_t{512} << 20;
+  static constexpr std::size_t kLimit = std::size_t{2} << 30;
+
+  static CpuBlockCache& instance() {
+    static auto* cache = new CpuBlockCache;  // never destroyed: tensors may outlive static destructors
+    return *cache;
+  }
+  void* take(std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(bytes);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_ -= bytes;
+    return p;
+  }
+  /// Keeps the block if it fits the limits; returns false when the caller must free it.
+  bool give(void* p, std::size_t bytes) {
+    if (bytes > kMaxBlock) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cached_ + bytes > kLimit) return false;
+    free_[bytes].push_back(p);
+    cached_ += bytes;
+    return true;
+  }
+  /// Returns every cached block to the system.
+  void release_all(std::size_t alignment) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) ::operator delete(p, std::align_val_t{alignment});
+    free_.clear();
+    cached_ = 0;
+  }
+  std::size_t cached_bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::size_t cached_ = 0;
+};
+
+}  // namespace detail
+
+/// CPU memory: 64-byte aligned (a cache line, an AVX-512 vector), zero-filled; freed blocks of up to
+/// 512 MiB are cached for reuse (empty_cache() returns them to the system).
 template <>
 struct Allocator<Cpu> {
   static constexpr std::size_t alignment = 64;
   static std::shared_ptr<void> allocate(std::size_t bytes) {
-    if (bytes == 0) bytes = alignment;
-    void* p = ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);
+    bytes = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+    void* p = detail::CpuBlockCache::instance().take(bytes);
+    if (p == nullptr) p = ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);
     PMC_CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
     std::memset(p, 0, bytes);
-    return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t{alignment}); });
+    return std::shared_ptr<void>(p, [bytes](void* q) {
+      if (!detail::CpuBlockCache::instance().give(q, bytes)) ::operator delete(q, std::align_val_t{alignment});
+    });
   }
+  /// Returns the cached free blocks to the system.
+  static void empty_cache() { detail::CpuBlockCache::instance().release_all(alignment); }
+  static std::size_t cached_bytes() { return detail::CpuBlockCache::instance().cached_bytes(); }
 };
 
 /// `count` elements of T on device D. Copies share the memory (like std::shared_ptr).

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Times one fp32 training step (forward, backward, clip, AdamW) of the `small_20m` LLaMA on the CPU in
+PyTorch (transformers' LlamaForCausalLM, eager attention) and in pmc (build/release/bench/train_bench), in the
+same run, with the same config, batch and thread count, and prints tokens/s for each and the ratio.
+
+    python3 tools/bench_train_cpu.py [--threads 2] [--steps 10] [--pmc build/release/bench/train_bench]
+"""
+import argparse
+import json
+import subprocess
+import time
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+# pmc::llama::small_20m (include/pmc/models/llama/config.hpp)
+CONFIG = dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=6,
+              intermediate_size=1024, vocab_size=8000, max_position_embeddings=512, rms_norm_eps=1e-5,
+              rope_theta=1e4, tie_word_embeddings=False, attention_bias=False, mlp_bias=False)
+B, T = 8, 256
+
+
+def torch_tokens_per_s(threads: int, steps: int) -> float:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**CONFIG, attn_implementation="eager")).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+    ids = torch.randint(0, CONFIG["vocab_size"], (B, T))
+    targets = torch.randint(0, CONFIG["vocab_size"], (B, T))
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, CONFIG["vocab_size"]), targets.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return B * T * steps / (time.perf_counter() - t0)
+
+
+def pmc_tokens_per_s(binary: str, threads: int) -> float:
+    out = subprocess.run([binary, "--benchmark_filter=small_20m", "--benchmark_format=json"], check=True,
+                         capture_output=True, text=True, env={"OMP_NUM_THREADS": str(threads)}).stdout
+    return json.loads(out)["benchmarks"][0]["tokens_per_s"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--pmc", default="build/release/bench/train_bench")
+    a = p.parse_args()
+    pmc = pmc_tokens_per_s(a.pmc, a.threads)
+    pt = torch_tokens_per_s(a.threads, a.steps)
+    print(f"small_20m fp32 training step, batch {B} x {T}, {a.threads} threads "
+          f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    print(f"  pmc     {pmc:10.0f} tokens/s")
+    print(f"  pytorch {pt:10.0f} tokens/s")
+    print(f"  ratio   {pmc / pt:10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
