@@ -38,7 +38,7 @@ const pmc::cli::Command plan_command{
       app.add_option("--batch", o->batch, "sequences per step")->check(CLI::PositiveNumber);
       app.add_option("--seq", o->seq, "tokens per sequence")->check(CLI::PositiveNumber);
       app.add_option("--optimizer", o->optimizer, "adamw, sgd or none")->check(CLI::IsMember({"adamw", "sgd", "none"}));
-      app.add_option("--recompute", o->recompute, "activation recompute: none (full is not implemented yet)")
+      app.add_option("--recompute", o->recompute, "activation recompute: only none for now (pmc has no recompute yet)")
           ->check(CLI::IsMember({"none"}));
       app.add_flag("--inference", o->inference, "plan a forward with a KV cache instead of a training step");
       app.add_flag("--json", o->json, "print JSON");

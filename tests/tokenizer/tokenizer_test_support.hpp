@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <pmc/core/error.hpp>
+#include <pmc/tokenizer/normalizer.hpp>
 
 #ifdef PMC_HAVE_SENTENCEPIECE
 #include <sentencepiece_processor.h>
@@ -37,23 +38,8 @@ inline std::string read_text(const std::filesystem::path& path) {
   return ss.str();
 }
 
-inline void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
+/// UTF-8 of one code point (the library's encoder: generating test text is not what these tests check).
+inline void append_utf8(std::string& out, char32_t c) { pmc::tokenizer::utf8::append(out, c); }
 
 /// Random text mixing scripts (Latin, Greek, Cyrillic, CJK, Arabic, Devanagari), emoji with ZWJ and variation
 /// selectors, digits, punctuation, control characters, tabs/newlines, runs of spaces and rare planes.
