@@ -66,13 +66,10 @@ int run_training(const TrainArgs& a, data::Packing packing,
   const auto tok = tokenizer::BpeTokenizer::load(a.tokenizer);
   PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": ", tok.vocab_size(), " pieces do not fit the model's ",
             C.vocab_size, " embeddings");
-  llama::Model<C, float> model;
-  if (!a.init.empty()) {
-    model = llama::Model<C, float>::unallocated(true);
-    llama::load_weights(model, a.init);
-  } else {
-    model.init_random(a.seed, a.init_std);
-  }
+  // a loaded model borrows the checkpoint's memory; only a fresh one allocates its weights
+  auto model = a.init.empty() ? llama::Model<C, float>(true) : llama::Model<C, float>::unallocated(true);
+  if (!a.init.empty()) llama::load_weights(model, a.init);
+  else model.init_random(a.seed, a.init_std);
   const fs::path out = a.out;
   fs::create_directories(out / "data");
   const fs::path train_path = out / "data/train.tokens", eval_path = out / "data/eval.tokens";

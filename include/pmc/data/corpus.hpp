@@ -5,12 +5,13 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include <pmc/core/error.hpp>
+#include <pmc/io/jsonl.hpp>
 #include <pmc/tokenizer/bpe.hpp>
 
 namespace pmc::data {
@@ -18,27 +19,17 @@ namespace pmc::data {
 /// The documents of one corpus file: `.jsonl` → the "text" field of each line (a malformed line is an error
 /// naming the file and line); anything else → paragraphs separated by blank lines.
 inline std::vector<std::string> read_documents(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  PMC_CHECK(in.good(), path.string(), ": cannot open the corpus file");
   std::vector<std::string> docs;
-  std::string line;
-  std::int64_t n = 0;
   if (path.extension() == ".jsonl") {
-    while (std::getline(in, line)) {
-      ++n;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const std::exception& e) {
-        fail(path.string(), ":", n, ": malformed JSON line: ", e.what());
-      }
-      PMC_CHECK(j.is_object() && j.contains("text") && j["text"].is_string(), path.string(), ":", n,
+    io::for_each_jsonl(path, [&](const nlohmann::json& j, std::size_t n) {
+      PMC_CHECK(j.contains("text") && j["text"].is_string(), path.string(), ":", n,
                 ": expected an object with a string field \"text\"");
       docs.push_back(j["text"].get<std::string>());
-    }
+    });
     return docs;
   }
+  std::istringstream in(io::read_text_file(path));
+  std::string line;
   std::string doc;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();

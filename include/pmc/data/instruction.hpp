@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -15,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <pmc/core/error.hpp>
 #include <pmc/eval/prompt.hpp>
+#include <pmc/io/jsonl.hpp>
 #include <pmc/tokenizer/bpe.hpp>
 
 namespace pmc::data {
@@ -35,22 +35,9 @@ struct InstructionRecord {
 /// {"conversations" | "messages": [{"from"|"role": "human"|"user"|"gpt"|"assistant", "value"|"content": text}]}.
 /// A malformed line or a record of neither shape is an error naming the file and line.
 inline std::vector<InstructionRecord> read_instruction_jsonl(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  PMC_CHECK(in.good(), path.string(), ": cannot open the instruction file");
   std::vector<InstructionRecord> out;
-  std::string line;
-  std::int64_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  io::for_each_jsonl(path, [&](const nlohmann::json& j, std::size_t n) {
     const std::string where = path.string() + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      fail(where, ": malformed JSON line: ", e.what());
-    }
-    PMC_CHECK(j.is_object(), where, ": expected a JSON object");
     InstructionRecord r;
     r.where = where;
     auto text = [&](const char* key, bool required) -> std::string {
@@ -82,7 +69,7 @@ inline std::vector<InstructionRecord> read_instruction_jsonl(const std::filesyst
       r.output = text("output", true);
     }
     out.push_back(std::move(r));
-  }
+  });
   return out;
 }
 

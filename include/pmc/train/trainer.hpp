@@ -83,21 +83,16 @@ class Trainer {
         schedule_{.peak = o_.lr, .floor = o_.min_lr,
                   .warmup_steps = o_.warmup >= 0 ? o_.warmup : optim::warmup_fraction(o_.steps),
                   .total_steps = o_.steps},
-        adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps}) {
+        params_(parameters_of(model)),
+        // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay)
+        adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps},
+               optim::no_decay_for_norms_and_embeddings(params_, o_.weight_decay)) {
     PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % o_.grad_accum == 0, "train: batch ", o_.batch,
               " must be a positive multiple of grad_accum ", o_.grad_accum);
     PMC_CHECK(o_.seq_len <= C.max_seq_len, "train: seq_len ", o_.seq_len, " exceeds the model's context ",
               C.max_seq_len);
     PMC_CHECK(o_.steps > 0, "train: steps must be positive");
     PMC_CHECK(!o_.out_dir.empty(), "train: an output folder is needed");
-    for (const auto& p : model_.named_parameters()) {
-      PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad");
-      params_.push_back(optim::Param<T, Cpu>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
-    }
-    // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay)
-    std::vector<optim::ParamGroup> groups = optim::no_decay_for_norms_and_embeddings(params_, o_.weight_decay);
-    adamw_ = optim::AdamW<T, Cpu>(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps},
-                                  std::move(groups));
     std::filesystem::create_directories(o_.out_dir / "checkpoints");
   }
 
@@ -290,6 +285,16 @@ class Trainer {
   }
 
  private:
+  /// The optimizer's view of the model: each parameter's value and (allocated) gradient buffer.
+  static std::vector<optim::Param<T, Cpu>> parameters_of(const llama::Model<C, T>& model) {
+    std::vector<optim::Param<T, Cpu>> params;
+    for (const auto& p : model.named_parameters()) {
+      PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad");
+      params.push_back(optim::Param<T, Cpu>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
+    }
+    return params;
+  }
+
   void truncate_metrics(std::int64_t last_step) {
     const auto path = o_.out_dir / "metrics.jsonl";
     if (!std::filesystem::exists(path)) return;
@@ -316,8 +321,8 @@ class Trainer {
   TrainOptions o_;
   data::WindowSampler sampler_;
   optim::WarmupCosine schedule_;
+  std::vector<optim::Param<T, Cpu>> params_;  // before adamw_, which is built from it
   optim::AdamW<T, Cpu> adamw_;
-  std::vector<optim::Param<T, Cpu>> params_;
   std::int64_t step_ = 0;
   data::DataPosition pos_{};
   std::vector<StepRecord> history_;
