@@ -38,8 +38,9 @@ const pmc::cli::Command plan_command{
       app.add_option("--batch", o->batch, "sequences per step")->check(CLI::PositiveNumber);
       app.add_option("--seq", o->seq, "tokens per sequence")->check(CLI::PositiveNumber);
       app.add_option("--optimizer", o->optimizer, "adamw, sgd or none")->check(CLI::IsMember({"adamw", "sgd", "none"}));
-      app.add_option("--recompute", o->recompute, "activation recompute: only none for now (pmc has no recompute yet)")
-          ->check(CLI::IsMember({"none"}));
+      app.add_option("--recompute", o->recompute,
+                     "activation recompute: none, or full (every block keeps only its input; pretrain --recompute)")
+          ->check(CLI::IsMember({"none", "full"}));
       app.add_flag("--inference", o->inference, "plan a forward with a KV cache instead of a training step");
       app.add_flag("--json", o->json, "print JSON");
       return [o]() {
@@ -53,11 +54,13 @@ const pmc::cli::Command plan_command{
                        : o->optimizer == "sgd" ? PlanOptimizer::sgd
                                                : PlanOptimizer::none;
         po.training = !o->inference;
+        po.recompute = o->recompute == "full";
         const MemoryPlan p = plan_memory(c, po);
         if (o->json) {
           nlohmann::json j{{"model", o->model},           {"dtype", o->dtype},
                            {"batch", o->batch},           {"seq", o->seq},
                            {"optimizer", o->optimizer},   {"training", po.training},
+                           {"recompute", o->recompute},
                            {"parameters", p.parameters},  {"weight_bytes", p.weight_bytes},
                            {"master_bytes", p.master_bytes}, {"gradient_bytes", p.gradient_bytes},
                            {"optimizer_bytes", p.optimizer_bytes}, {"activation_bytes", p.activation_bytes},
@@ -65,9 +68,11 @@ const pmc::cli::Command plan_command{
           std::printf("%s\n", j.dump(2).c_str());
           return 0;
         }
+        const std::string what = po.training ? "training with " + o->optimizer +
+                                                   (po.recompute ? ", activation recompute" : "")
+                                             : "inference";
         std::printf("model %s (%s), %s, batch %lld x seq %lld, %s\n", o->model.c_str(), describe(c).c_str(),
-                    o->dtype.c_str(), static_cast<long long>(o->batch), static_cast<long long>(o->seq),
-                    po.training ? ("training with " + o->optimizer).c_str() : "inference");
+                    o->dtype.c_str(), static_cast<long long>(o->batch), static_cast<long long>(o->seq), what.c_str());
         std::printf("  parameters  %15lld\n", static_cast<long long>(p.parameters));
         std::printf("  weights     %15s\n", human(p.weight_bytes).c_str());
         if (po.training) {

@@ -25,7 +25,7 @@ const pmc::cli::Command pretrain_command{
           return pmc::cli::PreparedData{pmc::data::tokenize_documents(files, tok), {}};
         };
         return pmc::cli::with_trainable_config(pmc::cli::training_config_name(*a), [&]<pmc::llama::Config C>() {
-          return pmc::cli::run_training<C>(*a, packing, prepare);
+          return pmc::cli::run_training_in_precision<C>(*a, packing, prepare);
         });
       };
     }};

@@ -18,12 +18,13 @@
 namespace pmc::cli {
 
 struct TrainArgs {
-  std::string config, init, tokenizer, out, resume;
+  std::string config, init, tokenizer, out, resume, precision = "fp32";
   std::int64_t seq_len = 128, batch = 8, grad_accum = 1, steps = 0, warmup = -1, save_every = 0, eval_every = 0;
   double epochs = 0, lr = 3e-4, min_lr = 0, weight_decay = 0, clip = 1.0, eval_fraction = 0.05;
   std::uint64_t seed = 0;
   float init_std = 0.02f;
   bool quiet = false;
+  bool recompute = false;
 };
 
 inline void add_training_flags(CLI::App& app, TrainArgs& a) {
@@ -48,6 +49,11 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   app.add_option("--save-every", a.save_every, "checkpoint every N steps");
   app.add_option("--out", a.out, "output folder")->required();
   app.add_option("--resume", a.resume, "resume from this run folder's checkpoints");
+  app.add_option("--precision", a.precision,
+                 "fp32, or bf16 (bf16 forward/backward with fp32 master weights, grads and AdamW state)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_flag("--recompute", a.recompute,
+               "recompute each transformer block's activations during backward (keeps only block inputs)");
 }
 
 /// Token documents, with per-token predict masks for instruction data.
@@ -57,9 +63,10 @@ struct PreparedData {
 };
 
 /// Builds DIR/data/{train,eval}.tokens from `prepare` (every 1/eval_fraction-th document held out),
-/// unless a run being resumed already has them; then trains, resuming from DIR's checkpoints if present.
+/// unless a run being resumed already has them; then trains a Model<C, T> (T = float: fp32; bf16: mixed
+/// precision), resuming from DIR's checkpoints if present.
 /// Returns 0 when training finished, 130 when interrupted (a checkpoint was saved).
-template <llama::Config C>
+template <llama::Config C, class T = float>
 int run_training(const TrainArgs& a, data::Packing packing,
                  const std::function<PreparedData(const tokenizer::BpeTokenizer&)>& prepare) {
   namespace fs = std::filesystem;
@@ -67,7 +74,7 @@ int run_training(const TrainArgs& a, data::Packing packing,
   PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": ", tok.vocab_size(), " pieces do not fit the model's ",
             C.vocab_size, " embeddings");
   // a loaded model borrows the checkpoint's memory; only a fresh one allocates its weights
-  auto model = a.init.empty() ? llama::Model<C, float>(true) : llama::Model<C, float>::unallocated(true);
+  auto model = a.init.empty() ? llama::Model<C, T>(true) : llama::Model<C, T>::unallocated(true);
   if (!a.init.empty()) llama::load_weights(model, a.init);
   else model.init_random(a.seed, a.init_std);
   const fs::path out = a.out;
@@ -107,15 +114,17 @@ int run_training(const TrainArgs& a, data::Packing packing,
   o.save_every = a.save_every;
   o.eval_every = a.eval_every;
   o.out_dir = out;
+  o.recompute = a.recompute;
   const data::WindowSampler probe(train_file, o.seq_len, o.packing, o.seed);
   o.steps = a.steps > 0 ? a.steps
                         : static_cast<std::int64_t>(std::ceil(a.epochs * static_cast<double>(probe.windows_per_epoch()) /
                                                               static_cast<double>(o.batch)));
   PMC_CHECK(o.steps > 0, "training: give --steps or --epochs");
-  std::fprintf(stderr, "%s: %lld tokens in %lld documents (%lld windows of %lld per epoch), %lld steps\n",
+  std::fprintf(stderr, "%s: %lld tokens in %lld documents (%lld windows of %lld per epoch), %lld steps, %s%s\n",
                out.filename().string().c_str(), static_cast<long long>(train_file.n_tokens()),
                static_cast<long long>(train_file.n_docs()), static_cast<long long>(probe.windows_per_epoch()),
-               static_cast<long long>(o.seq_len), static_cast<long long>(o.steps));
+               static_cast<long long>(o.seq_len), static_cast<long long>(o.steps),
+               std::string(train::Trainer<C, T>::precision).c_str(), o.recompute ? ", activation recompute" : "");
   train::Trainer trainer(model, train_file, eval_file ? &*eval_file : nullptr, o);
   if (!a.resume.empty()) {
     PMC_CHECK(trainer.resume_if_present(fs::path(a.resume)), a.resume, ": no checkpoints/latest to resume from");
@@ -129,7 +138,16 @@ int run_training(const TrainArgs& a, data::Packing packing,
   return finished ? 0 : 130;
 }
 
-/// The configs the training subcommands are built for (fp32 CPU training; each one listed is compiled in).
+/// run_training in the precision of --precision (fp32 or bf16 mixed).
+template <llama::Config C>
+int run_training_in_precision(const TrainArgs& a, data::Packing packing,
+                              const std::function<PreparedData(const tokenizer::BpeTokenizer&)>& prepare) {
+  if (a.precision == "bf16") return run_training<C, bf16>(a, packing, prepare);
+  PMC_CHECK(a.precision == "fp32", "--precision must be fp32 or bf16, got '", a.precision, "'");
+  return run_training<C, float>(a, packing, prepare);
+}
+
+/// The configs the training subcommands are built for (CPU training; each one listed is compiled in).
 template <class F>
 int with_trainable_config(const std::string& name, F&& f) {
   return llama::dispatch_config<llama::tiny, llama::demo, llama::stories260k, llama::small_20m, llama::hf_test_train>(name, std::forward<F>(f));

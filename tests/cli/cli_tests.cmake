@@ -20,3 +20,18 @@ set_tests_properties(cli/pipeline PROPERTIES FIXTURES_REQUIRED cli_pipeline FIXT
   PASS_REGULAR_EXPRESSION "report: .*index.html")
 set_tests_properties(cli/pipeline_again PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   ENVIRONMENT OMP_NUM_THREADS=1 PASS_REGULAR_EXPRESSION "inject_tune: already done.*report: ")
+add_test(NAME cli/plan_recompute COMMAND pmc_cli plan --model llama_7b --dtype bf16 --batch 4 --seq 512
+                                         --recompute full --json)
+set_tests_properties(cli/plan_recompute PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"recompute\": \"full\"")
+# knowledge injection in bf16 mixed precision with activation recompute, on the pipeline's tokenizer and corpus
+set(pretrain_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pretrain_bf16)
+add_test(NAME cli/pretrain_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pretrain_out})
+set_tests_properties(cli/pretrain_setup PROPERTIES FIXTURES_SETUP cli_pretrain LABELS "cpu;cli")
+add_test(NAME cli/pretrain_bf16_recompute
+  COMMAND ${CMAKE_COMMAND} -E env OMP_NUM_THREADS=1
+          $<TARGET_FILE:pmc_cli> pretrain --config demo --tokenizer ${pipeline_out}/tokenizer.model
+          --corpus ${pipeline_out}/data/corpus.txt --seq-len 64 --batch 4 --grad-accum 2 --steps 4 --lr 1e-3
+          --precision bf16 --recompute --out ${pretrain_out})
+set_tests_properties(cli/pretrain_bf16_recompute PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pretrain"
+  LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "4 steps, bf16-mixed, activation recompute")

@@ -39,7 +39,7 @@ Var<T, D> matmul(const Var<T, D>& a, const Var<T, D>& b, bool trans_a = false, b
   Shape out_shape = av.shape();
   out_shape[-2] = trans_a ? av.size(-1) : av.size(-2);
   out_shape[-1] = trans_b ? bv.size(-2) : bv.size(-1);
-  Tensor<T, D> c(out_shape);
+  Tensor<T, D> c = Tensor<T, D>::empty(out_shape);  // ops overwrite their outputs
   ops::Matmul<D>::forward(av, bv, c, trans_a, trans_b);
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(c), rg);
@@ -65,7 +65,7 @@ Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight) {
 template <class T, Device D>
 Var<T, D> add(const Var<T, D>& a, const Var<T, D>& b) {
   check_same_shape(a.shape(), b.shape(), "add");
-  Tensor<T, D> c(a.shape());
+  auto c = Tensor<T, D>::empty(a.shape());
   ops::Elementwise<D>::add(a.value(), b.value(), c);
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(c), rg);
@@ -82,7 +82,7 @@ Var<T, D> add(const Var<T, D>& a, const Var<T, D>& b) {
 template <class T, Device D>
 Var<T, D> mul(const Var<T, D>& a, const Var<T, D>& b) {
   check_same_shape(a.shape(), b.shape(), "mul");
-  Tensor<T, D> c(a.shape());
+  auto c = Tensor<T, D>::empty(a.shape());
   ops::Elementwise<D>::mul(a.value(), b.value(), c);
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(c), rg);
@@ -98,7 +98,7 @@ Var<T, D> mul(const Var<T, D>& a, const Var<T, D>& b) {
 /// s · a.
 template <class T, Device D>
 Var<T, D> scale(const Var<T, D>& a, float s) {
-  Tensor<T, D> c(a.shape());
+  auto c = Tensor<T, D>::empty(a.shape());
   ops::Elementwise<D>::scale(a.value(), s, c);
   const bool rg = needs_grad(a);
   auto out = detail::make_output(std::move(c), rg);
@@ -147,7 +147,7 @@ Var<T, D> reshape(const Var<T, D>& a, const Shape& shape) {
 /// Embedding lookup: weight (V, D), tokens (N) → (N, D).
 template <class T, Device D>
 Var<T, D> embedding(const Var<T, D>& weight, const Tensor<std::int32_t, D>& tokens) {
-  Tensor<T, D> out_value(Shape{tokens.numel(), weight.value().size(1)});
+  auto out_value = Tensor<T, D>::empty(Shape{tokens.numel(), weight.value().size(1)});
   ops::Embedding<D>::forward(weight.value(), tokens, out_value);
   const bool rg = needs_grad(weight);
   auto out = detail::make_output(std::move(out_value), rg);
@@ -162,8 +162,8 @@ Var<T, D> embedding(const Var<T, D>& weight, const Tensor<std::int32_t, D>& toke
 /// RMSNorm over the last dimension: x (N, D), w (D) → (N, D); one fused node.
 template <class T, Device D>
 Var<T, D> rms_norm(const Var<T, D>& x, const Var<T, D>& weight, float eps) {
-  Tensor<T, D> y(x.shape());
-  Tensor<compute_t<T>, D> rstd(Shape{x.value().size(0)});
+  auto y = Tensor<T, D>::empty(x.shape());
+  auto rstd = Tensor<compute_t<T>, D>::empty(Shape{x.value().size(0)});
   ops::RmsNorm<D>::forward(x.value(), weight.value(), eps, y, rstd);
   const bool rg = needs_grad(x, weight);
   auto out = detail::make_output(std::move(y), rg);
@@ -179,7 +179,7 @@ Var<T, D> rms_norm(const Var<T, D>& x, const Var<T, D>& weight, float eps) {
 /// Rotary embedding of x (B, T, H, Dh) for positions pos0 + t.
 template <class T, Device D>
 Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, float theta, ops::RopeLayout layout) {
-  Tensor<T, D> y(x.shape());
+  auto y = Tensor<T, D>::empty(x.shape());
   ops::Rope<D>::forward(x.value(), pos0, theta, layout, y);
   const bool rg = needs_grad(x);
   auto out = detail::make_output(std::move(y), rg);
@@ -200,10 +200,10 @@ Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, 
                 qs[2] % ks[2] == 0 && ks[1] >= pos0 + qs[1],
             "attention: q ", qs.str(), " and k/v ", ks.str(), ", ", v.shape().str(),
             " do not fit (B, T, H, Dh) / (B, S, Hkv, Dh) with H a multiple of Hkv and S ≥ pos0 + T");
-  Tensor<T, D> o(qs);
+  auto o = Tensor<T, D>::empty(qs);
   const bool rg = needs_grad(q, k, v);
   // Probabilities are kept for backward only; inference passes a one-row scratch per call.
-  Tensor<compute_t<T>, D> probs(Shape{qs[0], qs[2], qs[1], ks[1]});
+  auto probs = Tensor<compute_t<T>, D>::empty(Shape{qs[0], qs[2], qs[1], ks[1]});
   ops::Attention<D>::forward(q.value(), k.value(), v.value(), pos0, o, probs);
   auto out = detail::make_output(std::move(o), rg);
   if (rg) {
@@ -219,7 +219,7 @@ Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, 
 template <class T, Device D>
 Var<T, D> swiglu(const Var<T, D>& a, const Var<T, D>& b) {
   check_same_shape(a.shape(), b.shape(), "swiglu");
-  Tensor<T, D> h(a.shape());
+  auto h = Tensor<T, D>::empty(a.shape());
   ops::SwiGlu<D>::forward(a.value(), b.value(), h);
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(h), rg);
@@ -234,7 +234,7 @@ Var<T, D> swiglu(const Var<T, D>& a, const Var<T, D>& b) {
 /// silu(a) = a · σ(a).
 template <class T, Device D>
 Var<T, D> silu(const Var<T, D>& a) {
-  Tensor<T, D> y(a.shape());
+  auto y = Tensor<T, D>::empty(a.shape());
   ops::SwiGlu<D>::silu_forward(a.value(), y);
   const bool rg = needs_grad(a);
   auto out = detail::make_output(std::move(y), rg);
@@ -245,16 +245,19 @@ Var<T, D> silu(const Var<T, D>& a) {
 }
 
 /// Mean cross-entropy of logits (N, V) against targets (N), skipping `ignore`; a scalar of shape ().
-/// `count` (optional) receives the number of targets that counted.
+/// `count` (optional) receives the number of targets that counted, `value` (optional) the loss in double
+/// (the returned scalar is rounded to T, which for bf16 keeps three significant digits).
 template <class T, Device D>
 Var<T, D> cross_entropy(const Var<T, D>& logits, const Tensor<std::int32_t, D>& targets,
-                        std::int32_t ignore = ops::kIgnoreIndex, std::int64_t* count = nullptr) {
+                        std::int32_t ignore = ops::kIgnoreIndex, std::int64_t* count = nullptr,
+                        double* value = nullptr) {
   PMC_CHECK(logits.value().rank() == 2 && targets.rank() == 1 && targets.size(0) == logits.value().size(0),
             "cross_entropy: logits ", logits.shape().str(), " and targets ", targets.shape().str(),
             " do not fit (N, V) and (N)");
-  Tensor<compute_t<T>, D> lse(Shape{logits.value().size(0)});
+  auto lse = Tensor<compute_t<T>, D>::empty(Shape{logits.value().size(0)});
   auto result = ops::CrossEntropy<D>::forward(logits.value(), targets, lse, ignore);
   if (count) *count = result.count;
+  if (value) *value = result.loss;
   const bool rg = needs_grad(logits);
   auto out = detail::make_output(Tensor<T, D>::from(Shape{}, {static_cast<T>(result.loss)}), rg);
   if (rg) {

@@ -57,10 +57,31 @@ class Tape {
   std::vector<std::function<void()>> nodes_;
 };
 
-inline Tape& current_tape() {
-  thread_local Tape tape;
-  return tape;
+namespace detail {
+inline Tape*& current_tape_slot() {
+  thread_local Tape root;
+  thread_local Tape* current = &root;
+  return current;
 }
+}  // namespace detail
+
+/// The tape that operations on this thread record into (a thread's own, unless a TapeScope is active).
+inline Tape& current_tape() { return *detail::current_tape_slot(); }
+
+/// Makes a fresh tape current while it lives, so that a computation inside a backward closure (activation
+/// recompute) records and runs its own graph without touching the tape that is running.
+class TapeScope {
+ public:
+  TapeScope() : previous_(detail::current_tape_slot()) { detail::current_tape_slot() = &tape_; }
+  ~TapeScope() { detail::current_tape_slot() = previous_; }
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+  Tape& tape() { return tape_; }
+
+ private:
+  Tape tape_;
+  Tape* previous_;
+};
 
 template <class T, Device D>
 struct VarState {

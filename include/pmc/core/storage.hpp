@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstddef>
 #include <mutex>
 #include <unordered_map>
@@ -73,26 +75,58 @@ class CpuBlockCache {
   std::size_t cached_ = 0;
 };
 
+/// Bytes of CPU tensor memory in use (allocated and not yet freed; cached free blocks do not count) and the
+/// most in use at once since the last reset: what a training step really holds, as `pmc plan` predicts it.
+class CpuMemoryStats {
+ public:
+  static CpuMemoryStats& instance() {
+    static auto* stats = new CpuMemoryStats;
+    return *stats;
+  }
+  void on_allocate(std::size_t bytes) {
+    const auto now = live_.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
+                     static_cast<std::int64_t>(bytes);
+    auto peak = peak_.load(std::memory_order_relaxed);
+    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+  }
+  void on_free(std::size_t bytes) { live_.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed); }
+  std::int64_t live() const { return live_.load(std::memory_order_relaxed); }
+  std::int64_t peak() const { return peak_.load(std::memory_order_relaxed); }
+  void reset_peak() { peak_.store(live_.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> live_{0}, peak_{0};
+};
+
 }  // namespace detail
 
-/// CPU memory: 64-byte aligned (a cache line, an AVX-512 vector), zero-filled; freed blocks of up to
-/// 512 MiB are cached for reuse (empty_cache() returns them to the system).
+/// CPU memory: 64-byte aligned (a cache line, an AVX-512 vector), zero-filled unless `zero` is false (for
+/// outputs that an op overwrites entirely); freed blocks of up to 512 MiB are cached for reuse (empty_cache()
+/// returns them to the system).
 template <>
 struct Allocator<Cpu> {
   static constexpr std::size_t alignment = 64;
-  static std::shared_ptr<void> allocate(std::size_t bytes) {
+  static std::shared_ptr<void> allocate(std::size_t bytes, bool zero = true) {
     bytes = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
     void* p = detail::CpuBlockCache::instance().take(bytes);
     if (p == nullptr) p = ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);
     PMC_CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
-    std::memset(p, 0, bytes);
+    if (zero) std::memset(p, 0, bytes);
+    detail::CpuMemoryStats::instance().on_allocate(bytes);
     return std::shared_ptr<void>(p, [bytes](void* q) {
+      detail::CpuMemoryStats::instance().on_free(bytes);
       if (!detail::CpuBlockCache::instance().give(q, bytes)) ::operator delete(q, std::align_val_t{alignment});
     });
   }
   /// Returns the cached free blocks to the system.
   static void empty_cache() { detail::CpuBlockCache::instance().release_all(alignment); }
   static std::size_t cached_bytes() { return detail::CpuBlockCache::instance().cached_bytes(); }
+  /// Bytes held by live tensors now (rounded up to the alignment; borrowed memory is not counted).
+  static std::int64_t live_bytes() { return detail::CpuMemoryStats::instance().live(); }
+  /// The most live_bytes() since the last reset_peak_bytes().
+  static std::int64_t peak_bytes() { return detail::CpuMemoryStats::instance().peak(); }
+  static void reset_peak_bytes() { detail::CpuMemoryStats::instance().reset_peak(); }
 };
 
 /// `count` elements of T on device D. Copies share the memory (like std::shared_ptr).
@@ -100,7 +134,9 @@ template <class T, Device D>
 class Storage {
  public:
   Storage() = default;
-  explicit Storage(std::size_t count) : owner_(Allocator<D>::allocate(count * sizeof(T))), count_(count) {
+  /// `count` zeroed elements, or uninitialized ones when `zero` is false.
+  explicit Storage(std::size_t count, bool zero = true)
+      : owner_(Allocator<D>::allocate(count * sizeof(T), zero)), count_(count) {
     data_ = static_cast<T*>(owner_.get());
   }
   /// Borrows `count` elements at `data`; `owner` keeps them alive (nullptr: the caller guarantees it).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The training loop: AdamW with warmup + cosine decay, gradient accumulation and clipping over token
-// windows; metrics as JSON lines, a progress bar, atomic checkpoints that resume bit-exactly, Ctrl-C saves.
+// windows, in fp32 or in bf16 with fp32 master weights, with optional activation recompute; metrics as JSON
+// lines, a progress bar, atomic checkpoints that resume bit-exactly, Ctrl-C saves.
 #pragma once
 
 #include <algorithm>
@@ -15,7 +16,10 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <span>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,7 +30,9 @@
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/optim/adamw.hpp>
 #include <pmc/optim/grad_clip.hpp>
+#include <pmc/optim/grad_accumulation.hpp>
 #include <pmc/optim/lr_schedule.hpp>
+#include <pmc/optim/precision.hpp>
 #include <pmc/train/progress.hpp>
 
 namespace pmc::train {
@@ -50,6 +56,7 @@ struct TrainOptions {
   std::int64_t eval_batches = 4;
   std::filesystem::path out_dir;  // metrics.jsonl, checkpoints/, and the final model (HF layout)
   bool progress = true;
+  bool recompute = false;         // activation recompute per transformer block (Model::set_recompute)
   std::int64_t stop_after = -1;   // for tests: behave as if interrupted after this step
 };
 
@@ -71,22 +78,43 @@ extern "C" inline void on_interrupt(int) { interrupt_flag().store(true); }
 ///   pmc::train::Trainer trainer(model, train_tokens, &eval_tokens, options);
 ///   trainer.resume_if_present();       // continues from out_dir/checkpoints/latest, if any
 ///   trainer.run();
+///
+/// The model's element type picks the precision policy: float (or double, for tests) trains in that type,
+/// the optimizer updating the model's own weights (optim::Fp32); bf16 is PMC-LLaMA's mixed precision
+/// (optim::Bf16Mixed): forward and backward in bf16, each micro-batch's bf16 gradients accumulated into
+/// fp32 master gradients, clipping and AdamW on fp32 master weights with fp32 state, and the masters rounded
+/// into the bf16 model after each step. Checkpoints hold the fp32 masters, so a bf16 run resumes exactly.
 template <llama::Config C, class T = float>
 class Trainer {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "Trainer: fp32 (or fp64) training; bf16 mixed precision is not built yet");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16>,
+                "Trainer: fp32 (fp64 for tests) or bf16 mixed precision; fp16 with loss scaling is not built into "
+                "the trainer");
 
  public:
+  /// bf16 mixed precision: fp32 masters beside the bf16 model.
+  static constexpr bool kMixed = std::is_same_v<T, bf16>;
+  /// The optimizer's type: the masters' (fp32) in mixed precision, else the model's.
+  using master_t = std::conditional_t<kMixed, float, T>;
+  static constexpr std::string_view precision = kMixed                      ? optim::Bf16Mixed::name
+                                                : std::is_same_v<T, double> ? std::string_view("fp64")
+                                                                            : optim::Fp32::name;
+
   Trainer(llama::Model<C, T>& model, const data::TokenFile& train, const data::TokenFile* eval, TrainOptions options)
       : model_(model), train_(train), eval_(eval), o_(std::move(options)),
         sampler_(train, o_.seq_len, o_.packing, o_.seed),
         schedule_{.peak = o_.lr, .floor = o_.min_lr,
                   .warmup_steps = o_.warmup >= 0 ? o_.warmup : optim::warmup_fraction(o_.steps),
                   .total_steps = o_.steps},
-        params_(parameters_of(model)),
+        model_params_(parameters_of(model)),
+        masters_(make_masters(model_params_)),
         // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay)
         adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps},
-               optim::no_decay_for_norms_and_embeddings(params_, o_.weight_decay)) {
+               optim::no_decay_for_norms_and_embeddings(optimizer_params(), o_.weight_decay)) {
+    if constexpr (kMixed) {
+      // the groups were assigned to the masters; the model's params carry the same for symmetry
+      for (std::size_t i = 0; i < model_params_.size(); ++i) model_params_[i].group = masters_.params()[i].group;
+    }
+    model_.set_recompute(o_.recompute);
     PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % o_.grad_accum == 0, "train: batch ", o_.batch,
               " must be a positive multiple of grad_accum ", o_.grad_accum);
     PMC_CHECK(o_.seq_len <= C.max_seq_len, "train: seq_len ", o_.seq_len, " exceeds the model's context ",
@@ -159,32 +187,59 @@ class Trainer {
   /// One optimizer step on the given micro-batches: accumulate, clip, AdamW at the schedule's lr.
   StepRecord train_step_on(const std::vector<data::Batch>& batches) {
     const double loss = accumulate_gradients(batches);
-    const double norm = o_.clip > 0 ? optim::clip_grad_norm(params_, o_.clip) : optim::grad_norm(params_);
+    auto params = optimizer_params();
+    const double norm = o_.clip > 0 ? optim::clip_grad_norm(params, o_.clip)
+                                    : optim::grad_norm(std::span<const optim::Param<master_t, Cpu>>(params));
     const double lr = schedule_.lr(step_);
-    if (std::isfinite(norm)) adamw_.step(std::span<optim::Param<T, Cpu>>(params_), lr);
+    if (std::isfinite(norm)) {
+      adamw_.step(params, lr);
+      if constexpr (kMixed) masters_.write_back();  // bf16 weights = round-to-nearest-even(fp32 masters)
+    }
     ++step_;
     return {step_, loss, lr, norm, 0};
   }
 
   /// Zeroes the gradients and accumulates those of the micro-batches, each loss weighted by its share of
-  /// all target tokens, so that the result is exactly the gradient of the whole batch's mean loss.
-  /// Returns that mean loss.
+  /// all target tokens, so that the result is exactly the gradient of the whole batch's mean loss (into the
+  /// model's grads in fp32; into the fp32 master grads, from each micro-batch's bf16 grads, in mixed
+  /// precision). Returns that mean loss.
   double accumulate_gradients(const std::vector<data::Batch>& batches) {
-    for (auto& p : params_) p.grad.zero();
     std::int64_t total = 0;
     for (const auto& b : batches) total += b.target_count;
+    PMC_CHECK(total > 0, "train: a batch with no target tokens (every target is -100)");
     double loss = 0;
-    for (const auto& b : batches) {
-      if (b.target_count == 0) continue;
-      const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
-      auto l = model_.loss(b.tokens, b.targets);
-      loss += static_cast<double>(l.value()[0]) * share;
-      autograd::backward(autograd::scale(l, static_cast<float>(share)));
+    if constexpr (kMixed) {
+      optim::GradAccumulator<float> acc(masters_.params());
+      acc.begin(total);
+      for (const auto& b : batches) {
+        if (b.target_count == 0) continue;
+        for (auto& p : model_params_) p.grad.zero();
+        double value = 0;
+        auto l = model_.loss(b.tokens, b.targets, nullptr, &value);
+        loss += value * static_cast<double>(b.target_count) / static_cast<double>(total);
+        autograd::backward(l);
+        acc.add(model_params_, b.target_count);
+      }
+      acc.finish();
+    } else {
+      for (auto& p : model_params_) p.grad.zero();
+      for (const auto& b : batches) {
+        if (b.target_count == 0) continue;
+        const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
+        double value = 0;
+        auto l = model_.loss(b.tokens, b.targets, nullptr, &value);
+        loss += value * share;
+        autograd::backward(autograd::scale(l, static_cast<float>(share)));
+      }
     }
     return loss;
   }
 
-  const std::vector<optim::Param<T, Cpu>>& parameters() const { return params_; }
+  /// What the optimizer updates: the model's parameters, or the fp32 masters in mixed precision.
+  std::span<const optim::Param<master_t, Cpu>> parameters() const {
+    if constexpr (kMixed) return masters_.params();
+    else return model_params_;
+  }
 
   /// Mean loss over `eval_batches` fixed windows of the evaluation file (the first ones of epoch 0).
   double eval_loss() {
@@ -200,8 +255,9 @@ class Trainer {
       for (std::int64_t b = 0; b < o_.batch && i + b < n; ++b) w.push_back(s.next(p));
       auto batch = data::make_batch(*eval_, w, o_.seq_len);
       std::int64_t c = 0;
-      auto l = model_.loss(batch.tokens, batch.targets, &c);
-      sum += static_cast<double>(l.value()[0]) * static_cast<double>(c);
+      double value = 0;
+      model_.loss(batch.tokens, batch.targets, &c, &value);
+      sum += value * static_cast<double>(c);
       count += c;
     }
     return count ? sum / static_cast<double>(count) : 0.0;
@@ -218,13 +274,14 @@ class Trainer {
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     std::vector<io::SafetensorsEntry> weights, state;
-    for (const auto& p : params_) weights.push_back(io::tensor_entry(p.name, p.value));
+    for (const auto& p : parameters()) weights.push_back(io::tensor_entry(p.name, p.value));  // fp32 masters if mixed
     io::write_safetensors(tmp / "model.safetensors", weights);
     const auto sd = adamw_.state_dict();
     for (const auto& [key, t] : sd.tensors) state.push_back(io::tensor_entry(key, t));
     io::write_safetensors(tmp / "optimizer.safetensors", state);
     nlohmann::json j{{"step", step_}, {"optimizer_step", sd.step}, {"epoch", pos_.epoch}, {"index", pos_.index},
-                     {"seed", o_.seed}, {"config", llama::describe(C)}, {"param_steps", sd.steps}};
+                     {"seed", o_.seed}, {"config", llama::describe(C)}, {"param_steps", sd.steps},
+                     {"precision", precision}};
     io::AtomicFile f(tmp / "trainer.json");
     const std::string text = j.dump(2);
     f.write(text.data(), text.size());
@@ -267,17 +324,21 @@ class Trainer {
     }
     PMC_CHECK(j.at("config").get<std::string>() == llama::describe(C), (ckpt / "trainer.json").string(),
               ": the checkpoint is of another architecture (", j.at("config").get<std::string>(), ")");
+    const std::string saved_precision = j.value("precision", std::string(optim::Fp32::name));
+    PMC_CHECK(saved_precision == precision, (ckpt / "trainer.json").string(), ": the checkpoint was trained in ",
+              saved_precision, " but this run is ", precision, " (its optimizer state would not carry over)");
     const auto weights = io::SafetensorsFile::open(ckpt / "model.safetensors");
     std::set<std::string> names;
-    for (const auto& p : params_) names.insert(p.name);
+    for (const auto& p : parameters()) names.insert(p.name);
     weights.check_names(names);
-    for (const auto& p : params_) weights.get_into(p.name, p.value);
+    for (const auto& p : parameters()) weights.get_into(p.name, p.value);
+    if constexpr (kMixed) masters_.write_back();
     const auto state_file = io::SafetensorsFile::open(ckpt / "optimizer.safetensors");
-    optim::OptimizerState<T, Cpu> sd;
+    optim::OptimizerState<master_t, Cpu> sd;
     sd.step = j.at("optimizer_step").get<std::int64_t>();
-    for (const auto& n : state_file.names()) sd.tensors.emplace(n, state_file.template get<T>(n).clone());
+    for (const auto& n : state_file.names()) sd.tensors.emplace(n, state_file.template get<master_t>(n).clone());
     sd.steps = j.at("param_steps").get<std::map<std::string, std::int64_t>>();
-    adamw_.load_state_dict(sd, std::span<const optim::Param<T, Cpu>>(params_));
+    adamw_.load_state_dict(sd, parameters());
     step_ = j.at("step").get<std::int64_t>();
     pos_ = {j.at("epoch").get<std::int64_t>(), j.at("index").get<std::int64_t>()};
     truncate_metrics(step_);
@@ -285,7 +346,18 @@ class Trainer {
   }
 
  private:
-  /// The optimizer's view of the model: each parameter's value and (allocated) gradient buffer.
+  std::span<optim::Param<master_t, Cpu>> optimizer_params() {
+    if constexpr (kMixed) return masters_.params();
+    else return model_params_;
+  }
+
+  using Masters = std::conditional_t<kMixed, optim::MasterWeights<optim::Bf16Mixed>, std::monostate>;
+  static Masters make_masters(const std::vector<optim::Param<T, Cpu>>& model_params) {
+    if constexpr (kMixed) return Masters(model_params);
+    else return {};
+  }
+
+  /// The model's parameters: each one's value and (allocated) gradient buffer.
   static std::vector<optim::Param<T, Cpu>> parameters_of(const llama::Model<C, T>& model) {
     std::vector<optim::Param<T, Cpu>> params;
     for (const auto& p : model.named_parameters()) {
@@ -321,8 +393,9 @@ class Trainer {
   TrainOptions o_;
   data::WindowSampler sampler_;
   optim::WarmupCosine schedule_;
-  std::vector<optim::Param<T, Cpu>> params_;  // before adamw_, which is built from it
-  optim::AdamW<T, Cpu> adamw_;
+  std::vector<optim::Param<T, Cpu>> model_params_;  // before masters_ and adamw_, which are built from it
+  Masters masters_;                                 // fp32 masters (bf16 mixed precision only)
+  optim::AdamW<master_t, Cpu> adamw_;
   std::int64_t step_ = 0;
   data::DataPosition pos_{};
   std::vector<StepRecord> history_;

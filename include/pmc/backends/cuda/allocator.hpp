@@ -197,13 +197,13 @@ inline AllocatorStats allocator_stats() { return CachingAllocator::instance().st
 
 namespace pmc {
 
-/// Device memory for Tensor<T, Cuda>: 256-byte aligned, zero-filled (cudaMemsetAsync on the current stream),
-/// from the caching allocator above.
+/// Device memory for Tensor<T, Cuda>: 256-byte aligned, zero-filled (cudaMemsetAsync on the current stream)
+/// unless `zero` is false, from the caching allocator above.
 template <>
 struct Allocator<Cuda> {
   static constexpr std::size_t alignment = cuda::CachingAllocator::alignment;
-  static std::shared_ptr<void> allocate(std::size_t bytes) {
-    return cuda::CachingAllocator::instance().allocate(bytes, true);
+  static std::shared_ptr<void> allocate(std::size_t bytes, bool zero = true) {
+    return cuda::CachingAllocator::instance().allocate(bytes, zero);
   }
   /// cudaFree of every cached (unused) block.
   static void empty_cache() { cuda::CachingAllocator::instance().empty_cache(); }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <pmc/autograd/functions.hpp>
+#include <pmc/autograd/recompute.hpp>
 #include <pmc/models/llama/config.hpp>
 
 namespace pmc::llama {
@@ -164,19 +165,34 @@ class Model {
                 cache->k[0].shape().str(), " cannot hold batch ", B, " up to position ", pos0 + Tn);
     }
     auto x = autograd::embedding(embed_, tokens.contiguous().reshape({B * Tn}));  // (N, D)
-    for (int l = 0; l < kLayers; ++l) x = block_forward(l, x, B, Tn, pos0, cache);
+    for (int l = 0; l < kLayers; ++l) {
+      if (recompute_ && cache == nullptr) {
+        // keep only the block's input; its activations are recomputed when the gradient reaches it
+        x = autograd::recompute([this, l, B, Tn](const Var<T, D>& in) { return block_forward(l, in, B, Tn, 0, nullptr); },
+                                x, blocks_[static_cast<std::size_t>(l)].wq.requires_grad());
+      } else {
+        x = block_forward(l, x, B, Tn, pos0, cache);
+      }
+    }
     if (cache) cache->length = pos0 + Tn;
     return autograd::rms_norm(x, final_norm_, C.norm_eps);
   }
 
   /// Mean next-token cross-entropy: targets (B, T) hold the token each position predicts, or -100.
+  /// `count` receives the number of targets that counted, `value` the loss in double (see cross_entropy).
   Var<T, D> loss(const Tensor<std::int32_t, D>& tokens, const Tensor<std::int32_t, D>& targets,
-                 std::int64_t* count = nullptr) const {
+                 std::int64_t* count = nullptr, double* value = nullptr) const {
     check_same_shape(tokens.shape(), targets.shape(), "Model::loss: tokens and targets");
     auto logits = forward(tokens);
     return autograd::cross_entropy(logits, targets.contiguous().reshape({targets.numel()}), ops::kIgnoreIndex,
-                                   count);
+                                   count, value);
   }
+
+  /// Activation recompute per transformer block: when on, a training forward keeps only each block's input
+  /// (B·T·dim elements) and recomputes the block's activations during backward, one block at a time; the
+  /// gradients are bit-identical, the step does one more forward. Off by default; inference is unaffected.
+  void set_recompute(bool on) { recompute_ = on; }
+  bool recompute() const { return recompute_; }
 
   std::int64_t parameter_count() const {
     std::int64_t n = 0;
@@ -225,6 +241,7 @@ class Model {
   Var<T, D> final_norm_;
   Var<T, D> head_;
   ops::RopeLayout rope_layout_ = ops::RopeLayout::rotate_half;
+  bool recompute_ = false;
 };
 
 }  // namespace pmc::llama
