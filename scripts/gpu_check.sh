@@ -46,7 +46,7 @@ if ((do_build)); then
   fi
   run configure cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPMC_ENABLE_CUDA=ON \
     "-DCMAKE_CUDA_ARCHITECTURES=$arch" -DPMC_BUILD_EXAMPLES=OFF
-  run build cmake --build "$build" -j "$jobs" --target pmc_cuda_tests bench_cuda_gemm_bench bench_cuda_block_bench
+  run build cmake --build "$build" -j "$jobs" --target pmc_cuda_tests bench_cuda_gemm_bench bench_cuda_block_bench bench_cuda_train_step_bench
 fi
 tests="$build/tests/cuda/pmc_cuda_tests"
 [[ -x "$tests" ]] || { say "no test executable at $tests"; exit 1; }
@@ -65,7 +65,7 @@ done
 
 # 3. Benchmarks (fill docs/gpu.md from these).
 if ((do_bench)); then
-  for b in gemm_bench block_bench; do
+  for b in gemm_bench block_bench train_step_bench; do
     run "bench/$b" "$build/bench/cuda_$b" --benchmark_out="$out/bench_$b.json" --benchmark_out_format=json \
       --benchmark_counters_tabular=true
   done

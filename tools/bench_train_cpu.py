@@ -4,7 +4,7 @@
 PyTorch (transformers' LlamaForCausalLM, eager attention) and in pmc (build/release/bench/train_bench), in the
 same run, with the same config, batch and thread count, and prints tokens/s for each and the ratio.
 
-    python3 tools/bench_train_cpu.py [--threads 2] [--steps 10] [--pmc build/release/bench/train_bench]
+    python3 tools/bench_train_cpu.py [--threads 2] [--steps 10] [--pmc build/release/bench/train_bench] [--gemm]
 """
 import argparse
 import json
@@ -50,12 +50,37 @@ def pmc_tokens_per_s(binary: str, threads: int) -> float:
     return json.loads(out)["benchmarks"][0]["tokens_per_s"]
 
 
+def gemm_gflops(binary_dir: str, threads: int) -> None:
+    """The GEMM under both steps, like for like: a linear layer forward (x·Wᵀ) at 512 × 4096 × 4096 in torch
+    (MKL here) and in pmc (Eigen, bench/layers_bench), GFLOP/s."""
+    torch.set_num_threads(threads)
+    m, k, n = 512, 4096, 4096
+    x, w = torch.randn(m, k), torch.randn(n, k)
+    for _ in range(3):
+        x @ w.t()
+    reps = 10
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        x @ w.t()
+    torch_rate = 2 * m * k * n * reps / (time.perf_counter() - t0) / 1e9
+    out = subprocess.run([f"{binary_dir}/layers_bench", "--benchmark_filter=LinearForward/tokens:512/out:4096/threads:0",
+                          "--benchmark_format=json", "--benchmark_min_time=1"], check=True, capture_output=True,
+                         text=True, env={"OMP_NUM_THREADS": str(threads)}).stdout
+    pmc_rate = json.loads(out)["benchmarks"][0]["FLOP/s"] / 1e9
+    blas = "MKL" if "Math Kernel Library" in torch.__config__.show() else "its BLAS"
+    print(f"linear forward 512 x 4096 x 4096, {threads} threads: pmc (Eigen) {pmc_rate:.0f} GFLOP/s, "
+          f"torch ({blas}) {torch_rate:.0f} GFLOP/s, ratio {pmc_rate / torch_rate:.2f}x")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--pmc", default="build/release/bench/train_bench")
+    p.add_argument("--gemm", action="store_true", help="also compare one GEMM (Eigen vs torch's BLAS)")
     a = p.parse_args()
+    if a.gemm:
+        gemm_gflops(a.pmc.rsplit("/", 1)[0], a.threads)
     pmc = pmc_tokens_per_s(a.pmc, a.threads)
     pt = torch_tokens_per_s(a.threads, a.steps)
     print(f"small_20m fp32 training step, batch {B} x {T}, {a.threads} threads "

@@ -65,7 +65,15 @@ void read_training_block(const nlohmann::json& j, TrainArgs& a, const std::strin
     else if (k == "warmup") a.warmup = v.get<std::int64_t>();
     else if (k == "weight_decay") a.weight_decay = v.get<double>();
     else if (k == "clip") a.clip = v.get<double>();
-    else pmc::fail(where, ": unknown training key '", k, "'");
+    else if (k == "recompute") {
+      PMC_CHECK(v.is_boolean(), where, ": recompute must be true or false");
+      a.recompute = v.get<bool>();
+    } else if (k == "precision") {
+      PMC_CHECK(v.is_string(), where, ": precision must be \"fp32\" or \"bf16\"");
+      a.precision = v.get<std::string>();
+      PMC_CHECK(a.precision == "fp32" || a.precision == "bf16", where, ": precision must be \"fp32\" or \"bf16\", got \"",
+                a.precision, "\"");
+    } else pmc::fail(where, ": unknown training key '", k, "'");
   }
 }
 
@@ -196,7 +204,7 @@ int run_pipeline(PipelineConfig cfg) {
       a.seed = cfg.seed;
       std::printf("[%d/6] %s: training from %s\n", k, s.name, s.init);
       std::fflush(stdout);
-      const int rc = pmc::cli::run_training<C>(
+      const int rc = pmc::cli::run_training_in_precision<C>(
           a, s.instruct ? pmc::data::Packing::doc_start : pmc::data::Packing::plain,
           s.instruct ? std::function<pmc::cli::PreparedData(const pmc::tokenizer::BpeTokenizer&)>(instruct_docs)
                      : std::function<pmc::cli::PreparedData(const pmc::tokenizer::BpeTokenizer&)>(corpus_docs));

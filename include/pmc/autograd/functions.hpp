@@ -112,14 +112,13 @@ Var<T, D> scale(const Var<T, D>& a, float s) {
 template <class T, Device D>
 Var<T, D> sum(const Var<T, D>& a) {
   auto total = ops::Elementwise<D>::sum(a.value());
-  Tensor<T, D> c = Tensor<T, D>::from(Shape{}, {static_cast<T>(total)});
   const bool rg = needs_grad(a);
-  auto out = detail::make_output(std::move(c), rg);
+  auto out = detail::make_output(scalar_on<T, D>(static_cast<T>(total)), rg);
   if (rg) {
     current_tape().record([a, out] {
-      Tensor<T, D> ones(a.shape());
-      ones.fill(out.grad()[0]);
-      ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), ones);
+      Tensor<T, Cpu> ones(a.shape());
+      ones.fill(item(out.grad()));
+      ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), to_device<D>(ones));
     });
   }
   return out;
@@ -259,11 +258,11 @@ Var<T, D> cross_entropy(const Var<T, D>& logits, const Tensor<std::int32_t, D>& 
   if (count) *count = result.count;
   if (value) *value = result.loss;
   const bool rg = needs_grad(logits);
-  auto out = detail::make_output(Tensor<T, D>::from(Shape{}, {static_cast<T>(result.loss)}), rg);
+  auto out = detail::make_output(scalar_on<T, D>(static_cast<T>(result.loss)), rg);
   if (rg) {
     const std::int64_t n = result.count;
     current_tape().record([logits, targets, lse, out, n, ignore] {
-      ops::CrossEntropy<D>::backward(logits.value(), targets, lse, static_cast<double>(out.grad()[0]), n,
+      ops::CrossEntropy<D>::backward(logits.value(), targets, lse, static_cast<double>(item(out.grad())), n,
                                      logits.state()->grad_buffer(), ignore);
     });
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <pmc/core/tensor.hpp>
+#include <pmc/core/transfer.hpp>
 
 namespace pmc::autograd {
 
@@ -115,7 +116,7 @@ class Var {
   bool defined() const { return state_ != nullptr; }
   /// Zeroes the gradient in place (keeps its buffer), as an optimizer's zero_grad.
   void zero_grad() const {
-    if (state_->grad.defined()) state_->grad.zero();
+    if (state_->grad.defined()) pmc::zero(state_->grad);
   }
   /// Drops the gradient buffer.
   void reset_grad() const { state_->grad = Tensor<T, D>(); }
@@ -138,8 +139,7 @@ template <class T, Device D>
 void backward(const Var<T, D>& loss) {
   PMC_CHECK(loss.value().numel() == 1, "backward: the loss must be a scalar, got shape ", loss.shape().str());
   PMC_CHECK(loss.requires_grad(), "backward: the loss does not depend on any parameter that requires grad");
-  Tensor<T, D> seed = Tensor<T, D>::from(loss.shape(), {T(1)});
-  loss.state()->grad = seed;
+  loss.state()->grad = scalar_on<T, D>(T(1)).reshape(loss.shape());
   current_tape().run_backward();
 }
 

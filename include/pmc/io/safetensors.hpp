@@ -143,10 +143,11 @@ inline void check_name_sets(const std::string& where, const std::vector<std::str
     if (!expected.count(h)) unexpected.push_back(h);
   if (missing.empty() && unexpected.empty()) return;
   std::string msg = where + ": tensor names do not match the model:";
-  if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing (" + quoted_list(missing, 8) + ")";
+  // appended piece by piece: g++ 12's -Wrestrict misfires on `" " + std::string&&` (GCC bug 105329)
+  if (!missing.empty()) msg.append(" ").append(std::to_string(missing.size())).append(" missing (").append(quoted_list(missing, 8)).append(")");
   if (!missing.empty() && !unexpected.empty()) msg += ";";
   if (!unexpected.empty())
-    msg += " " + std::to_string(unexpected.size()) + " unexpected (" + quoted_list(unexpected, 8) + ")";
+    msg.append(" ").append(std::to_string(unexpected.size())).append(" unexpected (").append(quoted_list(unexpected, 8)).append(")");
   throw Error(msg);
 }
 

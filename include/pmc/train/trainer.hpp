@@ -84,7 +84,10 @@ extern "C" inline void on_interrupt(int) { interrupt_flag().store(true); }
 /// (optim::Bf16Mixed): forward and backward in bf16, each micro-batch's bf16 gradients accumulated into
 /// fp32 master gradients, clipping and AdamW on fp32 master weights with fp32 state, and the masters rounded
 /// into the bf16 model after each step. Checkpoints hold the fp32 masters, so a bf16 run resumes exactly.
-template <llama::Config C, class T = float>
+///
+/// D is the model's device: on Cuda (with <pmc/cuda.hpp>, built by nvcc) batches are copied to the GPU, the
+/// optimizer runs there, and checkpoints go through the host.
+template <llama::Config C, class T = float, Device D = Cpu>
 class Trainer {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16>,
                 "Trainer: fp32 (fp64 for tests) or bf16 mixed precision; fp16 with loss scaling is not built into "
@@ -99,7 +102,7 @@ class Trainer {
                                                 : std::is_same_v<T, double> ? std::string_view("fp64")
                                                                             : optim::Fp32::name;
 
-  Trainer(llama::Model<C, T>& model, const data::TokenFile& train, const data::TokenFile* eval, TrainOptions options)
+  Trainer(llama::Model<C, T, D>& model, const data::TokenFile& train, const data::TokenFile* eval, TrainOptions options)
       : model_(model), train_(train), eval_(eval), o_(std::move(options)),
         sampler_(train, o_.seq_len, o_.packing, o_.seed),
         schedule_{.peak = o_.lr, .floor = o_.min_lr,
@@ -189,7 +192,7 @@ class Trainer {
     const double loss = accumulate_gradients(batches);
     auto params = optimizer_params();
     const double norm = o_.clip > 0 ? optim::clip_grad_norm(params, o_.clip)
-                                    : optim::grad_norm(std::span<const optim::Param<master_t, Cpu>>(params));
+                                    : optim::grad_norm(std::span<const optim::Param<master_t, D>>(params));
     const double lr = schedule_.lr(step_);
     if (std::isfinite(norm)) {
       adamw_.step(params, lr);
@@ -209,25 +212,25 @@ class Trainer {
     PMC_CHECK(total > 0, "train: a batch with no target tokens (every target is -100)");
     double loss = 0;
     if constexpr (kMixed) {
-      optim::GradAccumulator<float> acc(masters_.params());
+      optim::GradAccumulator<float, D> acc(masters_.params());
       acc.begin(total);
       for (const auto& b : batches) {
         if (b.target_count == 0) continue;
-        for (auto& p : model_params_) p.grad.zero();
+        for (auto& p : model_params_) pmc::zero(p.grad);
         double value = 0;
-        auto l = model_.loss(b.tokens, b.targets, nullptr, &value);
+        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
         loss += value * static_cast<double>(b.target_count) / static_cast<double>(total);
         autograd::backward(l);
         acc.add(model_params_, b.target_count);
       }
       acc.finish();
     } else {
-      for (auto& p : model_params_) p.grad.zero();
+      for (auto& p : model_params_) pmc::zero(p.grad);
       for (const auto& b : batches) {
         if (b.target_count == 0) continue;
         const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
         double value = 0;
-        auto l = model_.loss(b.tokens, b.targets, nullptr, &value);
+        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
         loss += value * share;
         autograd::backward(autograd::scale(l, static_cast<float>(share)));
       }
@@ -236,7 +239,7 @@ class Trainer {
   }
 
   /// What the optimizer updates: the model's parameters, or the fp32 masters in mixed precision.
-  std::span<const optim::Param<master_t, Cpu>> parameters() const {
+  std::span<const optim::Param<master_t, D>> parameters() const {
     if constexpr (kMixed) return masters_.params();
     else return model_params_;
   }
@@ -256,7 +259,7 @@ class Trainer {
       auto batch = data::make_batch(*eval_, w, o_.seq_len);
       std::int64_t c = 0;
       double value = 0;
-      model_.loss(batch.tokens, batch.targets, &c, &value);
+      model_.loss(to_device<D>(batch.tokens), to_device<D>(batch.targets), &c, &value);
       sum += value * static_cast<double>(c);
       count += c;
     }
@@ -274,10 +277,11 @@ class Trainer {
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     std::vector<io::SafetensorsEntry> weights, state;
-    for (const auto& p : parameters()) weights.push_back(io::tensor_entry(p.name, p.value));  // fp32 masters if mixed
+    for (const auto& p : parameters())
+      weights.push_back(io::tensor_entry(p.name, pmc::to_host(p.value)));  // the fp32 masters in mixed precision
     io::write_safetensors(tmp / "model.safetensors", weights);
     const auto sd = adamw_.state_dict();
-    for (const auto& [key, t] : sd.tensors) state.push_back(io::tensor_entry(key, t));
+    for (const auto& [key, t] : sd.tensors) state.push_back(io::tensor_entry(key, pmc::to_host(t)));
     io::write_safetensors(tmp / "optimizer.safetensors", state);
     nlohmann::json j{{"step", step_}, {"optimizer_step", sd.step}, {"epoch", pos_.epoch}, {"index", pos_.index},
                      {"seed", o_.seed}, {"config", llama::describe(C)}, {"param_steps", sd.steps},
@@ -331,12 +335,24 @@ class Trainer {
     std::set<std::string> names;
     for (const auto& p : parameters()) names.insert(p.name);
     weights.check_names(names);
-    for (const auto& p : parameters()) weights.get_into(p.name, p.value);
+    for (const auto& p : parameters()) {
+      if constexpr (std::is_same_v<D, Cpu>) {
+        weights.get_into(p.name, p.value);
+      } else {
+        Tensor<master_t, Cpu> host(p.value.shape());
+        weights.get_into(p.name, host);
+        pmc::copy(to_device<D>(host), p.value);
+      }
+    }
     if constexpr (kMixed) masters_.write_back();
     const auto state_file = io::SafetensorsFile::open(ckpt / "optimizer.safetensors");
-    optim::OptimizerState<master_t, Cpu> sd;
+    optim::OptimizerState<master_t, D> sd;
     sd.step = j.at("optimizer_step").get<std::int64_t>();
-    for (const auto& n : state_file.names()) sd.tensors.emplace(n, state_file.template get<master_t>(n).clone());
+    for (const auto& n : state_file.names()) {
+      auto host = state_file.template get<master_t>(n).clone();
+      if constexpr (std::is_same_v<D, Cpu>) sd.tensors.emplace(n, std::move(host));
+      else sd.tensors.emplace(n, to_device<D>(host));
+    }
     sd.steps = j.at("param_steps").get<std::map<std::string, std::int64_t>>();
     adamw_.load_state_dict(sd, parameters());
     step_ = j.at("step").get<std::int64_t>();
@@ -346,23 +362,23 @@ class Trainer {
   }
 
  private:
-  std::span<optim::Param<master_t, Cpu>> optimizer_params() {
+  std::span<optim::Param<master_t, D>> optimizer_params() {
     if constexpr (kMixed) return masters_.params();
     else return model_params_;
   }
 
-  using Masters = std::conditional_t<kMixed, optim::MasterWeights<optim::Bf16Mixed>, std::monostate>;
-  static Masters make_masters(const std::vector<optim::Param<T, Cpu>>& model_params) {
+  using Masters = std::conditional_t<kMixed, optim::MasterWeights<optim::Bf16Mixed, D>, std::monostate>;
+  static Masters make_masters(const std::vector<optim::Param<T, D>>& model_params) {
     if constexpr (kMixed) return Masters(model_params);
     else return {};
   }
 
   /// The model's parameters: each one's value and (allocated) gradient buffer.
-  static std::vector<optim::Param<T, Cpu>> parameters_of(const llama::Model<C, T>& model) {
-    std::vector<optim::Param<T, Cpu>> params;
+  static std::vector<optim::Param<T, D>> parameters_of(const llama::Model<C, T, D>& model) {
+    std::vector<optim::Param<T, D>> params;
     for (const auto& p : model.named_parameters()) {
       PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad");
-      params.push_back(optim::Param<T, Cpu>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
+      params.push_back(optim::Param<T, D>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
     }
     return params;
   }
@@ -387,15 +403,15 @@ class Trainer {
     f.commit();
   }
 
-  llama::Model<C, T>& model_;
+  llama::Model<C, T, D>& model_;
   const data::TokenFile& train_;
   const data::TokenFile* eval_;
   TrainOptions o_;
   data::WindowSampler sampler_;
   optim::WarmupCosine schedule_;
-  std::vector<optim::Param<T, Cpu>> model_params_;  // before masters_ and adamw_, which are built from it
+  std::vector<optim::Param<T, D>> model_params_;  // before masters_ and adamw_, which are built from it
   Masters masters_;                                 // fp32 masters (bf16 mixed precision only)
-  optim::AdamW<master_t, Cpu> adamw_;
+  optim::AdamW<master_t, D> adamw_;
   std::int64_t step_ = 0;
   data::DataPosition pos_{};
   std::vector<StepRecord> history_;

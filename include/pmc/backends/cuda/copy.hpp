@@ -5,11 +5,13 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <optional>
 
 #include <pmc/backends/cuda/allocator.hpp>
 #include <pmc/backends/cuda/runtime.hpp>
 #include <pmc/backends/cuda/stream.hpp>
 #include <pmc/core/tensor.hpp>
+#include <pmc/core/transfer.hpp>
 
 namespace pmc::cuda {
 
@@ -93,4 +95,56 @@ void zero(const Tensor<T, Cuda>& t) {
   PMC_CUDA_CHECK(cudaMemsetAsync(t.data(), 0, static_cast<std::size_t>(t.numel()) * sizeof(T), current_stream()));
 }
 
+/// A tensor as `rows` contiguous blocks of `width` elements, `pitch` elements apart: a contiguous tensor
+/// (one block), or a slice along dimension 1 of a contiguous tensor (a KV cache's positions [p0, p1)).
+struct RowBlocks {
+  std::int64_t rows = 0, width = 0, pitch = 0;
+};
+template <class T>
+std::optional<RowBlocks> row_blocks(const Tensor<T, Cuda>& t) {
+  if (t.is_contiguous()) return RowBlocks{1, t.numel(), t.numel()};
+  if (t.rank() < 2) return std::nullopt;
+  std::int64_t expected = 1;
+  for (int d = t.rank() - 1; d >= 1; --d) {
+    if (t.shape()[d] != 1 && t.strides()[d] != expected) return std::nullopt;
+    expected *= t.shape()[d];
+  }
+  if (t.strides()[0] < expected) return std::nullopt;
+  return RowBlocks{t.shape()[0], expected, t.strides()[0]};
+}
+
+/// Copies src into dst (same shape) on the device, stream-ordered; each may be contiguous or a slice along
+/// dimension 1 of a contiguous tensor (one cudaMemcpy2DAsync).
+template <class T>
+void copy_rows(const Tensor<T, Cuda>& src, const Tensor<T, Cuda>& dst) {
+  check_same_shape(src.shape(), dst.shape(), "cuda::copy_rows");
+  if (src.numel() == 0) return;
+  const auto s = row_blocks(src), d = row_blocks(dst);
+  PMC_CHECK(s && d, "cuda::copy_rows: a view of shape ", src.shape().str(), " (strides ", src.strides().str(),
+            " -> ", dst.strides().str(), ") is neither contiguous nor a slice of contiguous rows");
+  const std::int64_t rows = src.is_contiguous() && dst.is_contiguous() ? 1 : src.shape()[0];
+  const std::int64_t width = src.numel() / rows;
+  const std::int64_t spitch = src.is_contiguous() ? width : s->pitch, dpitch = dst.is_contiguous() ? width : d->pitch;
+  PMC_CUDA_CHECK(cudaMemcpy2DAsync(dst.data(), static_cast<std::size_t>(dpitch) * sizeof(T), src.data(),
+                                   static_cast<std::size_t>(spitch) * sizeof(T), static_cast<std::size_t>(width) * sizeof(T),
+                                   static_cast<std::size_t>(rows), cudaMemcpyDeviceToDevice, current_stream()));
+}
+
 }  // namespace pmc::cuda
+
+namespace pmc {
+
+/// What device-generic code (autograd, the model, the trainer) needs of the GPU; see core/transfer.hpp.
+template <>
+struct Transfer<Cuda> {
+  template <class T>
+  static Tensor<T, Cuda> from_host(const Tensor<T, Cpu>& t) { return cuda::to_device(t); }
+  template <class T>
+  static Tensor<T, Cpu> to_host(const Tensor<T, Cuda>& t) { return cuda::to_host(t); }
+  template <class T>
+  static void zero(const Tensor<T, Cuda>& t) { cuda::zero(t); }
+  template <class T>
+  static void copy(const Tensor<T, Cuda>& src, const Tensor<T, Cuda>& dst) { cuda::copy_rows(src, dst); }
+};
+
+}  // namespace pmc

@@ -103,6 +103,15 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
   }
 }
 
+/// Loads weights into a model on another device (a GPU): into a host model (memory-mapped), then copied.
+template <Config C, class T, Device D>
+  requires(!std::is_same_v<D, Cpu>)
+void load_weights(Model<C, T, D>& model, const std::filesystem::path& path) {
+  auto host = Model<C, T, Cpu>::unallocated(false);
+  load_weights(host, path);
+  model.copy_weights_from(host);
+}
+
 /// Saves `model` as a Hugging Face folder: config.json and model.safetensors (or shards of at most
 /// `max_shard_bytes`), which transformers' LlamaForCausalLM.from_pretrained loads. Weights in Meta's
 /// interleaved RoPE layout are permuted to HF's rotate-half layout on the way out.
@@ -124,6 +133,13 @@ void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
   std::filesystem::create_directories(dir);
   io::write_safetensors_sharded(dir, entries, max_shard_bytes);
   io::write_hf_config(dir / "config.json", hf_from_config(C, dtype));
+}
+
+/// Saves a model on another device (a GPU) through a host copy of its weights.
+template <Config C, class T, Device D>
+  requires(!std::is_same_v<D, Cpu>)
+void save_hf(const Model<C, T, D>& model, const std::filesystem::path& dir, std::uint64_t max_shard_bytes = 5ull << 30) {
+  save_hf(model.template to_host<T>(), dir, max_shard_bytes);
 }
 
 }  // namespace pmc::llama

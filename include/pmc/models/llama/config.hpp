@@ -70,8 +70,12 @@ inline constexpr Config tiny{.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads
 /// ~20M parameters: the CPU training benchmark's model.
 inline constexpr Config small_20m{.dim = 384, .n_layers = 8, .n_heads = 6, .n_kv_heads = 6, .ffn_dim = 1024,
                                   .vocab_size = 8000, .max_seq_len = 512, .norm_eps = 1e-5f, .rope_theta = 1e4f};
+/// ~1.1B parameters with grouped-query attention (TinyLlama-1.1B's shape): the GPU training-step benchmark's model.
+inline constexpr Config llama_1b{.dim = 2048, .n_layers = 22, .n_heads = 32, .n_kv_heads = 4, .ffn_dim = 5632,
+                                 .vocab_size = 32000, .max_seq_len = 2048, .norm_eps = 1e-5f, .rope_theta = 1e4f};
 
 static_assert(is_valid(llama_7b) && is_valid(llama_13b) && is_valid(llama2_7b) && is_valid(llama2_13b));
+static_assert(is_valid(llama_1b) && llama_1b.parameters() == 1'100'048'384);
 static_assert(llama_7b.parameters() == 6'738'415'616);
 static_assert(llama_13b.parameters() == 13'015'864'320);
 

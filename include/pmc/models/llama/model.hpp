@@ -116,20 +116,54 @@ class Model {
   }
 
   /// Normal(0, std) weights (scaled by 1/sqrt(2L) on the residual projections, as GPT-2/llm.c), unit norms.
-  void init_random(std::uint64_t seed, float std = 0.02f)
-    requires std::is_same_v<D, Cpu>
-  {
+  /// Drawn on the host, so a model on any device gets the same weights for the same seed.
+  void init_random(std::uint64_t seed, float std = 0.02f) {
     std::mt19937_64 rng(seed);
     for (auto& [name, var] : named_parameters()) {
-      const auto& t = var.value();
+      Tensor<T, Cpu> t;
+      if constexpr (std::is_same_v<D, Cpu>) t = var.value();
+      else t = Tensor<T, Cpu>(var.shape());
       if (t.rank() == 1) {
         t.fill(T(1));
-        continue;
+      } else {
+        const bool residual = name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight");
+        std::normal_distribution<float> dist(0.f, residual ? std / std::sqrt(2.f * kLayers) : std);
+        for (auto& x : t.span()) x = static_cast<T>(dist(rng));
       }
-      const bool residual = name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight");
-      std::normal_distribution<float> dist(0.f, residual ? std / std::sqrt(2.f * kLayers) : std);
-      for (auto& x : t.span()) x = static_cast<T>(dist(rng));
+      if constexpr (!std::is_same_v<D, Cpu>) pmc::copy(to_device<D>(t), var.value());
     }
+  }
+
+  /// Copies the weights of a host model (same config, element type U, converted to T) into this model's
+  /// own tensors: how a model on the GPU gets a checkpoint loaded on the host.
+  template <class U>
+  void copy_weights_from(const Model<C, U, Cpu>& host) {
+    const auto src = host.named_parameters();
+    const auto dst = named_parameters();
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      const auto& v = src[i].var.value();
+      Tensor<T, Cpu> converted;
+      if constexpr (std::is_same_v<T, U>) converted = v.contiguous();
+      else converted = v.template to<T>();
+      if (!dst[i].var.value().data()) dst[i].var.set_value(Tensor<T, D>(v.shape()));
+      pmc::copy(to_device<D>(converted), dst[i].var.value());
+    }
+    rope_layout_ = host.rope_layout();
+  }
+
+  /// A host copy of this model's weights (element type U), e.g. to save a model trained on the GPU.
+  template <class U = T>
+  Model<C, U, Cpu> to_host(bool trainable = false) const {
+    auto out = Model<C, U, Cpu>::unallocated(trainable);
+    const auto src = named_parameters();
+    const auto dst = out.named_parameters();
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      auto h = pmc::to_host(src[i].var.value());
+      if constexpr (std::is_same_v<T, U>) dst[i].var.set_value(std::is_same_v<D, Cpu> ? h.clone() : h);
+      else dst[i].var.set_value(h.template to<U>());
+    }
+    out.set_rope_layout(rope_layout_);
+    return out;
   }
 
   ops::RopeLayout rope_layout() const { return rope_layout_; }
@@ -164,7 +198,7 @@ class Model {
       PMC_CHECK(cache->capacity() >= pos0 + Tn && cache->k[0].size(0) == B, "Model::forward: KV cache of shape ",
                 cache->k[0].shape().str(), " cannot hold batch ", B, " up to position ", pos0 + Tn);
     }
-    auto x = autograd::embedding(embed_, tokens.contiguous().reshape({B * Tn}));  // (N, D)
+    auto x = autograd::embedding(embed_, flat(tokens, "tokens"));  // (N, D)
     for (int l = 0; l < kLayers; ++l) {
       if (recompute_ && cache == nullptr) {
         // keep only the block's input; its activations are recomputed when the gradient reaches it
@@ -184,8 +218,7 @@ class Model {
                  std::int64_t* count = nullptr, double* value = nullptr) const {
     check_same_shape(tokens.shape(), targets.shape(), "Model::loss: tokens and targets");
     auto logits = forward(tokens);
-    return autograd::cross_entropy(logits, targets.contiguous().reshape({targets.numel()}), ops::kIgnoreIndex,
-                                   count, value);
+    return autograd::cross_entropy(logits, flat(targets, "targets"), ops::kIgnoreIndex, count, value);
   }
 
   /// Activation recompute per transformer block: when on, a training forward keeps only each block's input
@@ -205,6 +238,13 @@ class Model {
   }
 
  private:
+  /// A token tensor as one flat row (a view when contiguous; a CPU copy otherwise).
+  static Tensor<std::int32_t, D> flat(const Tensor<std::int32_t, D>& t, const char* what) {
+    if (t.is_contiguous()) return t.reshape({t.numel()});
+    if constexpr (std::is_same_v<D, Cpu>) return t.contiguous().reshape({t.numel()});
+    else fail("Model: the ", what, " tensor on the device must be contiguous, got strides ", t.strides().str());
+  }
+
   Var<T, D> block_forward(int l, const Var<T, D>& x, std::int64_t B, std::int64_t Tn, std::int64_t pos0,
                           KvCache<T, D>* cache) const {
     namespace ag = autograd;
@@ -221,10 +261,12 @@ class Model {
                 "Model::forward: a KV cache is for inference; use pmc::autograd::NoGrad");
       auto& ck = cache->k[static_cast<std::size_t>(l)];
       auto& cv = cache->v[static_cast<std::size_t>(l)];
-      k.value().copy_to(ck.slice(1, pos0, pos0 + Tn));
-      v.value().copy_to(cv.slice(1, pos0, pos0 + Tn));
-      Var<T, D> keys(ck.slice(1, 0, pos0 + Tn).contiguous());    // (B, pos0+T, Hkv, Dh)
-      Var<T, D> values(cv.slice(1, 0, pos0 + Tn).contiguous());
+      pmc::copy(k.value(), ck.slice(1, pos0, pos0 + Tn));
+      pmc::copy(v.value(), cv.slice(1, pos0, pos0 + Tn));
+      Var<T, D> keys(Tensor<T, D>::empty(Shape{B, pos0 + Tn, kKvHeads, kHeadDim}));  // (B, pos0+T, Hkv, Dh)
+      Var<T, D> values(Tensor<T, D>::empty(Shape{B, pos0 + Tn, kKvHeads, kHeadDim}));
+      pmc::copy(ck.slice(1, 0, pos0 + Tn), keys.value());
+      pmc::copy(cv.slice(1, 0, pos0 + Tn), values.value());
       attn = ag::attention(q, keys, values, pos0);
     } else {
       PMC_CHECK(pos0 == 0, "Model::forward: pos0 > 0 needs a KV cache holding the earlier positions");

@@ -123,7 +123,7 @@ decltype(auto) dispatch_config(std::string_view name, F&& f) {
     std::optional<R> result;
     ((wanted == Cs ? (result.emplace(f.template operator()<Cs>()), true) : false) || ...);
     PMC_CHECK(result.has_value(), "model config '", name, "' is not built into this program");
-    return std::move(*result);
+    return R(std::move(*result));  // a prvalue: decltype(auto) must deduce R, not a reference to the local
   }
 }
 

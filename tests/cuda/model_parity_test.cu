@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// The whole model on the GPU against the CPU: a tiny GQA LLaMA's loss and every parameter's gradient in fp32
+// and bf16, one clipped AdamW training step, and incremental decoding through the KV cache.
+#include "parity.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include <pmc/optim/adamw.hpp>
+#include <pmc/optim/grad_clip.hpp>
+#include <pmc/train/trainer.hpp>
+#include <support/paths.hpp>
+
+namespace pmc::test {
+namespace {
+
+constexpr llama::Config kTiny{.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 96,
+                              .vocab_size = 80, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
+
+Tensor<std::int32_t> random_ids(std::int64_t b, std::int64_t t, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  Tensor<std::int32_t> x({b, t});
+  for (auto& v : x.span()) v = static_cast<std::int32_t>(rng() % kTiny.vocab_size);
+  return x;
+}
+
+template <class T>
+void check_loss_and_grads() {
+  llama::Model<kTiny, T, Cpu> cpu;
+  llama::Model<kTiny, T, Cuda> gpu;
+  cpu.init_random(7);
+  gpu.init_random(7);  // drawn on the host: the same weights
+  const auto tokens = random_ids(2, 24, 1), targets = random_ids(2, 24, 2);
+  double loss_cpu = 0, loss_gpu = 0;
+  autograd::backward(cpu.loss(tokens, targets, nullptr, &loss_cpu));
+  autograd::backward(gpu.loss(dev(tokens), dev(targets), nullptr, &loss_gpu));
+  INFO(type_name<T>(), ": loss cpu ", loss_cpu, ", gpu ", loss_gpu);
+  CHECK(std::abs(loss_gpu - loss_cpu) / loss_cpu <= parity_bound<T>());
+  const auto pc = cpu.named_parameters();
+  const auto pg = gpu.named_parameters();
+  for (std::size_t i = 0; i < pc.size(); ++i) PMC_CHECK_PARITY(T, pg[i].var.grad(), pc[i].var.grad(), pc[i].name);
+}
+
+}  // namespace
+
+TEST_CASE("model/loss and every gradient, fp32") { check_loss_and_grads<float>(); }
+TEST_CASE("model/loss and every gradient, bf16") { check_loss_and_grads<bf16>(); }
+
+TEST_CASE("model/one clipped AdamW training step, fp32") {
+  llama::Model<kTiny, float, Cpu> cpu;
+  llama::Model<kTiny, float, Cuda> gpu;
+  cpu.init_random(3);
+  gpu.init_random(3);
+  auto params = [](auto& model) {
+    using D = typename std::decay_t<decltype(model)>::device_type;
+    std::vector<optim::Param<float, D>> ps;
+    for (const auto& p : model.named_parameters())
+      ps.push_back({p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
+    return ps;
+  };
+  auto ps_cpu = params(cpu);
+  auto ps_gpu = params(gpu);
+  optim::AdamW<float, Cpu> opt_cpu({}, optim::no_decay_for_norms_and_embeddings(ps_cpu, 0.1));
+  optim::AdamW<float, Cuda> opt_gpu({}, optim::no_decay_for_norms_and_embeddings(ps_gpu, 0.1));
+  for (int step = 0; step < 2; ++step) {
+    const auto tokens = random_ids(4, 16, 10 + step), targets = random_ids(4, 16, 20 + step);
+    cpu.zero_grad();
+    gpu.zero_grad();
+    autograd::backward(cpu.loss(tokens, targets));
+    autograd::backward(gpu.loss(dev(tokens), dev(targets)));
+    const double n_cpu = optim::clip_grad_norm(ps_cpu, 0.5), n_gpu = optim::clip_grad_norm(ps_gpu, 0.5);
+    CHECK(std::abs(n_gpu - n_cpu) / n_cpu <= 1e-5);
+    opt_cpu.step(std::span<optim::Param<float, Cpu>>(ps_cpu), 1e-3);
+    opt_gpu.step(std::span<optim::Param<float, Cuda>>(ps_gpu), 1e-3);
+  }
+  for (std::size_t i = 0; i < ps_cpu.size(); ++i) PMC_CHECK_PARITY(float, ps_gpu[i].value, ps_cpu[i].value, ps_cpu[i].name);
+}
+
+TEST_CASE("model/prefill and decode through the KV cache, fp32") {
+  llama::Model<kTiny, float, Cpu> cpu;
+  llama::Model<kTiny, float, Cuda> gpu;
+  cpu.init_random(5);
+  gpu.init_random(5);
+  autograd::NoGrad no_grad;
+  llama::KvCache<float, Cpu> cache_cpu(kTiny.n_layers, 2, 32, kTiny.n_kv_heads, kTiny.head_dim());
+  llama::KvCache<float, Cuda> cache_gpu(kTiny.n_layers, 2, 32, kTiny.n_kv_heads, kTiny.head_dim());
+  const auto prompt = random_ids(2, 10, 30);
+  PMC_CHECK_PARITY(float, gpu.forward(dev(prompt), 0, &cache_gpu).value(), cpu.forward(prompt, 0, &cache_cpu).value(),
+                   "prefill logits");
+  for (int s = 0; s < 3; ++s) {
+    const auto next = random_ids(2, 1, 40 + s);
+    const std::int64_t pos = 10 + s;
+    const std::string what = "decode logits at position " + std::to_string(pos);
+    PMC_CHECK_PARITY(float, gpu.forward(dev(next), pos, &cache_gpu).value(), cpu.forward(next, pos, &cache_cpu).value(),
+                     what);
+  }
+}
+
+namespace {
+/// Runs `steps` trainer steps (fp32 or bf16 mixed) on device D from the same weights and data; the loss log.
+template <class T, Device D>
+std::vector<double> trainer_losses(const data::TokenFile& tf, const std::string& name, int steps) {
+  llama::Model<kTiny, T, D> model;
+  model.init_random(11);
+  train::TrainOptions o;
+  o.seq_len = 16;
+  o.batch = 4;
+  o.grad_accum = 2;
+  o.steps = steps;
+  o.lr = 3e-3;
+  o.warmup = 1;
+  o.weight_decay = 0.1;
+  o.seed = 2;
+  o.out_dir = test::tmp_dir() / name;
+  o.progress = false;
+  std::filesystem::remove_all(o.out_dir);
+  train::Trainer<kTiny, T, D> trainer(model, tf, nullptr, o);
+  std::vector<double> out;
+  for (int s = 0; s < steps; ++s) out.push_back(trainer.train_step().loss);
+  trainer.save_checkpoint();  // through the host
+  llama::Model<kTiny, T, D> again;
+  train::Trainer<kTiny, T, D> resumed(again, tf, nullptr, o);
+  CHECK(resumed.resume_if_present());
+  CHECK(resumed.step() == steps);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("model/trainer steps on the GPU follow the CPU's loss log, fp32 and bf16 mixed") {
+  std::mt19937 rng(9);
+  std::vector<std::vector<std::int32_t>> docs;
+  for (int d = 0; d < 30; ++d) {
+    std::vector<std::int32_t> doc{1};
+    for (int i = 0; i < 40; ++i) doc.push_back(static_cast<std::int32_t>(3 + (doc.back() * 7 + rng() % 3) % 70));
+    docs.push_back(doc);
+  }
+  const auto path = test::tmp_dir() / "gpu_trainer.tokens";
+  data::write_token_file(path, docs, kTiny.vocab_size);
+  const auto tf = data::TokenFile::open(path);
+  const auto cpu = trainer_losses<float, Cpu>(tf, "trainer_cpu", 4), gpu = trainer_losses<float, Cuda>(tf, "trainer_gpu", 4);
+  const auto cpu16 = trainer_losses<bf16, Cpu>(tf, "trainer_cpu16", 4);
+  const auto gpu16 = trainer_losses<bf16, Cuda>(tf, "trainer_gpu16", 4);
+  for (std::size_t s = 0; s < cpu.size(); ++s) {
+    INFO("step ", s + 1, ": fp32 cpu ", cpu[s], " gpu ", gpu[s], "; bf16 cpu ", cpu16[s], " gpu ", gpu16[s]);
+    CHECK(std::abs(gpu[s] - cpu[s]) / cpu[s] <= 1e-5);
+    CHECK(std::abs(gpu16[s] - cpu16[s]) / cpu16[s] <= 2e-2);
+  }
+}
+
+}  // namespace pmc::test
