@@ -5,7 +5,7 @@
 
 #include <pmc/data/instruction.hpp>
 
-#include "training.hpp"
+#include "training_flags.hpp"
 
 namespace {
 
@@ -36,9 +36,7 @@ const pmc::cli::Command instruct_command{
           }
           return d;
         };
-        return pmc::cli::with_trainable_config(pmc::cli::training_config_name(*a), [&]<pmc::llama::Config C>() {
-          return pmc::cli::run_training_in_precision<C>(*a, pmc::data::Packing::doc_start, prepare);
-        });
+        return pmc::cli::run_training_on_device(*a, pmc::data::Packing::doc_start, prepare);
       };
     }};
 

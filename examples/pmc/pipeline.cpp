@@ -15,6 +15,7 @@
 #include <pmc/tokenizer/bpe_trainer.hpp>
 
 #include "demo_data.hpp"
+#include "command.hpp"
 #include "training.hpp"
 
 namespace {

@@ -2,7 +2,7 @@
 // `pmc pretrain`: knowledge injection (continued pretraining) of a LLaMA on text or JSONL corpora.
 #include <pmc/data/corpus.hpp>
 
-#include "training.hpp"
+#include "training_flags.hpp"
 
 namespace {
 
@@ -24,9 +24,7 @@ const pmc::cli::Command pretrain_command{
           std::vector<std::filesystem::path> files(a->corpus.begin(), a->corpus.end());
           return pmc::cli::PreparedData{pmc::data::tokenize_documents(files, tok), {}};
         };
-        return pmc::cli::with_trainable_config(pmc::cli::training_config_name(*a), [&]<pmc::llama::Config C>() {
-          return pmc::cli::run_training_in_precision<C>(*a, packing, prepare);
-        });
+        return pmc::cli::run_training_on_device(*a, packing, prepare);
       };
     }};
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// What `pmc pretrain`, `pmc instruct` and `pmc pipeline` share: the training flags, preparing token files,
-// and running the Trainer (with resume) for a config chosen by name.
+// What `pmc pretrain`, `pmc instruct` and `pmc pipeline` share: preparing token files and running the Trainer
+// (with resume) for a config chosen by name, on the CPU or (built with CUDA) the GPU. No CLI11 here: the GPU
+// half is compiled by nvcc (cuda/training_cuda.cu); the flags are in training_flags.hpp.
 #pragma once
 
 #include <cmath>
@@ -13,12 +14,10 @@
 
 #include <pmc/pmc.hpp>
 
-#include "command.hpp"
-
 namespace pmc::cli {
 
 struct TrainArgs {
-  std::string config, init, tokenizer, out, resume, precision = "fp32";
+  std::string config, init, tokenizer, out, resume, precision = "fp32", device = "cpu";
   std::int64_t seq_len = 128, batch = 8, grad_accum = 1, steps = 0, warmup = -1, save_every = 0, eval_every = 0;
   double epochs = 0, lr = 3e-4, min_lr = 0, weight_decay = 0, clip = 1.0, eval_fraction = 0.05;
   std::uint64_t seed = 0;
@@ -27,34 +26,6 @@ struct TrainArgs {
   bool recompute = false;
 };
 
-inline void add_training_flags(CLI::App& app, TrainArgs& a) {
-  auto* cfg = app.add_option("--config", a.config, "start from random weights of this config");
-  auto* init = app.add_option("--init", a.init, "start from this model (HF folder, .safetensors, llama2.c .bin)");
-  cfg->excludes(init);
-  app.add_option("--tokenizer", a.tokenizer, "SentencePiece .model")->required()->check(CLI::ExistingFile);
-  app.add_option("--seq-len", a.seq_len, "tokens per sequence");
-  app.add_option("--batch", a.batch, "sequences per optimizer step");
-  app.add_option("--grad-accum", a.grad_accum, "micro-batches per step");
-  app.add_option("--lr", a.lr, "peak learning rate");
-  app.add_option("--min-lr", a.min_lr, "floor of the cosine decay");
-  app.add_option("--warmup", a.warmup, "warmup steps (default 3% of steps)");
-  app.add_option("--weight-decay", a.weight_decay, "AdamW weight decay on 2-D weights");
-  app.add_option("--clip", a.clip, "global gradient-norm clip (0: off)");
-  auto* steps = app.add_option("--steps", a.steps, "optimizer steps");
-  app.add_option("--epochs", a.epochs, "epochs over the data (instead of --steps)")->excludes(steps);
-  app.add_option("--seed", a.seed, "seed of initialization and data order");
-  app.add_option("--init-std", a.init_std, "std of random initialization");
-  app.add_option("--eval-fraction", a.eval_fraction, "share of documents held out for the evaluation loss");
-  app.add_option("--eval-every", a.eval_every, "evaluation loss every N steps");
-  app.add_option("--save-every", a.save_every, "checkpoint every N steps");
-  app.add_option("--out", a.out, "output folder")->required();
-  app.add_option("--resume", a.resume, "resume from this run folder's checkpoints");
-  app.add_option("--precision", a.precision,
-                 "fp32, or bf16 (bf16 forward/backward with fp32 master weights, grads and AdamW state)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
-  app.add_flag("--recompute", a.recompute,
-               "recompute each transformer block's activations during backward (keeps only block inputs)");
-}
 
 /// Token documents, with per-token predict masks for instruction data.
 struct PreparedData {
@@ -66,15 +37,16 @@ struct PreparedData {
 /// unless a run being resumed already has them; then trains a Model<C, T> (T = float: fp32; bf16: mixed
 /// precision), resuming from DIR's checkpoints if present.
 /// Returns 0 when training finished, 130 when interrupted (a checkpoint was saved).
-template <llama::Config C, class T = float>
-int run_training(const TrainArgs& a, data::Packing packing,
-                 const std::function<PreparedData(const tokenizer::BpeTokenizer&)>& prepare) {
+using PrepareFn = std::function<PreparedData(const tokenizer::BpeTokenizer&)>;
+
+template <llama::Config C, class T = float, Device D = Cpu>
+int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   namespace fs = std::filesystem;
   const auto tok = tokenizer::BpeTokenizer::load(a.tokenizer);
   PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": ", tok.vocab_size(), " pieces do not fit the model's ",
             C.vocab_size, " embeddings");
   // a loaded model borrows the checkpoint's memory; only a fresh one allocates its weights
-  auto model = a.init.empty() ? llama::Model<C, T>(true) : llama::Model<C, T>::unallocated(true);
+  auto model = a.init.empty() ? llama::Model<C, T, D>(true) : llama::Model<C, T, D>::unallocated(true);
   if (!a.init.empty()) llama::load_weights(model, a.init);
   else model.init_random(a.seed, a.init_std);
   const fs::path out = a.out;
@@ -124,8 +96,9 @@ int run_training(const TrainArgs& a, data::Packing packing,
                out.filename().string().c_str(), static_cast<long long>(train_file.n_tokens()),
                static_cast<long long>(train_file.n_docs()), static_cast<long long>(probe.windows_per_epoch()),
                static_cast<long long>(o.seq_len), static_cast<long long>(o.steps),
-               std::string(train::Trainer<C, T>::precision).c_str(), o.recompute ? ", activation recompute" : "");
-  train::Trainer trainer(model, train_file, eval_file ? &*eval_file : nullptr, o);
+               std::string(train::Trainer<C, T, D>::precision).c_str(), o.recompute ? ", activation recompute" : "");
+  if constexpr (!std::is_same_v<D, Cpu>) std::fprintf(stderr, "%s: training on %s\n", out.string().c_str(), D::name.data());
+  train::Trainer<C, T, D> trainer(model, train_file, eval_file ? &*eval_file : nullptr, o);
   if (!a.resume.empty()) {
     PMC_CHECK(trainer.resume_if_present(fs::path(a.resume)), a.resume, ": no checkpoints/latest to resume from");
   } else if (trainer.resume_if_present()) {
@@ -140,8 +113,7 @@ int run_training(const TrainArgs& a, data::Packing packing,
 
 /// run_training in the precision of --precision (fp32 or bf16 mixed).
 template <llama::Config C>
-int run_training_in_precision(const TrainArgs& a, data::Packing packing,
-                              const std::function<PreparedData(const tokenizer::BpeTokenizer&)>& prepare) {
+int run_training_in_precision(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   if (a.precision == "bf16") return run_training<C, bf16>(a, packing, prepare);
   PMC_CHECK(a.precision == "fp32", "--precision must be fp32 or bf16, got '", a.precision, "'");
   return run_training<C, float>(a, packing, prepare);
@@ -158,6 +130,27 @@ inline std::string training_config_name(const TrainArgs& a) {
   if (!a.init.empty()) return llama::checkpoint_config_name(a.init);
   PMC_CHECK(!a.config.empty(), "give --config NAME or --init PATH");
   return a.config;
+}
+
+#if defined(PMC_CLI_WITH_CUDA)
+/// run_training on the GPU for the configs compiled into cuda/training_cuda.cu (built by nvcc).
+int run_training_cuda(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare);
+#endif
+
+/// Trains the config of `a` on --device (cpu, or cuda when this program was built with CUDA) in --precision.
+inline int run_training_on_device(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
+  if (a.device == "cuda") {
+#if defined(PMC_CLI_WITH_CUDA)
+    return run_training_cuda(a, packing, prepare);
+#else
+    fail("--device cuda: this pmc was built without CUDA; build it with the CUDA toolkit: cmake --preset cuda "
+         "&& cmake --build build/cuda --target pmc_cli");
+#endif
+  }
+  PMC_CHECK(a.device == "cpu", "--device must be cpu or cuda, got '", a.device, "'");
+  return with_trainable_config(training_config_name(a), [&]<llama::Config C>() {
+    return run_training_in_precision<C>(a, packing, prepare);
+  });
 }
 
 }  // namespace pmc::cli

@@ -35,3 +35,9 @@ add_test(NAME cli/pretrain_bf16_recompute
 set_tests_properties(cli/pretrain_bf16_recompute PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pretrain"
   LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "4 steps, bf16-mixed, activation recompute")
+# --device cuda says why it cannot run: no CUDA in this build, or no GPU on this machine
+add_test(NAME cli/pretrain_device_cuda
+  COMMAND pmc_cli pretrain --config demo --tokenizer ${pipeline_out}/tokenizer.model
+          --corpus ${pipeline_out}/data/corpus.txt --steps 1 --device cuda --out ${pretrain_out}_cuda)
+set_tests_properties(cli/pretrain_device_cuda PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "built without CUDA|no CUDA device")

@@ -122,7 +122,10 @@ TEST_CASE("real PubMedQA: 1000 labelled items, the 500 test PMIDs with test_grou
   CHECK(test.items[0].id == "12377809");
   CHECK(test.items[0].answer == 0);
   std::string joined;
-  for (const auto& c : raw["12377809"]["CONTEXTS"]) joined += (joined.empty() ? "" : " ") + c.get<std::string>();
+  for (const auto& c : raw["12377809"]["CONTEXTS"]) {
+    if (!joined.empty()) joined += ' ';
+    joined += c.get<std::string>();
+  }
   CHECK(test.items[0].context == joined);
 }
 
