@@ -11,6 +11,7 @@
 #include <pmc/train/trainer.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>
+#include <support/training_data.hpp>
 
 namespace fs = std::filesystem;
 using namespace pmc;
@@ -20,30 +21,11 @@ namespace {
 constexpr llama::Config kSmall{.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 96,
                                .vocab_size = 48, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
 
-/// Documents of a noisy Markov chain over the vocabulary: learnable, so the loss falls well below ln(V).
 fs::path make_corpus(const std::string& name, int docs, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::vector<std::int32_t>> all;
-  for (int d = 0; d < docs; ++d) {
-    std::vector<std::int32_t> doc{1};
-    const int len = 40 + static_cast<int>(rng() % 80);
-    for (int i = 0; i < len; ++i)
-      doc.push_back(static_cast<std::int32_t>(rng() % 6 == 0 ? 3 + rng() % 45 : 3 + (doc.back() * 7 + 5) % 45));
-    doc.push_back(2);
-    all.push_back(doc);
-  }
-  const auto path = test::tmp_dir() / name;
-  data::write_token_file(path, all, kSmall.vocab_size);
-  return path;
+  return test::write_markov_corpus(name, docs, seed,
+                                   {.vocab = kSmall.vocab_size, .min_len = 40, .len_range = 80, .noise_every = 6, .step = 5});
 }
-
-std::vector<double> metric_losses(const fs::path& dir) {
-  std::ifstream in(dir / "metrics.jsonl");
-  std::vector<double> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
-  return out;
-}
+using test::metric_losses;
 
 train::TrainOptions options(const fs::path& out, std::int64_t steps) {
   train::TrainOptions o;
