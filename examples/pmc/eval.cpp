@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `pmc eval`: accuracy of a model on MedQA, MedMCQA, PubMedQA, MMLU or a generic MCQ file, by option
-// likelihood or by PMC-LLaMA-style generation; a table on stdout, JSON to --out, progress on stderr.
+// likelihood or by PMC-LLaMA-style generation, on the CPU or the GPU; a table on stdout, JSON to --out,
+// progress on stderr.
 #include <unistd.h>
 
 #include <chrono>
@@ -9,20 +10,16 @@
 #include <string>
 #include <vector>
 
-#include <pmc/eval/benchmarks.hpp>
-#include <pmc/eval/scoring.hpp>
 #include <pmc/io/atomic_file.hpp>
-#include <pmc/models/llama/checkpoint.hpp>
-#include <pmc/pmc.hpp>
-#include <pmc/tokenizer/bpe.hpp>
 
 #include "command.hpp"
+#include "inference.hpp"
 
 namespace {
 
 struct EvalArgs {
   std::string model, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
-  std::string instruction, out, split = "test";
+  std::string instruction, out, split = "test", device = "cpu", precision = "fp32";
   std::vector<std::string> data;
   std::size_t limit = 0;
   int max_new_tokens = 32, option_batch = 8;
@@ -56,31 +53,26 @@ class Progress {
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now(), printed_ = t0_;
 };
 
-template <pmc::llama::Config C>
-int run_eval(const EvalArgs& a, const pmc::tokenizer::BpeTokenizer& tok, const pmc::eval::LoadResult& data,
-             const pmc::eval::EvalOptions& opt) {
+/// The table on stdout, skips and truncations on stderr, JSON to --out.
+int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval::LoadResult& data) {
   namespace ev = pmc::eval;
-  auto model = pmc::llama::Model<C, float>::unallocated(false);
-  pmc::llama::load_weights(model, a.model);
-  PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": the tokenizer has ", tok.vocab_size(),
-            " pieces but the model only ", C.vocab_size, " embeddings");
-  ev::EvalReport report = a.scorer == "generate" ? ev::evaluate_generate(model, tok, data.items, opt)
-                                                 : ev::evaluate_likelihood(model, tok, data.items, opt);
   // the loader's skips come first: they happened before scoring
   report.skipped.insert(report.skipped.begin(), data.skipped.begin(), data.skipped.end());
   std::printf("%s", ev::format_table(report).c_str());
   for (const auto& s : report.skipped) std::fprintf(stderr, "pmc eval: skipped %s\n", s.c_str());
   if (report.truncated > 0)
     std::fprintf(stderr,
-                 "pmc eval: %lld prompts exceeded the model's %d-token context and lost tokens from the middle "
+                 "pmc eval: %lld prompts exceeded the model's %lld-token context and lost tokens from the middle "
                  "(the instruction and the end of the question with its options are kept)\n",
-                 static_cast<long long>(report.truncated), C.max_seq_len);
+                 static_cast<long long>(report.truncated), static_cast<long long>(report.context));
   if (!a.out.empty()) {
     auto j = ev::to_json(report, !a.no_items);
     j["model"] = a.model;
     j["tokenizer"] = a.tokenizer;
     j["data"] = a.data;
     j["limit"] = a.limit;
+    j["device"] = a.device;
+    j["precision"] = a.precision;
     pmc::io::write_file_atomic(a.out, j.dump(1) + "\n");
     std::fprintf(stderr, "pmc eval: wrote %s\n", a.out.c_str());
   }
@@ -115,6 +107,10 @@ const pmc::cli::Command eval_command{
       app.add_option("--out", a->out, "write the results as JSON");
       app.add_flag("--no-items", a->no_items, "leave per-item results out of the JSON");
       app.add_flag("--no-bos", a->no_bos, "do not start prompts with BOS");
+      app.add_option("--device", a->device, "cpu, or cuda (needs a pmc built with CUDA: the cuda preset)")
+          ->check(CLI::IsMember({"cpu", "cuda"}));
+      app.add_option("--precision", a->precision, "the model's weights and compute: fp32, or bf16 (--device cuda)")
+          ->check(CLI::IsMember({"fp32", "bf16"}));
       return [a]() {
         namespace ev = pmc::eval;
         const auto bench = ev::parse_benchmark(a->benchmark);
@@ -135,8 +131,9 @@ const pmc::cli::Command eval_command{
         Progress progress("pmc eval " + a->benchmark);
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
         auto tok = pmc::tokenizer::BpeTokenizer::load(a->tokenizer);
-        const std::string name = pmc::llama::checkpoint_config_name(a->model);
-        return pmc::llama::with_config(name, [&]<pmc::llama::Config C>() { return run_eval<C>(*a, tok, data, opt); });
+        const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer};
+        const auto scorer = a->scorer == "generate" ? ev::Scorer::generate : ev::Scorer::likelihood;
+        return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data);
       };
     }};
 

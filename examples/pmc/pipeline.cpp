@@ -14,8 +14,9 @@
 #include <pmc/eval/scoring.hpp>
 #include <pmc/tokenizer/bpe_trainer.hpp>
 
-#include "demo_data.hpp"
 #include "command.hpp"
+#include "demo_data.hpp"
+#include "inference.hpp"
 #include "training.hpp"
 
 namespace {
@@ -34,6 +35,7 @@ struct PipelineConfig {
   std::vector<std::string> corpus, instruct, eval_data;  // empty: the embedded demo data
   std::string eval_benchmark = "mcq";
   std::int64_t eval_limit = 0;
+  std::string device = "cpu";  // training stages and evaluation: cpu, or cuda
   TrainArgs inject, tune;
 
   PipelineConfig() {
@@ -101,6 +103,11 @@ PipelineConfig read_config(const fs::path& path) {
       else if (k == "eval_data") c.eval_data = v.get<std::vector<std::string>>();
       else if (k == "eval_benchmark") c.eval_benchmark = v.get<std::string>();
       else if (k == "eval_limit") c.eval_limit = v.get<std::int64_t>();
+      else if (k == "device") {
+        c.device = v.get<std::string>();
+        PMC_CHECK(c.device == "cpu" || c.device == "cuda", path.string(), ": device must be \"cpu\" or \"cuda\", got \"",
+                  c.device, "\"");
+      }
       else if (k == "inject") read_training_block(v, c.inject, path.string() + ": inject");
       else if (k == "tune") read_training_block(v, c.tune, path.string() + ": tune");
       else pmc::fail(path.string(), ": unknown key '", k, "'");
@@ -132,7 +139,11 @@ int run_pipeline(PipelineConfig cfg) {
   const auto t_start = std::chrono::steady_clock::now();
   const fs::path out = cfg.out;
   fs::create_directories(out);
-  std::printf("pmc pipeline: model %s, output in %s\n", cfg.model.c_str(), out.string().c_str());
+  std::printf("pmc pipeline: model %s on %s, output in %s\n", cfg.model.c_str(), cfg.device.c_str(), out.string().c_str());
+  const bool on_gpu = pmc::cli::wants_cuda(cfg.device);
+#if !defined(PMC_CLI_WITH_CUDA)
+  if (on_gpu) pmc::cli::fail_without_cuda();  // before any work
+#endif
 
   // 1. data
   if (cfg.corpus.empty() || cfg.instruct.empty() || cfg.eval_data.empty()) {
@@ -203,12 +214,14 @@ int run_pipeline(PipelineConfig cfg) {
       a.tokenizer = tok_path.string();
       a.out = dir.string();
       a.seed = cfg.seed;
+      a.device = cfg.device;
       std::printf("[%d/6] %s: training from %s\n", k, s.name, s.init);
       std::fflush(stdout);
-      const int rc = pmc::cli::run_training_in_precision<C>(
-          a, s.instruct ? pmc::data::Packing::doc_start : pmc::data::Packing::plain,
-          s.instruct ? std::function<pmc::cli::PreparedData(const pmc::tokenizer::BpeTokenizer&)>(instruct_docs)
-                     : std::function<pmc::cli::PreparedData(const pmc::tokenizer::BpeTokenizer&)>(corpus_docs));
+      const auto packing = s.instruct ? pmc::data::Packing::doc_start : pmc::data::Packing::plain;
+      const pmc::cli::PrepareFn prepare =
+          s.instruct ? pmc::cli::PrepareFn(instruct_docs) : pmc::cli::PrepareFn(corpus_docs);
+      const int rc = on_gpu ? pmc::cli::run_training_on_gpu(a, packing, prepare)
+                            : pmc::cli::run_training_in_precision<C>(a, packing, prepare);
       if (rc != 0) {
         std::printf("pmc pipeline: stage %s was interrupted; run the same command again to resume it\n", s.name);
         return rc;
@@ -238,12 +251,15 @@ int run_pipeline(PipelineConfig cfg) {
   std::printf("[6/6] evaluation: %zu held-out %s items, likelihood scorer (mean log-probability per token)\n", loaded.items.size(),
               cfg.eval_benchmark.c_str());
   for (const auto& [name, what] : models) {
-    auto m = pmc::llama::Model<C, float>::unallocated(false);
-    pmc::llama::load_weights(m, out / name);
     pmc::eval::EvalOptions eo;
     eo.benchmark = bench;
     eo.choice = pmc::eval::ScoreChoice::mean;  // length-normalized: answers differ widely in token count
-    auto rep = pmc::eval::evaluate_likelihood(m, tok, loaded.items, eo);
+    const pmc::cli::ModelTarget target{(out / name).string(), cfg.device, "fp32", tok_path.string()};
+    const auto scorer = pmc::eval::Scorer::likelihood;
+    auto rep = on_gpu ? pmc::cli::evaluate_on_gpu(target, scorer, tok, loaded.items, eo)
+                      : pmc::cli::with_model<C, pmc::Cpu>(target, tok, [&](const auto& m) {
+                          return pmc::cli::evaluate(m, scorer, tok, loaded.items, eo);
+                        });
     rep.skipped.insert(rep.skipped.end(), loaded.skipped.begin(), loaded.skipped.end());
     rows.push_back({name, what, std::move(rep)});
   }
@@ -302,7 +318,7 @@ const pmc::cli::Command pipeline_command{
     "pipeline", "base → injection → instruction tuning → evaluation, with a report (no arguments: the embedded demo)",
     [](CLI::App& app) {
       struct Opts {
-        std::string config, out, model;
+        std::string config, out, model, device;
         std::uint64_t seed = 0;
         bool seed_set = false;
       };
@@ -311,10 +327,13 @@ const pmc::cli::Command pipeline_command{
       app.add_option("--out", o->out, "output folder (default pmc-pipeline)");
       app.add_option("--model", o->model, "model config name (default demo)");
       app.add_option("--seed", o->seed, "seed")->each([o](const std::string&) { o->seed_set = true; });
+      app.add_option("--device", o->device, "train and evaluate on cpu (default) or cuda (a pmc built with CUDA)")
+          ->check(CLI::IsMember({"cpu", "cuda"}));
       return [o]() {
         PipelineConfig cfg = o->config.empty() ? PipelineConfig{} : read_config(o->config);
         if (!o->out.empty()) cfg.out = o->out;
         if (!o->model.empty()) cfg.model = o->model;
+        if (!o->device.empty()) cfg.device = o->device;
         if (o->seed_set) cfg.seed = o->seed;
         return pmc::cli::with_trainable_config(cfg.model, [&]<pmc::llama::Config C>() { return run_pipeline<C>(cfg); });
       };

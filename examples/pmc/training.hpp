@@ -14,6 +14,8 @@
 
 #include <pmc/pmc.hpp>
 
+#include "device.hpp"
+
 namespace pmc::cli {
 
 struct TrainArgs {
@@ -111,12 +113,12 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   return finished ? 0 : 130;
 }
 
-/// run_training in the precision of --precision (fp32 or bf16 mixed).
-template <llama::Config C>
+/// run_training on device D in the precision of --precision (fp32 or bf16 mixed).
+template <llama::Config C, Device D = Cpu>
 int run_training_in_precision(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
-  if (a.precision == "bf16") return run_training<C, bf16>(a, packing, prepare);
+  if (a.precision == "bf16") return run_training<C, bf16, D>(a, packing, prepare);
   PMC_CHECK(a.precision == "fp32", "--precision must be fp32 or bf16, got '", a.precision, "'");
-  return run_training<C, float>(a, packing, prepare);
+  return run_training<C, float, D>(a, packing, prepare);
 }
 
 /// The configs the training subcommands are built for (CPU training; each one listed is compiled in).
@@ -137,17 +139,19 @@ inline std::string training_config_name(const TrainArgs& a) {
 int run_training_cuda(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare);
 #endif
 
+/// run_training on the GPU, or fails saying why this program cannot.
+inline int run_training_on_gpu(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
+#if defined(PMC_CLI_WITH_CUDA)
+  return run_training_cuda(a, packing, prepare);
+#else
+  (void)a, (void)packing, (void)prepare;
+  fail_without_cuda();
+#endif
+}
+
 /// Trains the config of `a` on --device (cpu, or cuda when this program was built with CUDA) in --precision.
 inline int run_training_on_device(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
-  if (a.device == "cuda") {
-#if defined(PMC_CLI_WITH_CUDA)
-    return run_training_cuda(a, packing, prepare);
-#else
-    fail("--device cuda: this pmc was built without CUDA; build it with the CUDA toolkit: cmake --preset cuda "
-         "&& cmake --build build/cuda --target pmc_cli");
-#endif
-  }
-  PMC_CHECK(a.device == "cpu", "--device must be cpu or cuda, got '", a.device, "'");
+  if (wants_cuda(a.device)) return run_training_on_gpu(a, packing, prepare);
   return with_trainable_config(training_config_name(a), [&]<llama::Config C>() {
     return run_training_in_precision<C>(a, packing, prepare);
   });

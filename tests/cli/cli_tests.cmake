@@ -41,3 +41,31 @@ add_test(NAME cli/pretrain_device_cuda
           --corpus ${pipeline_out}/data/corpus.txt --steps 1 --device cuda --out ${pretrain_out}_cuda)
 set_tests_properties(cli/pretrain_device_cuda PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "built without CUDA|no CUDA device")
+# pmc eval and pmc generate on the pipeline's instruction-tuned model and held-out questions
+set(eval_model ${pipeline_out}/inject_tune)
+set(eval_args --model ${eval_model} --tokenizer ${pipeline_out}/tokenizer.model --benchmark mcq
+              --data ${pipeline_out}/data/heldout_mcq.jsonl)
+add_test(NAME cli/eval_likelihood COMMAND pmc_cli eval ${eval_args} --choice mean
+                                          --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_eval.json)
+set_tests_properties(cli/eval_likelihood PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "total +24 ")
+add_test(NAME cli/eval_generate COMMAND pmc_cli eval ${eval_args} --scorer generate --limit 3 --max-new-tokens 8)
+set_tests_properties(cli/eval_generate PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "scorer generate.*total +3 ")
+add_test(NAME cli/generate COMMAND pmc_cli generate --model ${eval_model} --tokenizer ${pipeline_out}/tokenizer.model
+                                  --prompt "Vitamin C deficiency causes" --max-new-tokens 6 --print-ids)
+set_tests_properties(cli/generate PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "pmc generate: [0-6] tokens on cpu")
+# bf16 weights are for the GPU; --device cuda says why it cannot run (no CUDA in this build, or no GPU here)
+add_test(NAME cli/eval_bf16_cpu COMMAND pmc_cli eval ${eval_args} --precision bf16)
+set_tests_properties(cli/eval_bf16_cpu PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "on the CPU pmc runs models in fp32")
+add_test(NAME cli/eval_device_cuda COMMAND pmc_cli eval ${eval_args} --device cuda --precision bf16)
+add_test(NAME cli/generate_device_cuda COMMAND pmc_cli generate --model ${eval_model}
+                                               --tokenizer ${pipeline_out}/tokenizer.model --prompt "x" --device cuda)
+set_tests_properties(cli/eval_device_cuda cli/generate_device_cuda PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "built without CUDA|no CUDA device")
+add_test(NAME cli/pipeline_device_cuda COMMAND pmc_cli pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_quick.json
+                                               --device cuda --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pipeline_cuda)
+set_tests_properties(cli/pipeline_device_cuda PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "built without CUDA|no CUDA device")

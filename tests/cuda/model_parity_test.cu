@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // The whole model on the GPU against the CPU: a tiny GQA LLaMA's loss and every parameter's gradient in fp32
-// and bf16, one clipped AdamW training step, and incremental decoding through the KV cache.
+// and bf16, one clipped AdamW training step, incremental decoding through the KV cache, and what the evaluator
+// does with a model (option scores from a shared prompt cache, greedy generation).
 #include "parity.hpp"
 
 #include <cmath>
 #include <vector>
 
+#include <pmc/eval/scoring.hpp>
+#include <pmc/models/llama/generate.hpp>
 #include <pmc/optim/adamw.hpp>
 #include <pmc/optim/grad_clip.hpp>
 #include <pmc/train/trainer.hpp>
@@ -95,6 +98,49 @@ TEST_CASE("model/prefill and decode through the KV cache, fp32") {
                      what);
   }
 }
+
+namespace {
+std::vector<std::int32_t> random_list(std::size_t n, std::uint32_t seed) {
+  const auto t = random_ids(1, static_cast<std::int64_t>(n), seed);
+  return {t.span().begin(), t.span().end()};
+}
+
+/// score_continuations (the option-likelihood scorer: one prompt forward into a KV cache, copied into a
+/// batch cache for the options, padded batches) and greedy llama::generate on the GPU against the CPU.
+template <class T>
+void check_scoring_and_decoding() {
+  llama::Model<kTiny, T, Cpu> cpu;
+  llama::Model<kTiny, T, Cuda> gpu;
+  cpu.init_random(13);
+  gpu.init_random(13);
+  const auto context = random_list(12, 50);
+  std::vector<std::vector<std::int32_t>> options;
+  for (std::uint32_t i = 0; i < 5; ++i) options.push_back(random_list(1 + i, 60 + i));  // 1..5 tokens
+  const auto on_cpu = eval::score_continuations(cpu, context, options, 2);
+  const auto on_gpu = eval::score_continuations(gpu, context, options, 2);
+  REQUIRE(on_gpu.size() == options.size());
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    REQUIRE(on_gpu[i].token_logprobs.size() == options[i].size());
+    for (std::size_t j = 0; j < options[i].size(); ++j) {
+      const double c = on_cpu[i].token_logprobs[j], g = on_gpu[i].token_logprobs[j];
+      INFO(type_name<T>(), ": option ", i, " token ", j, ": log-prob cpu ", c, ", gpu ", g);
+      CHECK(std::abs(g - c) <= parity_bound<T>() * std::max(1.0, std::abs(c)));
+    }
+  }
+  if constexpr (std::is_same_v<T, float>) {  // bf16 logits differ by an ulp, enough to flip a near tie
+    llama::GenerateOptions go;
+    go.max_new_tokens = 20;
+    go.stop_tokens = {};
+    const auto text_cpu = llama::generate(cpu, std::span<const std::int32_t>(context), go);
+    const auto text_gpu = llama::generate(gpu, std::span<const std::int32_t>(context), go);
+    CHECK(text_cpu.size() == 20);
+    CHECK(text_gpu == text_cpu);
+  }
+}
+}  // namespace
+
+TEST_CASE("model/option-likelihood scores and greedy decoding, fp32") { check_scoring_and_decoding<float>(); }
+TEST_CASE("model/option-likelihood scores, bf16") { check_scoring_and_decoding<bf16>(); }
 
 namespace {
 /// Runs `steps` trainer steps (fp32 or bf16 mixed) on device D from the same weights and data; the loss log.

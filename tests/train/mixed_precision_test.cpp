@@ -50,10 +50,10 @@ template <class T>
 llama::Model<kSmall, T> bf16_representable_model(std::uint64_t seed) {
   llama::Model<kSmall, float> f;
   f.init_random(seed);
+  llama::Model<kSmall, bf16> rounded;
+  rounded.copy_weights_from(f);
   llama::Model<kSmall, T> m;
-  const auto src = f.named_parameters();
-  const auto dst = m.named_parameters();
-  for (std::size_t i = 0; i < src.size(); ++i) src[i].var.value().template to<bf16>().copy_to(dst[i].var.value());
+  m.copy_weights_from(rounded);
   return m;
 }
 

@@ -10,11 +10,8 @@ namespace pmc::cli {
 int run_training_cuda(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   PMC_CHECK(cuda::cuda_device_count() > 0, "--device cuda: no CUDA device (or driver) on this machine");
   return llama::dispatch_config<llama::tiny, llama::demo, llama::stories260k, llama::small_20m, llama::llama_1b>(
-      training_config_name(a), [&]<llama::Config C>() {
-        if (a.precision == "bf16") return run_training<C, bf16, Cuda>(a, packing, prepare);
-        PMC_CHECK(a.precision == "fp32", "--precision must be fp32 or bf16, got '", a.precision, "'");
-        return run_training<C, float, Cuda>(a, packing, prepare);
-      });
+      training_config_name(a),
+      [&]<llama::Config C>() { return run_training_in_precision<C, Cuda>(a, packing, prepare); });
 }
 
 }  // namespace pmc::cli

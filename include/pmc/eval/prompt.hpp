@@ -52,7 +52,12 @@ inline std::string format_mcq_input(const McqItem& item) {
   std::string s;
   if (!item.context.empty()) s += "###Context: " + item.context + "\n";
   s += "###Question: " + item.question + "\n###Options:";
-  for (std::size_t i = 0; i < item.options.size(); ++i) s += "\n" + option_label(i) + ". " + item.options[i];
+  for (std::size_t i = 0; i < item.options.size(); ++i) {
+    s += '\n';  // appended piece by piece: g++ 12 warns (-Wrestrict, a false positive) on "\n" + std::string&&
+    s += option_label(i);
+    s += ". ";
+    s += item.options[i];
+  }
   return s;
 }
 

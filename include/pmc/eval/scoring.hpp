@@ -2,6 +2,8 @@
 // Scoring multiple-choice items with a model: option likelihood (the prompt run once into a KV cache, the
 // options scored from copies of it) and PMC-LLaMA-style generation with answer extraction; accuracy with a
 // 95% Wilson interval, per-subject breakdowns, skipped/unparsed/truncated counts, JSON and a text table.
+// The scorers are device-generic: on a GPU the model and its KV caches stay on the device, and only the
+// logits rows that are scored come back to the host.
 #pragma once
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include <pmc/autograd/tape.hpp>
+#include <pmc/core/transfer.hpp>
 #include <pmc/eval/benchmarks.hpp>
 #include <pmc/eval/prompt.hpp>
 #include <pmc/models/llama/generate.hpp>
@@ -86,7 +89,6 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
                                                    int max_batch = 8) {
   using T = typename M::value_type;
   using D = typename M::device_type;
-  static_assert(std::is_same_v<D, Cpu>, "score_continuations reads logits on the host: a CPU model");
   constexpr auto C = M::config;
   PMC_CHECK(!context.empty(), "score_continuations: empty context (pass at least BOS)");
   PMC_CHECK(max_batch >= 1, "score_continuations: max_batch must be ≥ 1, got ", max_batch);
@@ -102,9 +104,10 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
 
   autograd::NoGrad no_grad;
   llama::KvCache<T, D> cache(C.n_layers, 1, P, C.n_kv_heads, C.head_dim());
-  const auto ctx = Tensor<std::int32_t, D>::from(Shape{1, P}, context);
-  const auto ctx_logits = model.forward(ctx, 0, &cache).value().contiguous();  // (P, V)
-  const T* last = ctx_logits.data() + (P - 1) * C.vocab_size;
+  const auto ctx = to_device<D>(Tensor<std::int32_t>::from(Shape{1, P}, context));
+  const auto ctx_logits = model.forward(ctx, 0, &cache).value();  // (P, V)
+  const auto last_row = to_host(ctx_logits.slice(0, P - 1, P)).contiguous();  // (1, V): only the last position is scored
+  const T* last = last_row.data();
 
   std::vector<ContinuationScore> out(continuations.size());
   for (std::size_t g0 = 0; g0 < continuations.size(); g0 += static_cast<std::size_t>(max_batch)) {
@@ -120,8 +123,8 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
       llama::KvCache<T, D> batch(C.n_layers, B, P + feed, C.n_kv_heads, C.head_dim());
       for (std::size_t l = 0; l < cache.k.size(); ++l) {
         for (std::int64_t b = 0; b < B; ++b) {
-          cache.k[l].slice(1, 0, P).copy_to(batch.k[l].slice(0, b, b + 1).slice(1, 0, P));
-          cache.v[l].slice(1, 0, P).copy_to(batch.v[l].slice(0, b, b + 1).slice(1, 0, P));
+          copy(cache.k[l].slice(1, 0, P), batch.k[l].slice(0, b, b + 1).slice(1, 0, P));
+          copy(cache.v[l].slice(1, 0, P), batch.v[l].slice(0, b, b + 1).slice(1, 0, P));
         }
       }
       batch.length = P;
@@ -131,8 +134,8 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
         for (std::int64_t j = 0; j < feed; ++j)  // padding repeats the last token; its outputs are never read
           ids[static_cast<std::size_t>(b * feed + j)] = c[std::min<std::size_t>(static_cast<std::size_t>(j), c.size() - 1)];
       }
-      const auto tokens = Tensor<std::int32_t, D>::from(Shape{B, feed}, std::span<const std::int32_t>(ids));
-      const auto logits = model.forward(tokens, P, &batch).value().contiguous();  // (B·feed, V)
+      const auto tokens = to_device<D>(Tensor<std::int32_t>::from(Shape{B, feed}, std::span<const std::int32_t>(ids)));
+      const auto logits = to_host(model.forward(tokens, P, &batch).value()).contiguous();  // (B·feed, V)
       for (std::int64_t b = 0; b < B; ++b) {
         const std::size_t i = g0 + static_cast<std::size_t>(b);
         const auto& c = continuations[i];
@@ -233,6 +236,7 @@ struct EvalReport {
   std::int64_t truncated = 0;
   std::vector<std::string> skipped;  // loader skips and items the scorer could not score, with reasons
   std::vector<ItemResult> items;
+  std::int64_t context = 0;  // the model's context in tokens (prompts longer than it lose their middle)
   double seconds = 0;
 };
 
@@ -247,8 +251,9 @@ inline void tally(EvalReport& r, const ItemResult& it) {
   r.truncated += it.dropped_tokens > 0 ? 1 : 0;
 }
 
-inline EvalReport start_report(const EvalOptions& o, Scorer s, const std::string& instruction) {
+inline EvalReport start_report(const EvalOptions& o, Scorer s, const std::string& instruction, std::int64_t context) {
   EvalReport r;
+  r.context = context;
   r.benchmark = std::string(benchmark_name(o.benchmark));
   r.scorer = std::string(scorer_name(s));
   if (s == Scorer::likelihood) {
@@ -271,7 +276,7 @@ EvalReport evaluate_likelihood(const M& model, const tokenizer::BpeTokenizer& to
   constexpr auto C = M::config;
   const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
   const std::string head = prompt_head(instruction);
-  EvalReport report = detail::start_report(opt, Scorer::likelihood, instruction);
+  EvalReport report = detail::start_report(opt, Scorer::likelihood, instruction, C.max_seq_len);
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t k = 0; k < items.size(); ++k) {
     const McqItem& item = items[k];
@@ -323,7 +328,7 @@ EvalReport evaluate_generate(const M& model, const tokenizer::BpeTokenizer& tok,
             opt.max_new_tokens, " must be in [1, ", C.max_seq_len / 2, ") for a context of ", C.max_seq_len);
   const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
   const std::string head = prompt_head(instruction);
-  EvalReport report = detail::start_report(opt, Scorer::generate, instruction);
+  EvalReport report = detail::start_report(opt, Scorer::generate, instruction, C.max_seq_len);
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t k = 0; k < items.size(); ++k) {
     const McqItem& item = items[k];
@@ -372,6 +377,7 @@ inline nlohmann::json to_json(const EvalReport& r, bool with_items = true) {
   j["instruction"] = r.instruction;
   j["ci_method"] = "wilson, 95%";
   j["truncated"] = r.truncated;
+  j["context_tokens"] = r.context;
   j["seconds"] = r.seconds;
   j["by_subject"] = nlohmann::json::object();
   for (const auto& [s, t] : r.by_subject) j["by_subject"][s] = tally_json(t);

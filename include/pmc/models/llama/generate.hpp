@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Incremental decoding with a KV cache: the prompt in one forward, then one new token per step.
+// Incremental decoding with a KV cache: the prompt in one forward, then one new token per step. Device-generic:
+// on a GPU only the last position's logits (one row of V) come back to the host for the sampler.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include <pmc/autograd/tape.hpp>
+#include <pmc/core/transfer.hpp>
 #include <pmc/eval/sampler.hpp>
 #include <pmc/models/llama/model.hpp>
 
@@ -38,20 +40,20 @@ std::vector<std::int32_t> generate(const Model<C, T, D>& model, std::span<const 
   eval::Sampler sampler(options.sampler);
   std::vector<std::int32_t> out;
 
-  Tensor<std::int32_t, D> tokens = Tensor<std::int32_t, D>::from(
-      Shape{1, static_cast<std::int64_t>(prompt.size())}, std::span<const std::int32_t>(prompt.data(), prompt.size()));
+  Tensor<std::int32_t, D> tokens = to_device<D>(Tensor<std::int32_t>::from(
+      Shape{1, static_cast<std::int64_t>(prompt.size())}, std::span<const std::int32_t>(prompt.data(), prompt.size())));
   std::int64_t pos = 0;
   while (static_cast<int>(out.size()) < options.max_new_tokens && pos + tokens.size(1) <= max_len) {
     auto logits = model.forward(tokens, pos, &cache).value();  // (T, V)
     pos += tokens.size(1);
-    const auto last = logits.select(0, logits.size(0) - 1).contiguous();
+    const auto last = to_host(logits.slice(0, logits.size(0) - 1, logits.size(0))).contiguous();  // (1, V)
     const std::int32_t next = sampler.sample(std::span<const T>(last.data(), static_cast<std::size_t>(last.numel())));
     if (std::find(options.stop_tokens.begin(), options.stop_tokens.end(), next) != options.stop_tokens.end()) break;
     out.push_back(next);
     if (options.on_token) options.on_token(next);
     if (options.stop_when && options.stop_when(out)) break;
     if (pos >= max_len) break;
-    tokens = Tensor<std::int32_t, D>::from(Shape{1, 1}, {next});
+    tokens = to_device<D>(Tensor<std::int32_t>::from(Shape{1, 1}, {next}));
   }
   return out;
 }

@@ -43,7 +43,8 @@ inline constexpr std::array kConfigs{
     NamedConfig{"llama_7b", llama_7b},       NamedConfig{"llama_13b", llama_13b},
     NamedConfig{"llama2_7b", llama2_7b},     NamedConfig{"llama2_13b", llama2_13b},
     NamedConfig{"stories260k", stories260k}, NamedConfig{"tiny", tiny},
-    NamedConfig{"small_20m", small_20m},     NamedConfig{"demo", demo},     NamedConfig{"hf_test_gqa", hf_test_gqa},
+    NamedConfig{"small_20m", small_20m},     NamedConfig{"llama_1b", llama_1b},
+    NamedConfig{"demo", demo},               NamedConfig{"hf_test_gqa", hf_test_gqa},
     NamedConfig{"hf_test_mha_tied", hf_test_mha_tied}, NamedConfig{"hf_test_odd", hf_test_odd},
     NamedConfig{"hf_test_mqa", hf_test_mqa}, NamedConfig{"hf_test_train", hf_test_train},
 };

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// What `pmc eval`, `pmc generate` and `pmc pipeline` share: a checkpoint loaded as the Model of the config it
+// names, on the CPU or (built with CUDA) the GPU, and used to score a benchmark or to continue a prompt. No
+// CLI11 here: the GPU half is compiled by nvcc (cuda/inference_cuda.cu).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <pmc/eval/benchmarks.hpp>
+#include <pmc/eval/scoring.hpp>
+#include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/generate.hpp>
+#include <pmc/pmc.hpp>
+#include <pmc/tokenizer/bpe.hpp>
+
+#include "device.hpp"
+
+namespace pmc::cli {
+
+/// Which checkpoint to run, where, and in which type.
+struct ModelTarget {
+  std::string path;                // HF folder, .safetensors file or llama2.c .bin
+  std::string device = "cpu";      // cpu, or cuda
+  std::string precision = "fp32";  // fp32, or bf16 (the GPU only)
+  std::string tokenizer;           // for messages: the tokenizer file checked against the model
+};
+
+/// Loads t.path as a Model<C, T, D> (T from t.precision) and returns f(model). On the CPU models run in
+/// fp32 (a bf16 checkpoint is widened as it loads); bf16 weights are for the GPU, where they halve memory.
+template <llama::Config C, Device D, class F>
+decltype(auto) with_model(const ModelTarget& t, const tokenizer::BpeTokenizer& tok, F&& f) {
+  auto run = [&]<class T>() {
+    auto model = llama::Model<C, T, D>::unallocated(false);
+    llama::load_weights(model, t.path);
+    PMC_CHECK(tok.vocab_size() <= C.vocab_size, t.tokenizer, ": the tokenizer has ", tok.vocab_size(),
+              " pieces but the model ", t.path, " only ", C.vocab_size, " embeddings");
+    return f(std::as_const(model));
+  };
+  if constexpr (!std::is_same_v<D, Cpu>) {
+    if (t.precision == "bf16") return run.template operator()<bf16>();
+  }
+  PMC_CHECK(t.precision == "fp32" || t.precision == "bf16", "--precision must be fp32 or bf16, got '", t.precision, "'");
+  PMC_CHECK(t.precision == "fp32", "--precision bf16: on the CPU pmc runs models in fp32 (bf16 checkpoints are "
+            "widened as they load); bf16 weights are for --device cuda");
+  return run.template operator()<float>();
+}
+
+/// Scores `items` with `model` by option likelihood or by generation (see eval/scoring.hpp).
+template <class M>
+eval::EvalReport evaluate(const M& model, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+                          const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
+  return scorer == eval::Scorer::generate ? eval::evaluate_generate(model, tok, items, opt)
+                                          : eval::evaluate_likelihood(model, tok, items, opt);
+}
+
+#if defined(PMC_CLI_WITH_CUDA)
+/// evaluate and llama::generate on the GPU, for the configs compiled into cuda/inference_cuda.cu (nvcc).
+eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+                               const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt);
+std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::BpeTokenizer& tok,
+                                        std::span<const std::int32_t> prompt, const llama::GenerateOptions& go);
+#endif
+
+/// evaluate on the GPU (t.device == "cuda"), or fails saying why this program cannot.
+inline eval::EvalReport evaluate_on_gpu(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+                                        const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
+#if defined(PMC_CLI_WITH_CUDA)
+  return evaluate_cuda(t, scorer, tok, items, opt);
+#else
+  (void)t, (void)scorer, (void)tok, (void)items, (void)opt;
+  fail_without_cuda();
+#endif
+}
+
+/// evaluate on t.device, for the config named in the checkpoint (any config of the registry on the CPU).
+inline eval::EvalReport evaluate_on_device(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+                                           const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
+  if (wants_cuda(t.device)) return evaluate_on_gpu(t, scorer, tok, items, opt);
+  return llama::with_config(llama::checkpoint_config_name(t.path), [&]<llama::Config C>() {
+    return with_model<C, Cpu>(t, tok, [&](const auto& model) { return evaluate(model, scorer, tok, items, opt); });
+  });
+}
+
+/// llama::generate on t.device, for the config named in the checkpoint.
+inline std::vector<std::int32_t> generate_on_device(const ModelTarget& t, const tokenizer::BpeTokenizer& tok,
+                                                    std::span<const std::int32_t> prompt,
+                                                    const llama::GenerateOptions& go) {
+  if (wants_cuda(t.device)) {
+#if defined(PMC_CLI_WITH_CUDA)
+    return generate_cuda(t, tok, prompt, go);
+#else
+    fail_without_cuda();
+#endif
+  }
+  return llama::with_config(llama::checkpoint_config_name(t.path), [&]<llama::Config C>() {
+    return with_model<C, Cpu>(t, tok, [&](const auto& model) { return llama::generate(model, prompt, go); });
+  });
+}
+
+}  // namespace pmc::cli
