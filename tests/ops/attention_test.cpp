@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Attention<Cpu>: causal GQA forward against naive loops (pos0 > 0, S > T, decoding), dq/dk/dv by finite
-// differences, 16-bit forward.
+// Attention<Cpu>: causal GQA forward against naive loops (pos0 > 0, S > T, decoding, several causal query
+// blocks), dq/dk/dv by finite differences, 16-bit forward.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -60,6 +60,9 @@ const std::vector<Case> kCases{
     {1, 3, 3, 3, 5, 7, 4},  // MHA, continuing after 4 cached tokens (S = pos0 + T)
     {2, 3, 4, 2, 5, 9, 2},  // GQA, S > pos0 + T: the last keys are never seen
     {1, 1, 4, 1, 7, 6, 5},  // decoding: one query against 6 cached keys, MQA
+    // more queries than one causal block (64): three blocks, the last partial, each against only its keys
+    {1, 150, 2, 1, 2, 150, 0},
+    {1, 70, 2, 1, 3, 100, 20},  // two blocks after 20 cached tokens, S > pos0 + T
 };
 }  // namespace
 

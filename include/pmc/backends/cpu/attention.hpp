@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Attention<Cpu>: causal GQA attention, one (batch, head) block per OpenMP iteration, Eigen products per head
-// on strided maps of the (B, T, H, Dh) layout; 16-bit blocks are staged to float.
+// on strided maps of the (B, T, H, Dh) layout, a block of 64 queries at a time against only the keys it sees
+// (the causal lower triangle); 16-bit blocks are staged to float.
 #pragma once
 
 #include <algorithm>
@@ -92,8 +93,12 @@ struct Attention<Cpu> {
       if (!save) pbuf.resize(static_cast<std::size_t>(d.t * d.s));
       C* pp = save ? probs.data() + bh * d.t * d.s : pbuf.data();
       RowMap<C> pfull(pp, d.t, d.s, Eigen::OuterStride<>(d.s));
-      auto p = pfull.leftCols(se);
-      p.noalias() = scale * qm * km.transpose();  // (T, S')
+      // Causal: a block of queries [t0, t0 + tb) needs keys [0, pos0 + t0 + tb) only, so the products skip
+      // the masked upper triangle a block at a time (about half the work at T ≫ kQueryBlock).
+      for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
+        const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = pos0 + t0 + tb;
+        pfull.block(t0, 0, tb, keys).noalias() = scale * qm.middleRows(t0, tb) * km.topRows(keys).transpose();
+      }
       for (std::int64_t t = 0; t < d.t; ++t) {
         const std::int64_t valid = pos0 + t + 1;  // causal: keys s ≤ pos0 + t
         auto row = pfull.row(t);
@@ -102,8 +107,12 @@ struct Attention<Cpu> {
         row.head(valid) /= row.head(valid).sum();
         row.tail(d.s - valid).setZero();
       }
-      update(HeadBlock<T>::of(out, b, h, d.t), false, scratch<C, 4>(),
-             [&](auto& om) { om.noalias() = p * vm; });  // (T, Dh)
+      update(HeadBlock<T>::of(out, b, h, d.t), false, scratch<C, 4>(), [&](auto& om) {  // (T, Dh)
+        for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
+          const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = pos0 + t0 + tb;
+          om.middleRows(t0, tb).noalias() = pfull.block(t0, 0, tb, keys) * vm.topRows(keys);
+        }
+      });
     });
   }
 
@@ -113,8 +122,9 @@ struct Attention<Cpu> {
                        const Tensor<T, Cpu>& dk, const Tensor<T, Cpu>& dv) {
     using C = compute_t<T>;
     using namespace backends::cpu;
-    // The forward's pos0 is implied: the last query sits at S' − 1 with S' = pos0 + T ≤ S, and probs are
-    // zero beyond S'. Using S (the whole key range) is exact, only slower when S > pos0 + T.
+    // The forward's pos0 is not passed: its last query sat at S' − 1 with S' = pos0 + T ≤ S, and probs are zero
+    // beyond it. Query t is taken to see keys [0, S − T + t]: a superset of its keys (exact, since the extra
+    // probabilities are zero) that is the set itself when S = pos0 + T, as in training.
     const Dims d = check(q, k, v, 0, "attention backward");
     check_probs(probs, d);
     check_same_shape(q.shape(), dout.shape(), "attention backward: q and dout");
@@ -123,29 +133,39 @@ struct Attention<Cpu> {
     if (dk.defined()) check_grad(k, dk, "attention backward: k and dk");
     if (dv.defined()) check_grad(v, dv, "attention backward: v and dv");
     const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
-    const std::int64_t se = d.s;
+    const std::int64_t se = d.s, offset = d.s - d.t;
+    auto keys_of = [&](std::int64_t t0, std::int64_t tb) { return offset + t0 + tb; };
     // One iteration per KV head: the G query heads that share it add into its dk, dv without racing.
     parallel_for(d.b * d.hkv, d.group * d.t * se * d.dh * 4, [&](std::int64_t bk) {
       const std::int64_t b = bk / d.hkv, hk = bk % d.hkv;
       const auto km = stage(HeadBlock<T>::of(k, b, hk, se), scratch<C, 1>());
       const auto vm = stage(HeadBlock<T>::of(v, b, hk, se), scratch<C, 2>());
       RowMatrix<C> dk_acc = RowMatrix<C>::Zero(se, d.dh), dv_acc = RowMatrix<C>::Zero(se, d.dh);
-      RowMatrix<C> ds(d.t, se);
+      RowMatrix<C> ds(d.t, se);  // dS; a query block's columns past its keys are never written or read
       for (std::int64_t g = 0; g < d.group; ++g) {
         const std::int64_t h = hk * d.group + g;
         const auto qm = stage(HeadBlock<T>::of(q, b, h, d.t), scratch<C, 0>());
         const auto om = stage(HeadBlock<T>::of(dout, b, h, d.t), scratch<C, 3>());
         ConstRowMap<C> p(probs.data() + (b * d.h + h) * d.t * d.s, d.t, se, Eigen::OuterStride<>(d.s));
-        ds.noalias() = om * vm.transpose();  // dP (T, S')
-        for (std::int64_t t = 0; t < d.t; ++t) {
-          const C dot = ds.row(t).dot(p.row(t));
-          ds.row(t) = p.row(t).cwiseProduct((ds.row(t).array() - dot).matrix());
+        for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
+          const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = keys_of(t0, tb);
+          auto dsb = ds.block(t0, 0, tb, keys);
+          dsb.noalias() = om.middleRows(t0, tb) * vm.topRows(keys).transpose();  // dP
+          for (std::int64_t i = 0; i < tb; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+            const auto prow = p.row(t0 + i).head(keys);
+            const C dot = dsb.row(i).dot(prow);
+            dsb.row(i) = prow.cwiseProduct((dsb.row(i).array() - dot).matrix());
+          }
+          if (dk.defined()) dk_acc.topRows(keys).noalias() += scale * dsb.transpose() * qm.middleRows(t0, tb);
+          if (dv.defined()) dv_acc.topRows(keys).noalias() += p.block(t0, 0, tb, keys).transpose() * om.middleRows(t0, tb);
         }
         if (dq.defined())
-          update(HeadBlock<T>::of(dq, b, h, d.t), true, scratch<C, 4>(),
-                 [&](auto& m) { m.noalias() += scale * ds * km; });
-        if (dk.defined()) dk_acc.noalias() += scale * ds.transpose() * qm;
-        if (dv.defined()) dv_acc.noalias() += p.transpose() * om;
+          update(HeadBlock<T>::of(dq, b, h, d.t), true, scratch<C, 4>(), [&](auto& m) {
+            for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
+              const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = keys_of(t0, tb);
+              m.middleRows(t0, tb).noalias() += scale * ds.block(t0, 0, tb, keys) * km.topRows(keys);
+            }
+          });
       }
       if (dk.defined()) update(HeadBlock<T>::of(dk, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dk_acc; });
       if (dv.defined()) update(HeadBlock<T>::of(dv, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dv_acc; });
@@ -153,6 +173,9 @@ struct Attention<Cpu> {
   }
 
  private:
+  /// Queries per block of the causal products: each block multiplies only the keys its last query sees.
+  static constexpr std::int64_t kQueryBlock = 64;
+
   struct Dims {
     std::int64_t b, t, h, dh, s, hkv, group;
   };
