@@ -5,6 +5,11 @@ PyTorch (transformers' LlamaForCausalLM, eager attention) and in pmc (build/rele
 same run, with the same config, batch and thread count, and prints tokens/s for each and the ratio.
 
     python3 tools/bench_train_cpu.py [--threads 2] [--steps 10] [--pmc build/release/bench/train_bench] [--gemm]
+                                     [--peak]
+
+--peak also measures the CPU's FMA peak (bench/layers_bench's PeakFma) and puts both steps against it: the
+step's model FLOPs per token (every GEMM of forward and backward, attention over the full T x T square as both
+implementations compute it) times tokens/s, as a share of the peak, and the share that 1.5x PyTorch would need.
 """
 import argparse
 import json
@@ -72,12 +77,29 @@ def gemm_gflops(binary_dir: str, threads: int) -> None:
           f"torch ({blas}) {torch_rate:.0f} GFLOP/s, ratio {pmc_rate / torch_rate:.2f}x")
 
 
+def step_flops_per_token() -> float:
+    """FLOPs per token of one training step: 6 per weight of every GEMM (forward, grad input, grad weight:
+    q, k, v, o, gate, up, down and the output head) and 3 x 4·T·D per layer for attention (QKᵀ and PV forward,
+    four products backward) over the full T x T square. Norms, RoPE, softmax and AdamW are left out (well under 1%)."""
+    d, f, v, layers = CONFIG["hidden_size"], CONFIG["intermediate_size"], CONFIG["vocab_size"], CONFIG["num_hidden_layers"]
+    gemm_weights = layers * (4 * d * d + 3 * d * f) + d * v
+    return 6.0 * gemm_weights + 3 * layers * 4.0 * T * d
+
+
+def peak_gflops(binary_dir: str, threads: int) -> float:
+    out = subprocess.run([f"{binary_dir}/layers_bench", f"--benchmark_filter=PeakFma/bits:256/threads:{threads}/",
+                          "--benchmark_format=json"], check=True, capture_output=True, text=True,
+                         env={"OMP_NUM_THREADS": str(threads)}).stdout
+    return json.loads(out)["benchmarks"][0]["FLOP/s"] / 1e9
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--pmc", default="build/release/bench/train_bench")
     p.add_argument("--gemm", action="store_true", help="also compare one GEMM (Eigen vs torch's BLAS)")
+    p.add_argument("--peak", action="store_true", help="also put both steps against the CPU's FMA peak")
     a = p.parse_args()
     if a.gemm:
         gemm_gflops(a.pmc.rsplit("/", 1)[0], a.threads)
@@ -88,6 +110,13 @@ def main():
     print(f"  pmc     {pmc:10.0f} tokens/s")
     print(f"  pytorch {pt:10.0f} tokens/s")
     print(f"  ratio   {pmc / pt:10.2f}x")
+    if a.peak:
+        peak = peak_gflops(a.pmc.rsplit("/", 1)[0], a.threads)
+        flops = step_flops_per_token()
+        print(f"FMA peak (256-bit, {a.threads} threads) {peak:.1f} GFLOP/s; {flops / 1e6:.1f} MFLOP per token per step")
+        for name, rate in (("pmc", pmc), ("pytorch", pt)):
+            print(f"  {name:8s} {rate * flops / 1e9:6.1f} GFLOP/s = {100 * rate * flops / 1e9 / peak:5.1f}% of peak")
+        print(f"  1.5x pytorch would need {100 * 1.5 * pt * flops / 1e9 / peak:5.1f}% of peak")
 
 
 if __name__ == "__main__":
