@@ -31,4 +31,16 @@ struct Command {
   }
 };
 
+/// --device cpu|cuda, for the subcommands that can run on a GPU.
+inline void add_device_flag(CLI::App& app, std::string& device,
+                            const std::string& help = "cpu, or cuda (needs a pmc built with CUDA: the cuda preset)") {
+  app.add_option("--device", device, help)->check(CLI::IsMember({"cpu", "cuda"}));
+}
+
+/// --precision fp32|bf16 for the subcommands that run a trained model (eval, generate).
+inline void add_model_precision_flag(CLI::App& app, std::string& precision) {
+  app.add_option("--precision", precision, "the model's weights and compute: fp32, or bf16 (--device cuda)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
 }  // namespace pmc::cli

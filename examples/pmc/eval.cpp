@@ -107,10 +107,8 @@ const pmc::cli::Command eval_command{
       app.add_option("--out", a->out, "write the results as JSON");
       app.add_flag("--no-items", a->no_items, "leave per-item results out of the JSON");
       app.add_flag("--no-bos", a->no_bos, "do not start prompts with BOS");
-      app.add_option("--device", a->device, "cpu, or cuda (needs a pmc built with CUDA: the cuda preset)")
-          ->check(CLI::IsMember({"cpu", "cuda"}));
-      app.add_option("--precision", a->precision, "the model's weights and compute: fp32, or bf16 (--device cuda)")
-          ->check(CLI::IsMember({"fp32", "bf16"}));
+      pmc::cli::add_device_flag(app, a->device);
+      pmc::cli::add_model_precision_flag(app, a->precision);
       return [a]() {
         namespace ev = pmc::eval;
         const auto bench = ev::parse_benchmark(a->benchmark);

@@ -69,10 +69,8 @@ const pmc::cli::Command generate_command{
       app.add_option("--stop", a->stop, "stop when this text appears");
       app.add_flag("--print-ids", a->print_ids, "print token ids (prompt and continuation) instead of text");
       app.add_flag("--no-bos", a->no_bos, "do not start the prompt with BOS");
-      app.add_option("--device", a->device, "cpu, or cuda (needs a pmc built with CUDA: the cuda preset)")
-          ->check(CLI::IsMember({"cpu", "cuda"}));
-      app.add_option("--precision", a->precision, "the model's weights and compute: fp32, or bf16 (--device cuda)")
-          ->check(CLI::IsMember({"fp32", "bf16"}));
+      pmc::cli::add_device_flag(app, a->device);
+      pmc::cli::add_model_precision_flag(app, a->precision);
       return [a]() {
         auto tok = pmc::tokenizer::BpeTokenizer::load(a->tokenizer);
         return run_generate(*a, tok);

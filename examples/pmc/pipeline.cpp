@@ -327,8 +327,7 @@ const pmc::cli::Command pipeline_command{
       app.add_option("--out", o->out, "output folder (default pmc-pipeline)");
       app.add_option("--model", o->model, "model config name (default demo)");
       app.add_option("--seed", o->seed, "seed")->each([o](const std::string&) { o->seed_set = true; });
-      app.add_option("--device", o->device, "train and evaluate on cpu (default) or cuda (a pmc built with CUDA)")
-          ->check(CLI::IsMember({"cpu", "cuda"}));
+      pmc::cli::add_device_flag(app, o->device, "train and evaluate on cpu (default) or cuda (a pmc built with CUDA)");
       return [o]() {
         PipelineConfig cfg = o->config.empty() ? PipelineConfig{} : read_config(o->config);
         if (!o->out.empty()) cfg.out = o->out;

@@ -32,8 +32,7 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   app.add_option("--precision", a.precision,
                  "fp32, or bf16 (bf16 forward/backward with fp32 master weights, grads and AdamW state)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
-  app.add_option("--device", a.device, "cpu, or cuda (needs a pmc built with CUDA: the cuda preset)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  add_device_flag(app, a.device);
   app.add_flag("--recompute", a.recompute,
                "recompute each transformer block's activations during backward (keeps only block inputs)");
 }

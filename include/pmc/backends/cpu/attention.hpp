@@ -95,10 +95,9 @@ struct Attention<Cpu> {
       RowMap<C> pfull(pp, d.t, d.s, Eigen::OuterStride<>(d.s));
       // Causal: a block of queries [t0, t0 + tb) needs keys [0, pos0 + t0 + tb) only, so the products skip
       // the masked upper triangle a block at a time (about half the work at T ≫ kQueryBlock).
-      for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
-        const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = pos0 + t0 + tb;
+      for_each_query_block(d.t, pos0, [&](std::int64_t t0, std::int64_t tb, std::int64_t keys) {
         pfull.block(t0, 0, tb, keys).noalias() = scale * qm.middleRows(t0, tb) * km.topRows(keys).transpose();
-      }
+      });
       for (std::int64_t t = 0; t < d.t; ++t) {
         const std::int64_t valid = pos0 + t + 1;  // causal: keys s ≤ pos0 + t
         auto row = pfull.row(t);
@@ -108,10 +107,9 @@ struct Attention<Cpu> {
         row.tail(d.s - valid).setZero();
       }
       update(HeadBlock<T>::of(out, b, h, d.t), false, scratch<C, 4>(), [&](auto& om) {  // (T, Dh)
-        for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
-          const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = pos0 + t0 + tb;
+        for_each_query_block(d.t, pos0, [&](std::int64_t t0, std::int64_t tb, std::int64_t keys) {
           om.middleRows(t0, tb).noalias() = pfull.block(t0, 0, tb, keys) * vm.topRows(keys);
-        }
+        });
       });
     });
   }
@@ -133,8 +131,7 @@ struct Attention<Cpu> {
     if (dk.defined()) check_grad(k, dk, "attention backward: k and dk");
     if (dv.defined()) check_grad(v, dv, "attention backward: v and dv");
     const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
-    const std::int64_t se = d.s, offset = d.s - d.t;
-    auto keys_of = [&](std::int64_t t0, std::int64_t tb) { return offset + t0 + tb; };
+    const std::int64_t se = d.s, offset = d.s - d.t;  // query t sees keys [0, offset + t]
     // One iteration per KV head: the G query heads that share it add into its dk, dv without racing.
     parallel_for(d.b * d.hkv, d.group * d.t * se * d.dh * 4, [&](std::int64_t bk) {
       const std::int64_t b = bk / d.hkv, hk = bk % d.hkv;
@@ -147,8 +144,7 @@ struct Attention<Cpu> {
         const auto qm = stage(HeadBlock<T>::of(q, b, h, d.t), scratch<C, 0>());
         const auto om = stage(HeadBlock<T>::of(dout, b, h, d.t), scratch<C, 3>());
         ConstRowMap<C> p(probs.data() + (b * d.h + h) * d.t * d.s, d.t, se, Eigen::OuterStride<>(d.s));
-        for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
-          const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = keys_of(t0, tb);
+        for_each_query_block(d.t, offset, [&](std::int64_t t0, std::int64_t tb, std::int64_t keys) {
           auto dsb = ds.block(t0, 0, tb, keys);
           dsb.noalias() = om.middleRows(t0, tb) * vm.topRows(keys).transpose();  // dP
           for (std::int64_t i = 0; i < tb; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P))
@@ -158,13 +154,12 @@ struct Attention<Cpu> {
           }
           if (dk.defined()) dk_acc.topRows(keys).noalias() += scale * dsb.transpose() * qm.middleRows(t0, tb);
           if (dv.defined()) dv_acc.topRows(keys).noalias() += p.block(t0, 0, tb, keys).transpose() * om.middleRows(t0, tb);
-        }
+        });
         if (dq.defined())
           update(HeadBlock<T>::of(dq, b, h, d.t), true, scratch<C, 4>(), [&](auto& m) {
-            for (std::int64_t t0 = 0; t0 < d.t; t0 += kQueryBlock) {
-              const std::int64_t tb = std::min(kQueryBlock, d.t - t0), keys = keys_of(t0, tb);
+            for_each_query_block(d.t, offset, [&](std::int64_t t0, std::int64_t tb, std::int64_t keys) {
               m.middleRows(t0, tb).noalias() += scale * ds.block(t0, 0, tb, keys) * km.topRows(keys);
-            }
+            });
           });
       }
       if (dk.defined()) update(HeadBlock<T>::of(dk, b, hk, se), true, scratch<C, 4>(), [&](auto& m) { m += dk_acc; });
@@ -175,6 +170,16 @@ struct Attention<Cpu> {
  private:
   /// Queries per block of the causal products: each block multiplies only the keys its last query sees.
   static constexpr std::int64_t kQueryBlock = 64;
+
+  /// f(t0, tb, keys) for each block of queries [t0, t0 + tb) of T, where query t sees keys [0, key_offset + t]:
+  /// the block needs keys [0, keys) with keys = key_offset + t0 + tb.
+  template <class F>
+  static void for_each_query_block(std::int64_t t, std::int64_t key_offset, F&& f) {
+    for (std::int64_t t0 = 0; t0 < t; t0 += kQueryBlock) {
+      const std::int64_t tb = std::min(kQueryBlock, t - t0);
+      f(t0, tb, key_offset + t0 + tb);
+    }
+  }
 
   struct Dims {
     std::int64_t b, t, h, dh, s, hkv, group;
