@@ -47,11 +47,22 @@ benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b) {
 
 #define PMC_BENCH(fn) [[maybe_unused]] static auto* const reg_##fn = timed(benchmark::RegisterBenchmark(#fn, fn))
 
-/// Eigen's GEMM threads for one benchmark (0 restores the OpenMP default).
-struct EigenThreads {
-  explicit EigenThreads(int n) { Eigen::setNbThreads(n); }
-  ~EigenThreads() { Eigen::setNbThreads(0); }
+/// The GEMM's threads for one benchmark, Eigen's and pmc's own (OpenMP); 0 keeps the OpenMP default.
+struct GemmThreads {
+  int saved = omp_get_max_threads();
+  explicit GemmThreads(int n) {
+    Eigen::setNbThreads(n);
+    if (n > 0) omp_set_num_threads(n);
+  }
+  ~GemmThreads() {
+    Eigen::setNbThreads(0);
+    omp_set_num_threads(saved);
+  }
 };
+
+/// Records in the output which GEMM float products ran on (`PMC_CPU_GEMM=eigen` selects Eigen's).
+[[maybe_unused]] const bool gemm_context =
+    (benchmark::AddCustomContext("cpu_gemm", pmc::backends::cpu::float_gemm_name()), true);
 
 // ---- FMA peak ---------------------------------------------------------------------------------------
 // Independent accumulators hide the FMA latency (4 cycles) on both FMA ports: 2 × 4 = 8 chains is the
@@ -115,10 +126,10 @@ PMC_BENCH(BM_PeakFma)
 // ---- matmul -------------------------------------------------------------------------------------------
 // A linear layer y = x · Wᵀ with W: (out, in) = (N_out, 4096) and x: (tokens, 4096).
 
-/// Args: tokens, out features, Eigen threads.
+/// Args: tokens, out features, GEMM threads (0: the OpenMP default).
 void BM_Matmul_LinearForward(benchmark::State& st) {
   const std::int64_t n = st.range(0), out = st.range(1);
-  EigenThreads threads(static_cast<int>(st.range(2)));
+  GemmThreads threads(static_cast<int>(st.range(2)));
   const auto x = random<float>({n, kDim}, 1), w = random<float>({out, kDim}, 2);
   Tensor<float> y({n, out});
   for (auto _ : st) {
@@ -139,7 +150,7 @@ PMC_BENCH(BM_Matmul_LinearForward)
 /// dx = dy · W and dW += dyᵀ · x: twice the forward's FLOP.
 void BM_Matmul_LinearBackward(benchmark::State& st) {
   const std::int64_t n = st.range(0), out = st.range(1);
-  EigenThreads threads(static_cast<int>(st.range(2)));
+  GemmThreads threads(static_cast<int>(st.range(2)));
   const auto x = random<float>({n, kDim}, 1), w = random<float>({out, kDim}, 2), dy = random<float>({n, out}, 3);
   Tensor<float> dx({n, kDim}), dw({out, kDim});
   for (auto _ : st) {

@@ -47,6 +47,10 @@ BENCHMARK(BM_TrainStep<pmc::llama::small_20m>)->Name("BM_TrainStep/small_20m/fp3
 BENCHMARK(BM_TrainStep<pmc::llama::demo>)->Name("BM_TrainStep/demo/fp32")->Args({16, 128})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
+/// Records in the output which GEMM float products ran on (`PMC_CPU_GEMM=eigen` selects Eigen's).
+[[maybe_unused]] const bool gemm_context =
+    (benchmark::AddCustomContext("cpu_gemm", pmc::backends::cpu::float_gemm_name()), true);
+
 }  // namespace
 
 BENCHMARK_MAIN();

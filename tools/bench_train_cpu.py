@@ -5,11 +5,12 @@ PyTorch (transformers' LlamaForCausalLM, eager attention) and in pmc (build/rele
 same run, with the same config, batch and thread count, and prints tokens/s for each and the ratio.
 
     python3 tools/bench_train_cpu.py [--threads 2] [--steps 10] [--pmc build/release/bench/train_bench] [--gemm]
-                                     [--peak]
+                                     [--peak] [--eigen]
 
 --peak also measures the CPU's FMA peak (bench/layers_bench's PeakFma) and puts both steps against it: the
 step's model FLOPs per token (every GEMM of forward and backward, attention over the full T x T square as both
 implementations compute it) times tokens/s, as a share of the peak, and the share that 1.5x PyTorch would need.
+--eigen also times pmc with Eigen's GEMM (PMC_CPU_GEMM=eigen) where pmc's own AVX-512 GEMM is compiled in.
 """
 import argparse
 import json
@@ -49,15 +50,24 @@ def torch_tokens_per_s(threads: int, steps: int) -> float:
     return B * T * steps / (time.perf_counter() - t0)
 
 
-def pmc_tokens_per_s(binary: str, threads: int) -> float:
-    out = subprocess.run([binary, "--benchmark_filter=small_20m", "--benchmark_format=json"], check=True,
-                         capture_output=True, text=True, env={"OMP_NUM_THREADS": str(threads)}).stdout
-    return json.loads(out)["benchmarks"][0]["tokens_per_s"]
+def run_json(argv: list[str], threads: int, eigen: bool) -> dict:
+    """A pmc benchmark's JSON output; eigen=True runs float products on Eigen's GEMM (PMC_CPU_GEMM=eigen)."""
+    env = {"OMP_NUM_THREADS": str(threads)}
+    if eigen:
+        env["PMC_CPU_GEMM"] = "eigen"
+    return json.loads(subprocess.run(argv + ["--benchmark_format=json"], check=True, capture_output=True, text=True,
+                                     env=env).stdout)
 
 
-def gemm_gflops(binary_dir: str, threads: int) -> None:
+def pmc_tokens_per_s(binary: str, threads: int, eigen: bool = False) -> tuple[float, str]:
+    """tokens/s of pmc's step, and the GEMM it ran on (the benchmark's `cpu_gemm` context)."""
+    out = run_json([binary, "--benchmark_filter=small_20m"], threads, eigen)
+    return out["benchmarks"][0]["tokens_per_s"], out["context"].get("cpu_gemm", "Eigen")
+
+
+def gemm_gflops(binary_dir: str, threads: int, with_eigen: bool) -> None:
     """The GEMM under both steps, like for like: a linear layer forward (x·Wᵀ) at 512 × 4096 × 4096 in torch
-    (MKL here) and in pmc (Eigen, bench/layers_bench), GFLOP/s."""
+    (MKL here) and in pmc (bench/layers_bench: its default GEMM, and Eigen's with --eigen), GFLOP/s."""
     torch.set_num_threads(threads)
     m, k, n = 512, 4096, 4096
     x, w = torch.randn(m, k), torch.randn(n, k)
@@ -68,13 +78,14 @@ def gemm_gflops(binary_dir: str, threads: int) -> None:
     for _ in range(reps):
         x @ w.t()
     torch_rate = 2 * m * k * n * reps / (time.perf_counter() - t0) / 1e9
-    out = subprocess.run([f"{binary_dir}/layers_bench", "--benchmark_filter=LinearForward/tokens:512/out:4096/threads:0",
-                          "--benchmark_format=json", "--benchmark_min_time=1"], check=True, capture_output=True,
-                         text=True, env={"OMP_NUM_THREADS": str(threads)}).stdout
-    pmc_rate = json.loads(out)["benchmarks"][0]["FLOP/s"] / 1e9
     blas = "MKL" if "Math Kernel Library" in torch.__config__.show() else "its BLAS"
-    print(f"linear forward 512 x 4096 x 4096, {threads} threads: pmc (Eigen) {pmc_rate:.0f} GFLOP/s, "
-          f"torch ({blas}) {torch_rate:.0f} GFLOP/s, ratio {pmc_rate / torch_rate:.2f}x")
+    argv = [f"{binary_dir}/layers_bench", "--benchmark_filter=LinearForward/tokens:512/out:4096/threads:0",
+            "--benchmark_min_time=1"]
+    for eigen in ([False, True] if with_eigen else [False]):
+        out = run_json(argv, threads, eigen)
+        pmc_rate = out["benchmarks"][0]["FLOP/s"] / 1e9
+        print(f"linear forward 512 x 4096 x 4096, {threads} threads: pmc ({out['context'].get('cpu_gemm', 'Eigen')}) "
+              f"{pmc_rate:.0f} GFLOP/s, torch ({blas}) {torch_rate:.0f} GFLOP/s, ratio {pmc_rate / torch_rate:.2f}x")
 
 
 def step_flops_per_token() -> float:
@@ -86,11 +97,15 @@ def step_flops_per_token() -> float:
     return 6.0 * gemm_weights + 3 * layers * 4.0 * T * d
 
 
-def peak_gflops(binary_dir: str, threads: int) -> float:
-    out = subprocess.run([f"{binary_dir}/layers_bench", f"--benchmark_filter=PeakFma/bits:256/threads:{threads}/",
+def peak_gflops(binary_dir: str, threads: int) -> tuple[float, int]:
+    """The CPU's FMA peak in GFLOP/s at the widest vector width it has (layers_bench skips 512 bits on a CPU
+    without AVX-512), and that width."""
+    out = subprocess.run([f"{binary_dir}/layers_bench", f"--benchmark_filter=PeakFma/bits:(256|512)/threads:{threads}/",
                           "--benchmark_format=json"], check=True, capture_output=True, text=True,
                          env={"OMP_NUM_THREADS": str(threads)}).stdout
-    return json.loads(out)["benchmarks"][0]["FLOP/s"] / 1e9
+    ran = [b for b in json.loads(out)["benchmarks"] if not b.get("error_occurred")]
+    best = max(ran, key=lambda b: int(b["name"].split("bits:")[1].split("/")[0]))
+    return best["FLOP/s"] / 1e9, int(best["name"].split("bits:")[1].split("/")[0])
 
 
 def main():
@@ -98,22 +113,29 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--pmc", default="build/release/bench/train_bench")
-    p.add_argument("--gemm", action="store_true", help="also compare one GEMM (Eigen vs torch's BLAS)")
+    p.add_argument("--gemm", action="store_true", help="also compare one GEMM (pmc's vs torch's BLAS)")
     p.add_argument("--peak", action="store_true", help="also put both steps against the CPU's FMA peak")
+    p.add_argument("--eigen", action="store_true",
+                   help="also time pmc with Eigen's GEMM (PMC_CPU_GEMM=eigen), where its own AVX-512 GEMM is the default")
     a = p.parse_args()
     if a.gemm:
-        gemm_gflops(a.pmc.rsplit("/", 1)[0], a.threads)
-    pmc = pmc_tokens_per_s(a.pmc, a.threads)
+        gemm_gflops(a.pmc.rsplit("/", 1)[0], a.threads, a.eigen)
+    pmc, gemm = pmc_tokens_per_s(a.pmc, a.threads)
+    pmc_eigen = pmc_tokens_per_s(a.pmc, a.threads, eigen=True)[0] if a.eigen and gemm != "Eigen" else None
     pt = torch_tokens_per_s(a.threads, a.steps)
     print(f"small_20m fp32 training step, batch {B} x {T}, {a.threads} threads "
           f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
-    print(f"  pmc     {pmc:10.0f} tokens/s")
-    print(f"  pytorch {pt:10.0f} tokens/s")
-    print(f"  ratio   {pmc / pt:10.2f}x")
+    print(f"  {'pmc (' + gemm + ')':20s} {pmc:8.0f} tokens/s")
+    if pmc_eigen is not None:
+        print(f"  {'pmc (Eigen)':20s} {pmc_eigen:8.0f} tokens/s")
+    print(f"  {'pytorch':20s} {pt:8.0f} tokens/s")
+    print(f"  {'ratio':20s} {pmc / pt:8.2f}x")
+    if pmc_eigen is not None:
+        print(f"  ratio with Eigen's GEMM {pmc_eigen / pt:.2f}x; pmc's GEMM over Eigen's in the step {pmc / pmc_eigen:.2f}x")
     if a.peak:
-        peak = peak_gflops(a.pmc.rsplit("/", 1)[0], a.threads)
+        peak, bits = peak_gflops(a.pmc.rsplit("/", 1)[0], a.threads)
         flops = step_flops_per_token()
-        print(f"FMA peak (256-bit, {a.threads} threads) {peak:.1f} GFLOP/s; {flops / 1e6:.1f} MFLOP per token per step")
+        print(f"FMA peak ({bits}-bit, {a.threads} threads) {peak:.1f} GFLOP/s; {flops / 1e6:.1f} MFLOP per token per step")
         for name, rate in (("pmc", pmc), ("pytorch", pt)):
             print(f"  {name:8s} {rate * flops / 1e9:6.1f} GFLOP/s = {100 * rate * flops / 1e9 / peak:5.1f}% of peak")
         print(f"  1.5x pytorch would need {100 * 1.5 * pt * flops / 1e9 / peak:5.1f}% of peak")

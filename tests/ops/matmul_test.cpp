@@ -2,10 +2,17 @@
 // Matmul<Cpu>: forward against a naive double reference, backward against finite differences, 16-bit, errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <pmc/backends/cpu/matmul.hpp>
 #include <support/compare.hpp>
@@ -122,6 +129,96 @@ TEST_CASE("matmul forward reads strided views: column slices, transposed views, 
   Mm::forward(a, b, ct.transpose(0, 1), false, false);
   CHECK(pmc::test::max_abs_diff(ct.transpose(0, 1), reference(cs, a.contiguous(), b.contiguous(), 1, 0, c)) < 1e-12);
 }
+
+// Float products large enough for pmc's own AVX-512 GEMM (sgemm_avx512.hpp: M >= 192) where it is compiled in,
+// and for Eigen's otherwise: every edge of its blocking (partial MR × NR tiles, K beyond one depth block of 384,
+// N beyond one column block of 384, M beyond one row block of 4096, too few column blocks for the threads).
+TEST_CASE("matmul forward in float at blocked sizes matches a naive reference") {
+#ifdef PMC_HAVE_SGEMM_AVX512
+  MESSAGE("float GEMMs of at least 192 x 16 x 16 run on pmc's own AVX-512 kernel");
+#else
+  MESSAGE("pmc's own AVX-512 GEMM is not compiled in (no -mavx512f): these float GEMMs run on Eigen");
+#endif
+  std::mt19937 rng(11);
+  std::vector<Case> cases;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      cases.push_back({0, 197, 19, 50, ta == 1, tb == 1, false});    // one partial tile each way
+      cases.push_back({0, 203, 400, 433, ta == 1, tb == 1, false});  // two depth and two column blocks
+    }
+  cases.push_back({0, 4100, 16, 20, false, true, false});  // two row blocks, the second of 4 rows
+  cases.push_back({0, 200, 16, 2000, true, false, false});  // six column blocks
+  cases.push_back({3, 70, 40, 48, false, true, false});    // a batch against a shared B (folded into one GEMM)
+  cases.push_back({3, 200, 40, 48, true, false, true});    // a batch of separate products
+  for (const auto& cs : cases) {
+    CAPTURE(name(cs));
+    CAPTURE(cs.m);
+    CAPTURE(cs.k);
+    CAPTURE(cs.n);
+    const auto a = random_tensor<float>(cs.a(), rng), b = random_tensor<float>(cs.b(), rng);
+    const auto c0 = random_tensor<double>(cs.c(), rng);
+    const double tol = 1e-6 * static_cast<double>(cs.k);  // float rounding of k products of |x| <= 1
+    Tensor<float> c(cs.c());
+    c.fill(NAN);  // beta = 0 must not read C
+    Mm::forward(a, b, c, cs.ta, cs.tb);
+    CHECK(pmc::test::max_abs_diff(c, reference(cs, a, b, 1, 0, c0)) < tol);
+    auto cb = c0.to<float>();
+    Mm::forward(a, b, cb, cs.ta, cs.tb, 0.5f, -2.f);
+    CHECK(pmc::test::max_abs_diff(cb, reference(cs, a, b, 0.5, -2, c0)) < tol);
+  }
+}
+
+TEST_CASE("matmul backward in float at blocked sizes sums a shared weight's gradient over the batch") {
+  std::mt19937 rng(12);
+  // A linear layer's three products: y = x·Wᵀ, dx += dy·W, dW += dyᵀ·x with x (2, 100, 200), W (200, 200).
+  const Case cs{2, 100, 200, 200, false, true, false};
+  const auto x = random_tensor<float>(cs.a(), rng), w = random_tensor<float>(cs.b(), rng);
+  const auto dy = random_tensor<float>(cs.c(), rng);
+  Tensor<float> dx(cs.a()), dw(cs.b());
+  dw.fill(1.f);  // accumulates onto what is there
+  Mm::backward(x, w, dy, dx, dw, cs.ta, cs.tb);
+  const auto xv = x.to_vector(), wv = w.to_vector(), dyv = dy.to_vector(), dxv = dx.to_vector(), dwv = dw.to_vector();
+  double err_dx = 0, err_dw = 0;
+  for (std::int64_t bi = 0; bi < cs.batch; ++bi)
+    for (std::int64_t t = 0; t < cs.m; ++t)
+      for (std::int64_t p = 0; p < cs.k; ++p) {
+        double s = 0;
+        for (std::int64_t j = 0; j < cs.n; ++j)
+          s += double(dyv[static_cast<std::size_t>((bi * cs.m + t) * cs.n + j)]) * wv[static_cast<std::size_t>(j * cs.k + p)];
+        err_dx = std::max(err_dx, std::abs(s - dxv[static_cast<std::size_t>((bi * cs.m + t) * cs.k + p)]));
+      }
+  for (std::int64_t j = 0; j < cs.n; ++j)
+    for (std::int64_t p = 0; p < cs.k; ++p) {
+      double s = 1;
+      for (std::int64_t r = 0; r < cs.batch * cs.m; ++r)
+        s += double(dyv[static_cast<std::size_t>(r * cs.n + j)]) * xv[static_cast<std::size_t>(r * cs.k + p)];
+      err_dw = std::max(err_dw, std::abs(s - dwv[static_cast<std::size_t>(j * cs.k + p)]));
+    }
+  CHECK(err_dx < 1e-4);
+  CHECK(err_dw < 2e-4);
+}
+
+#if defined(_OPENMP) && defined(PMC_HAVE_SGEMM_AVX512)
+// pmc's kernel sums each element in an order that does not depend on the threads (Eigen's does: its blocking
+// follows the thread count).
+TEST_CASE("matmul forward in float gives the same bits on one thread and on several") {
+  std::mt19937 rng(13);
+  const Case cs{0, 300, 500, 400, false, true, false};
+  if (!pmc::backends::cpu::sgemm_avx512::suits(cs.m, cs.n, cs.k)) {
+    MESSAGE("skipped: PMC_CPU_GEMM=eigen selects Eigen's GEMM");
+    return;
+  }
+  const auto a = random_tensor<float>(cs.a(), rng), b = random_tensor<float>(cs.b(), rng);
+  Tensor<float> one(cs.c()), many(cs.c());
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Mm::forward(a, b, one, cs.ta, cs.tb);
+  omp_set_num_threads(std::max(threads, 3));  // more threads than cores still splits the work
+  Mm::forward(a, b, many, cs.ta, cs.tb);
+  omp_set_num_threads(threads);
+  CHECK(one.to_vector() == many.to_vector());
+}
+#endif
 
 TEST_CASE("matmul backward matches finite differences (double)") {
   std::mt19937 rng(4);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Matmul<Cpu>: batched strided GEMM on Eigen (float, double); bf16/f16 staged to float in blocks.
+// Matmul<Cpu>: batched strided GEMM on Eigen (float, double), or on pmc's own AVX-512 kernel for float where it is
+// compiled in (sgemm_avx512.hpp); bf16/f16 staged to float in blocks.
 #pragma once
 
 #include <algorithm>
@@ -10,36 +11,12 @@
 #include <vector>
 
 #include <pmc/backends/cpu/eigen.hpp>
+#include <pmc/backends/cpu/mat_desc.hpp>
+#include <pmc/backends/cpu/sgemm_avx512.hpp>
 #include <pmc/core/tensor.hpp>
 #include <pmc/ops/matmul.hpp>
 
 namespace pmc::backends::cpu {
-
-/// `batch` logical (rows, cols) matrices: element (b, i, j) is data[b·bs + i·rs + j·cs]. bs = 0 broadcasts
-/// an operand; for the output it means "sum over the batch" (the gradient of a shared 2-D operand).
-template <class T>
-struct MatDesc {
-  T* data = nullptr;
-  std::int64_t rows = 0, cols = 0, rs = 0, cs = 0, bs = 0;
-
-  MatDesc t() const { return {data, cols, rows, cs, rs, bs}; }
-  T& at(std::int64_t i, std::int64_t j) const { return data[i * rs + j * cs]; }
-  MatDesc batch(std::int64_t b) const {
-    MatDesc d = *this;
-    d.data += b * bs;
-    return d;
-  }
-  /// Strides of unit extents are arbitrary; pin them so that layout tests below see the real layout.
-  MatDesc normalized() const {
-    MatDesc d = *this;
-    if (d.cols == 1) d.cs = 1;
-    if (d.rows == 1 && d.cs != 1) d.rs = 1;
-    return d;
-  }
-  bool row_major() const { return cs == 1; }
-  bool col_major() const { return rs == 1; }
-  std::int64_t outer() const { return row_major() ? (rows == 1 ? cols : rs) : (cols == 1 ? rows : cs); }
-};
 
 /// The logical op(X) of a 2-D or 3-D tensor: its last two dimensions, transposed when `trans`.
 template <class T>
@@ -211,11 +188,28 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
   for (std::int64_t i = 0; i < batch; ++i) {
     const float beta_i = (c.bs == 0 && i > 0) ? 1.f : beta;
     if constexpr (std::is_same_v<T, C>) {
+#ifdef PMC_HAVE_SGEMM_AVX512
+      if constexpr (std::is_same_v<T, float>) {
+        if (sgemm_avx512::suits(c.rows, c.cols, a.cols)) {
+          sgemm_avx512::gemm(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+          continue;
+        }
+      }
+#endif
       gemm_eigen<C>(a.batch(i), b.batch(i), c.batch(i), static_cast<C>(alpha), static_cast<C>(beta_i));
     } else {
       gemm_lowp<T>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
     }
   }
+}
+
+/// The GEMM that large float products run on: "own AVX-512" (sgemm_avx512.hpp), or "Eigen" where that is not
+/// compiled in or PMC_CPU_GEMM=eigen asks for Eigen's. Benchmarks record it.
+inline const char* float_gemm_name() {
+#ifdef PMC_HAVE_SGEMM_AVX512
+  if (sgemm_avx512::suits(1024, 1024, 1024)) return "own AVX-512";
+#endif
+  return "Eigen";
 }
 
 template <class T>
