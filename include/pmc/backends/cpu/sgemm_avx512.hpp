@@ -70,7 +70,8 @@ inline bool suits(i64 m, i64 n, i64 k) {
 
 namespace detail {
 
-/// A 64-byte aligned float buffer per thread and slot that grows and is reused across calls.
+/// A 64-byte aligned float buffer per thread and slot that grows and is reused across calls (like scratch() in
+/// eigen.hpp, which is not aligned: the micro-kernel's loads of packed B need 64 bytes).
 template <int Slot>
 float* thread_buffer(i64 floats) {
   struct Free {
@@ -132,25 +133,27 @@ inline void micro_kernel(i64 kc, const float* __restrict a, const float* __restr
   }
 }
 
+/// A partial panel (fewer than `width` rows or columns filled) is zeroed first: its padding then adds nothing.
+inline void zero_partial_panel(float* panel, int filled, int width, i64 kc) {
+  if (filled < width) std::fill_n(panel, kc * width, 0.f);
+}
+
 /// Rows [i0, i0 + m) × columns [k0, k0 + kc) of op(A) as MR-row panels, k-major (panel[k·MR + i]), the last
 /// panel zero-padded.
 inline void pack_a(const MatDesc<const float>& a, i64 i0, i64 m, i64 k0, i64 kc, float* out) {
   for (i64 ip = 0; ip < m; ip += kMR) {
     const int mr = static_cast<int>(std::min<i64>(kMR, m - ip));
     float* o = out + ip * kc;
+    zero_partial_panel(o, mr, kMR, kc);
     if (a.cs == 1) {  // rows contiguous
       for (int i = 0; i < mr; ++i) {
         const float* src = a.data + (i0 + ip + i) * a.rs + k0;
         for (i64 k = 0; k < kc; ++k) o[k * kMR + i] = src[k];
       }
-      for (int i = mr; i < kMR; ++i)
-        for (i64 k = 0; k < kc; ++k) o[k * kMR + i] = 0.f;
     } else {  // columns contiguous (rs = 1) or any strides
       for (i64 k = 0; k < kc; ++k) {
         const float* src = a.data + (k0 + k) * a.cs + (i0 + ip) * a.rs;
-        int i = 0;
-        for (; i < mr; ++i) o[k * kMR + i] = src[i * a.rs];
-        for (; i < kMR; ++i) o[k * kMR + i] = 0.f;
+        for (int i = 0; i < mr; ++i) o[k * kMR + i] = src[i * a.rs];
       }
     }
   }
@@ -162,18 +165,16 @@ inline void pack_b(const MatDesc<const float>& b, i64 k0, i64 kc, i64 j0, i64 n,
   for (i64 jp = 0; jp < n; jp += kNR) {
     const int nr = static_cast<int>(std::min<i64>(kNR, n - jp));
     float* o = out + jp * kc;
+    zero_partial_panel(o, nr, kNR, kc);
     if (b.cs == 1) {  // rows contiguous
       for (i64 k = 0; k < kc; ++k) {
         std::memcpy(o + k * kNR, b.data + (k0 + k) * b.rs + j0 + jp, static_cast<std::size_t>(nr) * sizeof(float));
-        for (int j = nr; j < kNR; ++j) o[k * kNR + j] = 0.f;
       }
     } else {  // columns contiguous (a transposed weight: rs = 1) or any strides
       for (int j = 0; j < nr; ++j) {
         const float* src = b.data + (j0 + jp + j) * b.cs + k0 * b.rs;
         for (i64 k = 0; k < kc; ++k) o[k * kNR + j] = src[k * b.rs];
       }
-      for (int j = nr; j < kNR; ++j)
-        for (i64 k = 0; k < kc; ++k) o[k * kNR + j] = 0.f;
     }
   }
 }
