@@ -130,43 +130,105 @@ TEST_CASE("matmul forward reads strided views: column slices, transposed views, 
   CHECK(pmc::test::max_abs_diff(ct.transpose(0, 1), reference(cs, a.contiguous(), b.contiguous(), 1, 0, c)) < 1e-12);
 }
 
-// Float products large enough for pmc's own AVX-512 GEMM (sgemm_avx512.hpp: M >= 192) where it is compiled in,
-// and for Eigen's otherwise: every edge of its blocking (partial MR × NR tiles, K beyond one depth block of 384,
-// N beyond one column block of 384, M beyond one row block of 4096, too few column blocks for the threads).
-TEST_CASE("matmul forward in float at blocked sizes matches a naive reference") {
-#ifdef PMC_HAVE_SGEMM_AVX512
-  MESSAGE("float GEMMs of at least 192 x 16 x 16 run on pmc's own AVX-512 kernel");
-#else
-  MESSAGE("pmc's own AVX-512 GEMM is not compiled in (no -mavx512f): these float GEMMs run on Eigen");
-#endif
-  std::mt19937 rng(11);
+/// Float products of every edge of the own GEMM's blocking (sgemm.hpp: M >= 192; partial MR × NR tiles, K beyond
+/// one depth block, N beyond one column block and up to six of them, M beyond one row block of ~4096, too few column
+/// blocks for the threads), 2-D ones first.
+std::vector<Case> blocked_cases() {
   std::vector<Case> cases;
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb) {
       cases.push_back({0, 197, 19, 50, ta == 1, tb == 1, false});    // one partial tile each way
-      cases.push_back({0, 203, 400, 433, ta == 1, tb == 1, false});  // two depth and two column blocks
+      cases.push_back({0, 203, 400, 433, ta == 1, tb == 1, false});  // two depth and several column blocks
     }
-  cases.push_back({0, 4100, 16, 20, false, true, false});  // two row blocks, the second of 4 rows
-  cases.push_back({0, 200, 16, 2000, true, false, false});  // six column blocks
+  cases.push_back({0, 4100, 16, 20, false, true, false});  // two row blocks, the second of a few rows
+  cases.push_back({0, 200, 16, 2000, true, false, false});  // many column blocks
   cases.push_back({3, 70, 40, 48, false, true, false});    // a batch against a shared B (folded into one GEMM)
   cases.push_back({3, 200, 40, 48, true, false, true});    // a batch of separate products
-  for (const auto& cs : cases) {
-    CAPTURE(name(cs));
-    CAPTURE(cs.m);
-    CAPTURE(cs.k);
-    CAPTURE(cs.n);
-    const auto a = random_tensor<float>(cs.a(), rng), b = random_tensor<float>(cs.b(), rng);
-    const auto c0 = random_tensor<double>(cs.c(), rng);
-    const double tol = 1e-6 * static_cast<double>(cs.k);  // float rounding of k products of |x| <= 1
-    Tensor<float> c(cs.c());
-    c.fill(NAN);  // beta = 0 must not read C
-    Mm::forward(a, b, c, cs.ta, cs.tb);
-    CHECK(pmc::test::max_abs_diff(c, reference(cs, a, b, 1, 0, c0)) < tol);
-    auto cb = c0.to<float>();
-    Mm::forward(a, b, cb, cs.ta, cs.tb, 0.5f, -2.f);
-    CHECK(pmc::test::max_abs_diff(cb, reference(cs, a, b, 0.5, -2, c0)) < tol);
-  }
+  return cases;
 }
+
+/// Runs `gemm(a, b, c, alpha, beta)` (C = alpha op(A) op(B) + beta C) on random operands of `cs` twice, with beta = 0
+/// into a C of NaN (which must not be read) and with alpha = 0.5, beta = -2, against the naive reference.
+template <class Gemm>
+void check_blocked(const Case& cs, std::mt19937& rng, Gemm gemm) {
+  CAPTURE(name(cs));
+  CAPTURE(cs.m);
+  CAPTURE(cs.k);
+  CAPTURE(cs.n);
+  const auto a = random_tensor<float>(cs.a(), rng), b = random_tensor<float>(cs.b(), rng);
+  const auto c0 = random_tensor<double>(cs.c(), rng);
+  const double tol = 1e-6 * static_cast<double>(cs.k);  // float rounding of k products of |x| <= 1
+  Tensor<float> c(cs.c());
+  c.fill(NAN);
+  gemm(a, b, c, 1.f, 0.f);
+  CHECK(pmc::test::max_abs_diff(c, reference(cs, a, b, 1, 0, c0)) < tol);
+  auto cb = c0.to<float>();
+  gemm(a, b, cb, 0.5f, -2.f);
+  CHECK(pmc::test::max_abs_diff(cb, reference(cs, a, b, 0.5, -2, c0)) < tol);
+}
+
+// Through Matmul<Cpu>, on the GEMM it chooses: the own kernel where compiled in (PMC_CPU_GEMM=avx2 or eigen choose
+// another), Eigen otherwise.
+TEST_CASE("matmul forward in float at blocked sizes matches a naive reference") {
+  MESSAGE("float GEMMs of at least 192 x 16 x 16 run on: " << std::string(pmc::backends::cpu::float_gemm_name()));
+  std::mt19937 rng(11);
+  for (const auto& cs : blocked_cases())
+    check_blocked(cs, rng, [&](const Tensor<float>& a, const Tensor<float>& b, Tensor<float>& c, float alpha,
+                               float beta) { Mm::forward(a, b, c, cs.ta, cs.tb, alpha, beta); });
+}
+
+#ifdef PMC_HAVE_OWN_SGEMM
+namespace sgemm = pmc::backends::cpu::sgemm;
+
+/// op(X) of a stored row-major 2-D tensor as a GEMM operand.
+pmc::backends::cpu::MatDesc<const float> operand(const Tensor<float>& x, bool trans) {
+  const std::int64_t r = x.shape()[0], c = x.shape()[1];
+  return trans ? pmc::backends::cpu::MatDesc<const float>{x.data(), c, r, 1, c, 0}
+               : pmc::backends::cpu::MatDesc<const float>{x.data(), r, c, c, 1, 0};
+}
+
+/// A row-major 2-D tensor as the GEMM's output.
+pmc::backends::cpu::MatDesc<float> output(Tensor<float>& c) {
+  return {c.data(), c.shape()[0], c.shape()[1], c.shape()[1], 1, 0};
+}
+
+#if defined(__AVX512F__)
+#define PMC_SGEMM_KERNELS sgemm::Avx2, sgemm::Avx512
+#else
+#define PMC_SGEMM_KERNELS sgemm::Avx2
+#endif
+
+// Each kernel compiled in, called directly: on an AVX-512 build this also checks the AVX2 kernel, which then
+// runs only under PMC_CPU_GEMM=avx2.
+TEST_CASE_TEMPLATE("sgemm kernel at every blocking edge matches a naive reference", K, PMC_SGEMM_KERNELS) {
+  MESSAGE("kernel: " << std::string(K::name));
+  std::mt19937 rng(14);
+  for (const auto& cs : blocked_cases())
+    if (cs.batch == 0)
+      check_blocked(cs, rng, [&](const Tensor<float>& a, const Tensor<float>& b, Tensor<float>& c, float alpha,
+                                 float beta) {
+        sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(c), alpha, beta);
+      });
+}
+
+#ifdef _OPENMP
+// The own kernels sum each element in an order that does not depend on the threads (Eigen's does: its blocking
+// follows the thread count).
+TEST_CASE_TEMPLATE("sgemm kernel gives the same bits on one thread and on several", K, PMC_SGEMM_KERNELS) {
+  std::mt19937 rng(13);
+  const Case cs{0, 300, 500, 400, false, true, false};
+  const auto a = random_tensor<float>(cs.a(), rng), b = random_tensor<float>(cs.b(), rng);
+  Tensor<float> one(cs.c()), many(cs.c());
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(one), 1.f, 0.f);
+  omp_set_num_threads(std::max(threads, 3));  // more threads than cores still splits the work
+  sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(many), 1.f, 0.f);
+  omp_set_num_threads(threads);
+  CHECK(one.to_vector() == many.to_vector());
+}
+#endif
+#endif  // PMC_HAVE_OWN_SGEMM
 
 TEST_CASE("matmul backward in float at blocked sizes sums a shared weight's gradient over the batch") {
   std::mt19937 rng(12);
@@ -197,28 +259,6 @@ TEST_CASE("matmul backward in float at blocked sizes sums a shared weight's grad
   CHECK(err_dx < 1e-4);
   CHECK(err_dw < 2e-4);
 }
-
-#if defined(_OPENMP) && defined(PMC_HAVE_SGEMM_AVX512)
-// pmc's kernel sums each element in an order that does not depend on the threads (Eigen's does: its blocking
-// follows the thread count).
-TEST_CASE("matmul forward in float gives the same bits on one thread and on several") {
-  std::mt19937 rng(13);
-  const Case cs{0, 300, 500, 400, false, true, false};
-  if (!pmc::backends::cpu::sgemm_avx512::suits(cs.m, cs.n, cs.k)) {
-    MESSAGE("skipped: PMC_CPU_GEMM=eigen selects Eigen's GEMM");
-    return;
-  }
-  const auto a = random_tensor<float>(cs.a(), rng), b = random_tensor<float>(cs.b(), rng);
-  Tensor<float> one(cs.c()), many(cs.c());
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
-  Mm::forward(a, b, one, cs.ta, cs.tb);
-  omp_set_num_threads(std::max(threads, 3));  // more threads than cores still splits the work
-  Mm::forward(a, b, many, cs.ta, cs.tb);
-  omp_set_num_threads(threads);
-  CHECK(one.to_vector() == many.to_vector());
-}
-#endif
 
 TEST_CASE("matmul backward matches finite differences (double)") {
   std::mt19937 rng(4);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Matmul<Cpu>: batched strided GEMM on Eigen (float, double), or on pmc's own AVX-512 kernel for float where it is
-// compiled in (sgemm_avx512.hpp); bf16/f16 staged to float in blocks.
+// Matmul<Cpu>: batched strided GEMM on Eigen (float, double), or on pmc's own AVX-512 / AVX2 kernel for float where
+// it is compiled in (sgemm.hpp); bf16/f16 staged to float in blocks.
 #pragma once
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 
 #include <pmc/backends/cpu/eigen.hpp>
 #include <pmc/backends/cpu/mat_desc.hpp>
-#include <pmc/backends/cpu/sgemm_avx512.hpp>
+#include <pmc/backends/cpu/sgemm.hpp>
 #include <pmc/core/tensor.hpp>
 #include <pmc/ops/matmul.hpp>
 
@@ -188,10 +188,10 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
   for (std::int64_t i = 0; i < batch; ++i) {
     const float beta_i = (c.bs == 0 && i > 0) ? 1.f : beta;
     if constexpr (std::is_same_v<T, C>) {
-#ifdef PMC_HAVE_SGEMM_AVX512
+#ifdef PMC_HAVE_OWN_SGEMM
       if constexpr (std::is_same_v<T, float>) {
-        if (sgemm_avx512::suits(c.rows, c.cols, a.cols)) {
-          sgemm_avx512::gemm(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+        if (sgemm::suits(c.rows, c.cols, a.cols)) {
+          sgemm::gemm_chosen(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
           continue;
         }
       }
@@ -203,13 +203,14 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
   }
 }
 
-/// The GEMM that large float products run on: "own AVX-512" (sgemm_avx512.hpp), or "Eigen" where that is not
-/// compiled in or PMC_CPU_GEMM=eigen asks for Eigen's. Benchmarks record it.
+/// The GEMM that large float products run on: "own AVX-512" or "own AVX2" (sgemm.hpp), or "Eigen" where neither
+/// is compiled in or PMC_CPU_GEMM=eigen asks for Eigen's. Benchmarks record it.
 inline const char* float_gemm_name() {
-#ifdef PMC_HAVE_SGEMM_AVX512
-  if (sgemm_avx512::suits(1024, 1024, 1024)) return "own AVX-512";
-#endif
+#ifdef PMC_HAVE_OWN_SGEMM
+  return sgemm::chosen_name();
+#else
   return "Eigen";
+#endif
 }
 
 template <class T>
