@@ -194,19 +194,50 @@ inline void zero_partial_panel(float* panel, int filled, int width, i64 kc) {
   if (filled < width) std::fill_n(panel, kc * width, 0.f);
 }
 
+/// Transposes an 8 × 8 block: `rows` (≤ 8) vectors of 8 floats at src + r·src_stride (the others taken as zero)
+/// become 8 vectors of 8 floats at dst + c·dst_stride, dst[c·dst_stride + r] = src[r·src_stride + c]. Stores run in
+/// order of c, so with dst_stride < 8 each store's spill into the next one's place is overwritten by that one; the
+/// last spills dst_stride .. 7 floats past dst + 7·dst_stride, which the caller must own and fill later.
+inline void transpose_8x8(const float* src, i64 src_stride, int rows, float* dst, i64 dst_stride) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(src + i * src_stride) : _mm256_setzero_ps();
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);  // r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
+    const __m256 lo0 = t[4 * h], hi0 = t[4 * h + 1], lo1 = t[4 * h + 2], hi1 = t[4 * h + 3];
+    u[4 * h + 0] = _mm256_shuffle_ps(lo0, lo1, _MM_SHUFFLE(1, 0, 1, 0));  // columns 0 and 4 of 4 rows
+    u[4 * h + 1] = _mm256_shuffle_ps(lo0, lo1, _MM_SHUFFLE(3, 2, 3, 2));  // columns 1 and 5
+    u[4 * h + 2] = _mm256_shuffle_ps(hi0, hi1, _MM_SHUFFLE(1, 0, 1, 0));  // columns 2 and 6
+    u[4 * h + 3] = _mm256_shuffle_ps(hi0, hi1, _MM_SHUFFLE(3, 2, 3, 2));  // columns 3 and 7
+  }
+  for (int c = 0; c < 4; ++c) {
+    _mm256_storeu_ps(dst + c * dst_stride, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+  }
+  for (int c = 0; c < 4; ++c) {
+    _mm256_storeu_ps(dst + (4 + c) * dst_stride, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+  }
+}
+
 /// Rows [i0, i0 + m) × columns [k0, k0 + kc) of op(A) as MR-row panels, k-major (panel[k·MR + i]), the last
 /// panel zero-padded.
 template <int MR>
 void pack_a(const MatDesc<const float>& a, i64 i0, i64 m, i64 k0, i64 kc, float* out) {
+  static_assert(MR <= 8);
   for (i64 ip = 0; ip < m; ip += MR) {
     const int mr = static_cast<int>(std::min<i64>(MR, m - ip));
     float* o = out + ip * kc;
     zero_partial_panel(o, mr, MR, kc);
-    if (a.cs == 1) {  // rows contiguous
-      for (int i = 0; i < mr; ++i) {
-        const float* src = a.data + (i0 + ip + i) * a.rs + k0;
-        for (i64 k = 0; k < kc; ++k) o[k * MR + i] = src[k];
+    if (a.cs == 1) {  // rows contiguous: transposed 8 × 8 at a time, the last (partial) block element by element
+      const float* src = a.data + (i0 + ip) * a.rs + k0;
+      i64 k = 0;
+      if (mr == MR) {  // the last store of a block spills 8 - MR floats, which must stay inside this panel
+        for (; k + 8 < kc || (MR == 8 && k + 8 <= kc); k += 8) transpose_8x8(src + k, a.rs, MR, o + k * MR, MR);
       }
+      for (int i = 0; i < mr; ++i)
+        for (i64 kk = k; kk < kc; ++kk) o[kk * MR + i] = src[i * a.rs + kk];
     } else {  // columns contiguous (rs = 1) or any strides
       for (i64 k = 0; k < kc; ++k) {
         const float* src = a.data + (k0 + k) * a.cs + (i0 + ip) * a.rs;
@@ -220,6 +251,7 @@ void pack_a(const MatDesc<const float>& a, i64 i0, i64 m, i64 k0, i64 kc, float*
 /// last panel zero-padded.
 template <int NR>
 void pack_b(const MatDesc<const float>& b, i64 k0, i64 kc, i64 j0, i64 n, float* out) {
+  static_assert(NR % 8 == 0);
   for (i64 jp = 0; jp < n; jp += NR) {
     const int nr = static_cast<int>(std::min<i64>(NR, n - jp));
     float* o = out + jp * kc;
@@ -228,7 +260,16 @@ void pack_b(const MatDesc<const float>& b, i64 k0, i64 kc, i64 j0, i64 n, float*
       for (i64 k = 0; k < kc; ++k) {
         std::memcpy(o + k * NR, b.data + (k0 + k) * b.rs + j0 + jp, static_cast<std::size_t>(nr) * sizeof(float));
       }
-    } else {  // columns contiguous (a transposed weight: rs = 1) or any strides
+    } else if (b.rs == 1) {  // columns contiguous (a transposed weight): 8 columns × 8 rows transposed at a time
+      const float* src = b.data + (j0 + jp) * b.cs + k0;
+      for (int j = 0; j < nr; j += 8) {
+        const int cols = std::min(8, nr - j);
+        i64 k = 0;
+        for (; k + 8 <= kc; k += 8) transpose_8x8(src + j * b.cs + k, b.cs, cols, o + k * NR + j, NR);
+        for (int jj = j; jj < j + cols; ++jj)
+          for (i64 kk = k; kk < kc; ++kk) o[kk * NR + jj] = src[jj * b.cs + kk];
+      }
+    } else {  // any strides
       for (int j = 0; j < nr; ++j) {
         const float* src = b.data + (j0 + jp + j) * b.cs + k0 * b.rs;
         for (i64 k = 0; k < kc; ++k) o[k * NR + j] = src[k * b.rs];
