@@ -211,6 +211,19 @@ TEST_CASE_TEMPLATE("sgemm kernel at every blocking edge matches a naive referenc
       });
 }
 
+TEST_CASE("PMC_CPU_GEMM values name a GEMM, and an unknown one is an error naming the variable") {
+  CHECK(sgemm::parse_choice("") == sgemm::Choice::native);
+  CHECK(sgemm::parse_choice("native") == sgemm::Choice::native);
+  CHECK(sgemm::parse_choice("eigen") == sgemm::Choice::eigen);
+  CHECK(sgemm::parse_choice("avx2") == sgemm::Choice::avx2);
+#if defined(__AVX512F__)
+  CHECK(sgemm::parse_choice("avx512") == sgemm::Choice::native);
+#else
+  CHECK_THROWS_WITH_AS(sgemm::parse_choice("avx512"), doctest::Contains("no AVX-512 kernel"), pmc::Error);
+#endif
+  CHECK_THROWS_WITH_AS(sgemm::parse_choice("mkl"), doctest::Contains("PMC_CPU_GEMM=mkl: unknown GEMM"), pmc::Error);
+}
+
 #ifdef _OPENMP
 // The own kernels sum each element in an order that does not depend on the threads (Eigen's does: its blocking
 // follows the thread count).

@@ -19,7 +19,7 @@
 //   Avx512: 16 floats a vector, an 8 × 48 tile in 24 of the 32 zmm registers, KC = NC = 384;
 //   Avx2:    8 floats a vector, a 6 × 16 tile in 12 of the 16 ymm registers (BLIS's Haswell kernel shape).
 // `Native` is the widest one compiled in; PMC_CPU_GEMM=eigen selects Eigen's GEMM instead and PMC_CPU_GEMM=avx2
-// the AVX2 kernel on an AVX-512 build (to compare them in one build).
+// the AVX2 kernel on an AVX-512 build (to compare them in one build); an unknown value is a pmc::Error.
 //
 // Work items are (jc, slice of the ir range) pairs, so a product with one column block (N ≤ NC, the
 // 384-wide projections of a small model) still splits across threads. Each C tile is written by one work item
@@ -45,6 +45,7 @@
 #endif
 
 #include <pmc/backends/cpu/mat_desc.hpp>
+#include <pmc/core/error.hpp>
 
 #define PMC_HAVE_OWN_SGEMM 1
 
@@ -94,15 +95,28 @@ using Native = Avx512;
 using Native = Avx2;
 #endif
 
-/// Which GEMM Matmul<Cpu> runs large float products on, read once from PMC_CPU_GEMM: "eigen" (Eigen's), "avx2"
-/// (the AVX2 kernel, also on an AVX-512 build), anything else or unset: the Native kernel.
+/// Which GEMM Matmul<Cpu> runs large float products on: Eigen's, the AVX2 kernel (also on an AVX-512 build, to
+/// compare the two), or the Native (widest compiled-in) kernel.
 enum class Choice { eigen, avx2, native };
 
+/// The Choice a PMC_CPU_GEMM value names: "eigen", "avx2", "avx512" (where compiled in), "native" or "" (unset).
+inline Choice parse_choice(std::string_view value) {
+  if (value.empty() || value == "native") return Choice::native;
+  if (value == "eigen") return Choice::eigen;
+  if (value == "avx2") return Choice::avx2;
+#if defined(__AVX512F__)
+  if (value == "avx512") return Choice::native;
+#else
+  if (value == "avx512") fail("PMC_CPU_GEMM=avx512: this build has no AVX-512 kernel (it was compiled without -mavx512f)");
+#endif
+  fail("PMC_CPU_GEMM=", value, ": unknown GEMM; use eigen, avx2, avx512 or native, or leave it unset");
+}
+
+/// The Choice of the environment's PMC_CPU_GEMM, read once.
 inline Choice choice() {
   static const Choice c = [] {
     const char* v = std::getenv("PMC_CPU_GEMM");
-    const std::string_view s = v != nullptr ? v : "";
-    return s == "eigen" ? Choice::eigen : s == "avx2" ? Choice::avx2 : Choice::native;
+    return parse_choice(v != nullptr ? v : "");
   }();
   return c;
 }
