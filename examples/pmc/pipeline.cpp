@@ -17,6 +17,7 @@
 #include "command.hpp"
 #include "demo_data.hpp"
 #include "inference.hpp"
+#include "loss_plot.hpp"
 #include "training.hpp"
 
 namespace {
@@ -116,19 +117,6 @@ PipelineConfig read_config(const fs::path& path) {
     pmc::fail(path.string(), ": a value has the wrong type: ", e.what());
   }
   return c;
-}
-
-std::vector<double> metrics_column(const fs::path& file, const char* key, std::vector<double>* steps) {
-  std::vector<double> out;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains(key)) continue;
-    out.push_back(j[key].get<double>());
-    if (steps) steps->push_back(j["step"].get<double>());
-  }
-  return out;
 }
 
 bool stage_done(const fs::path& dir) { return fs::exists(dir / "stage.done"); }
@@ -281,20 +269,18 @@ int run_pipeline(PipelineConfig cfg) {
     metrics["eval"][r.name] = pmc::eval::to_json(r.report, false);
   }
   const double chance = loaded.items.empty() ? 0 : 1.0 / static_cast<double>(loaded.items[0].options.size());
-  std::vector<pmc::eval::Series> loss, eval_loss;
-  for (const auto* s : {"inject", "inject_tune", "tune_only"}) {
-    pmc::eval::Series series{s, {}, {}};
-    series.y = metrics_column(out / s / "metrics.jsonl", "loss", &series.x);
-    metrics["train"][s]["loss"] = series.y;
-    loss.push_back(series);
-  }
+  std::vector<pmc::cli::PlotRun> stage_runs;
+  for (const auto& s : stages)
+    if (fs::exists(out / s.name / "metrics.jsonl")) stage_runs.push_back({s.name, out / s.name / "metrics.jsonl"});
+  const auto loss = pmc::cli::metric_series(stage_runs, "loss", 1, false);
+  for (const auto& series : loss) metrics["train"][series.name]["loss"] = series.y;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   metrics["seconds"] = secs;
   metrics["model"] = cfg.model;
   metrics["parameters"] = C.parameters();
   metrics["chance_accuracy"] = chance;
   pmc::io::write_file_atomic(rdir / "metrics.json", metrics.dump(2));
-  const std::string plot = pmc::eval::svg_line_plot(loss, "Training loss", "step", "loss (mean cross-entropy)");
+  const std::string plot = pmc::eval::svg_line_plot(loss, "Training loss", "step", pmc::cli::metric_label("loss"));
   pmc::io::write_file_atomic(rdir / "loss.svg", plot);
   char intro[512];
   std::snprintf(intro, sizeof intro,

@@ -15,6 +15,7 @@
 #include <pmc/pmc.hpp>
 
 #include "device.hpp"
+#include "loss_plot.hpp"
 
 namespace pmc::cli {
 
@@ -107,6 +108,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
     std::fprintf(stderr, "%s: resuming at step %lld\n", out.string().c_str(), static_cast<long long>(trainer.step()));
   }
   const bool finished = trainer.run();
+  write_run_loss_plot(out);  // RUN/loss.svg, also after an interruption
   if (finished && eval_file)
     std::fprintf(stderr, "%s: final eval loss %.4f; model saved (Hugging Face layout)\n", out.string().c_str(),
                  trainer.eval_loss());

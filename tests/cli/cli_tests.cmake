@@ -33,7 +33,7 @@ add_test(NAME cli/pretrain_bf16_recompute
           --corpus ${pipeline_out}/data/corpus.txt --seq-len 64 --batch 4 --grad-accum 2 --steps 4 --lr 1e-3
           --precision bf16 --recompute --out ${pretrain_out})
 set_tests_properties(cli/pretrain_bf16_recompute PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pretrain"
-  LABELS "cpu;cli"
+  FIXTURES_SETUP cli_pretrain_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "4 steps, bf16-mixed, activation recompute")
 # --device cuda says why it cannot run: no CUDA in this build, or no GPU on this machine
 add_test(NAME cli/pretrain_device_cuda
@@ -69,3 +69,15 @@ add_test(NAME cli/pipeline_device_cuda COMMAND pmc_cli pipeline --config ${CMAKE
                                                --device cuda --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pipeline_cuda)
 set_tests_properties(cli/pipeline_device_cuda PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "built without CUDA|no CUDA device")
+# `pmc plot`: the pipeline's three training runs in one SVG; a run folder that is not there; and the loss.svg
+# that `pmc pretrain` leaves in its run folder
+add_test(NAME cli/plot_runs COMMAND pmc_cli plot ${pipeline_out}/inject ${pipeline_out}/inject_tune
+                                    ${pipeline_out}/tune_only --smooth 2 -o ${pipeline_out}/plot_loss.svg)
+set_tests_properties(cli/plot_runs PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "loss of 3 runs:.*inject \\(mean of 2\\) +[0-9]+ points.*tune_only .*wrote .*plot_loss.svg")
+add_test(NAME cli/plot_missing_run COMMAND pmc_cli plot ${pipeline_out}/no_such_run)
+set_tests_properties(cli/plot_missing_run PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "no_such_run: no such metrics file")
+add_test(NAME cli/pretrain_loss_svg COMMAND ${CMAKE_COMMAND} -E cat ${pretrain_out}/loss.svg)
+set_tests_properties(cli/pretrain_loss_svg PROPERTIES FIXTURES_REQUIRED cli_pretrain_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "<svg .*cli_pretrain_bf16: loss.*<polyline")
