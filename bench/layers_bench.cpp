@@ -185,6 +185,51 @@ PMC_BENCH(BM_Matmul_LinearBf16)
     ->Args({128, kFfn})
     ->Unit(benchmark::kMillisecond);
 
+// ---- the float GEMMs side by side -----------------------------------------------------------------------
+// C (M, N) = A (M, K) · Bᵀ with B (N, K), a linear layer's forward, on Eigen's GEMM and on each of pmc's own
+// kernels compiled in (sgemm.hpp), whatever PMC_CPU_GEMM says: their ratios in one run. Shapes: the small_20m
+// training step's projections and output head (M = 8 × 256 tokens), and a 7B projection at 512 tokens.
+
+using pmc::backends::cpu::MatDesc;
+
+/// Registers BM_Gemm/<name> at the shapes named above; `gemm(a, b, c)` computes C = A · op(B).
+template <class Gemm>
+void register_gemm(const char* name, Gemm gemm) {
+  timed(benchmark::RegisterBenchmark(name, [gemm](benchmark::State& st) {
+    const std::int64_t m = st.range(0), k = st.range(1), n = st.range(2);
+    const auto a = random<float>({m, k}, 1), b = random<float>({n, k}, 2);
+    Tensor<float> c({m, n});
+    const MatDesc<const float> ad{a.data(), m, k, k, 1, 0}, bd{b.data(), k, n, 1, k, 0};
+    const MatDesc<float> cd{c.data(), m, n, n, 1, 0};
+    for (auto _ : st) {
+      gemm(ad, bd, cd);
+      benchmark::DoNotOptimize(c.data());
+    }
+    flops(st, 2.0 * m * n * k);
+  }))
+      ->ArgNames({"m", "k", "n"})
+      ->Args({2048, 384, 384})
+      ->Args({2048, 384, 1024})
+      ->Args({2048, 1024, 384})
+      ->Args({2048, 384, 8000})
+      ->Args({512, kDim, kDim})
+      ->Unit(benchmark::kMillisecond);
+}
+
+[[maybe_unused]] const bool gemm_benchmarks = [] {
+  namespace cpu = pmc::backends::cpu;
+  using A = const MatDesc<const float>&;
+  using C = const MatDesc<float>&;
+  register_gemm("BM_Gemm/eigen", [](A a, A b, C c) { cpu::gemm_eigen<float>(a, b, c, 1.f, 0.f); });
+#ifdef PMC_HAVE_OWN_SGEMM
+  register_gemm("BM_Gemm/own_avx2", [](A a, A b, C c) { cpu::sgemm::gemm<cpu::sgemm::Avx2>(a, b, c, 1.f, 0.f); });
+#endif
+#if defined(__AVX512F__)
+  register_gemm("BM_Gemm/own_avx512", [](A a, A b, C c) { cpu::sgemm::gemm<cpu::sgemm::Avx512>(a, b, c, 1.f, 0.f); });
+#endif
+  return true;
+}();
+
 // ---- RMSNorm, RoPE, SwiGLU, cross-entropy -----------------------------------------------------------------
 
 void BM_RmsNorm_Forward(benchmark::State& st) {
