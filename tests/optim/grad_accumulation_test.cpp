@@ -98,6 +98,9 @@ TEST_CASE("misuse is reported") {
   acc.begin(16);
   acc.add(toy.mean_grads<double>(0, 4), 4);
   CHECK_THROWS_WITH_AS(acc.finish(), doctest::Contains("hold 4 tokens but the batch was declared with 16"), Error);
+  // one data-parallel rank's share of the 16 tokens: 4 of them
+  CHECK_THROWS_WITH_AS(acc.finish_share(8), doctest::Contains("hold 4 tokens but this share of the batch has 8"), Error);
+  acc.finish_share(4);
   acc.begin(16);
   CHECK_THROWS_WITH_AS(acc.add(toy.mean_grads<double>(0, 4), 20), doctest::Contains("more than the batch's 16"),
                        Error);

@@ -92,6 +92,14 @@ class GradAccumulator {
     batch_tokens_ = 0;
   }
 
+  /// Ends this process's share of a batch split over data-parallel ranks (begin() was given the tokens of all
+  /// ranks): throws unless its micro-batches hold `share_tokens`, the tokens of its share.
+  void finish_share(std::int64_t share_tokens) {
+    PMC_CHECK(tokens_ == share_tokens, "GradAccumulator::finish_share: the ", micro_batches_, " micro-batches hold ",
+              tokens_, " tokens but this share of the batch has ", share_tokens);
+    batch_tokens_ = 0;
+  }
+
   std::int64_t tokens_added() const { return tokens_; }
   int micro_batches() const { return micro_batches_; }
 

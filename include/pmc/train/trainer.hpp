@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 #include <pmc/backends/cpu/ops.hpp>
+#include <pmc/dist/communicator.hpp>
 #include <pmc/data/windows.hpp>
 #include <pmc/io/atomic_file.hpp>
 #include <pmc/io/safetensors.hpp>
@@ -58,6 +59,11 @@ struct TrainOptions {
   bool progress = true;
   bool recompute = false;         // activation recompute per transformer block (Model::set_recompute)
   std::int64_t stop_after = -1;   // for tests: behave as if interrupted after this step
+  // Data parallelism: this process's rank of a group (dist::Communicator; nullptr: a single process). Every
+  // rank runs the same Trainer on the same files; each computes the gradient of its share of every batch
+  // (`batch` is the global batch: a multiple of ranks × grad_accum), the gradients are summed over the ranks,
+  // and every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and the model.
+  dist::Communicator* comm = nullptr;
 };
 
 /// One line of metrics.jsonl.
@@ -118,8 +124,11 @@ class Trainer {
       for (std::size_t i = 0; i < model_params_.size(); ++i) model_params_[i].group = masters_.params()[i].group;
     }
     model_.set_recompute(o_.recompute);
-    PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % o_.grad_accum == 0, "train: batch ", o_.batch,
-              " must be a positive multiple of grad_accum ", o_.grad_accum);
+    PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % (o_.grad_accum * ranks()) == 0, "train: batch ",
+              o_.batch, " must be a positive multiple of grad_accum ", o_.grad_accum,
+              ranks() > 1 ? " times the " + std::to_string(ranks()) + " data-parallel ranks" : std::string());
+    PMC_CHECK(ranks() == 1 || (std::is_same_v<D, Cpu>), "train: data parallelism (", o_.comm ? o_.comm->name() : "",
+              ") runs on the CPU only: summing GPU gradients needs NCCL, which pmc does not have yet");
     PMC_CHECK(o_.seq_len <= C.max_seq_len, "train: seq_len ", o_.seq_len, " exceeds the model's context ",
               C.max_seq_len);
     PMC_CHECK(o_.steps > 0, "train: steps must be positive");
@@ -131,15 +140,23 @@ class Trainer {
   const data::DataPosition& position() const { return pos_; }
   const std::vector<StepRecord>& history() const { return history_; }
   std::filesystem::path checkpoint_root() const { return o_.out_dir / "checkpoints"; }
+  /// The data-parallel group's size and this process's rank in it (1 and 0 without a communicator).
+  int ranks() const { return dist::size_of(o_.comm); }
+  int rank() const { return dist::rank_of(o_.comm); }
+  /// Rank 0, the one that writes metrics, checkpoints and the final model.
+  bool lead() const { return rank() == 0; }
 
   /// Runs until `steps` updates are done (or Ctrl-C / stop_after), checkpointing as configured.
   /// Returns true when training finished, false when interrupted (a checkpoint was saved).
   bool run() {
     detail::interrupt_flag().store(false);
     auto previous = std::signal(SIGINT, detail::on_interrupt);
-    std::ofstream metrics(o_.out_dir / "metrics.jsonl", std::ios::app);
-    PMC_CHECK(metrics.good(), (o_.out_dir / "metrics.jsonl").string(), ": cannot open for writing");
-    ProgressBar bar("train", o_.steps, o_.progress ? stderr : nullptr);
+    std::ofstream metrics;
+    if (lead()) {
+      metrics.open(o_.out_dir / "metrics.jsonl", std::ios::app);
+      PMC_CHECK(metrics.good(), (o_.out_dir / "metrics.jsonl").string(), ": cannot open for writing");
+    }
+    ProgressBar bar("train", o_.steps, o_.progress && lead() ? stderr : nullptr);
     bar.start_at(step_);
     bool interrupted = false;
     while (step_ < o_.steps) {
@@ -151,12 +168,15 @@ class Trainer {
       history_.push_back(rec);
       nlohmann::json line{{"step", rec.step}, {"loss", rec.loss}, {"lr", rec.lr}, {"grad_norm", rec.grad_norm},
                           {"tokens_per_s", rec.tokens_per_s}, {"epoch", pos_.epoch}};
-      if (o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0) line["eval_loss"] = eval_loss();
-      metrics << line.dump() << "\n" << std::flush;
+      if (lead()) {
+        if (o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0) line["eval_loss"] = eval_loss();
+        metrics << line.dump() << "\n" << std::flush;
+      }
       char detail[160];
       std::snprintf(detail, sizeof detail, "loss %.4f · lr %.2e · %.0f tok/s", rec.loss, rec.lr, rec.tokens_per_s);
       bar.update(step_, detail);
-      const bool stop = detail::interrupt_flag().load() || (o_.stop_after >= 0 && step_ >= o_.stop_after);
+      // every rank stops at the same step: one rank's Ctrl-C stops them all
+      const bool stop = any_rank(detail::interrupt_flag().load() || (o_.stop_after >= 0 && step_ >= o_.stop_after));
       if (stop) {
         interrupted = true;
         break;
@@ -166,22 +186,29 @@ class Trainer {
     save_checkpoint();
     if (interrupted) {
       bar.finish();
-      std::fprintf(stderr, "train: interrupted after step %lld; checkpoint saved in %s\n",
-                   static_cast<long long>(step_), checkpoint_root().string().c_str());
-    } else {
+      if (lead())
+        std::fprintf(stderr, "train: interrupted after step %lld; checkpoint saved in %s\n",
+                     static_cast<long long>(step_), checkpoint_root().string().c_str());
+    } else if (lead()) {
       llama::save_hf(model_, o_.out_dir);
     }
     std::signal(SIGINT, previous);
     return !interrupted;
   }
 
-  /// One optimizer step on the next `batch` windows, split into `grad_accum` micro-batches.
+  /// One optimizer step on the next `batch` windows, split into `grad_accum` micro-batches. With several
+  /// data-parallel ranks every rank draws the whole batch's windows (so all keep the same data position) and
+  /// trains on every ranks()-th of them, from its rank on.
   StepRecord train_step() {
-    const std::int64_t micro = o_.batch / o_.grad_accum;
+    std::vector<data::Window> mine;
+    for (std::int64_t i = 0; i < o_.batch; ++i) {
+      const data::Window w = sampler_.next(pos_);
+      if (i % ranks() == rank()) mine.push_back(w);
+    }
+    const std::int64_t micro = static_cast<std::int64_t>(mine.size()) / o_.grad_accum;
     std::vector<data::Batch> batches;
     for (std::int64_t k = 0; k < o_.grad_accum; ++k) {
-      std::vector<data::Window> windows;
-      for (std::int64_t b = 0; b < micro; ++b) windows.push_back(sampler_.next(pos_));
+      const std::vector<data::Window> windows(mine.begin() + k * micro, mine.begin() + (k + 1) * micro);
       batches.push_back(data::make_batch(train_, windows, o_.seq_len));
     }
     return train_step_on(batches);
@@ -205,10 +232,12 @@ class Trainer {
   /// Zeroes the gradients and accumulates those of the micro-batches, each loss weighted by its share of
   /// all target tokens, so that the result is exactly the gradient of the whole batch's mean loss (into the
   /// model's grads in fp32; into the fp32 master grads, from each micro-batch's bf16 grads, in mixed
-  /// precision). Returns that mean loss.
+  /// precision). Returns that mean loss. With data-parallel ranks, `batches` are this rank's share: the
+  /// shares are of the target tokens of all ranks, and gradients and loss are summed over the ranks.
   double accumulate_gradients(const std::vector<data::Batch>& batches) {
-    std::int64_t total = 0;
-    for (const auto& b : batches) total += b.target_count;
+    std::int64_t local = 0;
+    for (const auto& b : batches) local += b.target_count;
+    const std::int64_t total = static_cast<std::int64_t>(sum_over_ranks(static_cast<double>(local)));
     PMC_CHECK(total > 0, "train: a batch with no target tokens (every target is -100)");
     double loss = 0;
     if constexpr (kMixed) {
@@ -223,7 +252,7 @@ class Trainer {
         autograd::backward(l);
         acc.add(model_params_, b.target_count);
       }
-      acc.finish();
+      acc.finish_share(local);
     } else {
       for (auto& p : model_params_) pmc::zero(p.grad);
       for (const auto& b : batches) {
@@ -234,6 +263,14 @@ class Trainer {
         loss += value * share;
         autograd::backward(autograd::scale(l, static_cast<float>(share)));
       }
+    }
+    if (ranks() > 1) {
+      if constexpr (std::is_same_v<D, Cpu>) {
+        std::vector<Tensor<master_t, Cpu>> grads;
+        for (const auto& p : optimizer_params()) grads.push_back(p.grad);
+        dist::allreduce_sum<master_t>(o_.comm, grads);
+      }
+      loss = sum_over_ranks(loss);
     }
     return loss;
   }
@@ -267,9 +304,11 @@ class Trainer {
   }
 
   /// Writes checkpoints/step_N/ (model, optimizer, trainer state) through a temporary folder renamed into
-  /// place, then points checkpoints/latest at it (an atomic file); keeps the newest `keep_checkpoints`.
+  /// place, then points checkpoints/latest at it (an atomic file); keeps the newest `keep_checkpoints`. Rank 0
+  /// writes; the others, whose state is the same, do nothing.
   void save_checkpoint() {
     namespace fs = std::filesystem;
+    if (!lead()) return;
     char name[32];
     std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step_));
     const fs::path final_dir = checkpoint_root() / name;
@@ -357,11 +396,19 @@ class Trainer {
     adamw_.load_state_dict(sd, parameters());
     step_ = j.at("step").get<std::int64_t>();
     pos_ = {j.at("epoch").get<std::int64_t>(), j.at("index").get<std::int64_t>()};
-    truncate_metrics(step_);
+    if (lead()) truncate_metrics(step_);
     return true;
   }
 
  private:
+  /// x summed over the data-parallel ranks (x itself on one rank).
+  double sum_over_ranks(double x) {
+    if (ranks() > 1) o_.comm->allreduce_sum(std::span<double>(&x, 1));
+    return x;
+  }
+  /// Whether `flag` is set on any rank.
+  bool any_rank(bool flag) { return sum_over_ranks(flag ? 1.0 : 0.0) > 0; }
+
   std::span<optim::Param<master_t, D>> optimizer_params() {
     if constexpr (kMixed) return masters_.params();
     else return model_params_;

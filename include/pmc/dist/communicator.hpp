@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// Data parallelism: a group of ranks (processes, or threads in tests), each holding a replica of the model and
+// training on its share of every batch, and the one collective that keeps the replicas equal: a sum of the
+// gradients over the ranks. `Communicator` is the interface the trainer uses (train::TrainOptions::comm);
+//   ThreadGroup  ranks as threads of one process (this header): tests and the reference for the others;
+//   MpiCommunicator  ranks as MPI processes (<pmc/dist/mpi.hpp>, needs an MPI library: pmc::mpi).
+// Every rank calls the collectives in the same order with the same sizes, as MPI requires.
+#pragma once
+
+#include <algorithm>
+#include <barrier>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <pmc/core/error.hpp>
+#include <pmc/core/tensor.hpp>
+
+namespace pmc::dist {
+
+/// One rank's view of its group.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  /// data[i] = Σ over the ranks of data[i], with the same result (the same bits) on every rank.
+  virtual void allreduce_sum(std::span<float> data) = 0;
+  virtual void allreduce_sum(std::span<double> data) = 0;
+  /// "mpi", "threads", ...: for logs.
+  virtual std::string name() const = 0;
+};
+
+/// rank / size of an optional communicator: no communicator is one rank of one.
+inline int rank_of(const Communicator* comm) { return comm ? comm->rank() : 0; }
+inline int size_of(const Communicator* comm) { return comm ? comm->size() : 1; }
+
+/// Sums each tensor over the ranks in place (gradients after a backward), in order; the tensors must be
+/// contiguous and on the host. A group of one rank does nothing.
+template <class T>
+void allreduce_sum(Communicator* comm, std::span<const Tensor<T, Cpu>> tensors) {
+  if (size_of(comm) == 1) return;
+  for (const auto& t : tensors) {
+    PMC_CHECK(t.is_contiguous(), "allreduce_sum: a tensor of shape ", t.shape().str(), " is not contiguous");
+    comm->allreduce_sum(std::span<T>(t.data(), static_cast<std::size_t>(t.numel())));
+  }
+}
+
+/// `size` ranks as threads of one process: rank(r) is the communicator of the thread that plays rank r. A sum
+/// adds the ranks' values in rank order on every rank, so every rank gets the same bits. For tests (the
+/// data-parallel trainer against one process) and as the reference for other transports.
+class ThreadGroup {
+ public:
+  explicit ThreadGroup(int size) : size_(size), sync_(size), slots_(static_cast<std::size_t>(size)) {
+    PMC_CHECK(size >= 1, "ThreadGroup: size must be at least 1, got ", size);
+    for (int r = 0; r < size; ++r) ranks_.push_back(std::make_unique<Rank>(*this, r));
+  }
+  ThreadGroup(const ThreadGroup&) = delete;
+  ThreadGroup& operator=(const ThreadGroup&) = delete;
+
+  Communicator& rank(int r) {
+    PMC_CHECK(r >= 0 && r < size_, "ThreadGroup: no rank ", r, " in a group of ", size_);
+    return *ranks_[static_cast<std::size_t>(r)];
+  }
+
+ private:
+  struct Slot {
+    const void* data = nullptr;
+    std::size_t count = 0;
+  };
+
+  class Rank final : public Communicator {
+   public:
+    Rank(ThreadGroup& group, int rank) : group_(group), rank_(rank) {}
+    int rank() const override { return rank_; }
+    int size() const override { return group_.size_; }
+    void allreduce_sum(std::span<float> data) override { group_.sum(rank_, data); }
+    void allreduce_sum(std::span<double> data) override { group_.sum(rank_, data); }
+    std::string name() const override { return "threads"; }
+
+   private:
+    ThreadGroup& group_;
+    int rank_;
+  };
+
+  // Publish, wait for all; add everyone's values in rank order into a private buffer; wait until nobody reads
+  // any more; then overwrite one's own data.
+  template <class T>
+  void sum(int rank, std::span<T> data) {
+    slots_[static_cast<std::size_t>(rank)] = {data.data(), data.size()};
+    sync_.arrive_and_wait();
+    std::vector<T> total(data.size(), T(0));
+    bool sizes_agree = true;
+    for (const auto& slot : slots_) {
+      if (slot.count != data.size()) {
+        sizes_agree = false;
+        continue;
+      }
+      const T* other = static_cast<const T*>(slot.data);
+      for (std::size_t i = 0; i < total.size(); ++i) total[i] += other[i];
+    }
+    sync_.arrive_and_wait();
+    PMC_CHECK(sizes_agree, "ThreadGroup: rank ", rank, " summed ", data.size(),
+              " values while another rank summed a different number (collectives out of step)");
+    std::copy(total.begin(), total.end(), data.begin());
+  }
+
+  int size_;
+  std::barrier<> sync_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<Rank>> ranks_;
+};
+
+}  // namespace pmc::dist
