@@ -10,10 +10,12 @@
 # Variables: PMC_ROOT (repository root), PMC_JOBS (parallel jobs, default: nproc).
 
 # Debian 12 packages needed to configure and build everything (tests, examples, benchmarks).
-# libsentencepiece-dev is the independent reference the tokenizer tests and benchmarks compare against.
+# libsentencepiece-dev is the independent reference the tokenizer tests and benchmarks compare against;
+# libopenmpi-dev and openmpi-bin give the pmc::mpi component (data-parallel training) and its tests.
 PMC_DEBIAN_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev
+  libopenmpi-dev openmpi-bin
 )
 
 PMC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -5,6 +5,7 @@
 
 #include <pmc/data/instruction.hpp>
 
+#include "data_parallel.hpp"
 #include "training_flags.hpp"
 
 namespace {
@@ -36,6 +37,7 @@ const pmc::cli::Command instruct_command{
           }
           return d;
         };
+        a->comm = pmc::cli::launched_group();  // mpirun -np N: data parallel over N processes
         return pmc::cli::run_training_on_device(*a, pmc::data::Packing::doc_start, prepare);
       };
     }};

@@ -8,6 +8,7 @@
 #include <pmc/core/error.hpp>
 
 #include "command.hpp"
+#include "data_parallel.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"pmc: build, train and evaluate LLaMA-family models for medicine"};
@@ -30,9 +31,11 @@ int main(int argc, char** argv) {
       if (sub->parsed()) return run();
   } catch (const pmc::Error& e) {
     std::fprintf(stderr, "pmc: error: %s\n", e.what());
+    pmc::cli::abort_group();
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pmc: unexpected error: %s\n", e.what());
+    pmc::cli::abort_group();
     return 1;
   }
   return 0;

@@ -15,6 +15,7 @@
 #include <pmc/tokenizer/bpe_trainer.hpp>
 
 #include "command.hpp"
+#include "data_parallel.hpp"
 #include "demo_data.hpp"
 #include "inference.hpp"
 #include "loss_plot.hpp"
@@ -315,6 +316,8 @@ const pmc::cli::Command pipeline_command{
       app.add_option("--seed", o->seed, "seed")->each([o](const std::string&) { o->seed_set = true; });
       pmc::cli::add_device_flag(app, o->device, "train and evaluate on cpu (default) or cuda (a pmc built with CUDA)");
       return [o]() {
+        PMC_CHECK(pmc::cli::launched_ranks() == 1, "pmc pipeline runs as one process; start pmc pretrain or pmc instruct "
+                  "with mpirun for data-parallel training");
         PipelineConfig cfg = o->config.empty() ? PipelineConfig{} : read_config(o->config);
         if (!o->out.empty()) cfg.out = o->out;
         if (!o->model.empty()) cfg.model = o->model;

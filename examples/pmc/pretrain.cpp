@@ -2,6 +2,7 @@
 // `pmc pretrain`: knowledge injection (continued pretraining) of a LLaMA on text or JSONL corpora.
 #include <pmc/data/corpus.hpp>
 
+#include "data_parallel.hpp"
 #include "training_flags.hpp"
 
 namespace {
@@ -24,6 +25,7 @@ const pmc::cli::Command pretrain_command{
           std::vector<std::filesystem::path> files(a->corpus.begin(), a->corpus.end());
           return pmc::cli::PreparedData{pmc::data::tokenize_documents(files, tok), {}};
         };
+        a->comm = pmc::cli::launched_group();  // mpirun -np N: data parallel over N processes
         return pmc::cli::run_training_on_device(*a, packing, prepare);
       };
     }};

@@ -27,6 +27,7 @@ struct TrainArgs {
   float init_std = 0.02f;
   bool quiet = false;
   bool recompute = false;
+  dist::Communicator* comm = nullptr;  // data-parallel group (launched_group(): mpirun), or one process
 };
 
 
@@ -56,7 +57,8 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   fs::create_directories(out / "data");
   const fs::path train_path = out / "data/train.tokens", eval_path = out / "data/eval.tokens";
   const bool resuming = !a.resume.empty() || fs::exists(out / "checkpoints/latest");
-  if (!(resuming && fs::exists(train_path))) {
+  const bool lead = dist::rank_of(a.comm) == 0;  // with data-parallel ranks, rank 0 writes the token files
+  if (lead && !(resuming && fs::exists(train_path))) {
     const PreparedData d = prepare(tok);
     PMC_CHECK(!d.docs.empty(), "training: no documents");
     const bool masked = !d.masks.empty();
@@ -72,6 +74,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
     if (!eval.docs.empty()) data::write_token_file(eval_path, eval.docs, C.vocab_size, masked ? &eval.masks : nullptr);
     else std::filesystem::remove(eval_path);
   }
+  dist::barrier(a.comm);  // the other ranks open the files rank 0 wrote
   const auto train_file = data::TokenFile::open(train_path);
   std::optional<data::TokenFile> eval_file;
   if (fs::exists(eval_path)) eval_file = data::TokenFile::open(eval_path);
@@ -90,24 +93,31 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   o.eval_every = a.eval_every;
   o.out_dir = out;
   o.recompute = a.recompute;
+  o.comm = a.comm;
   const data::WindowSampler probe(train_file, o.seq_len, o.packing, o.seed);
   o.steps = a.steps > 0 ? a.steps
                         : static_cast<std::int64_t>(std::ceil(a.epochs * static_cast<double>(probe.windows_per_epoch()) /
                                                               static_cast<double>(o.batch)));
   PMC_CHECK(o.steps > 0, "training: give --steps or --epochs");
-  std::fprintf(stderr, "%s: %lld tokens in %lld documents (%lld windows of %lld per epoch), %lld steps, %s%s\n",
+  if (lead)
+    std::fprintf(stderr, "%s: %lld tokens in %lld documents (%lld windows of %lld per epoch), %lld steps, %s%s\n",
                out.filename().string().c_str(), static_cast<long long>(train_file.n_tokens()),
                static_cast<long long>(train_file.n_docs()), static_cast<long long>(probe.windows_per_epoch()),
                static_cast<long long>(o.seq_len), static_cast<long long>(o.steps),
                std::string(train::Trainer<C, T, D>::precision).c_str(), o.recompute ? ", activation recompute" : "");
   if constexpr (!std::is_same_v<D, Cpu>) std::fprintf(stderr, "%s: training on %s\n", out.string().c_str(), D::name.data());
+  if (a.comm && lead)
+    std::fprintf(stderr, "%s: data parallel over %d %s ranks, %lld of the %lld windows of a batch each\n",
+                 out.string().c_str(), a.comm->size(), a.comm->name().c_str(),
+                 static_cast<long long>(o.batch / a.comm->size()), static_cast<long long>(o.batch));
   train::Trainer<C, T, D> trainer(model, train_file, eval_file ? &*eval_file : nullptr, o);
   if (!a.resume.empty()) {
     PMC_CHECK(trainer.resume_if_present(fs::path(a.resume)), a.resume, ": no checkpoints/latest to resume from");
-  } else if (trainer.resume_if_present()) {
+  } else if (trainer.resume_if_present() && lead) {
     std::fprintf(stderr, "%s: resuming at step %lld\n", out.string().c_str(), static_cast<long long>(trainer.step()));
   }
   const bool finished = trainer.run();
+  if (!lead) return finished ? 0 : 130;
   write_run_loss_plot(out);  // RUN/loss.svg, also after an interruption
   if (finished && eval_file)
     std::fprintf(stderr, "%s: final eval loss %.4f; model saved (Hugging Face layout)\n", out.string().c_str(),

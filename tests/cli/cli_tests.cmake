@@ -81,3 +81,24 @@ set_tests_properties(cli/plot_missing_run PROPERTIES FIXTURES_REQUIRED cli_pipel
 add_test(NAME cli/pretrain_loss_svg COMMAND ${CMAKE_COMMAND} -E cat ${pretrain_out}/loss.svg)
 set_tests_properties(cli/pretrain_loss_svg PROPERTIES FIXTURES_REQUIRED cli_pretrain_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "<svg .*cli_pretrain_bf16: loss.*<polyline")
+# data parallelism over 2 MPI processes (a pmc built with the MPI component, Open MPI's mpiexec): the same loss
+# curve as one process on the whole batch
+if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
+  set(mpi_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pretrain_mpi)
+  set(mpi_env "OMP_NUM_THREADS=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+  set(mpi_train_args --config demo --tokenizer ${pipeline_out}/tokenizer.model --corpus ${pipeline_out}/data/corpus.txt
+      --seq-len 64 --batch 4 --grad-accum 2 --steps 4 --lr 1e-3 --seed 3)
+  add_test(NAME cli/pretrain_mpi_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${mpi_out}_2 ${mpi_out}_1)
+  set_tests_properties(cli/pretrain_mpi_setup PROPERTIES FIXTURES_SETUP cli_mpi LABELS "cpu;cli;mpi")
+  add_test(NAME cli/pretrain_mpi_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:pmc_cli>
+           pretrain ${mpi_train_args} --out ${mpi_out}_2)
+  add_test(NAME cli/pretrain_mpi_1_process COMMAND pmc_cli pretrain ${mpi_train_args} --out ${mpi_out}_1)
+  set_tests_properties(cli/pretrain_mpi_2_ranks PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_mpi"
+    FIXTURES_SETUP cli_mpi_done LABELS "cpu;cli;mpi" ENVIRONMENT "${mpi_env}" RESOURCE_LOCK cpu_cores
+    PASS_REGULAR_EXPRESSION "data parallel over 2 mpi ranks, 2 of the 4 windows")
+  set_tests_properties(cli/pretrain_mpi_1_process PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_mpi"
+    FIXTURES_SETUP cli_mpi_done LABELS "cpu;cli;mpi" ENVIRONMENT OMP_NUM_THREADS=1)
+  add_test(NAME cli/pretrain_mpi_same_losses COMMAND ${CMAKE_COMMAND} -DA=${mpi_out}_2/metrics.jsonl
+           -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
+  set_tests_properties(cli/pretrain_mpi_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_done LABELS "cpu;cli;mpi")
+endif()

@@ -29,6 +29,8 @@ class Communicator {
   /// data[i] = Σ over the ranks of data[i], with the same result (the same bits) on every rank.
   virtual void allreduce_sum(std::span<float> data) = 0;
   virtual void allreduce_sum(std::span<double> data) = 0;
+  /// Returns when every rank has called it (rank 0 wrote a file the others are about to read).
+  virtual void barrier() = 0;
   /// "mpi", "threads", ...: for logs.
   virtual std::string name() const = 0;
 };
@@ -36,6 +38,10 @@ class Communicator {
 /// rank / size of an optional communicator: no communicator is one rank of one.
 inline int rank_of(const Communicator* comm) { return comm ? comm->rank() : 0; }
 inline int size_of(const Communicator* comm) { return comm ? comm->size() : 1; }
+/// comm->barrier(), or nothing without a communicator.
+inline void barrier(Communicator* comm) {
+  if (comm) comm->barrier();
+}
 
 /// Sums each tensor over the ranks in place (gradients after a backward), in order; the tensors must be
 /// contiguous and on the host. A group of one rank does nothing.
@@ -78,6 +84,7 @@ class ThreadGroup {
     int size() const override { return group_.size_; }
     void allreduce_sum(std::span<float> data) override { group_.sum(rank_, data); }
     void allreduce_sum(std::span<double> data) override { group_.sum(rank_, data); }
+    void barrier() override { group_.sync_.arrive_and_wait(); }
     std::string name() const override { return "threads"; }
 
    private:
