@@ -51,9 +51,7 @@ int main(int argc, char** argv) {
   TinyLlama model;  // parameters allocated, requiring grad
   model.init_random(/*seed=*/1);
   // The optimizer sees each parameter as a name, a value and a gradient buffer, all updated in place.
-  std::vector<pmc::optim::Param<float>> params;
-  for (const auto& p : model.named_parameters())
-    params.push_back({.name = p.name, .value = p.var.value(), .grad = p.var.state()->grad_buffer()});
+  auto params = pmc::train::trainable_parameters(model);
   pmc::optim::AdamW<float> adamw({.beta2 = 0.95});
   const std::int64_t steps = 60, batch = 8, seq_len = 32;
   const pmc::optim::WarmupCosine schedule{.peak = 1e-2, .floor = 1e-3, .warmup_steps = 5, .total_steps = steps};

@@ -72,6 +72,21 @@ struct StepRecord {
   double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0;
 };
 
+/// A trainable model's parameters as the optimizers take them (optim::AdamW::step, clip_grad_norm): each one's
+/// Hugging Face name, value and gradient buffer (allocated here if it was not), all updated in place.
+///   auto params = pmc::train::trainable_parameters(model);
+///   model.zero_grad(); autograd::backward(model.loss(tokens, targets)); adamw.step(params, lr);
+template <llama::Config C, class T, Device D>
+std::vector<optim::Param<T, D>> trainable_parameters(const llama::Model<C, T, D>& model) {
+  std::vector<optim::Param<T, D>> params;
+  for (const auto& p : model.named_parameters()) {
+    PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad (a model loaded for ",
+              "inference; construct it trainable)");
+    params.push_back(optim::Param<T, D>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
+  }
+  return params;
+}
+
 namespace detail {
 inline std::atomic<bool>& interrupt_flag() {
   static std::atomic<bool> flag{false};
@@ -114,7 +129,7 @@ class Trainer {
         schedule_{.peak = o_.lr, .floor = o_.min_lr,
                   .warmup_steps = o_.warmup >= 0 ? o_.warmup : optim::warmup_fraction(o_.steps),
                   .total_steps = o_.steps},
-        model_params_(parameters_of(model)),
+        model_params_(trainable_parameters(model)),
         masters_(make_masters(model_params_)),
         // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay)
         adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps},
@@ -418,16 +433,6 @@ class Trainer {
   static Masters make_masters(const std::vector<optim::Param<T, D>>& model_params) {
     if constexpr (kMixed) return Masters(model_params);
     else return {};
-  }
-
-  /// The model's parameters: each one's value and (allocated) gradient buffer.
-  static std::vector<optim::Param<T, D>> parameters_of(const llama::Model<C, T, D>& model) {
-    std::vector<optim::Param<T, D>> params;
-    for (const auto& p : model.named_parameters()) {
-      PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad");
-      params.push_back(optim::Param<T, D>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
-    }
-    return params;
   }
 
   void truncate_metrics(std::int64_t last_step) {
