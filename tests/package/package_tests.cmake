@@ -3,7 +3,8 @@
 #   - against an installed copy of pmc (fixture package/install stages `cmake --install` into the build tree,
 #     then `ctest --build-and-test` builds tests/package/consumer with find_package(pmc 0.1) and runs it), and
 #   - through add_subdirectory(<pmc source>) (tests/package/subdir_consumer).
-# With the CUDA component, a third consumer checks find_package(pmc COMPONENTS cuda) and pmc::cuda.
+# With the CUDA component, a third consumer checks find_package(pmc COMPONENTS cuda) and pmc::cuda; with the MPI
+# component, a fourth builds against pmc::mpi and runs on 2 MPI ranks.
 # Included from tests/CMakeLists.txt.
 set(pmc_pkg_dir ${CMAKE_CURRENT_LIST_DIR})
 set(pmc_pkg_bin ${PROJECT_BINARY_DIR}/package)
@@ -49,4 +50,16 @@ if(PMC_HAS_CUDA)
   set_tests_properties(package/find_package_cuda PROPERTIES
     FIXTURES_REQUIRED pmc_installed LABELS "package;cpu;cuda" TIMEOUT 600
     PASS_REGULAR_EXPRESSION "pmc_cuda_consumer: found pmc")
+endif()
+
+if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
+  add_test(NAME package/find_package_mpi
+    COMMAND ${CMAKE_CTEST_COMMAND} --build-and-test ${pmc_pkg_dir}/mpi_consumer ${pmc_pkg_bin}/mpi_consumer
+            ${pmc_pkg_build_args} -DCMAKE_PREFIX_PATH=${pmc_pkg_stage}
+            --test-command ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 mpi_app)
+  set_tests_properties(package/find_package_mpi PROPERTIES
+    FIXTURES_REQUIRED pmc_installed LABELS "package;cpu;mpi" TIMEOUT 600
+    ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1"
+    PASS_REGULAR_EXPRESSION "rank [01] of 2: sum 3, ok.*rank [01] of 2: sum 3, ok"
+    FAIL_REGULAR_EXPRESSION "FAILED")
 endif()
