@@ -85,6 +85,16 @@ TEST_CASE_TEMPLATE("attention/GEMM + masked softmax, forward and backward", T, f
     PMC_CHECK_PARITY(T, dqd, a.dq, "attention dq");
     PMC_CHECK_PARITY(T, dkd, a.dk, "attention dk");
     PMC_CHECK_PARITY(T, dvd, a.dv, "attention dv");
+    // inference (no probs saved), and a backward that wants dv alone (q and k need no gradient)
+    Tensor<T, Cuda> out_unsaved({c.b, c.t, c.h, c.dh});
+    ops::Attention<Cuda>::forward(qd, kd, vd, c.pos0, out_unsaved, Tensor<C, Cuda>{});
+    PMC_CHECK_PARITY(T, out_unsaved, out, "attention out, probs not saved");
+    Tensor<T> dv_only(a.dv.shape());
+    dv_only.fill(T(0.f));
+    auto dv_onlyd = dev(dv_only);
+    ops::Attention<pmc::Cpu>::backward(a.q, a.k, a.v, probs, a.dout, Tensor<T>{}, Tensor<T>{}, dv_only);
+    ops::Attention<Cuda>::backward(qd, kd, vd, probsd, dev(a.dout), Tensor<T, Cuda>{}, Tensor<T, Cuda>{}, dv_onlyd);
+    PMC_CHECK_PARITY(T, dv_onlyd, dv_only, "attention dv alone");
   }
 }
 

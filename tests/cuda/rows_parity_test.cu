@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Row-wise ops against their CPU versions: RmsNorm<Cuda>, Embedding<Cuda>, CrossEntropy<Cuda> (masked).
+#include <cmath>
+
 #include "parity.hpp"
 
 namespace pmc::test {
@@ -78,6 +80,12 @@ TEST_CASE_TEMPLATE("cross_entropy/masked loss, lse and gradient", T, float, bf16
   ops::CrossEntropy<pmc::Cpu>::backward(z, y, lse, 1.5, rc.count, dz);
   ops::CrossEntropy<Cuda>::backward(zd, yd, lsed, 1.5, rg.count, dzd);
   PMC_CHECK_PARITY(T, dzd, dz, "cross_entropy dlogits");
+
+  // a NaN logit other than the target's makes the loss NaN on both (the GPU's max/sum comparisons would skip it)
+  auto zn = z.clone();
+  zn.at({3, (y[3] + 1) % v}) = T(NAN);
+  CHECK(std::isnan(ops::CrossEntropy<pmc::Cpu>::forward(zn, y, lse).loss));
+  CHECK(std::isnan(ops::CrossEntropy<Cuda>::forward(dev(zn), yd, lsed).loss));
 
   Tensor<std::int32_t> all_masked({n});
   all_masked.fill(ops::kIgnoreIndex);

@@ -51,16 +51,21 @@ namespace pmc::ops {
 
 template <>
 struct Attention<Cuda> {
-  /// out = softmax(q kᵀ/√Dh, causal) v; probs (B, H, T, S) float receives P.
+  /// out = softmax(q kᵀ/√Dh, causal) v; probs (B, H, T, S) float receives P, or is undefined when no backward
+  /// follows (P then lives in a scratch buffer).
   template <class T>
   static void forward(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
-                      std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<compute_t<T>, Cuda>& probs) {
+                      std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<compute_t<T>, Cuda>& saved_probs) {
     static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
     const auto d = cuda::detail::attention_dims(q, k, v, pos0, "Attention<Cuda>::forward");
     cuda::detail::check_same(q, out, "Attention<Cuda>::forward out");
-    expect_shape(probs, Shape{d.b, d.h, d.t, d.s}, "Attention<Cuda>::forward probs");
-    cuda::detail::check_contiguous(probs, "Attention<Cuda>::forward probs");
+    if (saved_probs.defined()) {
+      expect_shape(saved_probs, Shape{d.b, d.h, d.t, d.s}, "Attention<Cuda>::forward probs");
+      cuda::detail::check_contiguous(saved_probs, "Attention<Cuda>::forward probs");
+    }
     if (q.numel() == 0 || d.s == 0) return;
+    const Tensor<compute_t<T>, Cuda> probs =
+        saved_probs.defined() ? saved_probs : cuda::empty<compute_t<T>>(Shape{d.b, d.h, d.t, d.s});
     const float scale = 1.f / std::sqrt(static_cast<float>(d.dh));
     float* scores = probs.data();
     const std::int64_t ts = d.t * d.s, q_bstride = d.t * d.h * d.dh, kv_bstride = d.s * d.hkv * d.dh;
@@ -91,7 +96,8 @@ struct Attention<Cuda> {
                          out.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.g * d.dh, 1.f, 0.f);
   }
 
-  /// dq += dS k/√Dh, dk += dSᵀ q/√Dh, dv += Pᵀ dout, with dP = dout vᵀ and dS = P ⊙ (dP − Σ_s dP ⊙ P).
+  /// dq += dS k/√Dh, dk += dSᵀ q/√Dh, dv += Pᵀ dout, with dP = dout vᵀ and dS = P ⊙ (dP − Σ_s dP ⊙ P); an
+  /// undefined dq, dk or dv (an input that needs no gradient) is skipped.
   template <class T>
   static void backward(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
                        const Tensor<compute_t<T>, Cuda>& probs, const Tensor<T, Cuda>& dout, const Tensor<T, Cuda>& dq,
@@ -103,10 +109,10 @@ struct Attention<Cuda> {
     expect_shape(probs, Shape{d.b, d.h, d.t, d.s}, "Attention<Cuda>::backward probs");
     cuda::detail::check_contiguous(probs, "Attention<Cuda>::backward probs");
     cuda::detail::check_same(q, dout, "Attention<Cuda>::backward dout");
-    cuda::detail::check_same(q, dq, "Attention<Cuda>::backward dq");
-    cuda::detail::check_same(k, dk, "Attention<Cuda>::backward dk");
-    cuda::detail::check_same(v, dv, "Attention<Cuda>::backward dv");
-    if (q.numel() == 0 || d.s == 0) return;
+    if (dq.defined()) cuda::detail::check_same(q, dq, "Attention<Cuda>::backward dq");
+    if (dk.defined()) cuda::detail::check_same(k, dk, "Attention<Cuda>::backward dk");
+    if (dv.defined()) cuda::detail::check_same(v, dv, "Attention<Cuda>::backward dv");
+    if (q.numel() == 0 || d.s == 0 || (!dq.defined() && !dk.defined() && !dv.defined())) return;
     const float scale = 1.f / std::sqrt(static_cast<float>(d.dh));
     const std::int64_t ts = d.t * d.s, q_bstride = d.t * d.h * d.dh, kv_bstride = d.s * d.hkv * d.dh;
     const auto stream = cuda::current_stream();
@@ -142,17 +148,20 @@ struct Attention<Cuda> {
         const T* p_bg = p + (b * d.h + g) * ts;
         const std::int64_t qo = b * q_bstride + g * d.dh, kvo = b * kv_bstride;
         // dq += dS k / √Dh
-        cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv, ds_bg, d.s, d.g * ts, false,  //
-                         k.data() + kvo, d.hkv * d.dh, d.dh, false,           //
-                         dq.data() + qo, d.h * d.dh, d.g * d.dh, scale, 1.f);
+        if (dq.defined())
+          cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv, ds_bg, d.s, d.g * ts, false,  //
+                           k.data() + kvo, d.hkv * d.dh, d.dh, false,           //
+                           dq.data() + qo, d.h * d.dh, d.g * d.dh, scale, 1.f);
         // dk += dSᵀ q / √Dh   (summed over g by accumulation)
-        cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, ds_bg, d.s, d.g * ts, true,  //
-                         q.data() + qo, d.h * d.dh, d.g * d.dh, false,       //
-                         dk.data() + kvo, d.hkv * d.dh, d.dh, scale, 1.f);
+        if (dk.defined())
+          cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, ds_bg, d.s, d.g * ts, true,  //
+                           q.data() + qo, d.h * d.dh, d.g * d.dh, false,       //
+                           dk.data() + kvo, d.hkv * d.dh, d.dh, scale, 1.f);
         // dv += Pᵀ dout
-        cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, p_bg, d.s, d.g * ts, true,  //
-                         dout.data() + qo, d.h * d.dh, d.g * d.dh, false,   //
-                         dv.data() + kvo, d.hkv * d.dh, d.dh, 1.f, 1.f);
+        if (dv.defined())
+          cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, p_bg, d.s, d.g * ts, true,  //
+                           dout.data() + qo, d.h * d.dh, d.g * d.dh, false,   //
+                           dv.data() + kvo, d.hkv * d.dh, d.dh, 1.f, 1.f);
       }
   }
 

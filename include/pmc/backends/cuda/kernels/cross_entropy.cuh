@@ -17,8 +17,10 @@ __global__ void __launch_bounds__(1024) cross_entropy_forward_kernel(const T* z,
   __shared__ C scratch[32];
   const T* zr = z + blockIdx.x * v;
   C m = C(-INFINITY), s = 0;
+  bool saw_nan = false;  // a NaN logit makes the row's lse NaN, as on the CPU (comparisons would skip it)
   for (std::int64_t i = threadIdx.x; i < v; i += blockDim.x) {
     const C x = load(zr[i]);
+    saw_nan |= x != x;
     if (x > m) {
       s = s * exp(m - x) + C(1);  // exp(-inf) = 0 on the first element
       m = x;
@@ -29,7 +31,8 @@ __global__ void __launch_bounds__(1024) cross_entropy_forward_kernel(const T* z,
   const C mx = block_max(m, scratch);
   const C part = m == C(-INFINITY) ? C(0) : s * exp(m - mx);
   const C total = block_sum(part, scratch);
-  const C l = mx + log(total);
+  const bool row_nan = block_max(saw_nan ? C(1) : C(0), scratch) > C(0);
+  const C l = row_nan ? C(NAN) : mx + log(total);
   if (threadIdx.x == 0) {
     lse[blockIdx.x] = l;
     const std::int32_t t = y[blockIdx.x];
