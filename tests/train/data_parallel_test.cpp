@@ -152,4 +152,5 @@ TEST_CASE("ThreadGroup sums in rank order on every rank and names collectives ou
   for (auto& t : threads) t.join();
   for (const auto& d : data) CHECK(d == std::vector<float>{6.f, 1.f});  // (1e8 - 1e8) + 1 in rank order
   CHECK_THROWS_AS(group.rank(3), pmc::Error);
+  CHECK_THROWS_WITH_AS(dist::ThreadGroup(0), doctest::Contains("size must be at least 1, got 0"), pmc::Error);
 }

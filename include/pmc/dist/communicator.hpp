@@ -59,8 +59,7 @@ void allreduce_sum(Communicator* comm, std::span<const Tensor<T, Cpu>> tensors) 
 /// data-parallel trainer against one process) and as the reference for other transports.
 class ThreadGroup {
  public:
-  explicit ThreadGroup(int size) : size_(size), sync_(size), slots_(static_cast<std::size_t>(size)) {
-    PMC_CHECK(size >= 1, "ThreadGroup: size must be at least 1, got ", size);
+  explicit ThreadGroup(int size) : size_(checked(size)), sync_(size_), slots_(static_cast<std::size_t>(size_)) {
     for (int r = 0; r < size; ++r) ranks_.push_back(std::make_unique<Rank>(*this, r));
   }
   ThreadGroup(const ThreadGroup&) = delete;
@@ -112,6 +111,11 @@ class ThreadGroup {
     PMC_CHECK(sizes_agree, "ThreadGroup: rank ", rank, " summed ", data.size(),
               " values while another rank summed a different number (collectives out of step)");
     std::copy(total.begin(), total.end(), data.begin());
+  }
+
+  static int checked(int size) {
+    PMC_CHECK(size >= 1, "ThreadGroup: size must be at least 1, got ", size);
+    return size;
   }
 
   int size_;
