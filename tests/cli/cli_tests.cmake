@@ -87,7 +87,7 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
   set(mpi_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pretrain_mpi)
   set(mpi_env "OMP_NUM_THREADS=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
   set(mpi_train_args --config demo --tokenizer ${pipeline_out}/tokenizer.model --corpus ${pipeline_out}/data/corpus.txt
-      --seq-len 64 --batch 4 --grad-accum 2 --steps 4 --lr 1e-3 --seed 3)
+      --seq-len 64 --batch 4 --grad-accum 2 --steps 4 --save-every 2 --lr 1e-3 --seed 3)
   add_test(NAME cli/pretrain_mpi_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${mpi_out}_2 ${mpi_out}_1)
   set_tests_properties(cli/pretrain_mpi_setup PROPERTIES FIXTURES_SETUP cli_mpi LABELS "cpu;cli;mpi")
   add_test(NAME cli/pretrain_mpi_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:pmc_cli>
@@ -100,5 +100,20 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
     FIXTURES_SETUP cli_mpi_done LABELS "cpu;cli;mpi" ENVIRONMENT OMP_NUM_THREADS=1)
   add_test(NAME cli/pretrain_mpi_same_losses COMMAND ${CMAKE_COMMAND} -DA=${mpi_out}_2/metrics.jsonl
            -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
-  set_tests_properties(cli/pretrain_mpi_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_done LABELS "cpu;cli;mpi")
+  set_tests_properties(cli/pretrain_mpi_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_done
+    FIXTURES_SETUP cli_mpi_compared LABELS "cpu;cli;mpi")
+  # as if the 2-rank run had stopped after step 2: both ranks resume from its checkpoint and end on the same curve
+  add_test(NAME cli/pretrain_mpi_rewind COMMAND ${CMAKE_COMMAND} -DRUN=${mpi_out}_2 -DSTEP=step_00000002
+           -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/rewind_checkpoint.cmake)
+  set_tests_properties(cli/pretrain_mpi_rewind PROPERTIES FIXTURES_REQUIRED cli_mpi_compared
+    FIXTURES_SETUP cli_mpi_rewound LABELS "cpu;cli;mpi")
+  add_test(NAME cli/pretrain_mpi_resume COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:pmc_cli>
+           pretrain ${mpi_train_args} --out ${mpi_out}_2)
+  set_tests_properties(cli/pretrain_mpi_resume PROPERTIES FIXTURES_REQUIRED cli_mpi_rewound
+    FIXTURES_SETUP cli_mpi_resumed LABELS "cpu;cli;mpi" ENVIRONMENT "${mpi_env}" RESOURCE_LOCK cpu_cores
+    PASS_REGULAR_EXPRESSION "resuming at step 2")
+  add_test(NAME cli/pretrain_mpi_resume_same_losses COMMAND ${CMAKE_COMMAND} -DA=${mpi_out}_2/metrics.jsonl
+           -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
+  set_tests_properties(cli/pretrain_mpi_resume_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_resumed
+    LABELS "cpu;cli;mpi")
 endif()
