@@ -54,9 +54,9 @@ struct Attention<Cuda> {
     // S = q kᵀ / √Dh  (fp32 out)
     for (std::int64_t b = 0; b < d.b; ++b)
       for (std::int64_t g = 0; g < d.group; ++g)
-        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                       //
+        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                                   //
                              q.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.group * d.dh, false,  //
-                             k.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                //
+                             k.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                     //
                              scores + (b * d.h + g) * ts, d.s, d.group * ts, scale, 0.f);
 
     // P = causal softmax(S), and P in T for the next GEMM
@@ -71,9 +71,9 @@ struct Attention<Cuda> {
     // out = P v
     for (std::int64_t b = 0; b < d.b; ++b)
       for (std::int64_t g = 0; g < d.group; ++g)
-        cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv,                                     //
-                         p + (b * d.h + g) * ts, d.s, d.group * ts, false,              //
-                         v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, false,      //
+        cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv,                                 //
+                         p + (b * d.h + g) * ts, d.s, d.group * ts, false,      //
+                         v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, false,  //
                          out.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.group * d.dh, 1.f, 0.f);
   }
 
@@ -97,9 +97,9 @@ struct Attention<Cuda> {
     auto dprobs = cuda::empty<float>(probs.shape());
     for (std::int64_t b = 0; b < d.b; ++b)
       for (std::int64_t g = 0; g < d.group; ++g)
-        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                          //
+        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                                      //
                              dout.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.group * d.dh, false,  //
-                             v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                   //
+                             v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                        //
                              dprobs.data() + (b * d.h + g) * ts, d.s, d.group * ts, 1.f, 0.f);
 
     // dS in T (in place over dP for float); P in T for dv
@@ -126,7 +126,7 @@ struct Attention<Cuda> {
         // dq += dS k / √Dh
         if (dq.defined())
           cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv, ds_bg, d.s, d.group * ts, false,  //
-                           k.data() + kvo, d.hkv * d.dh, d.dh, false,           //
+                           k.data() + kvo, d.hkv * d.dh, d.dh, false,               //
                            dq.data() + qo, d.h * d.dh, d.group * d.dh, scale, 1.f);
         // dk += dSᵀ q / √Dh   (summed over g by accumulation)
         if (dk.defined())

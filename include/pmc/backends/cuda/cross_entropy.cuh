@@ -17,7 +17,8 @@ struct CrossEntropy<Cuda> {
   template <class T>
   static CrossEntropyResult forward(const Tensor<T, Cuda>& logits, const Tensor<std::int32_t, Cuda>& targets,
                                     const Tensor<compute_t<T>, Cuda>& lse, std::int32_t ignore = kIgnoreIndex) {
-    const auto [n, v] = check(logits, targets, lse, "cross_entropy");
+    const auto [n, v] = check_cross_entropy_args(logits, targets, lse);
+    check_device_limits(logits, n, "cross_entropy");
     if (n == 0) return {0.0, 0};
     const auto stream = cuda::current_stream();
     auto row_loss = cuda::allocate_uninitialized(static_cast<std::size_t>(n) * sizeof(double));
@@ -46,8 +47,8 @@ struct CrossEntropy<Cuda> {
                        const Tensor<compute_t<T>, Cuda>& lse, double dloss, std::int64_t count,
                        const Tensor<T, Cuda>& dlogits, std::int32_t ignore = kIgnoreIndex) {
     if (!dlogits.defined()) return;
-    check_cross_entropy_backward_args(logits, targets, lse, dlogits);
-    const auto [n, v] = check(logits, targets, lse, "cross_entropy backward");
+    const auto [n, v] = check_cross_entropy_backward_args(logits, targets, lse, dlogits);
+    check_device_limits(logits, n, "cross_entropy backward");
     cuda::detail::check_contiguous_all("cross_entropy backward", dlogits, "dlogits");
     if (n == 0 || count == 0) return;
     cuda::detail::BadIndexSlot bad;
@@ -61,14 +62,11 @@ struct CrossEntropy<Cuda> {
   }
 
  private:
-  /// The contract's checks, and the GPU's needs: contiguous logits, rows within the grid.
+  /// The GPU's needs beyond the contract: contiguous logits, one block per row within the grid.
   template <class T>
-  static CrossEntropyDims check(const Tensor<T, Cuda>& z, const Tensor<std::int32_t, Cuda>& y,
-                                const Tensor<compute_t<T>, Cuda>& lse, const char* op) {
-    const auto d = check_cross_entropy_args(z, y, lse, op);
-    cuda::detail::check_contiguous_all(op, z, "logits");
-    PMC_CHECK(d.n < (std::int64_t{1} << 31), op, ": ", d.n, " rows exceed the grid limit");
-    return d;
+  static void check_device_limits(const Tensor<T, Cuda>& logits, std::int64_t n, const char* op) {
+    cuda::detail::check_contiguous_all(op, logits, "logits");
+    PMC_CHECK(n < (std::int64_t{1} << 31), op, ": ", n, " rows exceed the grid limit");
   }
 };
 
