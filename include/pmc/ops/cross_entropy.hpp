@@ -6,9 +6,8 @@
 // A target outside [0, V) that is not the ignore index is a pmc::Error naming it.
 #pragma once
 
-#include <cstdint>
-
 #include <concepts>
+#include <cstdint>
 
 #include <pmc/core/device.hpp>
 #include <pmc/core/dtype.hpp>
