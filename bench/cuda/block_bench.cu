@@ -49,12 +49,12 @@ struct Block {
     if (flash) lse = Tensor<float, Cuda>({d.b, d.h, d.t});
     else probs = Tensor<float, Cuda>({d.b, d.h, d.t, d.t});
     // Values barely matter for timing, but NaN/inf (and denormals) could: small finite constants.
-    pmc::optim::ParamOps<Cuda>::fill(w_norm1.data(), D, bf16(1.f));
-    pmc::optim::ParamOps<Cuda>::fill(w_norm2.data(), D, bf16(1.f));
+    pmc::ops::ParamOps<Cuda>::fill(w_norm1.data(), D, bf16(1.f));
+    pmc::ops::ParamOps<Cuda>::fill(w_norm2.data(), D, bf16(1.f));
     for (auto* w : {&wq, &wk, &wv, &wo, &w1, &w3, &w2})
-      pmc::optim::ParamOps<Cuda>::fill(w->data(), w->numel(), bf16(0.01f));
-    pmc::optim::ParamOps<Cuda>::fill(x.data(), x.numel(), bf16(0.5f));
-    pmc::optim::ParamOps<Cuda>::fill(dy.data(), dy.numel(), bf16(0.001f));
+      pmc::ops::ParamOps<Cuda>::fill(w->data(), w->numel(), bf16(0.01f));
+    pmc::ops::ParamOps<Cuda>::fill(x.data(), x.numel(), bf16(0.5f));
+    pmc::ops::ParamOps<Cuda>::fill(dy.data(), dy.numel(), bf16(0.001f));
   }
 
   Tensor<bf16, Cuda> heads(const Tensor<bf16, Cuda>& t) const { return t.reshape({s.b, s.t, s.h, s.dh}); }

@@ -12,7 +12,7 @@
 namespace pmc::test {
 namespace {
 
-optim::AdamWCoefficients coefficients(double lr, double wd, int step) {
+ops::AdamWCoefficients coefficients(double lr, double wd, int step) {
   const double b1 = 0.9, b2 = 0.95, t = step;
   return {.decay = 1 - lr * wd,
           .one_minus_beta1 = 1 - b1,
@@ -34,8 +34,8 @@ TEST_CASE("adamw/per-buffer kernel, three steps") {
     auto g = rnd<float>({n}, rng);
     auto gd = dev(g);
     const auto c = coefficients(1e-3, 0.1, step);
-    optim::AdamWKernel<pmc::Cpu>::step(p.data(), g.data(), m.data(), v.data(), n, c);
-    optim::AdamWKernel<Cuda>::step(pd.data(), gd.data(), md.data(), vd.data(), n, c);
+    ops::AdamWKernel<pmc::Cpu>::step(p.data(), g.data(), m.data(), v.data(), n, c);
+    ops::AdamWKernel<Cuda>::step(pd.data(), gd.data(), md.data(), vd.data(), n, c);
   }
   PMC_CHECK_PARITY(float, pd, p, "adamw p");
   PMC_CHECK_PARITY(float, md, m, "adamw m");
@@ -60,14 +60,14 @@ TEST_CASE("adamw/multi-tensor with a device clip factor") {
   // Reference: torch-style clip (norm in double, grads scaled in place), then per-buffer AdamW.
   const double max_norm = 1.0;
   double ss = 0;
-  for (auto& t : g) ss += optim::ParamOps<pmc::Cpu>::sum_squares(t.data(), t.numel());
+  for (auto& t : g) ss += ops::ParamOps<pmc::Cpu>::sum_squares(t.data(), t.numel());
   const double norm = std::sqrt(ss), coef = max_norm / (norm + 1e-6);
   REQUIRE(coef < 1);
   std::vector<cuda::AdamWSlot<float>> slots;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     const auto c = coefficients(1e-3 * static_cast<double>(i + 1), i % 2 ? 0.0 : 0.1, 1);
     for (auto& x : g[i].span()) x = static_cast<float>(x * static_cast<float>(coef));
-    optim::AdamWKernel<pmc::Cpu>::step(p[i].data(), g[i].data(), m[i].data(), v[i].data(), sizes[i], c);
+    ops::AdamWKernel<pmc::Cpu>::step(p[i].data(), g[i].data(), m[i].data(), v[i].data(), sizes[i], c);
     slots.push_back({pd[i].data(), gd[i].data(), md[i].data(), vd[i].data(), sizes[i], c});
   }
   std::vector<const float*> grads;
@@ -97,7 +97,7 @@ TEST_CASE_TEMPLATE("grad_norm/global norm over buffers, deterministic", T, float
     g.push_back(rnd<T>({n}, rng));
     gd.push_back(dev(g.back()));
     ptrs.push_back(gd.back().data());
-    ss += optim::ParamOps<pmc::Cpu>::sum_squares(g.back().data(), n);
+    ss += ops::ParamOps<pmc::Cpu>::sum_squares(g.back().data(), n);
   }
   const double a = cuda::global_grad_norm<T>(ptrs, sizes), b = cuda::global_grad_norm<T>(ptrs, sizes);
   CHECK(std::abs(a - std::sqrt(ss)) <= 1e-12 * std::sqrt(ss));
@@ -111,22 +111,22 @@ TEST_CASE_TEMPLATE("param_ops/scale, axpy, convert, fill, all_finite, sum_square
   auto y = rnd<float>({n}, rng);
   auto xd = dev(x);
   auto yd = dev(y);
-  optim::ParamOps<pmc::Cpu>::scale(x.data(), n, T(0.5f));
-  optim::ParamOps<Cuda>::scale(xd.data(), n, T(0.5f));
+  ops::ParamOps<pmc::Cpu>::scale(x.data(), n, T(0.5f));
+  ops::ParamOps<Cuda>::scale(xd.data(), n, T(0.5f));
   PMC_CHECK_PARITY(T, xd, x, "scale");
-  optim::ParamOps<pmc::Cpu>::axpy(x.data(), y.data(), n, 0.25f);
-  optim::ParamOps<Cuda>::axpy(xd.data(), yd.data(), n, 0.25f);
+  ops::ParamOps<pmc::Cpu>::axpy(x.data(), y.data(), n, 0.25f);
+  ops::ParamOps<Cuda>::axpy(xd.data(), yd.data(), n, 0.25f);
   PMC_CHECK_PARITY(float, yd, y, "axpy");
   Tensor<T> c({n});
   Tensor<T, Cuda> cd({n});
-  optim::ParamOps<pmc::Cpu>::convert(y.data(), c.data(), n);
-  optim::ParamOps<Cuda>::convert(yd.data(), cd.data(), n);
+  ops::ParamOps<pmc::Cpu>::convert(y.data(), c.data(), n);
+  ops::ParamOps<Cuda>::convert(yd.data(), cd.data(), n);
   CHECK(max_abs_diff(cuda::to_host(cd), c) == 0.0);  // round to nearest even on both sides
-  const double sc = optim::ParamOps<pmc::Cpu>::sum_squares(x.data(), n), sg = optim::ParamOps<Cuda>::sum_squares(xd.data(), n);
+  const double sc = ops::ParamOps<pmc::Cpu>::sum_squares(x.data(), n), sg = ops::ParamOps<Cuda>::sum_squares(xd.data(), n);
   CHECK(std::abs(sg - sc) <= 1e-12 * sc);
-  CHECK(optim::ParamOps<Cuda>::all_finite(xd.data(), n));
-  optim::ParamOps<Cuda>::fill(xd.data() + 17, 1, T(INFINITY));
-  CHECK_FALSE(optim::ParamOps<Cuda>::all_finite(xd.data(), n));
+  CHECK(ops::ParamOps<Cuda>::all_finite(xd.data(), n));
+  ops::ParamOps<Cuda>::fill(xd.data() + 17, 1, T(INFINITY));
+  CHECK_FALSE(ops::ParamOps<Cuda>::all_finite(xd.data(), n));
 }
 
 }  // namespace pmc::test

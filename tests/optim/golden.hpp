@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 #include <support/paths.hpp>
 

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 
 using namespace pmc;

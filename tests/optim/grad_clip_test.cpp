@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/grad_clip.hpp>
 
 using namespace pmc;

@@ -7,10 +7,11 @@
 
 #include <doctest/doctest.h>
 
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 
 using namespace pmc;
-using namespace pmc::optim;
+using namespace pmc::ops;
 
 TEST_CASE_TEMPLATE("AdamWKernel<Cpu> over chunks and tails equals the scalar formula", T, float, double) {
   const std::int64_t n = 3 * 4096 + 13;  // 4 chunks; the vector body leaves a scalar tail in the last one

@@ -7,8 +7,11 @@
 //   sum:        Σ a   → a scalar in compute_t<T>      mean: Σ a / numel
 #pragma once
 
+#include <concepts>
+
 #include <pmc/core/device.hpp>
 #include <pmc/core/tensor.hpp>
+#include <pmc/ops/checks.hpp>
 
 namespace pmc::ops {
 
@@ -22,5 +25,28 @@ namespace pmc::ops {
 ///   template <class T> static void mul_backward(a, b, dout, da, db);   // each of da, db only if defined()
 template <Device D>
 struct Elementwise;
+
+/// D specializes the contract (T = float stands for every T).
+template <class D>
+concept ImplementsElementwise = Device<D> && requires(const Tensor<float, D>& t, float s) {
+  Elementwise<D>::add(t, t, t);
+  Elementwise<D>::mul(t, t, t);
+  Elementwise<D>::scale(t, s, t);
+  Elementwise<D>::accumulate(t, t, s);
+  { Elementwise<D>::sum(t) } -> std::same_as<float>;
+  { Elementwise<D>::mean(t) } -> std::same_as<float>;
+  Elementwise<D>::mul_backward(t, t, t, t, t);
+};
+
+/// The checks of one call `op` ("add", "mul backward", ...): every tensor given is contiguous and shaped as the
+/// first.
+template <class T, Device D, class... Rest>
+void check_elementwise_args(const char* op, const Tensor<T, D>& first, const Rest&... rest) {
+  for (const Tensor<T, D>* t : {&first, &rest...}) {
+    detail::check_contiguous(*t, op, "operand");
+    PMC_CHECK(t->shape() == first.shape(), op, ": shapes ", first.shape().str(), " and ", t->shape().str(),
+              " differ");
+  }
+}
 
 }  // namespace pmc::ops

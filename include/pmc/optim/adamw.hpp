@@ -12,11 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include <pmc/backends/cpu/adamw.hpp>
 #include <pmc/core/device.hpp>
 #include <pmc/core/error.hpp>
 #include <pmc/core/tensor.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 #include <pmc/optim/param.hpp>
 #include <pmc/optim/state.hpp>
 
@@ -74,14 +73,14 @@ class AdamW {
       const ParamGroup& g = groups_[static_cast<std::size_t>(p.group)];
       const double lr_p = lr * g.lr_scale;
       const auto t = static_cast<double>(++s.step);
-      const AdamWCoefficients c{.decay = 1 - lr_p * g.weight_decay,
-                                .one_minus_beta1 = 1 - options_.beta1,
-                                .beta2 = options_.beta2,
-                                .one_minus_beta2 = 1 - options_.beta2,
-                                .step_size = lr_p / (1 - std::pow(options_.beta1, t)),
-                                .bc2_sqrt = std::sqrt(1 - std::pow(options_.beta2, t)),
-                                .eps = options_.eps};
-      AdamWKernel<D>::step(p.value.data(), p.grad.data(), s.m.data(), s.v.data(), p.value.numel(), c);
+      const ops::AdamWCoefficients c{.decay = 1 - lr_p * g.weight_decay,
+                                     .one_minus_beta1 = 1 - options_.beta1,
+                                     .beta2 = options_.beta2,
+                                     .one_minus_beta2 = 1 - options_.beta2,
+                                     .step_size = lr_p / (1 - std::pow(options_.beta1, t)),
+                                     .bc2_sqrt = std::sqrt(1 - std::pow(options_.beta2, t)),
+                                     .eps = options_.eps};
+      ops::AdamWKernel<D>::step(p.value.data(), p.grad.data(), s.m.data(), s.v.data(), p.value.numel(), c);
     }
   }
 
@@ -140,14 +139,14 @@ class AdamW {
     if (it != state_.end()) return it->second;
     Slot s{.m = Tensor<T, D>(p.value.shape()), .v = Tensor<T, D>(p.value.shape()), .step = 0};
     // zeroed explicitly: not every device's allocator promises zero-filled memory
-    ParamOps<D>::fill(s.m.data(), s.m.numel(), T(0));
-    ParamOps<D>::fill(s.v.data(), s.v.numel(), T(0));
+    ops::ParamOps<D>::fill(s.m.data(), s.m.numel(), T(0));
+    ops::ParamOps<D>::fill(s.v.data(), s.v.numel(), T(0));
     return state_.emplace(p.name, std::move(s)).first->second;
   }
 
   static Tensor<T, D> copy_of(const Tensor<T, D>& src) {
     Tensor<T, D> dst(src.shape());
-    ParamOps<D>::convert(src.data(), dst.data(), src.numel());
+    ops::ParamOps<D>::convert(src.data(), dst.data(), src.numel());
     return dst;
   }
 

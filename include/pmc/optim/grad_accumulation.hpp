@@ -9,11 +9,10 @@
 #include <span>
 #include <type_traits>
 
-#include <pmc/backends/cpu/param_ops.hpp>
 #include <pmc/core/device.hpp>
 #include <pmc/core/error.hpp>
 #include <pmc/core/tensor.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 #include <pmc/optim/param.hpp>
 
 namespace pmc::optim {
@@ -43,7 +42,7 @@ class GradAccumulator {
     for (auto& p : params_) {
       PMC_CHECK(p.grad.defined() && p.grad.is_contiguous(), "GradAccumulator: parameter '", p.name,
                 "' has no contiguous grad");
-      ParamOps<D>::fill(p.grad.data(), p.grad.numel(), T(0));
+      ops::ParamOps<D>::fill(p.grad.data(), p.grad.numel(), T(0));
     }
     batch_tokens_ = batch_tokens;
     tokens_ = 0;
@@ -78,7 +77,7 @@ class GradAccumulator {
     for (const auto& item : micro_grads) {
       const auto& g = grad_of(item);
       auto& p = params_[i++];
-      if (micro_tokens > 0) ParamOps<D>::axpy(g.data(), p.grad.data(), p.grad.numel(), w);
+      if (micro_tokens > 0) ops::ParamOps<D>::axpy(g.data(), p.grad.data(), p.grad.numel(), w);
     }
     tokens_ += micro_tokens;
     ++micro_batches_;

@@ -6,10 +6,9 @@
 #include <span>
 #include <vector>
 
-#include <pmc/backends/cpu/param_ops.hpp>
 #include <pmc/core/device.hpp>
 #include <pmc/core/error.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 #include <pmc/optim/param.hpp>
 
 namespace pmc::optim {
@@ -22,7 +21,7 @@ double grad_norm(std::span<const Param<T, D>> params) {
   for (const auto& p : params) {
     PMC_CHECK(p.grad.defined() && p.grad.is_contiguous(), "grad_norm: parameter '", p.name,
               "' has no contiguous grad");
-    sum += ParamOps<D>::sum_squares(p.grad.data(), p.grad.numel());
+    sum += ops::ParamOps<D>::sum_squares(p.grad.data(), p.grad.numel());
   }
   return std::sqrt(sum);
 }
@@ -52,7 +51,7 @@ double clip_grad_norm(std::span<Param<T, D>> params, double max_norm, ClipOption
   }
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1)
-    for (auto& p : params) ParamOps<D>::scale(p.grad.data(), p.grad.numel(), static_cast<T>(coef));
+    for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), static_cast<T>(coef));
   return norm;
 }
 

@@ -5,7 +5,6 @@
 #include <pmc/optim/adamw.hpp>
 #include <pmc/optim/grad_accumulation.hpp>
 #include <pmc/optim/grad_clip.hpp>
-#include <pmc/optim/kernels.hpp>
 #include <pmc/optim/lr_schedule.hpp>
 #include <pmc/optim/param.hpp>
 #include <pmc/optim/precision.hpp>

@@ -13,12 +13,11 @@
 #include <utility>
 #include <vector>
 
-#include <pmc/backends/cpu/param_ops.hpp>
 #include <pmc/core/device.hpp>
 #include <pmc/core/dtype.hpp>
 #include <pmc/core/error.hpp>
 #include <pmc/core/tensor.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 #include <pmc/optim/param.hpp>
 
 namespace pmc::optim {
@@ -95,7 +94,7 @@ class MasterWeights {
                            .group = p.group};
       if constexpr (has_master_copy<P>) m.value = Tensor<master_t, D>(p.value.shape());
       else m.value = p.value;
-      ParamOps<D>::fill(m.grad.data(), m.grad.numel(), master_t(0));
+      ops::ParamOps<D>::fill(m.grad.data(), m.grad.numel(), master_t(0));
       masters_.push_back(std::move(m));
     }
     read_from_model();
@@ -114,14 +113,14 @@ class MasterWeights {
   void write_back() {
     if constexpr (has_master_copy<P>)
       for (std::size_t i = 0; i < masters_.size(); ++i)
-        ParamOps<D>::convert(masters_[i].value.data(), model_[i].data(), model_[i].numel());
+        ops::ParamOps<D>::convert(masters_[i].value.data(), model_[i].data(), model_[i].numel());
   }
 
   /// master ← model (exact widening), e.g. after the model's weights were loaded from a 16-bit checkpoint.
   void read_from_model() {
     if constexpr (has_master_copy<P>)
       for (std::size_t i = 0; i < masters_.size(); ++i)
-        ParamOps<D>::convert(model_[i].data(), masters_[i].value.data(), model_[i].numel());
+        ops::ParamOps<D>::convert(model_[i].data(), masters_[i].value.data(), model_[i].numel());
   }
 
  private:
@@ -176,10 +175,10 @@ class DynamicLossScaler {
   template <std::floating_point T, Device D>
   bool unscale(std::span<Param<T, D>> params) const {
     for (const auto& p : params)
-      if (!ParamOps<D>::all_finite(p.grad.data(), p.grad.numel())) return false;
+      if (!ops::ParamOps<D>::all_finite(p.grad.data(), p.grad.numel())) return false;
     // 1/scale rounded to float once, as GradScaler does (exact for the power-of-two scales of the defaults)
     const auto inv = static_cast<T>(static_cast<float>(1.0 / static_cast<double>(scale_)));
-    for (auto& p : params) ParamOps<D>::scale(p.grad.data(), p.grad.numel(), inv);
+    for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), inv);
     return true;
   }
   template <std::floating_point T, Device D>

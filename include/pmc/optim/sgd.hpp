@@ -12,11 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include <pmc/backends/cpu/sgd.hpp>
 #include <pmc/core/device.hpp>
 #include <pmc/core/error.hpp>
 #include <pmc/core/tensor.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 #include <pmc/optim/param.hpp>
 #include <pmc/optim/state.hpp>
 
@@ -75,10 +74,10 @@ class Sgd {
         }
         buf = it->second.data();
       }
-      const SgdCoefficients c{.lr = lr * g.lr_scale, .momentum = options_.momentum,
-                              .dampening = options_.dampening, .weight_decay = g.weight_decay,
-                              .nesterov = options_.nesterov, .first_step = first};
-      SgdKernel<D>::step(p.value.data(), p.grad.data(), buf, p.value.numel(), c);
+      const ops::SgdCoefficients c{.lr = lr * g.lr_scale, .momentum = options_.momentum,
+                                   .dampening = options_.dampening, .weight_decay = g.weight_decay,
+                                   .nesterov = options_.nesterov, .first_step = first};
+      ops::SgdKernel<D>::step(p.value.data(), p.grad.data(), buf, p.value.numel(), c);
     }
   }
 
@@ -114,7 +113,7 @@ class Sgd {
       auto it = state.tensors.find("momentum_buffer." + p.name);
       if (it == state.tensors.end()) continue;
       Tensor<T, D> b(it->second.shape());
-      ParamOps<D>::convert(it->second.data(), b.data(), b.numel());
+      ops::ParamOps<D>::convert(it->second.data(), b.data(), b.numel());
       fresh.emplace(p.name, std::move(b));
     }
     buffers_ = std::move(fresh);

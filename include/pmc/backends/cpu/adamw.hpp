@@ -13,9 +13,9 @@
 
 #include <pmc/backends/cpu/param_ops.hpp>
 #include <pmc/core/device.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 
-namespace pmc::optim {
+namespace pmc::ops {
 
 namespace cpu_detail {
 
@@ -88,7 +88,7 @@ struct Simd<double> {
 
 template <>
 struct AdamWKernel<Cpu> {
-  /// See optim/kernels.hpp for the formula. One pass: p, g, m, v are read once and p, m, v written once per
+  /// See ops/optimizer.hpp for the formula. One pass: p, g, m, v are read once and p, m, v written once per
   /// element (the update is memory-bound: 16 bytes read, 12 written per float element).
   template <std::floating_point T>
   static void step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWCoefficients& c) {
@@ -125,4 +125,4 @@ struct AdamWKernel<Cpu> {
   }
 };
 
-}  // namespace pmc::optim
+}  // namespace pmc::ops

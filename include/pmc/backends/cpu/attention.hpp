@@ -77,11 +77,9 @@ struct Attention<Cpu> {
                       const Tensor<T, Cpu>& out, const Tensor<compute_t<T>, Cpu>& probs) {
     using C = compute_t<T>;
     using namespace backends::cpu;
-    const Dims d = check(q, k, v, pos0, "attention");
-    check_same_shape(q.shape(), out.shape(), "attention: q and out");
-    check_head_layout(out, "attention out");
+    const AttentionDims d = check_attention_args(q, k, v, pos0, out, probs);
+    for (const auto* x : {&q, &k, &v, &out}) check_head_layout(*x, "attention");
     const bool save = probs.defined();
-    if (save) check_probs(probs, d);
     const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
     const std::int64_t se = pos0 + d.t;  // keys beyond the last query's position are never attended
     parallel_for(d.b * d.h, d.t * se * d.dh, [&](std::int64_t bh) {
@@ -123,13 +121,9 @@ struct Attention<Cpu> {
     // The forward's pos0 is not passed: its last query sat at S' − 1 with S' = pos0 + T ≤ S, and probs are zero
     // beyond it. Query t is taken to see keys [0, S − T + t]: a superset of its keys (exact, since the extra
     // probabilities are zero) that is the set itself when S = pos0 + T, as in training.
-    const Dims d = check(q, k, v, 0, "attention backward");
-    check_probs(probs, d);
-    check_same_shape(q.shape(), dout.shape(), "attention backward: q and dout");
-    check_head_layout(dout, "attention backward dout");
-    if (dq.defined()) check_grad(q, dq, "attention backward: q and dq");
-    if (dk.defined()) check_grad(k, dk, "attention backward: k and dk");
-    if (dv.defined()) check_grad(v, dv, "attention backward: v and dv");
+    const AttentionDims d = check_attention_backward_args(q, k, v, probs, dout, dq, dk, dv);
+    for (const auto* x : {&q, &k, &v, &dout, &dq, &dk, &dv})
+      if (x->defined()) check_head_layout(*x, "attention backward");
     const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
     const std::int64_t se = d.s, offset = d.s - d.t;  // query t sees keys [0, offset + t]
     // One iteration per KV head: the G query heads that share it add into its dk, dv without racing.
@@ -181,47 +175,11 @@ struct Attention<Cpu> {
     }
   }
 
-  struct Dims {
-    std::int64_t b, t, h, dh, s, hkv, group;
-  };
-
+  /// The CPU's layout need: the head dimension is contiguous (the other strides are free).
   template <class T>
-  static void check_head_layout(const Tensor<T, Cpu>& x, const char* what) {
-    PMC_CHECK(x.defined(), what, ": tensor is undefined");
-    PMC_CHECK(x.rank() == 4, what, ": expected (B, T, H, Dh), got ", x.shape().str());
-    PMC_CHECK(x.size(3) <= 1 || x.strides()[3] == 1, what, ": the head dimension of ", x.shape().str(),
+  static void check_head_layout(const Tensor<T, Cpu>& x, const char* op) {
+    PMC_CHECK(x.size(3) <= 1 || x.strides()[3] == 1, op, ": the head dimension of ", x.shape().str(),
               " must be contiguous (strides ", x.strides().str(), ")");
-  }
-
-  template <class T>
-  static Dims check(const Tensor<T, Cpu>& q, const Tensor<T, Cpu>& k, const Tensor<T, Cpu>& v, std::int64_t pos0,
-                    const char* what) {
-    check_head_layout(q, "attention q");
-    check_head_layout(k, "attention k");
-    check_head_layout(v, "attention v");
-    check_same_shape(k.shape(), v.shape(), "attention: k and v");
-    Dims d{q.size(0), q.size(1), q.size(2), q.size(3), k.size(1), k.size(2), 1};
-    PMC_CHECK(k.size(0) == d.b && k.size(3) == d.dh, what, ": q ", q.shape().str(), " (B, T, H, Dh) and k ",
-              k.shape().str(), " (B, S, Hkv, Dh) disagree on B or Dh");
-    PMC_CHECK(d.hkv > 0 && d.h % d.hkv == 0, what, ": ", d.h, " query heads of q ", q.shape().str(),
-              " are not a multiple of the ", d.hkv, " KV heads of k ", k.shape().str());
-    PMC_CHECK(pos0 >= 0 && pos0 + d.t <= d.s, what, ": queries at positions [", pos0, ", ", pos0 + d.t,
-              ") need that many keys, but k ", k.shape().str(), " has S = ", d.s);
-    d.group = d.h / d.hkv;
-    return d;
-  }
-
-  template <class C>
-  static void check_probs(const Tensor<C, Cpu>& probs, const Dims& d) {
-    PMC_CHECK(probs.defined() && probs.is_contiguous() && probs.shape() == Shape({d.b, d.h, d.t, d.s}),
-              "attention: probs must be a contiguous (B, H, T, S) = (", d.b, ", ", d.h, ", ", d.t, ", ", d.s,
-              ") tensor, got ", probs.shape().str());
-  }
-
-  template <class T>
-  static void check_grad(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dx, const char* what) {
-    check_same_shape(x.shape(), dx.shape(), what);
-    check_head_layout(dx, what);
   }
 };
 

@@ -14,18 +14,14 @@ namespace pmc::ops {
 
 template <>
 struct CrossEntropy<Cpu> {
-  struct Result {
-    double loss;
-    std::int64_t count;
-  };
-
   template <class T>
-  static Result forward(const Tensor<T, Cpu>& logits, const Tensor<std::int32_t, Cpu>& targets,
-                        const Tensor<compute_t<T>, Cpu>& lse, std::int32_t ignore = kIgnoreIndex) {
+  static CrossEntropyResult forward(const Tensor<T, Cpu>& logits, const Tensor<std::int32_t, Cpu>& targets,
+                                    const Tensor<compute_t<T>, Cpu>& lse, std::int32_t ignore = kIgnoreIndex) {
     using C = compute_t<T>;
     using namespace backends::cpu;
+    check_cross_entropy_args(logits, targets, lse);
     const auto z = as_rows(logits, "cross_entropy logits");
-    const std::int64_t count = check(logits, z, targets, lse, ignore, "cross_entropy");
+    const std::int64_t count = count_targets(targets, z.d, ignore, "cross_entropy");
     const std::int32_t* y = targets.data();
     double total = 0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (z.n * z.d >= (1 << 15))
@@ -48,11 +44,11 @@ struct CrossEntropy<Cpu> {
     using C = compute_t<T>;
     using namespace backends::cpu;
     if (!dlogits.defined()) return;
+    check_cross_entropy_backward_args(logits, targets, lse, dlogits);
     const auto z = as_rows(logits, "cross_entropy backward logits");
-    const std::int64_t counted = check(logits, z, targets, lse, ignore, "cross_entropy backward");
+    const std::int64_t counted = count_targets(targets, z.d, ignore, "cross_entropy backward");
     PMC_CHECK(count == counted, "cross_entropy backward: count ", count, " differs from the ", counted,
               " targets that are not the ignore index ", ignore);
-    check_same_shape(logits.shape(), dlogits.shape(), "cross_entropy backward: logits and dlogits");
     const auto dz = as_rows(dlogits, "cross_entropy backward dlogits");
     if (count == 0) return;
     const C w = static_cast<C>(dloss / static_cast<double>(count));
@@ -71,24 +67,14 @@ struct CrossEntropy<Cpu> {
   }
 
  private:
-  /// Validates shapes and targets; returns how many targets are not `ignore`.
-  template <class T, class L>
-  static std::int64_t check(const Tensor<T, Cpu>& logits, const backends::cpu::Rows<T>& z,
-                            const Tensor<std::int32_t, Cpu>& targets, const Tensor<L, Cpu>& lse, std::int32_t ignore,
-                            const char* what) {
-    PMC_CHECK(logits.rank() == 2, what, ": logits must be (N, V), got ", logits.shape().str());
-    backends::cpu::check_contiguous(targets, what);
-    PMC_CHECK(targets.numel() == z.n, what, ": targets ", targets.shape().str(), " do not match the ", z.n,
-              " rows of logits ", logits.shape().str());
-    PMC_CHECK(lse.defined() && lse.is_contiguous() && lse.numel() == z.n, what, ": lse ", lse.shape().str(),
-              " must hold one value per row of logits ", logits.shape().str());
+  /// Checks the targets' range on the host; returns how many are not `ignore`.
+  static std::int64_t count_targets(const Tensor<std::int32_t, Cpu>& targets, std::int64_t classes, std::int32_t ignore,
+                                    const char* op) {
     std::int64_t count = 0;
     const std::int32_t* y = targets.data();
-    for (std::int64_t i = 0; i < z.n; ++i) {
-      if (y[i] == ignore) continue;
-      PMC_CHECK(y[i] >= 0 && y[i] < z.d, what, ": target ", y[i], " at row ", i, " is out of range for ", z.d,
-                " classes (logits ", logits.shape().str(), ")");
-      ++count;
+    for (std::int64_t i = 0; i < targets.numel(); ++i) {
+      check_target(y[i], i, classes, ignore, op);
+      if (y[i] != ignore) ++count;
     }
     return count;
   }

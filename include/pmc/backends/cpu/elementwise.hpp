@@ -14,26 +14,26 @@ template <>
 struct Elementwise<Cpu> {
   template <class T>
   static void add(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& out) {
-    check3(a, b, out, "add");
+    check_elementwise_args("add", a, b, out);
     map2(a, b, out, [](auto x, auto y) { return x + y; });
   }
 
   template <class T>
   static void mul(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& out) {
-    check3(a, b, out, "mul");
+    check_elementwise_args("mul", a, b, out);
     map2(a, b, out, [](auto x, auto y) { return x * y; });
   }
 
   template <class T>
   static void scale(const Tensor<T, Cpu>& a, float s, const Tensor<T, Cpu>& out) {
-    check2(a, out, "scale");
+    check_elementwise_args("scale", a, out);
     const auto cs = static_cast<compute_t<T>>(s);
     map2(a, a, out, [cs](auto x, auto) { return cs * x; });
   }
 
   template <class T>
   static void accumulate(const Tensor<T, Cpu>& dst, const Tensor<T, Cpu>& src, float alpha = 1) {
-    check2(src, dst, "accumulate");
+    check_elementwise_args("accumulate", dst, src);
     const auto ca = static_cast<compute_t<T>>(alpha);
     map2(dst, src, dst, [ca](auto d, auto s) { return d + ca * s; });
   }
@@ -41,7 +41,7 @@ struct Elementwise<Cpu> {
   /// Σ a, accumulated in double whatever T is (a float sum of millions of terms would lose digits).
   template <class T>
   static compute_t<T> sum(const Tensor<T, Cpu>& a) {
-    backends::cpu::check_contiguous(a, "sum");
+    check_elementwise_args("sum", a);
     const T* p = a.data();
     const std::int64_t n = a.numel();
     double acc = 0;
@@ -61,30 +61,18 @@ struct Elementwise<Cpu> {
   template <class T>
   static void mul_backward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& dout,
                            const Tensor<T, Cpu>& da, const Tensor<T, Cpu>& db) {
-    check3(a, b, dout, "mul backward");
+    check_elementwise_args("mul backward", a, b, dout);
     if (da.defined()) {
-      check2(a, da, "mul backward (da)");
+      check_elementwise_args("mul backward", a, da);
       map3(da, dout, b, [](auto g, auto x, auto y) { return g + x * y; });
     }
     if (db.defined()) {
-      check2(b, db, "mul backward (db)");
+      check_elementwise_args("mul backward", b, db);
       map3(db, dout, a, [](auto g, auto x, auto y) { return g + x * y; });
     }
   }
 
  private:
-  template <class T>
-  static void check2(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& out, const char* what) {
-    backends::cpu::check_contiguous(a, what);
-    backends::cpu::check_contiguous(out, what);
-    check_same_shape(a.shape(), out.shape(), what);
-  }
-  template <class T>
-  static void check3(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& out, const char* what) {
-    check2(a, b, what);
-    check2(a, out, what);
-  }
-
   /// out[i] = f(a[i], b[i]) in compute_t<T>; out may alias a or b.
   template <class T, class F>
   static void map2(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& out, F f) {

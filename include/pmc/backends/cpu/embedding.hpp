@@ -18,9 +18,10 @@ struct Embedding<Cpu> {
   template <class T>
   static void forward(const Tensor<T, Cpu>& weight, const Tensor<std::int32_t, Cpu>& tokens,
                       const Tensor<T, Cpu>& out) {
+    check_embedding_args(weight, tokens, out);
     const auto w = backends::cpu::as_rows(weight, "embedding weight");
     const auto o = backends::cpu::as_rows(out, "embedding out");
-    const std::int32_t* tok = check(w, tokens, o, "embedding", weight.shape(), out.shape());
+    const std::int32_t* tok = check_tokens(tokens, w.n, "embedding");
     backends::cpu::parallel_for(o.n, o.d, [&](std::int64_t n) {
       std::memcpy(o.row(n), w.row(tok[n]), static_cast<std::size_t>(o.d) * sizeof(T));
     });
@@ -31,9 +32,10 @@ struct Embedding<Cpu> {
   static void backward(const Tensor<std::int32_t, Cpu>& tokens, const Tensor<T, Cpu>& dout,
                        const Tensor<T, Cpu>& dweight) {
     if (!dweight.defined()) return;
+    check_embedding_backward_args(tokens, dout, dweight);
     const auto w = backends::cpu::as_rows(dweight, "embedding dweight");
     const auto g = backends::cpu::as_rows(dout, "embedding dout");
-    const std::int32_t* tok = check(w, tokens, g, "embedding backward", dweight.shape(), dout.shape());
+    const std::int32_t* tok = check_tokens(tokens, w.n, "embedding backward");
     using C = compute_t<T>;
     constexpr std::int64_t block = 256;
     const std::int64_t nblocks = (g.d + block - 1) / block;
@@ -48,18 +50,10 @@ struct Embedding<Cpu> {
   }
 
  private:
-  template <class T>
-  static const std::int32_t* check(const backends::cpu::Rows<T>& w, const Tensor<std::int32_t, Cpu>& tokens,
-                                   const backends::cpu::Rows<T>& o, const char* what, const Shape& w_shape,
-                                   const Shape& o_shape) {
-    PMC_CHECK(w_shape.rank() == 2, what, ": weight must be (V, D), got ", w_shape.str());
-    backends::cpu::check_contiguous(tokens, what);
-    PMC_CHECK(o.n == tokens.numel() && o.d == w.d, what, ": expected ", tokens.numel(), " rows of ", w.d, " (tokens ",
-              tokens.shape().str(), ", weight ", w_shape.str(), "), got ", o_shape.str());
+  /// The tokens' range, checked on the host before any row is touched.
+  static const std::int32_t* check_tokens(const Tensor<std::int32_t, Cpu>& tokens, std::int64_t vocab, const char* op) {
     const std::int32_t* tok = tokens.data();
-    for (std::int64_t n = 0; n < tokens.numel(); ++n)
-      PMC_CHECK(tok[n] >= 0 && tok[n] < w.n, what, ": token ", tok[n], " at position ", n,
-                " is out of range for a vocabulary of ", w.n, " (weight ", w_shape.str(), ")");
+    for (std::int64_t n = 0; n < tokens.numel(); ++n) check_token(tok[n], n, vocab, op);
     return tok;
   }
 };

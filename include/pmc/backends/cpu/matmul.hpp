@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -228,7 +227,7 @@ struct Matmul<Cpu> {
   static void forward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& c, bool trans_a,
                       bool trans_b, float alpha = 1, float beta = 0) {
     static_assert(Floating<T>, "Matmul: T must be float, double, bf16 or f16");
-    const std::int64_t batch = check(a, b, c, trans_a, trans_b, "matmul");
+    const std::int64_t batch = check_matmul_args(a, b, c, trans_a, trans_b).batch;
     backends::cpu::gemm<T>(const_desc(a, trans_a), const_desc(b, trans_b), backends::cpu::describe(c, false), batch,
                            alpha, beta);
   }
@@ -239,14 +238,12 @@ struct Matmul<Cpu> {
   static void backward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& dc,
                        const Tensor<T, Cpu>& da, const Tensor<T, Cpu>& db, bool trans_a, bool trans_b) {
     static_assert(Floating<T>, "Matmul: T must be float, double, bf16 or f16");
-    const std::int64_t batch = check(a, b, dc, trans_a, trans_b, "matmul backward");
+    const std::int64_t batch = check_matmul_backward_args(a, b, dc, da, db, trans_a, trans_b).batch;
     using backends::cpu::describe;
     if (da.defined()) {
-      check_same_shape(a.shape(), da.shape(), "matmul backward: A and dA");
       backends::cpu::gemm<T>(const_desc(dc, false), const_desc(b, trans_b).t(), describe(da, trans_a), batch, 1.f, 1.f);
     }
     if (db.defined()) {
-      check_same_shape(b.shape(), db.shape(), "matmul backward: B and dB");
       backends::cpu::gemm<T>(const_desc(a, trans_a).t(), const_desc(dc, false), describe(db, trans_b), batch, 1.f, 1.f);
     }
   }
@@ -255,31 +252,6 @@ struct Matmul<Cpu> {
   template <class T>
   static backends::cpu::MatDesc<const T> const_desc(const Tensor<T, Cpu>& x, bool trans) {
     return backends::cpu::as_const(backends::cpu::describe(x, trans));
-  }
-
-  static std::string op_str(const Shape& s, bool trans) { return s.str() + (trans ? "ᵀ" : ""); }
-
-  /// Validates ranks and extents; returns the batch count (1 for a 2-D product).
-  template <class T>
-  static std::int64_t check(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& c, bool trans_a,
-                            bool trans_b, const char* what) {
-    PMC_CHECK(a.defined() && b.defined() && c.defined(), what, ": an operand is undefined");
-    PMC_CHECK((a.rank() == 2 || a.rank() == 3) && (b.rank() == 2 || b.rank() == 3), what,
-              ": A and B must be 2-D or 3-D, got A ", a.shape().str(), " and B ", b.shape().str());
-    PMC_CHECK(b.rank() <= a.rank(), what, ": a 3-D B ", b.shape().str(), " needs a 3-D A, got ", a.shape().str());
-    PMC_CHECK(c.rank() == a.rank(), what, ": C ", c.shape().str(), " must have the rank of A ", a.shape().str());
-    const std::int64_t batch = a.rank() == 3 ? a.size(0) : 1;
-    PMC_CHECK(b.rank() == 2 || b.size(0) == batch, what, ": batch of A ", a.shape().str(), " and B ", b.shape().str(),
-              " differ");
-    PMC_CHECK(c.rank() == 2 || c.size(0) == batch, what, ": batch of A ", a.shape().str(), " and C ", c.shape().str(),
-              " differ");
-    const std::int64_t m = a.size(trans_a ? -1 : -2), k = a.size(trans_a ? -2 : -1);
-    const std::int64_t kb = b.size(trans_b ? -1 : -2), n = b.size(trans_b ? -2 : -1);
-    PMC_CHECK(k == kb, what, ": inner dimensions differ: op(A) of A ", op_str(a.shape(), trans_a), " has ", k,
-              " columns, op(B) of B ", op_str(b.shape(), trans_b), " has ", kb, " rows");
-    PMC_CHECK(c.size(-2) == m && c.size(-1) == n, what, ": C ", c.shape().str(), " is not (", m, ", ", n,
-              ") = rows of A ", op_str(a.shape(), trans_a), " by columns of B ", op_str(b.shape(), trans_b));
-    return batch;
   }
 };
 

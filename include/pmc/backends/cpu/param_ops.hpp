@@ -13,9 +13,9 @@
 
 #include <pmc/core/device.hpp>
 #include <pmc/core/dtype.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 
-namespace pmc::optim {
+namespace pmc::ops {
 
 namespace cpu_detail {
 
@@ -121,4 +121,4 @@ struct ParamOps<Cpu> {
   }
 };
 
-}  // namespace pmc::optim
+}  // namespace pmc::ops

@@ -19,12 +19,10 @@ struct RmsNorm<Cpu> {
                       const Tensor<compute_t<T>, Cpu>& rstd) {
     using C = compute_t<T>;
     using namespace backends::cpu;
+    check_rms_norm_args(x, w, y, rstd);
     const auto xr = as_rows(x, "rms_norm x");
     const auto yr = as_rows(y, "rms_norm y");
-    check(x, w, xr, "rms_norm");
-    check_same_shape(x.shape(), y.shape(), "rms_norm: x and y");
     const bool save = rstd.defined();
-    if (save) check_rstd(rstd, xr.n, "rms_norm");
     std::vector<C> wbuf;
     const C* wp = load_row(w.data(), xr.d, wbuf);
     const std::int64_t d = xr.d;
@@ -44,16 +42,13 @@ struct RmsNorm<Cpu> {
                        const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& dx, const Tensor<T, Cpu>& dw) {
     using C = compute_t<T>;
     using namespace backends::cpu;
+    check_rms_norm_backward_args(x, w, rstd, dy, dx, dw);
     const auto xr = as_rows(x, "rms_norm backward x");
     const auto gr = as_rows(dy, "rms_norm backward dy");
-    check(x, w, xr, "rms_norm backward");
-    check_same_shape(x.shape(), dy.shape(), "rms_norm backward: x and dy");
-    check_rstd(rstd, xr.n, "rms_norm backward");
     const std::int64_t n = xr.n, d = xr.d;
     std::vector<C> wbuf;
     const C* wp = load_row(w.data(), d, wbuf);
     if (dx.defined()) {
-      check_same_shape(x.shape(), dx.shape(), "rms_norm backward: x and dx");
       const auto dxr = as_rows(dx, "rms_norm backward dx");
       parallel_for(n, 3 * d, [&](std::int64_t i) {
         auto& xb = scratch<C, 0>();
@@ -69,8 +64,6 @@ struct RmsNorm<Cpu> {
       });
     }
     if (dw.defined()) {
-      check_same_shape(w.shape(), dw.shape(), "rms_norm backward: w and dw");
-      PMC_CHECK(dw.is_contiguous(), "rms_norm backward: dw must be contiguous");
       // Column blocks per thread: each thread sums its columns over all rows, so no partial buffers race.
       constexpr std::int64_t block = 64;
       const std::int64_t nblocks = (d + block - 1) / block;
@@ -87,19 +80,6 @@ struct RmsNorm<Cpu> {
           dw.data()[j] = static_cast<T>(static_cast<C>(dw.data()[j]) + acc[j - j0]);
       });
     }
-  }
-
- private:
-  template <class T>
-  static void check(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, const backends::cpu::Rows<T>& xr,
-                    const char* what) {
-    PMC_CHECK(w.rank() == 1 && w.size(0) == xr.d && w.is_contiguous(), what, ": weight ", w.shape().str(),
-              " does not match the last dimension of x ", x.shape().str());
-  }
-  template <class C>
-  static void check_rstd(const Tensor<C, Cpu>& rstd, std::int64_t n, const char* what) {
-    PMC_CHECK(rstd.defined() && rstd.numel() == n && rstd.is_contiguous(), what, ": rstd ", rstd.shape().str(),
-              " must hold one value per row (", n, ")");
   }
 };
 

@@ -17,7 +17,8 @@ struct Rope<Cpu> {
   template <class T>
   static void forward(const Tensor<T, Cpu>& x, std::int64_t pos0, float theta, RopeLayout layout,
                       const Tensor<T, Cpu>& y) {
-    check(x, y, pos0, "rope");
+    check_rope_args(x, y, pos0);
+    check_head_layout(x, y, "rope");
     rotate(x, y, pos0, theta, layout, +1, false);
   }
 
@@ -25,20 +26,17 @@ struct Rope<Cpu> {
   static void backward(const Tensor<T, Cpu>& dy, std::int64_t pos0, float theta, RopeLayout layout,
                        const Tensor<T, Cpu>& dx) {
     if (!dx.defined()) return;
-    check(dy, dx, pos0, "rope backward");
+    check_rope_backward_args(dy, dx, pos0);
+    check_head_layout(dy, dx, "rope backward");
     rotate(dy, dx, pos0, theta, layout, -1, true);
   }
 
  private:
+  /// The CPU's layout need: the head dimension is contiguous (the other strides are free).
   template <class T>
-  static void check(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& y, std::int64_t pos0, const char* what) {
-    PMC_CHECK(x.defined() && y.defined(), what, ": an operand is undefined");
-    PMC_CHECK(x.rank() == 4, what, ": expected (B, T, H, Dh), got ", x.shape().str());
-    check_same_shape(x.shape(), y.shape(), what);
-    PMC_CHECK(x.size(3) % 2 == 0, what, ": head dimension ", x.size(3), " of ", x.shape().str(), " is odd");
-    PMC_CHECK(x.size(3) <= 1 || (x.strides()[3] == 1 && y.strides()[3] == 1), what,
+  static void check_head_layout(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& y, const char* op) {
+    PMC_CHECK(x.size(3) <= 1 || (x.strides()[3] == 1 && y.strides()[3] == 1), op,
               ": the head dimension must be contiguous (strides ", x.strides().str(), " and ", y.strides().str(), ")");
-    PMC_CHECK(pos0 >= 0, what, ": negative start position ", pos0);
   }
 
   /// dst (=|+=) R(sign·θ) src for every head vector; src and dst may be the same memory when !accumulate.

@@ -7,13 +7,13 @@
 
 #include <pmc/backends/cpu/param_ops.hpp>
 #include <pmc/core/device.hpp>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 
-namespace pmc::optim {
+namespace pmc::ops {
 
 template <>
 struct SgdKernel<Cpu> {
-  /// See optim/kernels.hpp for the formula; one pass over each chunk, in torch's operation order.
+  /// See ops/optimizer.hpp for the formula; one pass over each chunk, in torch's operation order.
   template <std::floating_point T>
   static void step(T* p, const T* g, T* buf, std::int64_t n, const SgdCoefficients& c) {
     const T lr = static_cast<T>(c.lr), mu = static_cast<T>(c.momentum);
@@ -32,4 +32,4 @@ struct SgdKernel<Cpu> {
   }
 };
 
-}  // namespace pmc::optim
+}  // namespace pmc::ops

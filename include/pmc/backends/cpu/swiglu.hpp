@@ -16,7 +16,7 @@ template <>
 struct SwiGlu<Cpu> {
   template <class T>
   static void silu_forward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& y) {
-    check_same_shape(a.shape(), y.shape(), "silu: a and y");
+    check_silu_args(a, y);
     const auto ar = rows(a, "silu a"), yr = rows(y, "silu y");
     each_row(ar, 8, [&](std::int64_t i, auto&& arr) {
       const auto x = arr(ar, i, 0);
@@ -26,9 +26,8 @@ struct SwiGlu<Cpu> {
 
   template <class T>
   static void silu_backward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& da) {
+    check_silu_backward_args(a, dy, da);
     if (!da.defined()) return;
-    check_same_shape(a.shape(), dy.shape(), "silu backward: a and dy");
-    check_same_shape(a.shape(), da.shape(), "silu backward: a and da");
     const auto ar = rows(a, "silu a"), gr = rows(dy, "silu dy"), dr = rows(da, "silu da");
     each_row(ar, 12, [&](std::int64_t i, auto&& arr) {
       const auto x = arr(ar, i, 0);
@@ -39,8 +38,7 @@ struct SwiGlu<Cpu> {
 
   template <class T>
   static void forward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& h) {
-    check_same_shape(a.shape(), b.shape(), "swiglu: a and b");
-    check_same_shape(a.shape(), h.shape(), "swiglu: a and h");
+    check_swiglu_args(a, b, h);
     const auto ar = rows(a, "swiglu a"), br = rows(b, "swiglu b"), hr = rows(h, "swiglu h");
     each_row(ar, 10, [&](std::int64_t i, auto&& arr) {
       const auto x = arr(ar, i, 0);
@@ -51,10 +49,7 @@ struct SwiGlu<Cpu> {
   template <class T>
   static void backward(const Tensor<T, Cpu>& a, const Tensor<T, Cpu>& b, const Tensor<T, Cpu>& dh,
                        const Tensor<T, Cpu>& da, const Tensor<T, Cpu>& db) {
-    check_same_shape(a.shape(), b.shape(), "swiglu backward: a and b");
-    check_same_shape(a.shape(), dh.shape(), "swiglu backward: a and dh");
-    if (da.defined()) check_same_shape(a.shape(), da.shape(), "swiglu backward: a and da");
-    if (db.defined()) check_same_shape(a.shape(), db.shape(), "swiglu backward: a and db");
+    check_swiglu_backward_args(a, b, dh, da, db);
     if (!da.defined() && !db.defined()) return;
     const auto ar = rows(a, "swiglu a"), br = rows(b, "swiglu b"), gr = rows(dh, "swiglu dh");
     backends::cpu::Rows<T> dar, dbr;

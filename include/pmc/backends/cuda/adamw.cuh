@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The optimizers on the GPU: optim::AdamWKernel<Cuda> and optim::ParamOps<Cuda> (the per-buffer API of
-// pmc/optim/kernels.hpp, so optim::AdamW<float, Cuda> works), plus the fused forms a GPU wants:
+// The optimizers on the GPU: ops::AdamWKernel<Cuda> and ops::ParamOps<Cuda> (the per-buffer contracts of
+// pmc/ops/optimizer.hpp, so optim::AdamW<float, Cuda> works), plus the fused forms a GPU wants:
 //   * adamw_multi_tensor: one launch updates a whole list of parameters (a table of (tensor, chunk) pairs
 //     drives the blocks), instead of one launch per parameter (291 for LLaMA-7B);
 //   * global_grad_norm: ‖g‖₂ over a list of buffers, two passes (per-chunk partial sums in double, then one
@@ -14,7 +14,7 @@
 
 #include <pmc/backends/cuda/elementwise.cuh>
 #include <pmc/backends/cuda/kernels/adamw.cuh>
-#include <pmc/optim/kernels.hpp>
+#include <pmc/ops/optimizer.hpp>
 
 namespace pmc::cuda {
 
@@ -27,13 +27,13 @@ struct AdamWSlot {
   T* m;
   T* v;
   std::int64_t n;
-  optim::AdamWCoefficients c;
+  ops::AdamWCoefficients c;
 };
 
 namespace detail {
 
 template <class T>
-kernels::AdamWScalars<compute_t<T>> adamw_scalars(const optim::AdamWCoefficients& c) {
+kernels::AdamWScalars<compute_t<T>> adamw_scalars(const ops::AdamWCoefficients& c) {
   using C = compute_t<T>;
   return {static_cast<C>(c.decay),          static_cast<C>(c.one_minus_beta1), static_cast<C>(c.beta2),
           static_cast<C>(c.one_minus_beta2), static_cast<C>(-c.step_size),     static_cast<C>(c.bc2_sqrt),
@@ -131,9 +131,9 @@ double global_grad_norm(std::span<const G* const> grads, std::span<const std::in
 
 }  // namespace pmc::cuda
 
-namespace pmc::optim {
+namespace pmc::ops {
 
-/// The per-buffer AdamW of optim/kernels.hpp on the GPU (one launch per parameter; see
+/// The per-buffer AdamW of ops/optimizer.hpp on the GPU (one launch per parameter; see
 /// cuda::adamw_multi_tensor for one launch per step).
 template <>
 struct AdamWKernel<Cuda> {
@@ -147,7 +147,7 @@ struct AdamWKernel<Cuda> {
   }
 };
 
-/// optim/kernels.hpp's flat-buffer helpers on device buffers. sum_squares and all_finite return host values
+/// ops/optimizer.hpp's flat-buffer helpers on device buffers. sum_squares and all_finite return host values
 /// and wait for the current stream.
 template <>
 struct ParamOps<Cuda> {
@@ -209,4 +209,4 @@ struct ParamOps<Cuda> {
   static unsigned grid(std::int64_t n) { return cuda::kernels::grid_for(n, cuda::detail::kOptimThreads); }
 };
 
-}  // namespace pmc::optim
+}  // namespace pmc::ops

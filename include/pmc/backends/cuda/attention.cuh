@@ -21,27 +21,12 @@
 
 namespace pmc::cuda::detail {
 
-struct AttentionDims {
-  std::int64_t b, t, h, dh, s, hkv, g;
-};
-
+/// The contract's checks of q, k, v (ops::check_attention_inputs), and the GPU's layout need: contiguous tensors.
 template <class T>
-AttentionDims attention_dims(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
-                             std::int64_t pos0, const char* what) {
-  PMC_CHECK(q.rank() == 4 && k.rank() == 4, what, ": q must be (B, T, H, Dh) and k, v (B, S, Hkv, Dh); got ",
-            q.shape().str(), " and ", k.shape().str());
-  AttentionDims d{q.size(0), q.size(1), q.size(2), q.size(3), k.size(1), k.size(2), 0};
-  check_same_shape(k.shape(), v.shape(), what);
-  PMC_CHECK(k.size(0) == d.b && k.size(3) == d.dh, what, ": k ", k.shape().str(), " does not match q ",
-            q.shape().str());
-  PMC_CHECK(d.hkv > 0 && d.h % d.hkv == 0, what, ": ", d.h, " query heads are not a multiple of ", d.hkv,
-            " KV heads");
-  PMC_CHECK(pos0 >= 0 && d.s >= pos0 + d.t, what, ": ", d.s, " keys cannot hold positions up to pos0 + T = ",
-            pos0 + d.t);
-  check_contiguous(q, what);
-  check_contiguous(k, what);
-  check_contiguous(v, what);
-  d.g = d.h / d.hkv;
+ops::AttentionDims attention_dims(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                                  std::int64_t pos0, const char* op) {
+  const auto d = ops::check_attention_inputs(q, k, v, pos0, op);
+  check_contiguous_all(op, q, "q", k, "k", v, "v");
   return d;
 }
 
@@ -57,12 +42,8 @@ struct Attention<Cuda> {
   static void forward(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
                       std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<compute_t<T>, Cuda>& saved_probs) {
     static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
-    const auto d = cuda::detail::attention_dims(q, k, v, pos0, "Attention<Cuda>::forward");
-    cuda::detail::check_same(q, out, "Attention<Cuda>::forward out");
-    if (saved_probs.defined()) {
-      expect_shape(saved_probs, Shape{d.b, d.h, d.t, d.s}, "Attention<Cuda>::forward probs");
-      cuda::detail::check_contiguous(saved_probs, "Attention<Cuda>::forward probs");
-    }
+    const auto d = check_attention_args(q, k, v, pos0, out, saved_probs);
+    cuda::detail::check_contiguous_all("attention", q, "q", k, "k", v, "v", out, "out");
     if (q.numel() == 0 || d.s == 0) return;
     const Tensor<compute_t<T>, Cuda> probs =
         saved_probs.defined() ? saved_probs : cuda::empty<compute_t<T>>(Shape{d.b, d.h, d.t, d.s});
@@ -72,11 +53,11 @@ struct Attention<Cuda> {
 
     // S = q kᵀ / √Dh  (fp32 out)
     for (std::int64_t b = 0; b < d.b; ++b)
-      for (std::int64_t g = 0; g < d.g; ++g)
-        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                       //
-                             q.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.g * d.dh, false,  //
-                             k.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                //
-                             scores + (b * d.h + g) * ts, d.s, d.g * ts, scale, 0.f);
+      for (std::int64_t g = 0; g < d.group; ++g)
+        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                                   //
+                             q.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.group * d.dh, false,  //
+                             k.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                     //
+                             scores + (b * d.h + g) * ts, d.s, d.group * ts, scale, 0.f);
 
     // P = causal softmax(S), and P in T for the next GEMM
     Tensor<T, Cuda> p16;
@@ -89,11 +70,11 @@ struct Attention<Cuda> {
 
     // out = P v
     for (std::int64_t b = 0; b < d.b; ++b)
-      for (std::int64_t g = 0; g < d.g; ++g)
-        cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv,                                     //
-                         p + (b * d.h + g) * ts, d.s, d.g * ts, false,              //
-                         v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, false,      //
-                         out.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.g * d.dh, 1.f, 0.f);
+      for (std::int64_t g = 0; g < d.group; ++g)
+        cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv,                                 //
+                         p + (b * d.h + g) * ts, d.s, d.group * ts, false,      //
+                         v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, false,  //
+                         out.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.group * d.dh, 1.f, 0.f);
   }
 
   /// dq += dS k/√Dh, dk += dSᵀ q/√Dh, dv += Pᵀ dout, with dP = dout vᵀ and dS = P ⊙ (dP − Σ_s dP ⊙ P); an
@@ -103,15 +84,10 @@ struct Attention<Cuda> {
                        const Tensor<compute_t<T>, Cuda>& probs, const Tensor<T, Cuda>& dout, const Tensor<T, Cuda>& dq,
                        const Tensor<T, Cuda>& dk, const Tensor<T, Cuda>& dv) {
     static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
-    PMC_CHECK(probs.rank() == 4, "Attention<Cuda>::backward: probs must be (B, H, T, S)");
-    // P already holds the causal mask, so pos0 is not needed (0 checks S >= T, implied by S >= pos0 + T).
-    const auto d = cuda::detail::attention_dims(q, k, v, 0, "Attention<Cuda>::backward");
-    expect_shape(probs, Shape{d.b, d.h, d.t, d.s}, "Attention<Cuda>::backward probs");
-    cuda::detail::check_contiguous(probs, "Attention<Cuda>::backward probs");
-    cuda::detail::check_same(q, dout, "Attention<Cuda>::backward dout");
-    if (dq.defined()) cuda::detail::check_same(q, dq, "Attention<Cuda>::backward dq");
-    if (dk.defined()) cuda::detail::check_same(k, dk, "Attention<Cuda>::backward dk");
-    if (dv.defined()) cuda::detail::check_same(v, dv, "Attention<Cuda>::backward dv");
+    // P already holds the causal mask, so pos0 is not needed.
+    const auto d = check_attention_backward_args(q, k, v, probs, dout, dq, dk, dv);
+    cuda::detail::check_contiguous_all("attention backward", q, "q", k, "k", v, "v", dout, "dout", dq, "dq", dk, "dk",
+                                       dv, "dv");
     if (q.numel() == 0 || d.s == 0 || (!dq.defined() && !dk.defined() && !dv.defined())) return;
     const float scale = 1.f / std::sqrt(static_cast<float>(d.dh));
     const std::int64_t ts = d.t * d.s, q_bstride = d.t * d.h * d.dh, kv_bstride = d.s * d.hkv * d.dh;
@@ -120,11 +96,11 @@ struct Attention<Cuda> {
     // dP = dout vᵀ (fp32)
     auto dprobs = cuda::empty<float>(probs.shape());
     for (std::int64_t b = 0; b < d.b; ++b)
-      for (std::int64_t g = 0; g < d.g; ++g)
-        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                          //
-                             dout.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.g * d.dh, false,  //
-                             v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                   //
-                             dprobs.data() + (b * d.h + g) * ts, d.s, d.g * ts, 1.f, 0.f);
+      for (std::int64_t g = 0; g < d.group; ++g)
+        cuda::gemm<T, float>(d.t, d.s, d.dh, d.hkv,                                                      //
+                             dout.data() + b * q_bstride + g * d.dh, d.h * d.dh, d.group * d.dh, false,  //
+                             v.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                        //
+                             dprobs.data() + (b * d.h + g) * ts, d.s, d.group * ts, 1.f, 0.f);
 
     // dS in T (in place over dP for float); P in T for dv
     Tensor<T, Cuda> ds16, p16;
@@ -143,24 +119,24 @@ struct Attention<Cuda> {
     const T* p = p_operand(probs, p16);
 
     for (std::int64_t b = 0; b < d.b; ++b)
-      for (std::int64_t g = 0; g < d.g; ++g) {
+      for (std::int64_t g = 0; g < d.group; ++g) {
         const T* ds_bg = ds + (b * d.h + g) * ts;
         const T* p_bg = p + (b * d.h + g) * ts;
         const std::int64_t qo = b * q_bstride + g * d.dh, kvo = b * kv_bstride;
         // dq += dS k / √Dh
         if (dq.defined())
-          cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv, ds_bg, d.s, d.g * ts, false,  //
-                           k.data() + kvo, d.hkv * d.dh, d.dh, false,           //
-                           dq.data() + qo, d.h * d.dh, d.g * d.dh, scale, 1.f);
+          cuda::gemm<T, T>(d.t, d.dh, d.s, d.hkv, ds_bg, d.s, d.group * ts, false,  //
+                           k.data() + kvo, d.hkv * d.dh, d.dh, false,               //
+                           dq.data() + qo, d.h * d.dh, d.group * d.dh, scale, 1.f);
         // dk += dSᵀ q / √Dh   (summed over g by accumulation)
         if (dk.defined())
-          cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, ds_bg, d.s, d.g * ts, true,  //
-                           q.data() + qo, d.h * d.dh, d.g * d.dh, false,       //
+          cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, ds_bg, d.s, d.group * ts, true,  //
+                           q.data() + qo, d.h * d.dh, d.group * d.dh, false,       //
                            dk.data() + kvo, d.hkv * d.dh, d.dh, scale, 1.f);
         // dv += Pᵀ dout
         if (dv.defined())
-          cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, p_bg, d.s, d.g * ts, true,  //
-                           dout.data() + qo, d.h * d.dh, d.g * d.dh, false,   //
+          cuda::gemm<T, T>(d.s, d.dh, d.t, d.hkv, p_bg, d.s, d.group * ts, true,  //
+                           dout.data() + qo, d.h * d.dh, d.group * d.dh, false,   //
                            dv.data() + kvo, d.hkv * d.dh, d.dh, 1.f, 1.f);
       }
   }

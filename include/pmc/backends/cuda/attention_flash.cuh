@@ -21,10 +21,11 @@ struct AttentionFlash {
   template <class T>
   static void forward(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
                       std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<float, Cuda>& lse) {
-    const auto d = check(q, k, v, pos0, "AttentionFlash::forward");
-    detail::check_same(q, out, "AttentionFlash::forward out");
+    constexpr const char* op = "AttentionFlash::forward";
+    const auto d = check(q, k, v, pos0, op);
+    ops::detail::check_shape_of(out, "out", q, "q", op);
     expect_shape(lse, Shape{d.b, d.h, d.t}, "AttentionFlash::forward lse");
-    detail::check_contiguous(lse, "AttentionFlash::forward lse");
+    detail::check_contiguous_all(op, out, "out", lse, "lse");
     if (q.numel() == 0) return;
     dispatch(d.dh, [&]<int Dh>() {
       namespace f = kernels::flash;
@@ -43,14 +44,15 @@ struct AttentionFlash {
                        const Tensor<T, Cuda>& out, const Tensor<float, Cuda>& lse, const Tensor<T, Cuda>& dout,
                        std::int64_t pos0, const Tensor<T, Cuda>& dq, const Tensor<T, Cuda>& dk,
                        const Tensor<T, Cuda>& dv) {
-    const auto d = check(q, k, v, pos0, "AttentionFlash::backward");
-    detail::check_same(q, out, "AttentionFlash::backward out");
-    detail::check_same(q, dout, "AttentionFlash::backward dout");
-    detail::check_same(q, dq, "AttentionFlash::backward dq");
-    detail::check_same(k, dk, "AttentionFlash::backward dk");
-    detail::check_same(v, dv, "AttentionFlash::backward dv");
+    constexpr const char* op = "AttentionFlash::backward";
+    const auto d = check(q, k, v, pos0, op);
+    ops::detail::check_shape_of(out, "out", q, "q", op);
+    ops::detail::check_shape_of(dout, "dout", q, "q", op);
+    ops::detail::check_shape_of(dq, "dq", q, "q", op);
+    ops::detail::check_shape_of(dk, "dk", k, "k", op);
+    ops::detail::check_shape_of(dv, "dv", v, "v", op);
     expect_shape(lse, Shape{d.b, d.h, d.t}, "AttentionFlash::backward lse");
-    detail::check_contiguous(lse, "AttentionFlash::backward lse");
+    detail::check_contiguous_all(op, out, "out", dout, "dout", dq, "dq", dk, "dk", dv, "dv", lse, "lse");
     if (q.numel() == 0) return;
     auto delta = empty<float>(Shape{d.b, d.h, d.t});
     const auto stream = current_stream();
@@ -81,7 +83,7 @@ struct AttentionFlash {
 
  private:
   template <class T>
-  static detail::AttentionDims check(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+  static ops::AttentionDims check(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
                                      std::int64_t pos0, const char* what) {
     static_assert(!std::is_same_v<T, double>, "AttentionFlash: float, bf16 or f16");
     const auto d = detail::attention_dims(q, k, v, pos0, what);

@@ -12,17 +12,13 @@ namespace pmc::ops {
 
 template <>
 struct CrossEntropy<Cuda> {
-  struct Result {
-    double loss;
-    std::int64_t count;
-  };
-
   /// Returns the mean loss over counted rows and their count; waits for the current stream (the loss is a
   /// host value). Deterministic: per-row terms are summed in double in a fixed order.
   template <class T>
-  static Result forward(const Tensor<T, Cuda>& logits, const Tensor<std::int32_t, Cuda>& targets,
-                        const Tensor<compute_t<T>, Cuda>& lse, std::int32_t ignore = kIgnoreIndex) {
-    const auto [n, v] = check(logits, targets, lse, "CrossEntropy<Cuda>::forward");
+  static CrossEntropyResult forward(const Tensor<T, Cuda>& logits, const Tensor<std::int32_t, Cuda>& targets,
+                                    const Tensor<compute_t<T>, Cuda>& lse, std::int32_t ignore = kIgnoreIndex) {
+    const auto [n, v] = check_cross_entropy_args(logits, targets, lse);
+    check_device_limits(logits, n, "cross_entropy");
     if (n == 0) return {0.0, 0};
     const auto stream = cuda::current_stream();
     auto row_loss = cuda::allocate_uninitialized(static_cast<std::size_t>(n) * sizeof(double));
@@ -41,8 +37,7 @@ struct CrossEntropy<Cuda> {
     cuda::kernels::LossSum h{};
     PMC_CUDA_CHECK(cudaMemcpyAsync(&h, sum.get(), sizeof(h), cudaMemcpyDeviceToHost, stream));
     const auto b = bad.read();  // synchronizes the stream, so h is valid too
-    PMC_CHECK(b.flag == 0, "CrossEntropy<Cuda>::forward: target ", b.value, " is out of range for ", v,
-              " classes (and is not the ignore index ", ignore, ")");
+    if (b.flag != 0) check_target(b.value, -1, v, ignore, "cross_entropy");
     return {h.count > 0 ? h.loss / static_cast<double>(h.count) : 0.0, static_cast<std::int64_t>(h.count)};
   }
 
@@ -51,8 +46,10 @@ struct CrossEntropy<Cuda> {
   static void backward(const Tensor<T, Cuda>& logits, const Tensor<std::int32_t, Cuda>& targets,
                        const Tensor<compute_t<T>, Cuda>& lse, double dloss, std::int64_t count,
                        const Tensor<T, Cuda>& dlogits, std::int32_t ignore = kIgnoreIndex) {
-    const auto [n, v] = check(logits, targets, lse, "CrossEntropy<Cuda>::backward");
-    cuda::detail::check_same(logits, dlogits, "CrossEntropy<Cuda>::backward dlogits");
+    if (!dlogits.defined()) return;
+    const auto [n, v] = check_cross_entropy_backward_args(logits, targets, lse, dlogits);
+    check_device_limits(logits, n, "cross_entropy backward");
+    cuda::detail::check_contiguous_all("cross_entropy backward", dlogits, "dlogits");
     if (n == 0 || count == 0) return;
     cuda::detail::BadIndexSlot bad;
     const auto scale = static_cast<compute_t<T>>(dloss / static_cast<double>(count));
@@ -61,20 +58,15 @@ struct CrossEntropy<Cuda> {
         logits.data(), targets.data(), lse.data(), dlogits.data(), v, ignore, scale, bad.get());
     PMC_CUDA_CHECK_LAUNCH();
     const auto b = bad.read();
-    PMC_CHECK(b.flag == 0, "CrossEntropy<Cuda>::backward: target ", b.value, " is out of range for ", v, " classes");
+    if (b.flag != 0) check_target(b.value, -1, v, ignore, "cross_entropy backward");
   }
 
  private:
+  /// The GPU's needs beyond the contract: contiguous logits, one block per row within the grid.
   template <class T>
-  static std::pair<std::int64_t, std::int64_t> check(const Tensor<T, Cuda>& z, const Tensor<std::int32_t, Cuda>& y,
-                                                     const Tensor<compute_t<T>, Cuda>& lse, const char* what) {
-    PMC_CHECK(z.rank() == 2, what, ": logits must be (N, V), got ", z.shape().str());
-    const std::int64_t n = z.size(0), v = z.size(1);
-    expect_shape(y, Shape{n}, what);
-    expect_shape(lse, Shape{n}, what);
-    PMC_CHECK(z.is_contiguous() && y.is_contiguous() && lse.is_contiguous(), what, ": tensors must be contiguous");
-    PMC_CHECK(n < (std::int64_t{1} << 31), what, ": ", n, " rows exceed the grid limit");
-    return {n, v};
+  static void check_device_limits(const Tensor<T, Cuda>& logits, std::int64_t n, const char* op) {
+    cuda::detail::check_contiguous_all(op, logits, "logits");
+    PMC_CHECK(n < (std::int64_t{1} << 31), op, ": ", n, " rows exceed the grid limit");
   }
 };
 

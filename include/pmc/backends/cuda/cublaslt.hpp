@@ -416,6 +416,7 @@ struct Matmul<Cuda> {
   template <class T>
   static void forward(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& c, bool trans_a,
                       bool trans_b, float alpha = 1, float beta = 0) {
+    check_matmul_args(a, b, c, trans_a, trans_b);
     cuda::GemmOptions opt;
     opt.tf32 = cuda::allow_tf32();
     cuda::matmul(a, b, c, trans_a, trans_b, alpha, beta, opt);
@@ -426,18 +427,17 @@ struct Matmul<Cuda> {
   template <class T>
   static void backward(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& dc,
                        const Tensor<T, Cuda>& da, const Tensor<T, Cuda>& db, bool trans_a, bool trans_b) {
+    check_matmul_backward_args(a, b, dc, da, db, trans_a, trans_b);
     cuda::GemmOptions opt;
     opt.tf32 = cuda::allow_tf32();
     const auto x = cuda::detail::mat_operand(a, trans_a, "A");
     const auto y = cuda::detail::mat_operand(b, trans_b, "B");
     const auto g = cuda::detail::mat_operand(dc, false, "dC");
     if (da.defined()) {
-      check_same_shape(da.shape(), a.shape(), "Matmul<Cuda>::backward dA");
       cuda::detail::run_product<T>(g, cuda::detail::transposed(y), cuda::detail::mat_operand(da, trans_a, "dA"), 1.f,
                                    1.f, opt);
     }
     if (db.defined()) {
-      check_same_shape(db.shape(), b.shape(), "Matmul<Cuda>::backward dB");
       cuda::detail::run_product<T>(cuda::detail::transposed(x), g, cuda::detail::mat_operand(db, trans_b, "dB"), 1.f,
                                    1.f, opt);
     }

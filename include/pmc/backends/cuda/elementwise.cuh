@@ -14,15 +14,13 @@ namespace pmc::cuda {
 namespace detail {
 inline constexpr int kElementwiseThreads = 256;
 
-template <class T>
-void check_contiguous(const Tensor<T, Cuda>& t, const char* what) {
-  PMC_CHECK(t.is_contiguous(), what, ": tensor of shape ", t.shape().str(), " must be contiguous");
-}
-template <class T>
-void check_same(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const char* what) {
-  check_contiguous(a, what);
-  check_contiguous(b, what);
-  check_same_shape(a.shape(), b.shape(), what);
+/// The GPU kernels' layout need beyond the op contracts' shapes: check_contiguous_all(op, t1, "t1", t2, "t2", ...)
+/// checks that each defined tensor is contiguous, in the contracts' wording.
+inline void check_contiguous_all(const char*) {}
+template <class T, class... Rest>
+void check_contiguous_all(const char* op, const Tensor<T, Cuda>& t, const char* name, const Rest&... rest) {
+  if (t.defined()) ops::detail::check_contiguous(t, op, name);
+  check_contiguous_all(op, rest...);
 }
 
 /// Σ f(x[i]) over n elements, deterministic, in double, written to out[0] (device) times `scale`.
@@ -49,8 +47,7 @@ struct Identity {
 /// dst ← U(src), elementwise (bf16 master weights, fp32 copies of bf16 gradients).
 template <class S, class U>
 void convert(const Tensor<S, Cuda>& src, const Tensor<U, Cuda>& dst) {
-  detail::check_contiguous(src, "cuda::convert");
-  detail::check_contiguous(dst, "cuda::convert");
+  detail::check_contiguous_all("cuda::convert", src, "src", dst, "dst");
   check_same_shape(src.shape(), dst.shape(), "cuda::convert");
   const std::int64_t n = src.numel();
   if (n == 0) return;
@@ -86,23 +83,23 @@ template <>
 struct Elementwise<Cuda> {
   template <class T>
   static void add(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& out) {
-    check3(a, b, out, "add");
+    check_elementwise_args("add", a, b, out);
     map2(a, b, out, [] __device__(compute_t<T> x, compute_t<T> y) { return x + y; });
   }
   template <class T>
   static void mul(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& out) {
-    check3(a, b, out, "mul");
+    check_elementwise_args("mul", a, b, out);
     map2(a, b, out, [] __device__(compute_t<T> x, compute_t<T> y) { return x * y; });
   }
   template <class T>
   static void scale(const Tensor<T, Cuda>& a, float s, const Tensor<T, Cuda>& out) {
-    cuda::detail::check_same(a, out, "scale");
+    check_elementwise_args("scale", a, out);
     const auto cs = static_cast<compute_t<T>>(s);
     map2(a, a, out, [cs] __device__(compute_t<T> x, compute_t<T>) { return cs * x; });
   }
   template <class T>
   static void accumulate(const Tensor<T, Cuda>& dst, const Tensor<T, Cuda>& src, float alpha = 1) {
-    cuda::detail::check_same(src, dst, "accumulate");
+    check_elementwise_args("accumulate", dst, src);
     const auto ca = static_cast<compute_t<T>>(alpha);
     map2(dst, src, dst, [ca] __device__(compute_t<T> d, compute_t<T> s) { return d + ca * s; });
   }
@@ -120,25 +117,19 @@ struct Elementwise<Cuda> {
   template <class T>
   static void mul_backward(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& dout,
                            const Tensor<T, Cuda>& da, const Tensor<T, Cuda>& db) {
-    check3(a, b, dout, "mul backward");
+    check_elementwise_args("mul backward", a, b, dout);
     auto fma = [] __device__(compute_t<T> g, compute_t<T> x, compute_t<T> y) { return g + x * y; };
     if (da.defined()) {
-      cuda::detail::check_same(a, da, "mul backward (da)");
+      check_elementwise_args("mul backward", a, da);
       map3(da, dout, b, fma);
     }
     if (db.defined()) {
-      cuda::detail::check_same(b, db, "mul backward (db)");
+      check_elementwise_args("mul backward", b, db);
       map3(db, dout, a, fma);
     }
   }
 
  private:
-  template <class T>
-  static void check3(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& out,
-                     const char* what) {
-    cuda::detail::check_same(a, b, what);
-    cuda::detail::check_same(a, out, what);
-  }
   template <class T, class F>
   static void map2(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& out, F f) {
     const std::int64_t n = a.numel();
@@ -159,7 +150,7 @@ struct Elementwise<Cuda> {
   }
   template <class T>
   static compute_t<T> reduce_to_host(const Tensor<T, Cuda>& a, double scale) {
-    cuda::detail::check_contiguous(a, "sum");
+    check_elementwise_args("sum", a);
     if (a.numel() == 0) return compute_t<T>(0);
     auto out = cuda::allocate_uninitialized(sizeof(double));
     cuda::detail::reduce_sum(a.data(), a.numel(), static_cast<double*>(out.get()), scale, cuda::detail::Identity{});

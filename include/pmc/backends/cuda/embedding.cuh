@@ -37,7 +37,8 @@ struct Embedding<Cuda> {
   template <class T>
   static void forward(const Tensor<T, Cuda>& weight, const Tensor<std::int32_t, Cuda>& tokens,
                       const Tensor<T, Cuda>& out) {
-    const auto [n, v, d] = check(weight, tokens, out, "Embedding<Cuda>::forward");
+    const auto [n, v, d] = check_embedding_args(weight, tokens, out);
+    cuda::detail::check_contiguous_all("embedding", weight, "weight", out, "out");
     if (n == 0) return;
     cuda::detail::BadIndexSlot bad;
     const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>(n, 65535 * 16));
@@ -45,42 +46,33 @@ struct Embedding<Cuda> {
                                               cuda::current_stream()>>>(weight.data(), tokens.data(), out.data(), n,
                                                                         d, v, bad.get());
     PMC_CUDA_CHECK_LAUNCH();
-    report(bad, v, "Embedding<Cuda>::forward");
+    report(bad, v, "embedding");
   }
 
   /// dweight[tokens[n], :] += dout[n, :], deterministic.
   template <class T>
   static void backward(const Tensor<std::int32_t, Cuda>& tokens, const Tensor<T, Cuda>& dout,
                        const Tensor<T, Cuda>& dweight) {
-    const auto [n, v, d] = check(dweight, tokens, dout, "Embedding<Cuda>::backward");
+    if (!dweight.defined()) return;
+    const auto [n, v, d] = check_embedding_backward_args(tokens, dout, dweight);
+    cuda::detail::check_contiguous_all("embedding backward", dweight, "dweight", dout, "dout");
     if (n == 0) return;
     cuda::detail::BadIndexSlot bad;
     const std::int64_t col_blocks = (d + 31) / 32, buckets = (v + cuda::kernels::kEmbeddingBucket - 1) /
                                                              cuda::kernels::kEmbeddingBucket;
-    PMC_CHECK(buckets < 65536, "Embedding<Cuda>::backward: vocabulary of ", v, " exceeds the grid limit");
+    PMC_CHECK(buckets < 65536, "embedding backward: vocabulary of ", v, " exceeds the grid limit");
     cuda::kernels::embedding_backward_kernel<<<dim3(static_cast<unsigned>(col_blocks), static_cast<unsigned>(buckets)),
                                                32, 0, cuda::current_stream()>>>(tokens.data(), dout.data(),
                                                                                 dweight.data(), n, d, v, bad.get());
     PMC_CUDA_CHECK_LAUNCH();
-    report(bad, v, "Embedding<Cuda>::backward");
+    report(bad, v, "embedding backward");
   }
 
  private:
-  template <class T>
-  static std::tuple<std::int64_t, std::int64_t, std::int64_t> check(const Tensor<T, Cuda>& w,
-                                                                    const Tensor<std::int32_t, Cuda>& tokens,
-                                                                    const Tensor<T, Cuda>& rows, const char* what) {
-    PMC_CHECK(w.rank() == 2 && tokens.rank() == 1, what, ": expected W (V, D) and tokens (N), got ", w.shape().str(),
-              " and ", tokens.shape().str());
-    const std::int64_t n = tokens.size(0), v = w.size(0), d = w.size(1);
-    expect_shape(rows, Shape{n, d}, what);
-    PMC_CHECK(w.is_contiguous() && tokens.is_contiguous() && rows.is_contiguous(), what,
-              ": tensors must be contiguous");
-    return {n, v, d};
-  }
-  static void report(const cuda::detail::BadIndexSlot& bad, std::int64_t v, const char* what) {
+  /// The first bad token the kernel met (its position is not recorded), in the contract's wording.
+  static void report(const cuda::detail::BadIndexSlot& bad, std::int64_t v, const char* op) {
     const auto h = bad.read();
-    PMC_CHECK(h.flag == 0, what, ": token ", h.value, " is out of range for a vocabulary of ", v);
+    if (h.flag != 0) check_token(h.value, -1, v, op);
   }
 };
 

@@ -13,13 +13,13 @@ struct RmsNorm<Cuda> {
   template <class T>
   static void forward(const Tensor<T, Cuda>& x, const Tensor<T, Cuda>& w, float eps, const Tensor<T, Cuda>& y,
                       const Tensor<compute_t<T>, Cuda>& rstd) {
-    const auto [n, d] = check(x, w, "RmsNorm<Cuda>::forward");
-    cuda::detail::check_same(x, y, "RmsNorm<Cuda>::forward y");
-    expect_shape(rstd, Shape{n}, "RmsNorm<Cuda>::forward rstd");
+    const auto [n, d] = check_rms_norm_args(x, w, y, rstd);
+    cuda::detail::check_contiguous_all("rms_norm", x, "x", y, "y");
     if (n == 0) return;
+    // An undefined rstd (inference) is written to a scratch buffer.
+    const Tensor<compute_t<T>, Cuda> r = rstd.defined() ? rstd : cuda::empty<compute_t<T>>(Shape{n});
     cuda::kernels::rms_norm_forward_kernel<<<static_cast<unsigned>(n), cuda::kernels::threads_for_row(d, 512), 0,
-                                             cuda::current_stream()>>>(x.data(), w.data(), y.data(), rstd.data(), d,
-                                                                       eps);
+                                             cuda::current_stream()>>>(x.data(), w.data(), y.data(), r.data(), d, eps);
     PMC_CUDA_CHECK_LAUNCH();
   }
 
@@ -28,20 +28,17 @@ struct RmsNorm<Cuda> {
   static void backward(const Tensor<T, Cuda>& x, const Tensor<T, Cuda>& w, const Tensor<compute_t<T>, Cuda>& rstd,
                        const Tensor<T, Cuda>& dy, const Tensor<T, Cuda>& dx, const Tensor<T, Cuda>& dw) {
     using C = compute_t<T>;
-    const auto [n, d] = check(x, w, "RmsNorm<Cuda>::backward");
-    cuda::detail::check_same(x, dy, "RmsNorm<Cuda>::backward dy");
-    expect_shape(rstd, Shape{n}, "RmsNorm<Cuda>::backward rstd");
+    const auto [n, d] = check_rms_norm_backward_args(x, w, rstd, dy, dx, dw);
+    cuda::detail::check_contiguous_all("rms_norm backward", x, "x", dy, "dy", dx, "dx");
     if (n == 0) return;
     const auto stream = cuda::current_stream();
     if (dx.defined()) {
-      cuda::detail::check_same(x, dx, "RmsNorm<Cuda>::backward dx");
       cuda::kernels::rms_norm_backward_dx_kernel<<<static_cast<unsigned>(n), cuda::kernels::threads_for_row(d, 512),
                                                    0, stream>>>(x.data(), w.data(), rstd.data(), dy.data(), dx.data(),
                                                                 d);
       PMC_CUDA_CHECK_LAUNCH();
     }
     if (dw.defined()) {
-      cuda::detail::check_same(w, dw, "RmsNorm<Cuda>::backward dw");
       // Chunks of 64 rows: the partition depends on N only, so dw is bitwise reproducible on any GPU.
       constexpr std::int64_t rows_per_chunk = 64;
       const std::int64_t chunks = (n + rows_per_chunk - 1) / rows_per_chunk;
@@ -57,17 +54,6 @@ struct RmsNorm<Cuda> {
       cuda::kernels::rms_norm_dw_final_kernel<T><<<col_blocks, threads, 0, stream>>>(pp, dw.data(), chunks, d);
       PMC_CUDA_CHECK_LAUNCH();
     }
-  }
-
- private:
-  template <class T>
-  static std::pair<std::int64_t, std::int64_t> check(const Tensor<T, Cuda>& x, const Tensor<T, Cuda>& w,
-                                                     const char* what) {
-    PMC_CHECK(x.rank() == 2 && w.rank() == 1 && x.size(1) == w.size(0), what, ": x ", x.shape().str(), " and w ",
-              w.shape().str(), " are not (N, D) and (D)");
-    cuda::detail::check_contiguous(x, what);
-    cuda::detail::check_contiguous(w, what);
-    return {x.size(0), x.size(1)};
   }
 };
 

@@ -13,25 +13,26 @@ struct Rope<Cuda> {
   template <class T>
   static void forward(const Tensor<T, Cuda>& x, std::int64_t pos0, float theta, RopeLayout layout,
                       const Tensor<T, Cuda>& y) {
-    launch<T, false>(x, pos0, theta, layout, y, "Rope<Cuda>::forward");
+    check_rope_args(x, y, pos0);
+    launch<T, false>(x, pos0, theta, layout, y, "rope");
   }
   /// dx += R(−θ) dy.
   template <class T>
   static void backward(const Tensor<T, Cuda>& dy, std::int64_t pos0, float theta, RopeLayout layout,
                        const Tensor<T, Cuda>& dx) {
-    launch<T, true>(dy, pos0, theta, layout, dx, "Rope<Cuda>::backward");
+    if (!dx.defined()) return;
+    check_rope_backward_args(dy, dx, pos0);
+    launch<T, true>(dy, pos0, theta, layout, dx, "rope backward");
   }
 
  private:
   template <class T, bool Inverse>
   static void launch(const Tensor<T, Cuda>& x, std::int64_t pos0, float theta, RopeLayout layout,
                      const Tensor<T, Cuda>& y, const char* what) {
-    PMC_CHECK(x.rank() == 4, what, ": expected (B, T, H, Dh), got ", x.shape().str());
-    cuda::detail::check_same(x, y, what);
+    cuda::detail::check_contiguous_all(what, x, "x", y, "y");
     const std::int64_t b = x.size(0), t = x.size(1), h = x.size(2), dh = x.size(3);
     // dh/2 threads per block row (at most 256, so every launch stays within any register budget)
-    PMC_CHECK(dh % 2 == 0 && dh <= 512, what, ": head dim ", dh, " must be even and at most 512");
-    PMC_CHECK(pos0 >= 0, what, ": negative start position ", pos0);
+    PMC_CHECK(dh <= 512, what, ": head dim ", dh, " exceeds the GPU kernel's 512");
     PMC_CHECK(b < 65536, what, ": batch ", b, " exceeds the grid limit");
     if (x.numel() == 0) return;
     const unsigned half = static_cast<unsigned>(dh / 2);

@@ -12,30 +12,30 @@ template <>
 struct SwiGlu<Cuda> {
   template <class T>
   static void silu_forward(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& y) {
-    cuda::detail::check_same(a, y, "silu");
+    check_silu_args(a, y);
+    cuda::detail::check_contiguous_all("silu", a, "a", y, "y");
     launch_forward(a.data(), static_cast<const T*>(nullptr), y.data(), a.numel());
   }
   template <class T>
   static void silu_backward(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& dy, const Tensor<T, Cuda>& da) {
-    cuda::detail::check_same(a, dy, "silu backward");
-    cuda::detail::check_same(a, da, "silu backward");
+    check_silu_backward_args(a, dy, da);
+    if (!da.defined()) return;
+    cuda::detail::check_contiguous_all("silu backward", a, "a", dy, "dy", da, "da");
     launch_backward(a.data(), static_cast<const T*>(nullptr), dy.data(), da.data(), static_cast<T*>(nullptr),
                     a.numel());
   }
   template <class T>
   static void forward(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& h) {
-    cuda::detail::check_same(a, b, "swiglu");
-    cuda::detail::check_same(a, h, "swiglu");
+    check_swiglu_args(a, b, h);
+    cuda::detail::check_contiguous_all("swiglu", a, "a", b, "b", h, "h");
     launch_forward(a.data(), b.data(), h.data(), a.numel());
   }
   /// da += dh ⊙ b ⊙ σ(a)(1 + a(1 − σ(a))),  db += dh ⊙ silu(a); each only if defined().
   template <class T>
   static void backward(const Tensor<T, Cuda>& a, const Tensor<T, Cuda>& b, const Tensor<T, Cuda>& dh,
                        const Tensor<T, Cuda>& da, const Tensor<T, Cuda>& db) {
-    cuda::detail::check_same(a, b, "swiglu backward");
-    cuda::detail::check_same(a, dh, "swiglu backward");
-    if (da.defined()) cuda::detail::check_same(a, da, "swiglu backward (da)");
-    if (db.defined()) cuda::detail::check_same(a, db, "swiglu backward (db)");
+    check_swiglu_backward_args(a, b, dh, da, db);
+    cuda::detail::check_contiguous_all("swiglu backward", a, "a", b, "b", dh, "dh", da, "da", db, "db");
     launch_backward(a.data(), b.data(), dh.data(), da.defined() ? da.data() : nullptr,
                     db.defined() ? db.data() : nullptr, a.numel());
   }

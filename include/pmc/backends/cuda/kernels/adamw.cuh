@@ -7,13 +7,13 @@
 
 namespace pmc::cuda::kernels {
 
-/// AdamW scalars in the parameter type (see optim::AdamWCoefficients for their meaning and the order).
+/// AdamW scalars in the parameter type (see ops::AdamWCoefficients for their meaning and the order).
 template <class C>
 struct AdamWScalars {
   C decay, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bc2_sqrt, eps;
 };
 
-/// torch's order, per element (optim/kernels.hpp):  p ← p·decay;  m ← m + (1−β1)(g − m);
+/// torch's order, per element (ops/optimizer.hpp):  p ← p·decay;  m ← m + (1−β1)(g − m);
 /// v ← v·β2 + (1−β2)·g·g;  p ← p + (−step·m) / (sqrt(v)/bc2_sqrt + eps).   g is multiplied by *grad_scale first
 /// when grad_scale is set (clipping without a pass over the gradients).
 template <class T>

@@ -4,13 +4,15 @@
 // so a device only supplies these loops. The CPU specializations are in backends/cpu/{adamw,sgd,param_ops}.hpp.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 
 #include <pmc/core/device.hpp>
+#include <pmc/core/dtype.hpp>
 
-namespace pmc::optim {
+namespace pmc::ops {
 
-/// The scalars of one AdamW update, computed in double by AdamW::step exactly as torch.optim.AdamW does
+/// The scalars of one AdamW update, computed in double by optim::AdamW::step exactly as torch.optim.AdamW does
 /// (single-tensor path); the kernel casts them to T.
 struct AdamWCoefficients {
   double decay;            // 1 - lr·weight_decay
@@ -65,4 +67,26 @@ struct SgdKernel;
 template <Device D>
 struct ParamOps;
 
-}  // namespace pmc::optim
+/// D specializes the contracts (T = float stands for every T; bf16 for the 16-bit sides of axpy and convert).
+template <class D>
+concept ImplementsAdamWKernel = Device<D> && requires(float* p, const float* g, std::int64_t n,
+                                                      const AdamWCoefficients& c) {
+  AdamWKernel<D>::step(p, g, p, p, n, c);
+};
+template <class D>
+concept ImplementsSgdKernel = Device<D> && requires(float* p, const float* g, std::int64_t n,
+                                                    const SgdCoefficients& c) {
+  SgdKernel<D>::step(p, g, p, n, c);
+};
+template <class D>
+concept ImplementsParamOps = Device<D> && requires(float* x, const float* cx, bf16* h, const bf16* ch,
+                                                   std::int64_t n, float a) {
+  { ParamOps<D>::sum_squares(cx, n) } -> std::same_as<double>;
+  ParamOps<D>::scale(x, n, a);
+  { ParamOps<D>::all_finite(cx, n) } -> std::same_as<bool>;
+  ParamOps<D>::axpy(ch, x, n, a);
+  ParamOps<D>::convert(cx, h, n);
+  ParamOps<D>::fill(x, n, a);
+};
+
+}  // namespace pmc::ops
