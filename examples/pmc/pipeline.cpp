@@ -323,7 +323,7 @@ const pmc::cli::Command pipeline_command{
         if (!o->model.empty()) cfg.model = o->model;
         if (!o->device.empty()) cfg.device = o->device;
         if (o->seed_set) cfg.seed = o->seed;
-        return pmc::cli::with_trainable_config(cfg.model, [&]<pmc::llama::Config C>() { return run_pipeline<C>(cfg); });
+        return pmc::llama::with_config(cfg.model, [&]<pmc::llama::Config C>() { return run_pipeline<C>(cfg); });
       };
     }};
 
