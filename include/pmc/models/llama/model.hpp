@@ -275,7 +275,7 @@ class Model {
       auto& cv = cache->v[static_cast<std::size_t>(l)];
       pmc::copy(k.value(), ck.slice(1, pos0, pos0 + Tn));
       pmc::copy(v.value(), cv.slice(1, pos0, pos0 + Tn));
-      const Var<T, D> keys(cache_prefix(ck, pos0 + Tn), false);  // (B, pos0+T, Hkv, Dh), not copied
+      const Var<T, D> keys(cache_prefix(ck, pos0 + Tn), false);  // (B, pos0+T, Hkv, Dh): views of the cache
       const Var<T, D> values(cache_prefix(cv, pos0 + Tn), false);
       attn = ag::attention(q, keys, values, pos0);
     } else {
