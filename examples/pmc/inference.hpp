@@ -58,7 +58,7 @@ eval::EvalReport evaluate(const M& model, eval::Scorer scorer, const tokenizer::
 }
 
 #if defined(PMC_CLI_WITH_CUDA)
-/// evaluate and llama::generate on the GPU, for the configs compiled into cuda/inference_cuda.cu (nvcc).
+/// evaluate and llama::generate on the GPU (cuda/inference_cuda.cu, compiled by nvcc).
 eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
                                const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt);
 std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::BpeTokenizer& tok,
@@ -76,7 +76,7 @@ inline eval::EvalReport evaluate_on_gpu(const ModelTarget& t, eval::Scorer score
 #endif
 }
 
-/// evaluate on t.device, for the config named in the checkpoint (any config of the registry on the CPU).
+/// evaluate on t.device, for the config of the checkpoint (any config of the registry, llama::with_config).
 inline eval::EvalReport evaluate_on_device(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
                                            const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
   if (wants_cuda(t.device)) return evaluate_on_gpu(t, scorer, tok, items, opt);

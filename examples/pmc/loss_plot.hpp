@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
-#include <pmc/eval/report.hpp>
 #include <pmc/io/atomic_file.hpp>
 #include <pmc/train/metrics.hpp>
+
+#include "report.hpp"
 
 namespace pmc::cli {
 
@@ -23,9 +24,9 @@ struct PlotRun {
 /// One series of `metric` per run (the moving average over `smooth` points when smooth > 1) and, with
 /// `with_eval` and metric "loss", one of each run's eval loss where it has any. A run without a single value of
 /// `metric` is an error naming its file and the metric.
-inline std::vector<eval::Series> metric_series(const std::vector<PlotRun>& runs, const std::string& metric,
+inline std::vector<Series> metric_series(const std::vector<PlotRun>& runs, const std::string& metric,
                                                std::size_t smooth, bool with_eval) {
-  std::vector<eval::Series> series;
+  std::vector<Series> series;
   for (const auto& run : runs) {
     auto curve = train::read_metric(run.metrics, metric);
     PMC_CHECK(!curve.steps.empty(), run.metrics.string(), ": no \"", metric, "\" on any line");
@@ -69,7 +70,7 @@ inline void write_run_loss_plot(const std::filesystem::path& run_dir) {
   if (!std::filesystem::exists(file) || train::read_metric(file, "loss").steps.empty()) return;
   const auto series = metric_series({{"train", file}}, "loss", 1, true);
   io::write_file_atomic(run_dir / "loss.svg",
-                        eval::svg_line_plot(series, run_name(run_dir) + ": loss", "step", metric_label("loss")));
+                        svg_line_plot(series, run_name(run_dir) + ": loss", "step", metric_label("loss")));
 }
 
 }  // namespace pmc::cli

@@ -10,7 +10,6 @@
 #include <pmc/data/corpus.hpp>
 #include <pmc/data/instruction.hpp>
 #include <pmc/eval/benchmarks.hpp>
-#include <pmc/eval/report.hpp>
 #include <pmc/eval/scoring.hpp>
 #include <pmc/tokenizer/bpe_trainer.hpp>
 
@@ -19,6 +18,7 @@
 #include "demo_data.hpp"
 #include "inference.hpp"
 #include "loss_plot.hpp"
+#include "report.hpp"
 #include "training.hpp"
 
 namespace {
@@ -281,18 +281,18 @@ int run_pipeline(PipelineConfig cfg) {
   metrics["parameters"] = C.parameters();
   metrics["chance_accuracy"] = chance;
   pmc::io::write_file_atomic(rdir / "metrics.json", metrics.dump(2));
-  const std::string plot = pmc::eval::svg_line_plot(loss, "Training loss", "step", pmc::cli::metric_label("loss"));
+  const std::string plot = pmc::cli::svg_line_plot(loss, "Training loss", "step", pmc::cli::metric_label("loss"));
   pmc::io::write_file_atomic(rdir / "loss.svg", plot);
   char intro[512];
   std::snprintf(intro, sizeof intro,
                 "<p>Model <b>%s</b> (%lld parameters). Held-out questions: %zu (%s), scored by option likelihood (mean log-probability per token); "
                 "chance is %.0f%%. Intervals are Wilson 95%%. Run time %.0f s.</p>",
-                pmc::eval::html_escape(cfg.model).c_str(), static_cast<long long>(C.parameters()),
-                loaded.items.size(), pmc::eval::html_escape(cfg.eval_benchmark).c_str(), 100 * chance, secs);
-  const std::string page = pmc::eval::html_page(
+                pmc::cli::html_escape(cfg.model).c_str(), static_cast<long long>(C.parameters()),
+                loaded.items.size(), pmc::cli::html_escape(cfg.eval_benchmark).c_str(), 100 * chance, secs);
+  const std::string page = pmc::cli::html_page(
       "pmc pipeline report",
       {intro, "<h2>Accuracy on held-out questions</h2>",
-       pmc::eval::html_table({"model", "stages", "accuracy", "95% interval", "correct"}, table),
+       pmc::cli::html_table({"model", "stages", "accuracy", "95% interval", "correct"}, table),
        "<h2>Loss curves</h2>", plot,
        "<p>Files: <a href=\"metrics.json\">metrics.json</a>, <a href=\"loss.svg\">loss.svg</a>; per-step metrics "
        "in each stage's metrics.jsonl.</p>"});
@@ -323,7 +323,7 @@ const pmc::cli::Command pipeline_command{
         if (!o->model.empty()) cfg.model = o->model;
         if (!o->device.empty()) cfg.device = o->device;
         if (o->seed_set) cfg.seed = o->seed;
-        return pmc::cli::with_trainable_config(cfg.model, [&]<pmc::llama::Config C>() { return run_pipeline<C>(cfg); });
+        return pmc::llama::with_config(cfg.model, [&]<pmc::llama::Config C>() { return run_pipeline<C>(cfg); });
       };
     }};
 

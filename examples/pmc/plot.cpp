@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 /// "name: N points, steps a-b, first y0, last y1, min ymin at step s" (finite values only).
-void print_summary(const pmc::eval::Series& s) {
+void print_summary(const pmc::cli::Series& s) {
   double first = NAN, last = NAN, lowest = INFINITY, lowest_step = NAN;
   std::size_t finite = 0;
   for (std::size_t i = 0; i < s.y.size(); ++i) {
@@ -61,7 +61,7 @@ const pmc::cli::Command plot_command{
           out = (one_folder ? fs::path(o->runs[0]) : fs::path(".")) / (o->metric + ".svg");
         }
         const std::string title = o->title.empty() ? o->metric : o->title;
-        pmc::io::write_file_atomic(out, pmc::eval::svg_line_plot(series, title, "step", pmc::cli::metric_label(o->metric)));
+        pmc::io::write_file_atomic(out, pmc::cli::svg_line_plot(series, title, "step", pmc::cli::metric_label(o->metric)));
         std::printf("%s of %zu run%s:\n", o->metric.c_str(), runs.size(), runs.size() == 1 ? "" : "s");
         for (const auto& s : series) print_summary(s);
         std::printf("wrote %s\n", out.string().c_str());

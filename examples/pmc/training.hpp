@@ -133,12 +133,6 @@ int run_training_in_precision(const TrainArgs& a, data::Packing packing, const P
   return run_training<C, float, D>(a, packing, prepare);
 }
 
-/// The configs the training subcommands are built for (CPU training; each one listed is compiled in).
-template <class F>
-int with_trainable_config(const std::string& name, F&& f) {
-  return llama::dispatch_config<llama::tiny, llama::demo, llama::stories260k, llama::small_20m, llama::hf_test_train>(name, std::forward<F>(f));
-}
-
 /// The config of --config, or of the model given by --init.
 inline std::string training_config_name(const TrainArgs& a) {
   if (!a.init.empty()) return llama::checkpoint_config_name(a.init);
@@ -147,7 +141,7 @@ inline std::string training_config_name(const TrainArgs& a) {
 }
 
 #if defined(PMC_CLI_WITH_CUDA)
-/// run_training on the GPU for the configs compiled into cuda/training_cuda.cu (built by nvcc).
+/// run_training on the GPU (cuda/training_cuda.cu, compiled by nvcc).
 int run_training_cuda(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare);
 #endif
 
@@ -164,7 +158,7 @@ inline int run_training_on_gpu(const TrainArgs& a, data::Packing packing, const 
 /// Trains the config of `a` on --device (cpu, or cuda when this program was built with CUDA) in --precision.
 inline int run_training_on_device(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   if (wants_cuda(a.device)) return run_training_on_gpu(a, packing, prepare);
-  return with_trainable_config(training_config_name(a), [&]<llama::Config C>() {
+  return llama::with_config(training_config_name(a), [&]<llama::Config C>() {
     return run_training_in_precision<C>(a, packing, prepare);
   });
 }

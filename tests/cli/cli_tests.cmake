@@ -8,6 +8,10 @@ add_test(NAME cli/plan_7b COMMAND pmc_cli plan --model llama_7b --json)
 set_tests_properties(cli/plan_7b PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"parameters\": 6738415616")
 add_test(NAME cli/plan_unknown_config COMMAND pmc_cli plan --model llama_65b)
 set_tests_properties(cli/plan_unknown_config PROPERTIES LABELS "cpu;cli" WILL_FAIL TRUE)
+# the configs a user may name are the registry's, without the shapes that only tests use
+add_test(NAME cli/plan_help_configs COMMAND pmc_cli plan --help)
+set_tests_properties(cli/plan_help_configs PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "llama_7b.*llama2_13b.*stories260k.*small_20m.*llama_1b.*demo" FAIL_REGULAR_EXPRESSION "hf_test")
 set(pipeline_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pipeline)
 add_test(NAME cli/pipeline_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pipeline_out})
 add_test(NAME cli/pipeline COMMAND pmc_cli pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_quick.json

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Benchmark loaders: the real MedQA/MedMCQA/PubMedQA/MMLU files of ../shared (counts and answer keys checked
-// against the raw files read independently here), CSV quoting, and bad input (malformed lines, unknown labels).
+// against the raw files read independently here) and bad input (malformed lines, unknown labels); the CSV
+// parser itself is tested in tests/io/csv_test.cpp.
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -161,19 +162,6 @@ TEST_CASE("real MMLU medical CSVs: 1089 rows over six subjects, quoted fields wi
   CHECK(cm.items[1].answer == 3);
   CHECK(cm.items[2].question.starts_with("Which of the following statements identifies a chemically based sensory "
                                          "system?\nI. Gustatory system\nII. Auditory system"));
-}
-
-TEST_CASE("CSV parser: RFC 4180 quoting, CRLF, embedded newlines, unterminated quote") {
-  const auto recs = parse_csv("a,\"b,c\",\"say \"\"hi\"\"\"\r\n\"multi\nline\",x,\n\n", "t.csv");
-  REQUIRE(recs.size() == 2);
-  CHECK(recs[0].fields == std::vector<std::string>{"a", "b,c", "say \"hi\""});
-  CHECK(recs[0].line == 1);
-  CHECK(recs[1].fields == std::vector<std::string>{"multi\nline", "x", ""});
-  CHECK(recs[1].line == 2);
-  CHECK(parse_csv("q,a,b,A", "t.csv").size() == 1);  // no final newline
-  const auto e = error_of([] { parse_csv("q,\"open,a\nb,c\n", "t.csv"); });
-  CHECK(e.find("t.csv:1: quoted field never closed") != std::string::npos);
-  CHECK(error_of([] { parse_csv("q,\"a\"b,c\n", "t.csv"); }).find("t.csv:1:") != std::string::npos);
 }
 
 TEST_CASE("generic MCQ JSONL: list or labelled options, label or index answers, context and subject") {

@@ -14,10 +14,13 @@
 #include <pmc/tokenizer/bpe.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>
+#include <support/test_configs.hpp>
 
 namespace fs = std::filesystem;
 using namespace pmc;
 using namespace pmc::llama;
+using test::hf_test_gqa;
+using test::hf_test_mqa;
 
 namespace {
 
@@ -58,9 +61,7 @@ template <class T>
 void check_case(const std::string& name, double tol) {
   const auto dir = golden_dir(name);
   REQUIRE(fs::exists(dir / "golden.safetensors"));
-  with_config(checkpoint_config_name(dir), [&]<Config C>() {
-    if constexpr (C.parameters() < 10'000'000) check_against_hf<C, T>(dir, tol);
-  });
+  test::with_test_config_of(dir, [&]<Config C>() { check_against_hf<C, T>(dir, tol); });
 }
 
 const char* kCases[] = {"gqa", "mha_tied", "odd", "mqa"};
@@ -95,33 +96,103 @@ TEST_CASE("hf parity: logits, loss and gradients in float32") {
   for (auto name : kCases) check_case<float>(name, 1e-4);
 }
 
+TEST_CASE("kv cache: a batch of 3 decoded over 61 positions equals the full forward, in every golden shape") {
+  // The cache holds 64 positions, so at B = 3 the prefix attention reads, [0, pos0 + T), is a view that is not
+  // contiguous (batch stride 64·Hkv·Dh): the CPU attention reads it in place.
+  for (auto name : kCases) {
+    const auto dir = golden_dir(name);
+    test::with_test_config_of(dir, [&]<Config C>() {
+      auto model = Model<C, double>::unallocated(false);
+      load_weights(model, dir);
+      constexpr std::int64_t B = 3, T = 61;
+      std::mt19937 rng(11);
+      std::uniform_int_distribution<std::int32_t> id(0, C.vocab_size - 1);
+      Tensor<std::int32_t> ids({B, T});
+      for (auto& x : ids.span()) x = id(rng);
+      autograd::NoGrad no_grad;
+      const auto full = model.forward(ids).value();  // (B·T, V)
+      KvCache<double, Cpu> cache(C.n_layers, B, C.max_seq_len, C.n_kv_heads, C.head_dim());
+      REQUIRE(cache.capacity() > T);
+      std::int64_t steps = 0;
+      for (std::int64_t t = 0, n = 4; t < T; t += n, n = 1 + (steps % 3 == 2)) {  // 4 tokens, then 1 or 2
+        n = std::min(n, T - t);
+        const auto got = model.forward(ids.slice(1, t, t + n), t, &cache).value();  // (B·n, V)
+        ++steps;
+        CHECK(cache.length == t + n);
+        for (std::int64_t b = 0; b < B; ++b) {
+          INFO(name, ": batch row ", b, ", positions ", t, "..", t + n - 1);
+          CHECK(test::max_rel_diff(got.slice(0, b * n, (b + 1) * n), full.slice(0, b * T + t, b * T + t + n)) < 1e-12);
+        }
+      }
+      CHECK(steps > 40);
+    });
+  }
+}
+
+TEST_CASE("kv cache: a decoding step reads the cache in place, allocating far less than one copy of its keys") {
+  using M = Model<test::hf_test_mha_tied, double>;  // Dh = 8: K and V outweigh the step's attention probabilities
+  M model(false);
+  model.init_random(3);
+  constexpr std::int64_t B = 3, P = 60;
+  KvCache<double, Cpu> cache(M::config.n_layers, B, M::config.max_seq_len, M::kKvHeads, M::kHeadDim);
+  Tensor<std::int32_t> prompt({B, P}), next({B, 1});
+  for (std::int64_t i = 0; i < B * P; ++i) prompt[i] = static_cast<std::int32_t>(i % M::kVocab);
+  autograd::NoGrad no_grad;
+  (void)model.forward(prompt, 0, &cache);
+  Allocator<Cpu>::reset_peak_bytes();
+  const std::int64_t base = Allocator<Cpu>::live_bytes();
+  (void)model.forward(next, P, &cache);
+  const std::int64_t step_peak = Allocator<Cpu>::peak_bytes() - base;
+  const std::int64_t keys_and_values = 2 * B * (P + 1) * M::config.kv_dim() * static_cast<std::int64_t>(sizeof(double));
+  INFO("peak of the step ", step_peak, " bytes; one layer's keys and values ", keys_and_values, " bytes");
+  CHECK(step_peak < keys_and_values / 2);
+}
+
+TEST_CASE("kv cache: attention reads K and V through views of a larger tensor as it reads them contiguous") {
+  // q (2, 3, 6, 4) at positions 5..7 against the first 8 of 20 positions of a (2, 20, 2, 4) cache.
+  std::mt19937 rng(5);
+  std::normal_distribution<double> dist;
+  auto random = [&](Shape s) {
+    Tensor<double> t(s);
+    for (auto& x : t.span()) x = dist(rng);
+    return t;
+  };
+  const auto q = random({2, 3, 6, 4});
+  const auto ck = random({2, 20, 2, 4}), cv = random({2, 20, 2, 4});
+  const auto kview = ck.slice(1, 0, 8), vview = cv.slice(1, 0, 8);
+  REQUIRE(!kview.is_contiguous());
+  autograd::NoGrad no_grad;
+  const autograd::Var<double> qv(q);
+  const auto strided = autograd::attention(qv, autograd::Var<double>(kview), autograd::Var<double>(vview), 5);
+  const auto packed = autograd::attention(qv, autograd::Var<double>(kview.clone()), autograd::Var<double>(vview.clone()), 5);
+  CHECK(test::max_abs_diff(strided.value(), packed.value()) == 0);
+}
+
 TEST_CASE("kv cache: incremental decoding equals the full forward, and greedy matches transformers") {
   for (auto name : kCases) {
     const auto dir = golden_dir(name);
-    with_config(checkpoint_config_name(dir), [&]<Config C>() {
-      if constexpr (C.parameters() < 10'000'000) {
-        auto model = Model<C, double>::unallocated(false);
-        load_weights(model, dir);
-        const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
-        const auto ids = golden.get<std::int32_t>("input_ids").select(0, 0).contiguous();  // (T)
-        const std::int64_t T = ids.numel();
-        autograd::NoGrad no_grad;
-        const auto full = model.forward(ids.reshape({1, T})).value();  // (T, V)
-        KvCache<double, Cpu> cache(C.n_layers, 1, T, C.n_kv_heads, C.head_dim());
-        const auto prefill = model.forward(ids.slice(0, 0, 3).contiguous().reshape({1, 3}), 0, &cache).value();
-        CHECK(test::max_rel_diff(prefill, full.slice(0, 0, 3)) < 1e-12);
-        for (std::int64_t t = 3; t < T; ++t) {
-          const auto step = model.forward(ids.slice(0, t, t + 1).contiguous().reshape({1, 1}), t, &cache).value();
-          CHECK(test::max_rel_diff(step, full.slice(0, t, t + 1)) < 1e-12);
-        }
-        const auto want = golden.get<std::int32_t>("greedy_ids").to_vector();
-        const auto prompt = golden.get<std::int32_t>("greedy_prompt").to_vector();
-        GenerateOptions go;
-        go.max_new_tokens = static_cast<int>(want.size());
-        go.stop_tokens = {};
-        const auto got = generate(model, std::span<const std::int32_t>(prompt), go);
-        CHECK(got == want);
+    test::with_test_config_of(dir, [&]<Config C>() {
+      auto model = Model<C, double>::unallocated(false);
+      load_weights(model, dir);
+      const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
+      const auto ids = golden.get<std::int32_t>("input_ids").select(0, 0).contiguous();  // (T)
+      const std::int64_t T = ids.numel();
+      autograd::NoGrad no_grad;
+      const auto full = model.forward(ids.reshape({1, T})).value();  // (T, V)
+      KvCache<double, Cpu> cache(C.n_layers, 1, T, C.n_kv_heads, C.head_dim());
+      const auto prefill = model.forward(ids.slice(0, 0, 3).contiguous().reshape({1, 3}), 0, &cache).value();
+      CHECK(test::max_rel_diff(prefill, full.slice(0, 0, 3)) < 1e-12);
+      for (std::int64_t t = 3; t < T; ++t) {
+        const auto step = model.forward(ids.slice(0, t, t + 1).contiguous().reshape({1, 1}), t, &cache).value();
+        CHECK(test::max_rel_diff(step, full.slice(0, t, t + 1)) < 1e-12);
       }
+      const auto want = golden.get<std::int32_t>("greedy_ids").to_vector();
+      const auto prompt = golden.get<std::int32_t>("greedy_prompt").to_vector();
+      GenerateOptions go;
+      go.max_new_tokens = static_cast<int>(want.size());
+      go.stop_tokens = {};
+      const auto got = generate(model, std::span<const std::int32_t>(prompt), go);
+      CHECK(got == want);
     });
   }
 }
@@ -134,7 +205,7 @@ TEST_CASE("checkpoints: a model saved by pmc reloads with the same logits") {
   fs::remove_all(out);
   save_hf(model, out);
   CHECK(fs::exists(out / "config.json"));
-  CHECK(checkpoint_config_name(out) == "hf_test_gqa");
+  CHECK(read_architecture(out) == hf_test_gqa);
   auto again = Model<hf_test_gqa, float>::unallocated(false);
   load_weights(again, out);
   const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");

@@ -11,6 +11,7 @@
 #include <pmc/train/trainer.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>
+#include <support/test_configs.hpp>
 #include <support/training_data.hpp>
 
 namespace fs = std::filesystem;
@@ -47,7 +48,7 @@ train::TrainOptions tiny_options(const fs::path& out) {
 
 TEST_CASE("trainer: 20 AdamW steps with warmup, cosine decay and clipping agree with PyTorch") {
   const auto dir = test::source_dir() / "tests/golden/train/adamw_tiny";
-  auto model = llama::Model<llama::hf_test_train, float>::unallocated(true);
+  auto model = llama::Model<test::hf_test_train, float>::unallocated(true);
   llama::load_weights(model, dir);
   const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
   const auto ids = golden.get<std::int32_t>("input_ids");  // (20, B, T)

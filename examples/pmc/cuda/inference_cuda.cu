@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `pmc eval|generate --device cuda`: the evaluator and the decoder on the GPU, compiled by nvcc into the pmc
-// program when it is built with CUDA (the cuda preset). The configs listed here are the ones the GPU path is
-// built for; each runs in fp32 or bf16 (--precision).
+// program when it is built with CUDA (the cuda preset), for every config of the registry (llama::with_config),
+// as on the CPU; each runs in fp32 or bf16 (--precision).
 #include <pmc/cuda.hpp>
 
 #include "../inference.hpp"
@@ -13,10 +13,8 @@ namespace {
 template <class F>
 decltype(auto) with_cuda_model(const ModelTarget& t, const tokenizer::BpeTokenizer& tok, F&& f) {
   PMC_CHECK(cuda::cuda_device_count() > 0, "--device cuda: no CUDA device (or driver) on this machine");
-  return llama::dispatch_config<llama::tiny, llama::demo, llama::stories260k, llama::small_20m, llama::llama_1b,
-                                llama::llama_7b, llama::llama2_7b, llama::llama_13b, llama::llama2_13b>(
-      llama::checkpoint_config_name(t.path),
-      [&]<llama::Config C>() -> decltype(auto) { return with_model<C, Cuda>(t, tok, f); });
+  return llama::with_config(llama::checkpoint_config_name(t.path),
+                            [&]<llama::Config C>() -> decltype(auto) { return with_model<C, Cuda>(t, tok, f); });
 }
 
 }  // namespace

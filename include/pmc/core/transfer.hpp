@@ -43,6 +43,13 @@ Tensor<T, Cpu> to_host(const Tensor<T, D>& t) {
   return Transfer<D>::to_host(t);
 }
 
+/// A contiguous host copy of `t` with storage of its own, also for a CPU tensor (which to_host returns itself).
+template <class T, Device D>
+Tensor<T, Cpu> host_copy(const Tensor<T, D>& t) {
+  if constexpr (std::is_same_v<D, Cpu>) return t.clone();
+  else return Transfer<D>::to_host(t);
+}
+
 /// A scalar of shape () holding `value`, on device D.
 template <class T, Device D>
 Tensor<T, D> scalar_on(T value) {

@@ -71,6 +71,11 @@ namespace pmc::ops {
 
 template <>
 struct Attention<Cpu> {
+  /// q, k, v, out and the gradients may be views with any batch, row and head strides (only the head dimension
+  /// must be contiguous): e.g. k, v = positions [0, n) of a (B, S_max, Hkv, Dh) KV cache, which the model then
+  /// reads in place (llama::Model's cache_prefix).
+  static constexpr bool strided_kv = true;
+
   /// probs may be undefined (inference): the probabilities then live in per-thread scratch.
   template <class T>
   static void forward(const Tensor<T, Cpu>& q, const Tensor<T, Cpu>& k, const Tensor<T, Cpu>& v, std::int64_t pos0,

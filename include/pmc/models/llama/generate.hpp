@@ -10,14 +10,14 @@
 
 #include <pmc/autograd/tape.hpp>
 #include <pmc/core/transfer.hpp>
-#include <pmc/eval/sampler.hpp>
 #include <pmc/models/llama/model.hpp>
+#include <pmc/models/llama/sampler.hpp>
 
 namespace pmc::llama {
 
 struct GenerateOptions {
   int max_new_tokens = 64;
-  eval::SamplerOptions sampler{};
+  SamplerOptions sampler{};
   std::vector<std::int32_t> stop_tokens{2};  // EOS of LLaMA's tokenizer
   /// Called with the tokens generated so far; returning true stops (e.g. a stop string was decoded).
   std::function<bool(std::span<const std::int32_t>)> stop_when{};
@@ -37,7 +37,7 @@ std::vector<std::int32_t> generate(const Model<C, T, D>& model, std::span<const 
             " tokens, more than the model's context of ", C.max_seq_len);
   autograd::NoGrad no_grad;
   KvCache<T, D> cache(C.n_layers, 1, max_len, C.n_kv_heads, C.head_dim());
-  eval::Sampler sampler(options.sampler);
+  Sampler sampler(options.sampler);
   std::vector<std::int32_t> out;
 
   Tensor<std::int32_t, D> tokens = to_device<D>(Tensor<std::int32_t>::from(

@@ -120,9 +120,7 @@ class Model {
   void init_random(std::uint64_t seed, float std = 0.02f) {
     std::mt19937_64 rng(seed);
     for (auto& [name, var] : named_parameters()) {
-      Tensor<T, Cpu> t;
-      if constexpr (std::is_same_v<D, Cpu>) t = var.value();
-      else t = Tensor<T, Cpu>(var.shape());
+      Tensor<T, Cpu> t(var.shape());
       if (t.rank() == 1) {
         t.fill(T(1));
       } else {
@@ -130,7 +128,7 @@ class Model {
         std::normal_distribution<float> dist(0.f, residual ? std / std::sqrt(2.f * kLayers) : std);
         for (auto& x : t.span()) x = static_cast<T>(dist(rng));
       }
-      if constexpr (!std::is_same_v<D, Cpu>) pmc::copy(to_device<D>(t), var.value());
+      pmc::copy(to_device<D>(t), var.value());
     }
   }
 
@@ -158,9 +156,8 @@ class Model {
     const auto src = named_parameters();
     const auto dst = out.named_parameters();
     for (std::size_t i = 0; i < src.size(); ++i) {
-      auto h = pmc::to_host(src[i].var.value());
-      if constexpr (std::is_same_v<T, U>) dst[i].var.set_value(std::is_same_v<D, Cpu> ? h.clone() : h);
-      else dst[i].var.set_value(h.template to<U>());
+      if constexpr (std::is_same_v<T, U>) dst[i].var.set_value(pmc::host_copy(src[i].var.value()));
+      else dst[i].var.set_value(pmc::to_host(src[i].var.value()).template to<U>());
     }
     out.set_rope_layout(rope_layout_);
     return out;
@@ -198,7 +195,7 @@ class Model {
       PMC_CHECK(cache->capacity() >= pos0 + Tn && cache->k[0].size(0) == B, "Model::forward: KV cache of shape ",
                 cache->k[0].shape().str(), " cannot hold batch ", B, " up to position ", pos0 + Tn);
     }
-    auto x = autograd::embedding(embed_, flat(tokens, "tokens"));  // (N, D)
+    auto x = autograd::embedding(embed_, flat(tokens));  // (N, D)
     for (int l = 0; l < kLayers; ++l) {
       if (recompute_ && cache == nullptr) {
         // keep only the block's input; its activations are recomputed when the gradient reaches it
@@ -218,7 +215,7 @@ class Model {
                  std::int64_t* count = nullptr, double* value = nullptr) const {
     check_same_shape(tokens.shape(), targets.shape(), "Model::loss: tokens and targets");
     auto logits = forward(tokens);
-    return autograd::cross_entropy(logits, flat(targets, "targets"), ops::kIgnoreIndex, count, value);
+    return autograd::cross_entropy(logits, flat(targets), ops::kIgnoreIndex, count, value);
   }
 
   /// Activation recompute per transformer block: when on, a training forward keeps only each block's input
@@ -238,11 +235,26 @@ class Model {
   }
 
  private:
-  /// A token tensor as one flat row (a view when contiguous; a CPU copy otherwise).
-  static Tensor<std::int32_t, D> flat(const Tensor<std::int32_t, D>& t, const char* what) {
+  /// A token tensor as one flat row: a view when contiguous, else a copy (on a GPU, a strided token tensor must
+  /// be a slice of contiguous rows, see the device's pmc::copy).
+  static Tensor<std::int32_t, D> flat(const Tensor<std::int32_t, D>& t) {
     if (t.is_contiguous()) return t.reshape({t.numel()});
-    if constexpr (std::is_same_v<D, Cpu>) return t.contiguous().reshape({t.numel()});
-    else fail("Model: the ", what, " tensor on the device must be contiguous, got strides ", t.strides().str());
+    auto c = Tensor<std::int32_t, D>::empty(t.shape());
+    pmc::copy(t, c);
+    return c.reshape({t.numel()});
+  }
+
+  /// Positions [0, n) of one layer's KV cache (B, S_max, Hkv, Dh) as attention's keys or values, read in place:
+  /// a slice along dim 1, whose batch stride stays S_max·Hkv·Dh. It is contiguous when B = 1 (or n = S_max); at
+  /// B > 1 a device whose attention takes only contiguous K/V (one whose ops::Attention<D> does not declare
+  /// strided_kv, as CUDA's) gets a copy of it instead.
+  static Tensor<T, D> cache_prefix(const Tensor<T, D>& cache, std::int64_t n) {
+    auto view = cache.slice(1, 0, n);
+    constexpr bool strided_ok = requires { requires ops::Attention<D>::strided_kv; };
+    if (strided_ok || view.is_contiguous()) return view;
+    auto c = Tensor<T, D>::empty(view.shape());
+    pmc::copy(view, c);
+    return c;
   }
 
   Var<T, D> block_forward(int l, const Var<T, D>& x, std::int64_t B, std::int64_t Tn, std::int64_t pos0,
@@ -263,10 +275,8 @@ class Model {
       auto& cv = cache->v[static_cast<std::size_t>(l)];
       pmc::copy(k.value(), ck.slice(1, pos0, pos0 + Tn));
       pmc::copy(v.value(), cv.slice(1, pos0, pos0 + Tn));
-      Var<T, D> keys(Tensor<T, D>::empty(Shape{B, pos0 + Tn, kKvHeads, kHeadDim}));  // (B, pos0+T, Hkv, Dh)
-      Var<T, D> values(Tensor<T, D>::empty(Shape{B, pos0 + Tn, kKvHeads, kHeadDim}));
-      pmc::copy(ck.slice(1, 0, pos0 + Tn), keys.value());
-      pmc::copy(cv.slice(1, 0, pos0 + Tn), values.value());
+      const Var<T, D> keys(cache_prefix(ck, pos0 + Tn), false);  // (B, pos0+T, Hkv, Dh): views of the cache
+      const Var<T, D> values(cache_prefix(cv, pos0 + Tn), false);
       attn = ag::attention(q, keys, values, pos0);
     } else {
       PMC_CHECK(pos0 == 0, "Model::forward: pos0 > 0 needs a KV cache holding the earlier positions");

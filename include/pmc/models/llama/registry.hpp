@@ -15,20 +15,6 @@
 
 namespace pmc::llama {
 
-/// Configurations of the small random Hugging Face models in tests/golden/hf (parity tests).
-inline constexpr Config hf_test_gqa{.dim = 24, .n_layers = 3, .n_heads = 6, .n_kv_heads = 2, .ffn_dim = 52,
-                                    .vocab_size = 97, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
-inline constexpr Config hf_test_mha_tied{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4, .ffn_dim = 60,
-                                         .vocab_size = 64, .max_seq_len = 64, .norm_eps = 1e-5f,
-                                         .rope_theta = 500000.f, .tied_embeddings = true};
-inline constexpr Config hf_test_odd{.dim = 30, .n_layers = 2, .n_heads = 5, .n_kv_heads = 5, .ffn_dim = 26,
-                                    .vocab_size = 131, .max_seq_len = 64, .norm_eps = 1e-6f, .rope_theta = 2e4f};
-inline constexpr Config hf_test_mqa{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 1, .ffn_dim = 48,
-                                    .vocab_size = 50, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
-/// The training golden's model (tests/golden/train).
-inline constexpr Config hf_test_train{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 64,
-                                      .vocab_size = 64, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 1e4f};
-
 /// The embedded pipeline demo's model (about 1M parameters; trains in minutes on two cores).
 inline constexpr Config demo{.dim = 128, .n_layers = 4, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 344,
                              .vocab_size = 768, .max_seq_len = 256, .norm_eps = 1e-5f, .rope_theta = 1e4f};
@@ -38,15 +24,15 @@ struct NamedConfig {
   Config config;
 };
 
-/// Every compiled configuration, by name. Extending pmc to a new architecture adds one line here.
+/// Every compiled configuration, by name: the real models and the small ones of the examples and the demo (shapes
+/// that only tests use live in tests/support/test_configs.hpp). The pmc program is built for each of them
+/// (with_config). Extending pmc to a new architecture adds one line here.
 inline constexpr std::array kConfigs{
     NamedConfig{"llama_7b", llama_7b},       NamedConfig{"llama_13b", llama_13b},
     NamedConfig{"llama2_7b", llama2_7b},     NamedConfig{"llama2_13b", llama2_13b},
     NamedConfig{"stories260k", stories260k}, NamedConfig{"tiny", tiny},
     NamedConfig{"small_20m", small_20m},     NamedConfig{"llama_1b", llama_1b},
-    NamedConfig{"demo", demo},               NamedConfig{"hf_test_gqa", hf_test_gqa},
-    NamedConfig{"hf_test_mha_tied", hf_test_mha_tied}, NamedConfig{"hf_test_odd", hf_test_odd},
-    NamedConfig{"hf_test_mqa", hf_test_mqa}, NamedConfig{"hf_test_train", hf_test_train},
+    NamedConfig{"demo", demo},
 };
 
 inline std::string supported_config_names() {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Reports a person can open: SVG line plots (loss curves) and a self-contained HTML page with tables.
+// Reports a person can open: SVG line plots (loss curves) and a self-contained HTML page with tables
+// (`pmc plot`, the loss.svg of a training run, the report folder of `pmc pipeline`).
 #pragma once
 
 #include <algorithm>
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace pmc::eval {
+namespace pmc::cli {
 
 struct Series {
   std::string name;
@@ -136,4 +137,4 @@ inline std::string html_page(const std::string& title, const std::vector<std::st
   return p + "</body></html>\n";
 }
 
-}  // namespace pmc::eval
+}  // namespace pmc::cli

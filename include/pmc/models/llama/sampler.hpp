@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Choosing the next token from logits: greedy (temperature 0), or sampling at a temperature from the
-// top-k tokens and the top-p nucleus, with a seeded generator so runs are reproducible.
+// top-k tokens and the top-p nucleus, with a seeded generator so runs are reproducible (used by generate.hpp).
 #pragma once
 
 #include <algorithm>
@@ -13,7 +13,7 @@
 
 #include <pmc/core/error.hpp>
 
-namespace pmc::eval {
+namespace pmc::llama {
 
 struct SamplerOptions {
   float temperature = 0.f;  // 0: greedy (argmax; the lowest id wins ties)
@@ -89,4 +89,4 @@ class Sampler {
   std::mt19937_64 rng_;
 };
 
-}  // namespace pmc::eval
+}  // namespace pmc::llama
