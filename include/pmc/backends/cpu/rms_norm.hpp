@@ -25,7 +25,7 @@ struct RmsNorm<Cpu> {
     check_same_shape(x.shape(), y.shape(), "rms_norm: x and y");
     const bool save = rstd.defined();
     if (save) check_rstd(rstd, xr.n, "rms_norm");
-    std::vector<C> wbuf;
+    AlignedVector<C> wbuf;
     const C* wp = load_row(w.data(), xr.d, wbuf);
     const std::int64_t d = xr.d;
     parallel_for(xr.n, d, [&](std::int64_t i) {
@@ -50,7 +50,7 @@ struct RmsNorm<Cpu> {
     check_same_shape(x.shape(), dy.shape(), "rms_norm backward: x and dy");
     check_rstd(rstd, xr.n, "rms_norm backward");
     const std::int64_t n = xr.n, d = xr.d;
-    std::vector<C> wbuf;
+    AlignedVector<C> wbuf;
     const C* wp = load_row(w.data(), d, wbuf);
     if (dx.defined()) {
       check_same_shape(x.shape(), dx.shape(), "rms_norm backward: x and dx");
