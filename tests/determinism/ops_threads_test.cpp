@@ -61,6 +61,17 @@ TEST_CASE("matmul forward and backward: the same bits at 1, 2 and 3 threads on e
   check_thread_independent("float batched 3x50x256x128", [] { return matmul<float>(50, 256, 128, true); });
   check_thread_independent("double 64x256x256", [] { return matmul<double>(64, 256, 256, false); });
   check_thread_independent("bf16 200x520x100", [] { return matmul<pmc::bf16>(200, 520, 100, false); });
+  // every float product on Eigen's GEMM, as PMC_CPU_GEMM=eigen runs them (read once per process, so called directly)
+  check_thread_independent("gemm_eigen 200x256x520", [] {
+    std::mt19937 rng(3);
+    const auto a = random_tensor<float>({200, 520}, rng), b = random_tensor<float>({256, 520}, rng);
+    Tensor<float> c({200, 256});
+    using pmc::backends::cpu::MatDesc;
+    pmc::backends::cpu::gemm_eigen<float>(MatDesc<const float>{a.data(), 200, 520, 520, 1, 0},
+                                          MatDesc<const float>{b.data(), 520, 256, 1, 520, 0},
+                                          MatDesc<float>{c.data(), 200, 256, 256, 1, 0}, 1.f, 0.f);
+    return Bits{}.add(c);
+  });
 }
 
 TEST_CASE("cross_entropy forward and backward: the same bits at 1, 2 and 3 threads") {
