@@ -72,7 +72,7 @@ case $mode in
         fi
         sleep 0.02
       done
-      kill -KILL "$pid" 2> /dev/null || true  # (already gone if it finished in the meantime: then the resume finds it done)
+      kill -KILL "$pid" 2> /dev/null || true  # (gone already if it just finished: the resume then finds it done)
       wait "$pid" 2> /dev/null || true
       logged=$(wc -l < "$run/metrics.jsonl")
       "$pmc" "${args[@]}" --out "$run" > "$run.resume.log" 2>&1
