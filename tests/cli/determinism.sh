@@ -38,7 +38,9 @@ same_log() {  # same_log REF RUN WHAT
 }
 
 spinner=
-stop_spinner() { if [[ -n $spinner ]]; then kill "$spinner" 2> /dev/null || true; wait "$spinner" 2> /dev/null || true; fi; }
+stop_spinner() {
+  if [[ -n $spinner ]]; then kill "$spinner" 2> /dev/null || true; wait "$spinner" 2> /dev/null || true; fi
+}
 trap stop_spinner EXIT
 # the first line of the log, for the record: its loss and grad_norm must be printed with all 17 digits
 show_first() { echo "$1 step 1: $(head -n 1 "$1/metrics.jsonl")"; }

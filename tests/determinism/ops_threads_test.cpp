@@ -80,7 +80,8 @@ TEST_CASE("cross_entropy forward and backward: the same bits at 1, 2 and 3 threa
     const std::int64_t n = 300, v = 1000;
     const auto z = random_tensor<float>({n, v}, rng, -4, 4);
     Tensor<std::int32_t> y({n});
-    for (std::int64_t i = 0; i < n; ++i) y[i] = i % 11 == 0 ? pmc::ops::kIgnoreIndex : static_cast<std::int32_t>(rng() % v);
+    for (std::int64_t i = 0; i < n; ++i)
+      y[i] = i % 11 == 0 ? pmc::ops::kIgnoreIndex : static_cast<std::int32_t>(rng() % v);
     Tensor<float> lse({n}), dz({n, v});
     const auto r = pmc::ops::CrossEntropy<Cpu>::forward(z, y, lse);
     pmc::ops::CrossEntropy<Cpu>::backward(z, y, lse, 1.0, r.count, dz);
