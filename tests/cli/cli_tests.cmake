@@ -39,6 +39,16 @@ add_test(NAME cli/pretrain_bf16_recompute
 set_tests_properties(cli/pretrain_bf16_recompute PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pretrain"
   FIXTURES_SETUP cli_pretrain_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "4 steps, bf16-mixed, activation recompute")
+# determinism (docs/reliability.md): the same training in separate processes at 2 and 3 threads beside a busy
+# process gives the same bits; runs SIGKILLed at random steps and resumed end on the uninterrupted loss log
+foreach(check busy kill)
+  add_test(NAME cli/pretrain_same_bits_${check}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/determinism.sh ${check} $<TARGET_FILE:pmc_cli>
+            ${pipeline_out}/tokenizer.model ${pipeline_out}/data/corpus.txt
+            ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_same_bits_${check})
+  set_tests_properties(cli/pretrain_same_bits_${check} PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+    LABELS "cpu;cli" RESOURCE_LOCK cpu_cores TIMEOUT 300)
+endforeach()
 # --device cuda says why it cannot run: no CUDA in this build, or no GPU on this machine
 add_test(NAME cli/pretrain_device_cuda
   COMMAND pmc_cli pretrain --config demo --tokenizer ${pipeline_out}/tokenizer.model

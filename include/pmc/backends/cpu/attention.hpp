@@ -31,7 +31,7 @@ struct HeadBlock {
 
 /// The block as a compute-type row-major map: in place for float/double, else converted into `buf`.
 template <class T>
-ConstRowMap<compute_t<T>> stage(const HeadBlock<T>& blk, std::vector<compute_t<T>>& buf) {
+ConstRowMap<compute_t<T>> stage(const HeadBlock<T>& blk, AlignedVector<compute_t<T>>& buf) {
   using C = compute_t<T>;
   if constexpr (std::is_same_v<T, C>) {
     return ConstRowMap<C>(blk.data, blk.rows, blk.cols, Eigen::OuterStride<>(std::max<std::int64_t>(blk.stride, 1)));
@@ -47,7 +47,7 @@ ConstRowMap<compute_t<T>> stage(const HeadBlock<T>& blk, std::vector<compute_t<T
 /// Runs f(map) on the block as a compute-type map. float/double write in place; 16-bit types get a zeroed
 /// float map whose result is then stored (accumulate = false) or added (accumulate = true) to the block.
 template <class T, class F>
-void update(const HeadBlock<T>& blk, bool accumulate, std::vector<compute_t<T>>& buf, F&& f) {
+void update(const HeadBlock<T>& blk, bool accumulate, AlignedVector<compute_t<T>>& buf, F&& f) {
   using C = compute_t<T>;
   if constexpr (std::is_same_v<T, C>) {
     RowMap<C> m(blk.data, blk.rows, blk.cols, Eigen::OuterStride<>(std::max<std::int64_t>(blk.stride, 1)));

@@ -23,16 +23,23 @@ struct CrossEntropy<Cpu> {
     const auto z = as_rows(logits, "cross_entropy logits");
     const std::int64_t count = count_targets(targets, z.d, ignore, "cross_entropy");
     const std::int32_t* y = targets.data();
+    // The loss terms are summed in blocks of rows, then the blocks in order: the same bits for any thread count.
+    constexpr std::int64_t block = 64;
+    std::vector<double> partial(static_cast<std::size_t>((z.n + block - 1) / block), 0.0);
+    parallel_for(static_cast<std::int64_t>(partial.size()), block * z.d, [&](std::int64_t b) {
+      double sum = 0;
+      for (std::int64_t i = b * block; i < std::min(z.n, (b + 1) * block); ++i) {
+        const C* zi = load_row(z.row(i), z.d, scratch<C, 0>());
+        ConstVecMap<C> row(zi, z.d);
+        const C mx = row.maxCoeff();
+        const C l = mx + std::log((row.array() - mx).exp().sum());
+        lse.data()[i] = l;
+        if (y[i] != ignore) sum += static_cast<double>(l) - static_cast<double>(zi[y[i]]);
+      }
+      partial[static_cast<std::size_t>(b)] = sum;
+    });
     double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (z.n * z.d >= (1 << 15))
-    for (std::int64_t i = 0; i < z.n; ++i) {
-      const C* zi = load_row(z.row(i), z.d, scratch<C, 0>());
-      ConstVecMap<C> row(zi, z.d);
-      const C mx = row.maxCoeff();
-      const C l = mx + std::log((row.array() - mx).exp().sum());
-      lse.data()[i] = l;
-      if (y[i] != ignore) total += static_cast<double>(l) - static_cast<double>(zi[y[i]]);
-    }
+    for (double s : partial) total += s;
     return {count == 0 ? 0.0 : total / static_cast<double>(count), count};
   }
 

@@ -36,7 +36,9 @@ template <class S>
 using ConstVecMap = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>;
 
 /// Runs f(i) for i in [0, n) on the OpenMP team when the loop is worth a fork (n · cost above ~32k
-/// element-operations); inside an enclosing parallel region it runs serially.
+/// element-operations); inside an enclosing parallel region it runs serially. Each f(i) must compute its own
+/// result whatever thread runs it: a sum over items goes into per-item partials, added in item order after the
+/// loop (never an OpenMP reduction, whose split and combination order follow the thread count and the schedule).
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t cost_per_item, F&& f) {
   [[maybe_unused]] const bool worth = n > 1 && n * cost_per_item >= (std::int64_t{1} << 15);
@@ -88,9 +90,16 @@ void check_contiguous(const Tensor<T, Cpu>& t, const char* what) {
             ") must be contiguous");
 }
 
+/// A std::vector whose data is aligned for Eigen's vectors. Eigen computes the elements of a vectorized write
+/// that precede the first aligned one one at a time, and a scalar exp() rounds differently from a vector exp():
+/// in a buffer wherever the heap put it, results would depend on the heap's history (a fresh process, a resumed
+/// run and another thread differed in their last bits).
+template <class C>
+using AlignedVector = std::vector<C, Eigen::aligned_allocator<C>>;
+
 /// Row `src` (n elements) as compute_t<T>: the row itself for float/double, else converted into `buf`.
 template <class T>
-const compute_t<T>* load_row(const T* src, std::int64_t n, std::vector<compute_t<T>>& buf) {
+const compute_t<T>* load_row(const T* src, std::int64_t n, AlignedVector<compute_t<T>>& buf) {
   if constexpr (std::is_same_v<T, compute_t<T>>) {
     return src;
   } else {
@@ -106,10 +115,11 @@ void store_row(const C* src, std::int64_t n, T* dst) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i]);
 }
 
-/// Per-thread scratch that survives calls, so hot loops do not allocate.
+/// Per-thread scratch that survives calls, so hot loops do not allocate. Aligned, so that what is computed in it
+/// does not depend on where it lies (AlignedVector).
 template <class C, int Slot = 0>
-std::vector<C>& scratch() {
-  thread_local std::vector<C> buf;
+AlignedVector<C>& scratch() {
+  thread_local AlignedVector<C> buf;
   return buf;
 }
 

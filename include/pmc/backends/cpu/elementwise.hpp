@@ -44,9 +44,17 @@ struct Elementwise<Cpu> {
     check_elementwise_args("sum", a);
     const T* p = a.data();
     const std::int64_t n = a.numel();
+    // Summed in chunks, then the chunks in order: the same bits for any thread count.
+    constexpr std::int64_t chunk = 1 << 14;
+    std::vector<double> partial(static_cast<std::size_t>((n + chunk - 1) / chunk), 0.0);
+    backends::cpu::parallel_for(static_cast<std::int64_t>(partial.size()), chunk, [&](std::int64_t c) {
+      double acc = 0;
+      for (std::int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i)
+        acc += static_cast<double>(static_cast<compute_t<T>>(p[i]));
+      partial[static_cast<std::size_t>(c)] = acc;
+    });
     double acc = 0;
-#pragma omp parallel for reduction(+ : acc) schedule(static) if (n >= (1 << 16))
-    for (std::int64_t i = 0; i < n; ++i) acc += static_cast<double>(static_cast<compute_t<T>>(p[i]));
+    for (double s : partial) acc += s;
     return static_cast<compute_t<T>>(acc);
   }
 

@@ -42,9 +42,9 @@ void gemm_eigen_one(const MatDesc<const S>& a, const MatDesc<const S>& b, const 
   }
 }
 
-/// One GEMM on Eigen; a and b must each have a unit stride, c a unit column stride.
+/// One GEMM on Eigen, single-threaded; a and b must each have a unit stride, c a unit column stride.
 template <class S>
-void gemm_eigen(const MatDesc<const S>& a, const MatDesc<const S>& b, const MatDesc<S>& c, S alpha, S beta) {
+void gemm_eigen_tile(const MatDesc<const S>& a, const MatDesc<const S>& b, const MatDesc<S>& c, S alpha, S beta) {
   if (a.row_major()) {
     if (b.row_major())
       gemm_eigen_one<S, true, true>(a, b, c, alpha, beta);
@@ -58,9 +58,29 @@ void gemm_eigen(const MatDesc<const S>& a, const MatDesc<const S>& b, const MatD
   }
 }
 
+/// Tiles of C that gemm_eigen hands to the threads: 192 rows (a multiple of Eigen's 24- and 48-row kernels on
+/// AVX2 and AVX-512) by 128 columns. Packing repeats per tile, under 1% of a tile's multiply-adds from 64 rows up.
+inline constexpr std::int64_t kEigenTileRows = 192, kEigenTileCols = 128;
+
+/// One GEMM on Eigen; a and b must each have a unit stride, c a unit column stride. Eigen's own threading is
+/// off (EIGEN_DONT_PARALLELIZE, set by the pmc target): it cuts C's rows by the thread count, and its kernels sum
+/// the rows at a cut's edge in another order, so the bits followed OMP_NUM_THREADS. Here C is cut into fixed
+/// tiles instead, each multiplied whole by one thread: the same bits for any thread count.
+template <class S>
+void gemm_eigen(const MatDesc<const S>& a, const MatDesc<const S>& b, const MatDesc<S>& c, S alpha, S beta) {
+  constexpr std::int64_t tr = kEigenTileRows, tc = kEigenTileCols;
+  const std::int64_t row_tiles = (c.rows + tr - 1) / tr, col_tiles = (c.cols + tc - 1) / tc;
+  parallel_for(row_tiles * col_tiles, tr * tc * a.cols, [&](std::int64_t t) {
+    const std::int64_t i0 = t / col_tiles * tr, j0 = t % col_tiles * tc;
+    const std::int64_t mt = std::min(tr, c.rows - i0), nt = std::min(tc, c.cols - j0);
+    gemm_eigen_tile<S>({a.data + i0 * a.rs, mt, a.cols, a.rs, a.cs, 0}, {b.data + j0 * b.cs, b.rows, nt, b.rs, b.cs, 0},
+                       {c.data + i0 * c.rs + j0 * c.cs, mt, nt, c.rs, c.cs, 0}, alpha, beta);
+  });
+}
+
 /// Rows [r0, r1) of op(X) (all columns) as a row-major float block.
 template <class T>
-void stage_rows(const MatDesc<const T>& x, std::int64_t r0, std::int64_t r1, std::vector<float>& out) {
+void stage_rows(const MatDesc<const T>& x, std::int64_t r0, std::int64_t r1, AlignedVector<float>& out) {
   const std::int64_t k = x.cols;
   out.resize(static_cast<std::size_t>((r1 - r0) * k));
   float* o = out.data();
@@ -74,7 +94,8 @@ void stage_rows(const MatDesc<const T>& x, std::int64_t r0, std::int64_t r1, std
 /// Columns [c0, c1) of op(X) (all rows) as a float block, column-major when op(X)'s columns are
 /// contiguous (a transposed weight) so that the conversion streams memory in order.
 template <class T>
-MatDesc<const float> stage_cols(const MatDesc<const T>& x, std::int64_t c0, std::int64_t c1, std::vector<float>& out) {
+MatDesc<const float> stage_cols(const MatDesc<const T>& x, std::int64_t c0, std::int64_t c1,
+                                AlignedVector<float>& out) {
   const std::int64_t k = x.rows, nb = c1 - c0;
   out.resize(static_cast<std::size_t>(k * nb));
   float* o = out.data();
@@ -103,7 +124,7 @@ void gemm_lowp(const MatDesc<const T>& a, const MatDesc<const T>& b, const MatDe
     T& dst = c.at(i, j);
     dst = static_cast<T>(beta == 0.f ? alpha * acc : alpha * acc + beta * static_cast<float>(dst));
   };
-  std::vector<float> af;
+  AlignedVector<float> af;
   if (m <= 4 && b.col_major()) {
     // Decoding: a few tokens against a weight whose rows are op(B)'s columns. Dot products straight from
     // the weight rows read it once, where staging would write and reread it as float.

@@ -23,7 +23,7 @@ struct RmsNorm<Cpu> {
     const auto xr = as_rows(x, "rms_norm x");
     const auto yr = as_rows(y, "rms_norm y");
     const bool save = rstd.defined();
-    std::vector<C> wbuf;
+    AlignedVector<C> wbuf;
     const C* wp = load_row(w.data(), xr.d, wbuf);
     const std::int64_t d = xr.d;
     parallel_for(xr.n, d, [&](std::int64_t i) {
@@ -46,7 +46,7 @@ struct RmsNorm<Cpu> {
     const auto xr = as_rows(x, "rms_norm backward x");
     const auto gr = as_rows(dy, "rms_norm backward dy");
     const std::int64_t n = xr.n, d = xr.d;
-    std::vector<C> wbuf;
+    AlignedVector<C> wbuf;
     const C* wp = load_row(w.data(), d, wbuf);
     if (dx.defined()) {
       const auto dxr = as_rows(dx, "rms_norm backward dx");
