@@ -67,7 +67,7 @@ const pmc::cli::Command generate_command{
       app.add_option("--top-k", a->top_k, "sample among the k most likely tokens (0 = all)")
           ->check(CLI::NonNegativeNumber);
       app.add_option("--top-p", a->top_p, "nucleus sampling mass")->check(pmc::cli::finite_number(0, 1, true));
-      app.add_option("--seed", a->seed, "random seed");
+      app.add_option("--seed", a->seed, "random seed")->check(CLI::NonNegativeNumber);
       app.add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
       app.add_option("--stop", a->stop, "stop when this text appears");
       app.add_flag("--print-ids", a->print_ids, "print token ids (prompt and continuation) instead of text");

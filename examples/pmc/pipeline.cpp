@@ -314,7 +314,9 @@ const pmc::cli::Command pipeline_command{
       app.add_option("--config", o->config, "a JSON pipeline config (see docs/pipeline.md)")->check(CLI::ExistingFile);
       app.add_option("--out", o->out, "output folder (default pmc-pipeline)");
       app.add_option("--model", o->model, "model config name (default demo)");
-      app.add_option("--seed", o->seed, "seed")->each([o](const std::string&) { o->seed_set = true; });
+      app.add_option("--seed", o->seed, "seed")
+          ->check(CLI::NonNegativeNumber)
+          ->each([o](const std::string&) { o->seed_set = true; });
       pmc::cli::add_device_flag(app, o->device, "train and evaluate on cpu (default) or cuda (a pmc built with CUDA)");
       return [o]() {
         PMC_CHECK(pmc::cli::launched_ranks() == 1, "pmc pipeline runs as one process; start pmc pretrain or pmc instruct "

@@ -24,7 +24,7 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   app.add_option("--epochs", a.epochs, "epochs over the data (instead of --steps)")
       ->excludes(steps)
       ->check(positive_number());
-  app.add_option("--seed", a.seed, "seed of initialization and data order");
+  app.add_option("--seed", a.seed, "seed of initialization and data order")->check(CLI::NonNegativeNumber);
   app.add_option("--init-std", a.init_std, "std of random initialization")->check(finite_number(0));
   app.add_option("--eval-fraction", a.eval_fraction, "share of documents held out for the evaluation loss")
       ->check(finite_number(0, 0.5));

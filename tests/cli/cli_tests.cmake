@@ -151,8 +151,12 @@ set(flag_generate generate --model ${any_file} --tokenizer ${any_file})
 pmc_cli_refuses(temperature_nan "--temperature: 'nan' is not a finite number" ${flag_generate} --temperature nan)
 pmc_cli_refuses(top_p_zero "--top-p: '0' is not a finite number in \\(0, 1\\]" ${flag_generate} --top-p 0)
 pmc_cli_refuses(top_k_negative "--top-k: Value -1 not in range" ${flag_generate} --top-k -1)
-pmc_cli_refuses(eval_limit_negative "--limit: .*-1"
+pmc_cli_refuses(eval_limit_negative "--limit: Value -1 not in range"
   eval --model ${any_file} --tokenizer ${any_file} --benchmark mcq --data ${any_file} --limit -1)
+pmc_cli_refuses(seed_negative "--seed: Value -1 not in range" ${flag_pretrain} --seed -1)
+pmc_cli_refuses(pipeline_seed_negative "--seed: Value -1 not in range"
+  pipeline --config ${any_file} --seed -1 --out ${bad_out}/p)
+pmc_cli_refuses(generate_seed_negative "--seed: Value -1 not in range" ${flag_generate} --seed -1)
 pmc_cli_refuses(character_coverage_nan "--character-coverage: 'nan' is not a finite number in \\[0.5, 1\\]"
   train-tokenizer --corpus ${any_file} --vocab-size 300 --out ${bad_out}/t.model --character-coverage nan)
 pmc_cli_refuses(max_piece_length_zero "--max-piece-length: Value 0 not in range"
