@@ -5,6 +5,7 @@
 #
 # Functions:
 #   pmc_ensure_packages       check the Debian packages the build needs; install the missing ones when root
+#   pmc_ensure_fuzz_packages  likewise for the optional fuzzing packages (clang, libFuzzer) of scripts/fuzz.sh
 #   pmc_configure PRESET      cmake --preset PRESET
 #   pmc_build PRESET [ARGS]   cmake --build --preset PRESET -j JOBS [ARGS...]
 # Variables: PMC_ROOT (repository root), PMC_JOBS (parallel jobs, default: nproc).
@@ -17,6 +18,9 @@ PMC_DEBIAN_PACKAGES=(
   libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev
   libopenmpi-dev openmpi-bin
 )
+
+# Optional, for scripts/fuzz.sh only: clang and its libFuzzer runtime (libclang_rt.fuzzer-*.a).
+PMC_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 PMC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PMC_JOBS="${PMC_JOBS:-$(nproc 2>/dev/null || echo 2)}"
@@ -52,6 +56,22 @@ pmc_ensure_packages() {
     printf '  sudo apt-get update && sudo apt-get install -y --no-install-recommends %s\n' "${missing[*]}" >&2
     return 1
   fi
+}
+
+# The optional fuzzing packages: installed when missing and root (returns 1 when they are still missing).
+pmc_ensure_fuzz_packages() {
+  command -v dpkg-query >/dev/null 2>&1 || return 0
+  local missing=() pkg
+  for pkg in "${PMC_FUZZ_PACKAGES[@]}"; do
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == "install ok installed" ]] || missing+=("$pkg")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  pmc_log "fuzzing needs the optional Debian packages: ${missing[*]}"
+  if [[ "$(id -u)" -eq 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null && return 0
+    pmc_err "apt-get could not install: ${missing[*]}"
+  fi
+  return 1
 }
 
 # nvcc is usually in /usr/local/cuda/bin, which is not always on PATH.

@@ -6,7 +6,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <functional>
+#include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,27 @@ struct Command {
     registry().push_back({std::move(name), std::move(help), std::move(setup)});
   }
 };
+
+/// A number check for a flag: finite (CLI11's Range and PositiveNumber let NaN through) and within
+/// [lo, hi], or (lo, hi] when `above_lo`. CLI11 puts the flag's name before the message: "--lr: ...".
+inline CLI::Validator finite_number(double lo, double hi = std::numeric_limits<double>::infinity(),
+                                    bool above_lo = false) {
+  std::ostringstream range;
+  range << (above_lo ? "(" : "[") << lo << ", " << hi << (std::isinf(hi) ? ")" : "]");
+  const std::string bounds = range.str();
+  return CLI::Validator(
+      [lo, hi, above_lo, bounds](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return "'" + text + "' is not a number";
+        if (!std::isfinite(v) || v < lo || v > hi || (above_lo && v == lo))
+          return "'" + text + "' is not a finite number in " + bounds;
+        return {};
+      },
+      "NUMBER in " + bounds);
+}
+
+/// A finite number > 0.
+inline CLI::Validator positive_number() { return finite_number(0, std::numeric_limits<double>::infinity(), true); }
 
 /// --device cpu|cuda, for the subcommands that can run on a GPU.
 inline void add_device_flag(CLI::App& app, std::string& device,

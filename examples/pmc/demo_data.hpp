@@ -98,7 +98,7 @@ struct Files {
 /// Writes corpus.txt, instruct.jsonl and heldout_mcq.jsonl into `dir` (deterministic for a seed).
 inline Files write(const std::filesystem::path& dir, std::uint64_t seed = 1234, int passages_per_fact = 6) {
   namespace fs = std::filesystem;
-  fs::create_directories(dir);
+  pmc::io::ensure_directory(dir);
   std::mt19937_64 rng(seed);
   const auto& cats = categories();
   const auto& fs_ = facts();

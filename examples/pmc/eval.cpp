@@ -99,7 +99,8 @@ const pmc::cli::Command eval_command{
           ->check(CLI::IsMember({"option_text", "pmc_answer"}));
       app.add_option("--split", a->split, "pubmedqa: test (the 500 of test_ground_truth.json, default) or all")
           ->check(CLI::IsMember({"test", "all"}));
-      app.add_option("--limit", a->limit, "evaluate the first N items only (0 = all)");
+      app.add_option("--limit", a->limit, "evaluate the first N items only (0 = all)")
+          ->check(CLI::NonNegativeNumber);
       app.add_option("--max-new-tokens", a->max_new_tokens, "generate: tokens per answer")->check(CLI::PositiveNumber);
       app.add_option("--option-batch", a->option_batch, "likelihood: options per batched forward")
           ->check(CLI::PositiveNumber);

@@ -3,6 +3,7 @@
 // on the CPU or the GPU.
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "command.hpp"
@@ -61,10 +62,12 @@ const pmc::cli::Command generate_command{
       app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
       app.add_option("--tokenizer", a->tokenizer, "SentencePiece .model file")->required()->check(CLI::ExistingFile);
       app.add_option("--prompt", a->prompt, "prompt text");
-      app.add_option("--temperature", a->temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
-      app.add_option("--top-k", a->top_k, "sample among the k most likely tokens (0 = all)");
-      app.add_option("--top-p", a->top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
-      app.add_option("--seed", a->seed, "random seed");
+      app.add_option("--temperature", a->temperature, "0 = greedy")
+          ->check(pmc::cli::finite_number(0, std::numeric_limits<float>::max()));
+      app.add_option("--top-k", a->top_k, "sample among the k most likely tokens (0 = all)")
+          ->check(CLI::NonNegativeNumber);
+      app.add_option("--top-p", a->top_p, "nucleus sampling mass")->check(pmc::cli::finite_number(0, 1, true));
+      app.add_option("--seed", a->seed, "random seed")->check(CLI::NonNegativeNumber);
       app.add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
       app.add_option("--stop", a->stop, "stop when this text appears");
       app.add_flag("--print-ids", a->print_ids, "print token ids (prompt and continuation) instead of text");

@@ -11,6 +11,7 @@
 #include <pmc/data/instruction.hpp>
 #include <pmc/eval/benchmarks.hpp>
 #include <pmc/eval/scoring.hpp>
+#include <pmc/io/atomic_file.hpp>
 #include <pmc/tokenizer/bpe_trainer.hpp>
 
 #include "command.hpp"
@@ -127,7 +128,7 @@ template <pmc::llama::Config C>
 int run_pipeline(PipelineConfig cfg) {
   const auto t_start = std::chrono::steady_clock::now();
   const fs::path out = cfg.out;
-  fs::create_directories(out);
+  pmc::io::ensure_directory(out);
   std::printf("pmc pipeline: model %s on %s, output in %s\n", cfg.model.c_str(), cfg.device.c_str(), out.string().c_str());
   const bool on_gpu = pmc::cli::wants_cuda(cfg.device);
 #if !defined(PMC_CLI_WITH_CUDA)
@@ -255,7 +256,7 @@ int run_pipeline(PipelineConfig cfg) {
 
   // report
   const fs::path rdir = out / "report";
-  fs::create_directories(rdir);
+  pmc::io::ensure_directory(rdir);
   nlohmann::json metrics;
   std::vector<std::vector<std::string>> table;
   std::printf("\n%-12s %-38s %9s %17s %6s\n", "model", "stages", "accuracy", "95% interval", "n");
@@ -313,7 +314,9 @@ const pmc::cli::Command pipeline_command{
       app.add_option("--config", o->config, "a JSON pipeline config (see docs/pipeline.md)")->check(CLI::ExistingFile);
       app.add_option("--out", o->out, "output folder (default pmc-pipeline)");
       app.add_option("--model", o->model, "model config name (default demo)");
-      app.add_option("--seed", o->seed, "seed")->each([o](const std::string&) { o->seed_set = true; });
+      app.add_option("--seed", o->seed, "seed")
+          ->check(CLI::NonNegativeNumber)
+          ->each([o](const std::string&) { o->seed_set = true; });
       pmc::cli::add_device_flag(app, o->device, "train and evaluate on cpu (default) or cuda (a pmc built with CUDA)");
       return [o]() {
         PMC_CHECK(pmc::cli::launched_ranks() == 1, "pmc pipeline runs as one process; start pmc pretrain or pmc instruct "

@@ -29,8 +29,9 @@ const pmc::cli::Command train_tokenizer_command{
       app.add_option("--out", o->out, "output .model file")->required();
       app.add_option("--character-coverage", o->train.character_coverage,
                      "fraction of characters the alphabet covers; the rest use byte fallback")
-          ->check(CLI::Range(0.5, 1.0));
-      app.add_option("--max-piece-length", o->train.max_piece_length, "longest piece, in characters");
+          ->check(pmc::cli::finite_number(0.5, 1));
+      app.add_option("--max-piece-length", o->train.max_piece_length, "longest piece, in characters")
+          ->check(CLI::PositiveNumber);
       app.add_flag("--no-byte-fallback", o->no_byte_fallback, "no <0xXX> pieces: unknown characters become <unk>");
       return [o]() {
         o->train.byte_fallback = !o->no_byte_fallback;

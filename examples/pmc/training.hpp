@@ -54,7 +54,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   if (!a.init.empty()) llama::load_weights(model, a.init);
   else model.init_random(a.seed, a.init_std);
   const fs::path out = a.out;
-  fs::create_directories(out / "data");
+  io::ensure_directory(out / "data");
   const fs::path train_path = out / "data/train.tokens", eval_path = out / "data/eval.tokens";
   const bool resuming = !a.resume.empty() || fs::exists(out / "checkpoints/latest");
   const bool lead = dist::rank_of(a.comm) == 0;  // with data-parallel ranks, rank 0 writes the token files

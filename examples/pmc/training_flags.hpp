@@ -12,21 +12,24 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   auto* init = app.add_option("--init", a.init, "start from this model (HF folder, .safetensors, llama2.c .bin)");
   cfg->excludes(init);
   app.add_option("--tokenizer", a.tokenizer, "SentencePiece .model")->required()->check(CLI::ExistingFile);
-  app.add_option("--seq-len", a.seq_len, "tokens per sequence");
-  app.add_option("--batch", a.batch, "sequences per optimizer step");
-  app.add_option("--grad-accum", a.grad_accum, "micro-batches per step");
-  app.add_option("--lr", a.lr, "peak learning rate");
-  app.add_option("--min-lr", a.min_lr, "floor of the cosine decay");
-  app.add_option("--warmup", a.warmup, "warmup steps (default 3% of steps)");
-  app.add_option("--weight-decay", a.weight_decay, "AdamW weight decay on 2-D weights");
-  app.add_option("--clip", a.clip, "global gradient-norm clip (0: off)");
-  auto* steps = app.add_option("--steps", a.steps, "optimizer steps");
-  app.add_option("--epochs", a.epochs, "epochs over the data (instead of --steps)")->excludes(steps);
-  app.add_option("--seed", a.seed, "seed of initialization and data order");
-  app.add_option("--init-std", a.init_std, "std of random initialization");
-  app.add_option("--eval-fraction", a.eval_fraction, "share of documents held out for the evaluation loss");
-  app.add_option("--eval-every", a.eval_every, "evaluation loss every N steps");
-  app.add_option("--save-every", a.save_every, "checkpoint every N steps");
+  app.add_option("--seq-len", a.seq_len, "tokens per sequence")->check(CLI::PositiveNumber);
+  app.add_option("--batch", a.batch, "sequences per optimizer step")->check(CLI::PositiveNumber);
+  app.add_option("--grad-accum", a.grad_accum, "micro-batches per step")->check(CLI::PositiveNumber);
+  app.add_option("--lr", a.lr, "peak learning rate")->check(positive_number());
+  app.add_option("--min-lr", a.min_lr, "floor of the cosine decay")->check(finite_number(0));
+  app.add_option("--warmup", a.warmup, "warmup steps (default 3% of steps)")->check(CLI::NonNegativeNumber);
+  app.add_option("--weight-decay", a.weight_decay, "AdamW weight decay on 2-D weights")->check(finite_number(0));
+  app.add_option("--clip", a.clip, "global gradient-norm clip (0: off)")->check(finite_number(0));
+  auto* steps = app.add_option("--steps", a.steps, "optimizer steps")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", a.epochs, "epochs over the data (instead of --steps)")
+      ->excludes(steps)
+      ->check(positive_number());
+  app.add_option("--seed", a.seed, "seed of initialization and data order")->check(CLI::NonNegativeNumber);
+  app.add_option("--init-std", a.init_std, "std of random initialization")->check(finite_number(0));
+  app.add_option("--eval-fraction", a.eval_fraction, "share of documents held out for the evaluation loss")
+      ->check(finite_number(0, 0.5));
+  app.add_option("--eval-every", a.eval_every, "evaluation loss every N steps")->check(CLI::NonNegativeNumber);
+  app.add_option("--save-every", a.save_every, "checkpoint every N steps")->check(CLI::NonNegativeNumber);
   app.add_option("--out", a.out, "output folder")->required();
   app.add_option("--resume", a.resume, "resume from this run folder's checkpoints");
   app.add_option("--precision", a.precision,

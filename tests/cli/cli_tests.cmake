@@ -131,3 +131,72 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
   set_tests_properties(cli/pretrain_mpi_resume_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_resumed
     LABELS "cpu;cli;mpi")
 endif()
+# Bad input (docs/reliability.md, "Bad inputs"): each is refused naming the flag, or the file (and line or key) and
+# the problem, as a pmc::Error ("pmc: error: ..."); none reaches the user as a raw library exception ("pmc:
+# unexpected error: ..."). Flag checks run before any file is read, so an existing file stands in for the tokenizer
+# and the corpus there.
+set(bad_inputs ${CMAKE_CURRENT_SOURCE_DIR}/cli/bad_inputs)
+set(any_file ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_quick.json)
+set(bad_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_bad_input)
+# pmc_cli_refuses(NAME REGEX ARGS...): `pmc ARGS...` prints REGEX (and does not run)
+function(pmc_cli_refuses name regex)
+  add_test(NAME cli/refuses_${name} COMMAND pmc_cli ${ARGN})
+  set_tests_properties(cli/refuses_${name} PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "${regex}")
+endfunction()
+set(flag_pretrain pretrain --config demo --tokenizer ${any_file} --corpus ${any_file} --out ${bad_out}/flags)
+pmc_cli_refuses(lr_nan "--lr: 'nan' is not a finite number in \\(0, inf\\)" ${flag_pretrain} --lr nan)
+pmc_cli_refuses(lr_negative "--lr: '-1' is not a finite number in \\(0, inf\\)" ${flag_pretrain} --lr -1)
+pmc_cli_refuses(min_lr_negative "--min-lr: '-1e-5' is not a finite number in \\[0, inf\\)" ${flag_pretrain} --min-lr -1e-5)
+pmc_cli_refuses(eval_fraction_5 "--eval-fraction: '5' is not a finite number in \\[0, 0.5\\]" ${flag_pretrain} --eval-fraction 5)
+pmc_cli_refuses(weight_decay_inf "--weight-decay: 'inf' is not a finite number" ${flag_pretrain} --weight-decay inf)
+pmc_cli_refuses(clip_nan "--clip: 'nan' is not a finite number" ${flag_pretrain} --clip nan)
+pmc_cli_refuses(init_std_nan "--init-std: 'nan' is not a finite number" ${flag_pretrain} --init-std nan)
+pmc_cli_refuses(epochs_zero "--epochs: '0' is not a finite number in \\(0, inf\\)" ${flag_pretrain} --epochs 0)
+pmc_cli_refuses(steps_zero "--steps: Value 0 not in range" ${flag_pretrain} --steps 0)
+pmc_cli_refuses(batch_zero "--batch: Value 0 not in range" ${flag_pretrain} --batch 0)
+pmc_cli_refuses(seq_len_negative "--seq-len: Value -3 not in range" ${flag_pretrain} --seq-len -3)
+pmc_cli_refuses(grad_accum_zero "--grad-accum: Value 0 not in range" ${flag_pretrain} --grad-accum 0)
+pmc_cli_refuses(warmup_negative "--warmup: Value -2 not in range" ${flag_pretrain} --warmup -2)
+pmc_cli_refuses(save_every_negative "--save-every: Value -1 not in range" ${flag_pretrain} --save-every -1)
+pmc_cli_refuses(eval_every_negative "--eval-every: Value -1 not in range" ${flag_pretrain} --eval-every -1)
+pmc_cli_refuses(instruct_eval_fraction "--eval-fraction: '0.9' is not a finite number in \\[0, 0.5\\]"
+  instruct --config demo --tokenizer ${any_file} --data ${any_file} --out ${bad_out}/flags --eval-fraction 0.9)
+set(flag_generate generate --model ${any_file} --tokenizer ${any_file})
+pmc_cli_refuses(temperature_nan "--temperature: 'nan' is not a finite number" ${flag_generate} --temperature nan)
+pmc_cli_refuses(top_p_zero "--top-p: '0' is not a finite number in \\(0, 1\\]" ${flag_generate} --top-p 0)
+pmc_cli_refuses(top_k_negative "--top-k: Value -1 not in range" ${flag_generate} --top-k -1)
+pmc_cli_refuses(eval_limit_negative "--limit: Value -1 not in range"
+  eval --model ${any_file} --tokenizer ${any_file} --benchmark mcq --data ${any_file} --limit -1)
+pmc_cli_refuses(seed_negative "--seed: Value -1 not in range" ${flag_pretrain} --seed -1)
+pmc_cli_refuses(pipeline_seed_negative "--seed: Value -1 not in range"
+  pipeline --config ${any_file} --seed -1 --out ${bad_out}/p)
+pmc_cli_refuses(generate_seed_negative "--seed: Value -1 not in range" ${flag_generate} --seed -1)
+pmc_cli_refuses(character_coverage_nan "--character-coverage: 'nan' is not a finite number in \\[0.5, 1\\]"
+  train-tokenizer --corpus ${any_file} --vocab-size 300 --out ${bad_out}/t.model --character-coverage nan)
+pmc_cli_refuses(max_piece_length_zero "--max-piece-length: Value 0 not in range"
+  train-tokenizer --corpus ${any_file} --vocab-size 300 --out ${bad_out}/t.model --max-piece-length 0)
+# files: a folder as the tokenizer; numbers beyond double's range; a chat role that is a number
+pmc_cli_refuses(tokenizer_folder "pmc: error: .*/cli: is a folder, expected a SentencePiece .model file"
+  tokenize --tokenizer ${CMAKE_CURRENT_SOURCE_DIR}/cli)
+pmc_cli_refuses(medqa_overflow "pmc: error: .*medqa_overflow.jsonl:1: a number out of range"
+  eval --model ${any_file} --tokenizer ${any_file} --benchmark medqa --data ${bad_inputs}/medqa_overflow.jsonl)
+# a 13-piece BPE model (tests/fuzz/make_seeds.py's bpe_small) that the demo model's embeddings fit: these runs
+# load it and build the model, then fail on the data or the output folder
+set(tok ${bad_inputs}/tiny_bpe.model)
+pmc_cli_refuses(corpus_overflow "pmc: error: .*corpus_overflow.jsonl:2: a number out of range"
+  pretrain --config demo --tokenizer ${tok} --corpus ${bad_inputs}/corpus_overflow.jsonl --steps 1 --out ${bad_out}/c)
+pmc_cli_refuses(instruction_overflow "pmc: error: .*instruction_overflow.jsonl:1: a number out of range"
+  instruct --config demo --tokenizer ${tok} --data ${bad_inputs}/instruction_overflow.jsonl --steps 1 --out ${bad_out}/i)
+pmc_cli_refuses(chat_numeric_from "pmc: error: .*chat_numeric_from.jsonl:2: the turn's \"from\" must be a string, got number"
+  instruct --config demo --tokenizer ${tok} --data ${bad_inputs}/chat_numeric_from.jsonl --steps 1 --out ${bad_out}/n)
+# --out under a regular file
+pmc_cli_refuses(pretrain_out_under_file "pmc: error: .*pipeline_quick.json/run/data: cannot create the folder: Not a directory"
+  pretrain --config demo --tokenizer ${tok} --corpus ${any_file} --steps 1 --out ${any_file}/run)
+pmc_cli_refuses(convert_out_under_file "pmc: error: .*pipeline_quick.json/hf: cannot create the folder: Not a directory"
+  convert --model ${eval_model} --out ${any_file}/hf)
+pmc_cli_refuses(eval_out_under_file "pmc: error: .*pipeline_quick.json/eval.json: cannot create temporary file"
+  eval ${eval_args} --limit 1 --out ${any_file}/eval.json)
+pmc_cli_refuses(pipeline_out_under_file "pmc: error: .*pipeline_quick.json/p: cannot create the folder: Not a directory"
+  pipeline --config ${any_file} --out ${any_file}/p)
+set_tests_properties(cli/refuses_convert_out_under_file cli/refuses_eval_out_under_file
+  PROPERTIES FIXTURES_REQUIRED cli_pipeline_done ENVIRONMENT OMP_NUM_THREADS=1)

@@ -188,6 +188,11 @@ TEST_CASE("bad llama2.c files are rejected, naming the file") {
   std::memcpy(hb.data(), huge, sizeof huge);
   write_bytes(dir / "huge.bin", hb);
   error_of([&] { read_llama2c(dir / "huge.bin"); }, {"huge.bin", "overflow"});
+
+  // 2^62 - 2 floats are 2^64 - 8 bytes: adding the 28-byte header wrapped the size around to 20.
+  const std::int32_t wraps[7] = {2, 715827879, 1 << 30, 1, 1, 1073741821, 1};
+  const auto h = parse_llama2c_header(wraps, "wraps.bin");
+  error_of([&] { (void)llama2c_file_size(h, "wraps.bin"); }, {"wraps.bin", "overflow"});
 }
 
 TEST_CASE("permute_rotary_for_hf: inverse, and interleaved RoPE == rotate-half RoPE on permuted weights") {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <random>
 #include <string>
@@ -54,8 +55,18 @@ inline std::vector<InstructionRecord> read_instruction_jsonl(const std::filesyst
       PMC_CHECK(j[chat_key].is_array() && !j[chat_key].empty(), where, ": \"", chat_key, "\" must be a non-empty list");
       for (const auto& t : j[chat_key]) {
         PMC_CHECK(t.is_object(), where, ": every turn must be an object");
-        const std::string role = t.contains("from") ? t["from"].get<std::string>() : t.value("role", std::string{});
-        const std::string value = t.contains("value") ? t["value"].get<std::string>() : t.value("content", std::string{});
+        // the first of `keys` present; it must be a string
+        auto turn_text = [&](std::initializer_list<const char*> keys) -> std::string {
+          for (const char* key : keys) {
+            const auto it = t.find(key);
+            if (it == t.end()) continue;
+            PMC_CHECK(it->is_string(), where, ": the turn's \"", key, "\" must be a string, got ", it->type_name());
+            return it->get<std::string>();
+          }
+          return {};
+        };
+        const std::string role = turn_text({"from", "role"});
+        const std::string value = turn_text({"value", "content"});
         PMC_CHECK(role == "human" || role == "user" || role == "gpt" || role == "assistant", where, ": unknown role '",
                   role, "' (expected human/user or gpt/assistant)");
         r.turns.push_back({role == "gpt" || role == "assistant", value});
@@ -105,8 +116,12 @@ inline TokenizedExample tokenize_example(const InstructionRecord& r, const token
   return ex;
 }
 
+/// The largest mixing weight: a record appears at most this many times.
+inline constexpr double kMaxMixWeight = 1000;
+
 /// Applies per-source mixing weights: each record of a source with weight w appears floor(w) times plus
-/// once more with probability frac(w) (seeded). Sources without a weight keep weight 1.
+/// once more with probability frac(w) (seeded). Sources without a weight keep weight 1; a weight outside
+/// [0, kMaxMixWeight] (NaN included) is an error.
 inline std::vector<InstructionRecord> mix_sources(const std::vector<InstructionRecord>& records,
                                                   const std::map<std::string, double>& weights, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -115,7 +130,8 @@ inline std::vector<InstructionRecord> mix_sources(const std::vector<InstructionR
   for (const auto& r : records) {
     const auto it = weights.find(r.source);
     const double w = it == weights.end() ? 1.0 : it->second;
-    PMC_CHECK(w >= 0, "mixing weight of source '", r.source, "' is negative");
+    PMC_CHECK(w >= 0 && w <= kMaxMixWeight, "mixing weight ", w, " of source '", r.source, "' is not in [0, ",
+              kMaxMixWeight, "]");
     const auto whole = static_cast<int>(std::floor(w));
     for (int i = 0; i < whole; ++i) out.push_back(r);
     if (u(rng) < w - whole) out.push_back(r);

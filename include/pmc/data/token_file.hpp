@@ -93,9 +93,18 @@ class TokenFile {
     PMC_CHECK(t.header_.token_bytes == 2 || t.header_.token_bytes == 4, what, ": token width ",
               t.header_.token_bytes, " is not 2 or 4");
     PMC_CHECK((t.header_.flags & ~1u) == 0, what, ": unknown flags ", t.header_.flags);
-    const std::uint64_t offsets_end = sizeof(TokenFileHeader) + t.header_.n_tokens * t.header_.token_bytes +
-                                      (t.header_.n_docs + 1) * sizeof(std::uint64_t);
-    const std::uint64_t need = offsets_end + (t.has_mask() ? t.header_.n_tokens : 0);
+    // Each part the header claims must fit in what the file holds after the parts before it; checking so,
+    // part by part, no size computed from the header can wrap around 2^64.
+    const std::uint64_t width = t.header_.token_bytes, n_tokens = t.header_.n_tokens, n_docs = t.header_.n_docs;
+    std::uint64_t left = bytes.size() - sizeof(TokenFileHeader);
+    PMC_CHECK(n_tokens <= left / width, what, ": the header's ", n_tokens, " tokens of ", width,
+              " bytes do not fit in the file's ", bytes.size(), " bytes: truncated or corrupt");
+    left -= n_tokens * width;
+    PMC_CHECK(n_docs < left / sizeof(std::uint64_t), what, ": the header's ", n_docs, " documents do not fit (",
+              "their offsets need ", sizeof(std::uint64_t), " bytes each, plus one, and ", left,
+              " bytes are left after the tokens): truncated or corrupt");
+    const std::uint64_t offsets_end = sizeof(TokenFileHeader) + n_tokens * width + (n_docs + 1) * sizeof(std::uint64_t);
+    const std::uint64_t need = offsets_end + (t.has_mask() ? n_tokens : 0);
     PMC_CHECK(bytes.size() == need, what, ": size ", bytes.size(), " bytes does not match its header (expected ",
               need, "): truncated or corrupt");
     t.starts_ = reinterpret_cast<const std::uint64_t*>(bytes.data() + offsets_end - (t.header_.n_docs + 1) * 8);

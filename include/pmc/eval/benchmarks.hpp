@@ -174,7 +174,10 @@ inline LoadResult load_medmcqa(const std::filesystem::path& path) {
     auto cop = j.find("cop");
     PMC_CHECK(cop != j.end(), at, ": missing field \"cop\"");
     int c = 0;
-    if (cop->is_number_integer()) c = cop->get<int>();
+    if (cop->is_number_integer()) {  // 64-bit: a key like 2^32 + 1 must not wrap to a valid 1..4
+      const auto v = cop->get<std::int64_t>();
+      c = v >= 1 && v <= 4 ? static_cast<int>(v) : 0;
+    }
     else if (cop->is_string() && cop->get<std::string>().size() == 1 && std::isdigit(static_cast<unsigned char>(cop->get<std::string>()[0])))
       c = cop->get<std::string>()[0] - '0';
     if (c < 1 || c > 4) {
@@ -205,7 +208,7 @@ inline LoadResult load_pubmedqa(const std::filesystem::path& path, PubmedqaSplit
   auto parse = [](const std::filesystem::path& p) {
     try {
       return nlohmann::ordered_json::parse(detail::read_text_file(p));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       fail(p.string(), ": malformed JSON: ", e.what());
     }
   };

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include <fcntl.h>
@@ -110,6 +111,15 @@ class AtomicFile {
   std::FILE* file_ = nullptr;
   std::uint64_t written_ = 0;
 };
+
+/// Creates the folder `dir` and its missing parents (nothing when it exists). A failure (a parent that is a file,
+/// no permission) is a pmc::Error naming the folder and the reason, not std::filesystem's exception.
+inline void ensure_directory(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec && !std::filesystem::is_directory(dir, ec)) ec = std::make_error_code(std::errc::not_a_directory);
+  if (ec) fail(dir.string(), ": cannot create the folder: ", ec.message());
+}
 
 /// Writes `bytes` to `path` atomically.
 inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {

@@ -26,8 +26,8 @@ inline std::string read_text_file(const std::filesystem::path& path) {
   return ss.str();
 }
 
-/// Calls f(json, line number) for every non-blank line; a line that is not one JSON object is an error
-/// naming the file and line.
+/// Calls f(json, line number) for every non-blank line; a line that is not one JSON object (malformed, or
+/// with a number beyond double's range such as 1e400) is an error naming the file and line.
 inline void for_each_jsonl(const std::filesystem::path& path,
                            const std::function<void(const nlohmann::json&, std::size_t)>& f) {
   const std::string text = read_text_file(path);
@@ -44,6 +44,8 @@ inline void for_each_jsonl(const std::filesystem::path& path,
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {
       fail(path.string(), ":", line_no, ": malformed JSON line: ", e.what());
+    } catch (const nlohmann::json::out_of_range& e) {
+      fail(path.string(), ":", line_no, ": a number out of range in this JSON line: ", e.what());
     }
     PMC_CHECK(j.is_object(), path.string(), ":", line_no, ": expected a JSON object, got ", j.type_name());
     f(j, line_no);

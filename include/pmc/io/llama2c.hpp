@@ -132,7 +132,9 @@ inline std::uint64_t llama2c_file_size(const Llama2cHeader& h, const std::string
   add(D);                               // rms_final
   add(mul(S, Dh));                      // freq_cis_real + freq_cis_imag: 2 * S * Dh/2
   if (!h.shared_classifier) add(mul(V, D));  // wcls
-  return kLlama2cHeaderBytes + mul(n, sizeof(float));
+  n = mul(n, sizeof(float));
+  add(kLlama2cHeaderBytes);
+  return n;
 }
 
 /// Reads a legacy (v0) llama2.c `.bin`. The file's size must be exactly what its header implies: a shorter

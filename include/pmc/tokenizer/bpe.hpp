@@ -353,8 +353,13 @@ class BpeTokenizer {
 
   static constexpr size_t kMaxCachedWord = 128;
 
-  std::string_view bos_piece() const { return model_.trainer_spec ? model_.trainer_spec->bos_piece : "<s>"; }
-  std::string_view eos_piece() const { return model_.trainer_spec ? model_.trainer_spec->eos_piece : "</s>"; }
+  // both arms string_view: with a std::string arm the result would view a temporary copy (dangling)
+  std::string_view bos_piece() const {
+    return model_.trainer_spec ? std::string_view(model_.trainer_spec->bos_piece) : std::string_view("<s>");
+  }
+  std::string_view eos_piece() const {
+    return model_.trainer_spec ? std::string_view(model_.trainer_spec->eos_piece) : std::string_view("</s>");
+  }
   std::string_view unk_surface() const {
     return model_.trainer_spec ? std::string_view(model_.trainer_spec->unk_surface) : " \xE2\x81\x87 ";
   }

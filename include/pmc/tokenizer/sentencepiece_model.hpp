@@ -426,6 +426,8 @@ inline std::string serialize_model_proto(const ModelProto& m) {
 }
 
 inline std::string read_binary_file(const std::filesystem::path& path) {
+  // a folder opens as a stream on Linux and then fails inside the read with std::ios_base::failure
+  PMC_CHECK(!std::filesystem::is_directory(path), path.string(), ": is a folder, expected a SentencePiece .model file");
   std::ifstream in(path, std::ios::binary);
   PMC_CHECK(in.good(), path.string(), ": cannot open file");
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

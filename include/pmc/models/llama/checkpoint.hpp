@@ -130,7 +130,7 @@ void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
     }
   }
   std::string dtype = std::is_same_v<T, bf16> ? "bfloat16" : std::is_same_v<T, f16> ? "float16" : "float32";
-  std::filesystem::create_directories(dir);
+  io::ensure_directory(dir);
   io::write_safetensors_sharded(dir, entries, max_shard_bytes);
   io::write_hf_config(dir / "config.json", hf_from_config(C, dtype));
 }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds the libFuzzer targets of tests/fuzz (clang, -fsanitize=fuzzer,address,undefined) in build/fuzz and runs
+# each for SECONDS (default 10) over a scratch copy of its seed corpus tests/fuzz/corpus/<target>/ (the tree's
+# corpus is never modified). A finding (crash, leak, undefined behaviour, an exception other than pmc::Error)
+# stops that target and leaves its reproducer in build/fuzz/findings/<target>/; the script then exits 1.
+# Without clang or libFuzzer (Debian: clang libclang-rt-14-dev, installed when missing and root) it says so and
+# exits 0.
+#   bash scripts/fuzz.sh [SECONDS] [TARGET...]       e.g. bash scripts/fuzz.sh 60 token_file safetensors
+# Replay one input: build/fuzz/bin/fuzz_<target> FILE
+set -euo pipefail
+# shellcheck source=scripts/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+seconds="${1:-10}"
+shift || true
+build="$PMC_ROOT/build/fuzz"
+
+pmc_ensure_fuzz_packages || true
+cxx="$(command -v clang++ || command -v clang++-14 || true)"
+if [[ -z "$cxx" ]]; then
+  pmc_log "fuzz: clang++ not found: skipping the fuzzers (Debian: apt-get install clang libclang-rt-14-dev)"
+  exit 0
+fi
+fuzzer_lib="$("$cxx" --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(uname -m).a"
+if [[ ! -f "$fuzzer_lib" ]]; then
+  pmc_log "fuzz: libFuzzer ($fuzzer_lib) not found: skipping the fuzzers (Debian: apt-get install libclang-rt-14-dev)"
+  exit 0
+fi
+
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+start=$SECONDS
+pmc_log "fuzz: configuring $build with $cxx"
+cmake -S "$PMC_ROOT/tests/fuzz" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" "${launcher[@]}" >/dev/null
+cmake --build "$build" -j "$PMC_JOBS"
+pmc_log "fuzz: built in $((SECONDS - start)) s"
+
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  for exe in "$build"/bin/fuzz_*; do targets+=("${exe##*/fuzz_}"); done
+fi
+
+findings=0
+printf '%-14s %8s %10s %8s %8s %8s  %s\n' target seconds execs cov ft corpus result
+for t in "${targets[@]}"; do
+  exe="$build/bin/fuzz_$t"
+  [[ -x "$exe" ]] || { pmc_err "fuzz: no target fuzz_$t"; exit 2; }
+  work="$build/work/$t" out="$build/findings/$t"
+  rm -rf "$work" && mkdir -p "$work" "$out"
+  if [[ -d "$PMC_ROOT/tests/fuzz/corpus/$t" ]]; then cp "$PMC_ROOT/tests/fuzz/corpus/$t"/* "$work"/; fi
+  log="$build/findings/$t.log"
+  rc=0
+  (cd "$build" && "$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=8192 \
+      -artifact_prefix="$out/" -print_final_stats=1 "$work" >"$log" 2>&1) || rc=$?
+  execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)"
+  last="$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)"
+  cov="$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)"
+  ft="$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)"
+  corp="$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)"
+  result=ok
+  if ((rc != 0)); then
+    result="FINDING (exit $rc): $(ls "$out" | head -1), log $log"
+    findings=$((findings + 1))
+  fi
+  printf '%-14s %8s %10s %8s %8s %8s  %s\n' "$t" "$seconds" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
+done
+pmc_log "fuzz: ${#targets[@]} targets, $findings with findings, $((SECONDS - start)) s in all"
+((findings == 0))

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Writes the seed corpora of tests/fuzz/corpus/<target>/: a few small valid and invalid inputs per target.
+#   python3 tests/fuzz/make_seeds.py tests/fuzz/corpus
+import struct, json, os, sys
+root = sys.argv[1]
+def w(target, name, data):
+    d = os.path.join(root, target); os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), 'wb') as f: f.write(data if isinstance(data, bytes) else data.encode())
+
+# token files: "PMCTOKS1" u32 width u32 flags u64 n_tokens u64 n_docs tokens starts [mask]
+def tokfile(docs, width=2, mask=None):
+    starts=[0]
+    for d in docs: starts.append(starts[-1]+len(d))
+    b = b'PMCTOKS1' + struct.pack('<IIQQ', width, 1 if mask else 0, starts[-1], len(docs))
+    for d in docs:
+        for t in d: b += struct.pack('<H' if width==2 else '<I', t)
+    b += b''.join(struct.pack('<Q', s) for s in starts)
+    if mask: b += bytes(mask)
+    return b
+w('token_file','two_docs_u16', tokfile([[1,5,6,2],[1,7,2]]))
+w('token_file','one_doc_u32_mask', tokfile([[1,70000,3,2]], 4, [0,0,1,1]))
+w('token_file','empty', tokfile([]))
+# 2^63 two-byte tokens: 2^64 bytes wrap to 0, so the size matched (read out of bounds before the fix)
+w('token_file','wrapped_count', b'PMCTOKS1' + struct.pack('<IIQQ', 2, 0, 1 << 63, 1) + struct.pack('<QQ', 0, 1 << 63))
+# (2^61 - 1) + 1 offsets of 8 bytes wrap to 0
+w('token_file','wrapped_docs', b'PMCTOKS1' + struct.pack('<IIQQ', 2, 0, 0, (1 << 61) - 1))
+w('token_file','bad_offsets', tokfile([[1,2],[3]])[:-8] + struct.pack('<Q', 9))
+
+# safetensors: u64 header length, JSON header, data
+def st(header, data):
+    h = json.dumps(header).encode(); h += b' ' * ((8 - len(h) % 8) % 8)
+    return struct.pack('<Q', len(h)) + h + data
+w('safetensors','f32_bf16', st({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
+   "b":{"dtype":"BF16","shape":[2,1],"data_offsets":[8,12]}}, struct.pack('<ff', 1.5, -2) + b'\x80\x3f\x00\x40'))
+w('safetensors','i32_f16_empty', st({"c":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},"d":{"dtype":"F16","shape":[0,3],"data_offsets":[4,4]}}, struct.pack('<i', 7)))
+w('safetensors','overlap', st({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}, b'\0'*4))
+w('safetensors','short', b'\x10\0\0\0\0\0\0\0{}')
+
+# llama2.c v0: 7 int32 then float32 weights; tiny dim 4 hidden 4 layers 1 heads 2 kv 2 vocab 3 seq 2, shared
+dim, hid, L, H, KV, V, S = 4, 4, 1, 2, 2, 3, 2
+Dh = dim // H
+n = V*dim + L*dim + L*dim*dim + 2*L*(KV*Dh)*dim + L*dim*dim + L*dim + 3*L*hid*dim + dim + S*Dh
+w('llama2c','tiny_shared', struct.pack('<7i', dim, hid, L, H, KV, V, S) + struct.pack('<%df' % n, *[0.01*i for i in range(n)]))
+w('llama2c','tiny_separate_truncated', struct.pack('<7i', dim, hid, L, H, KV, -V, S) + b'\0' * 40)
+w('llama2c','versioned', b'ak42' + struct.pack('<6i', 1, 0, 0, 0, 0, 0))
+
+# SentencePiece ModelProto (BPE): pieces (1: piece 1, score 2, type 3), trainer_spec 2 (model_type 3 = 2 BPE,
+# byte_fallback 35), normalizer_spec 3 (name 1, add_dummy_prefix 3)
+def varint(v):
+    out = b''
+    while v >= 0x80: out += bytes([(v & 0x7f) | 0x80]); v >>= 7
+    return out + bytes([v])
+def key(f, wt): return varint(f << 3 | wt)
+def ld(f, b): return key(f, 2) + varint(len(b)) + b
+def piece(p, score, typ=1):
+    b = ld(1, p.encode()) + key(2, 5) + struct.pack('<f', score)
+    if typ != 1: b += key(3, 0) + varint(typ)
+    return ld(1, b)
+pieces = [('<unk>', 0, 2), ('<s>', 0, 3), ('</s>', 0, 3)] + [('<0x%02X>' % i, 0, 6) for i in range(256)] + \
+         [('\u2581a', -1, 1), ('sp', -2, 1), ('ir', -3, 1), ('\u2581', -4, 1), ('a', -5, 1), ('s', -6, 1), ('p', -7, 1), ('i', -8, 1), ('r', -9, 1), ('n', -10, 1)]
+ts = key(3, 0) + varint(2) + key(35, 0) + varint(1)
+ns = ld(1, b'identity') + key(3, 0) + varint(1)
+model = b''.join(piece(*p) for p in pieces) + ld(2, ts) + ld(3, ns)
+w('sentencepiece','bpe_byte_fallback', model)
+small = b''.join(piece(*p) for p in pieces[:3] + pieces[-10:]) + ld(2, key(3, 0) + varint(2)) + ld(3, ns)
+w('sentencepiece','bpe_small', small)
+w('sentencepiece','unigram', b''.join(piece(*p) for p in pieces[:3]) + ld(2, key(3, 0) + varint(1)))
+w('sentencepiece','truncated', small[:-5])
+
+# HF config.json
+cfg = {"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":64,"intermediate_size":172,
+       "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"vocab_size":512,
+       "max_position_embeddings":128,"rms_norm_eps":1e-5,"rope_theta":10000.0,"tie_word_embeddings":False,
+       "torch_dtype":"float32","bos_token_id":1,"eos_token_id":2}
+w('hf_config','llama', json.dumps(cfg, indent=1))
+w('hf_config','rope_parameters', json.dumps({k: v for k, v in cfg.items() if k != 'rope_theta'} | {"rope_parameters": {"rope_theta": 5e5, "rope_type": "default"}, "eos_token_id": [2, 3]}))
+w('hf_config','bad_heads', json.dumps(cfg | {"num_attention_heads": 5}))
+w('hf_config','overflow', '{"hidden_size": 1e400}')
+
+# benchmarks
+w('medqa','valid.jsonl', '{"question": "A 23-year-old ... Which is the cause?", "answer": "Iron", "options": {"A": "Iron", "B": "Zinc", "C": "B12", "D": "Folate"}, "meta_info": "step1", "answer_idx": "A"}\n'
+  '{"question": "Q2", "options": {"A": "x", "B": "y"}, "answer_idx": "E"}\n')
+w('medqa','bad.jsonl', '{"question": 1e400, "options": ["a"]}\n[1,2]\n{"question"\n')
+w('medmcqa','valid.jsonl', '{"id": "e9ad821a", "question": "Chronic urethral obstruction ...", "opa": "Hyperplasia", "opb": "Hypertrophy", "opc": "Atrophy", "opd": "Dyplasia", "cop": 3, "subject_name": "Anatomy"}\n'
+  '{"id": 7, "question": "Q", "opa": 1, "opb": "b", "opc": "c", "opd": "d", "cop": "9"}\n')
+w('medmcqa','bad.jsonl', '{"question": "Q", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 18446744073709551617}\n{"cop": -1}\n')
+w('mcq','valid.jsonl', '{"question": "Q", "options": ["a", "b", "c"], "answer": "B", "context": "c", "subject": "s"}\n{"question": "Q", "options": {"A": 1, "B": true}, "answer": 1}\n')
+w('mcq','bad.jsonl', '{"question": "Q", "options": {"A": "a", "Z": "z"}, "answer": 9223372036854775807}\n{"question": "Q", "options": [], "answer": null}\n')
+w('pubmedqa','ori_pqal.json', json.dumps({"21645374": {"QUESTION": "Do mitochondria play a role?", "CONTEXTS": ["Programmed cell death.", "Results."], "final_decision": "yes"},
+   "16418930": {"QUESTION": "Q2", "CONTEXTS": [], "final_decision": "perhaps"}}))
+w('pubmedqa','truth_shaped.json', json.dumps({"21645374": "yes", "16418930": "maybe", "1": 3}))
+w('pubmedqa','bad.json', '{"1": {"QUESTION": 1e400}}')
+w('mmlu','valid.csv', 'What is the largest organ?,Liver,Skin,Heart,Lung,B\n"Quoted, with ""quotes""\nand a newline",a,b,c,d,A\r\n')
+w('mmlu','bad.csv', 'q,a,b,c,d,E\nq,a,b\n"never closed,a\n')
+
+# instruction and corpus JSONL, metrics.jsonl
+w('instruction','valid.jsonl', '{"instruction": "Answer the question.", "input": "What causes scurvy?", "output": "Vitamin C deficiency.", "source": "medqa"}\n'
+  '{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello."}], "source": "chat"}\n'
+  '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}\n')
+w('instruction','bad.jsonl', '{"conversations": [{"from": 1, "value": "x"}]}\n{"instruction": 1e400, "output": "o"}\n{"messages": []}\n')
+w('corpus','valid.jsonl', '{"text": "Aspirin irreversibly inhibits cyclooxygenase."}\n\n{"text": "Second document.\\nTwo lines."}\n')
+w('corpus','plain.txt', 'First paragraph,\nstill the first.\r\n\r\nSecond paragraph.\n')
+w('corpus','bad.jsonl', '{"text": 1e400}\n{"txt": "x"}\n')
+w('metrics','run.jsonl', '{"step": 1, "loss": 5.2, "lr": 0.0003, "grad_norm": 1.1, "tokens_per_s": 900, "epoch": 0}\n'
+  '{"step": 2, "loss": null, "lr": 0.0003, "grad_norm": 1.0, "tokens_per_s": 910, "epoch": 0, "eval_loss": 5.0}\n{"step": 3, "loss": 4.')
+w('metrics','bad.jsonl', '{"step": 1e400, "loss": 1}\n{"loss": "x", "step": 2}\n')
