@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <pmc/eval/subset.hpp>
 #include <pmc/io/atomic_file.hpp>
 
 #include "command.hpp"
@@ -22,6 +23,7 @@ struct EvalArgs {
   std::string instruction, out, split = "test", device = "cpu", precision = "fp32";
   std::vector<std::string> data;
   std::size_t limit = 0;
+  std::uint64_t sample_seed = 0;
   int max_new_tokens = 32, option_batch = 8;
   bool no_bos = false, no_items = false;
 };
@@ -54,7 +56,8 @@ class Progress {
 };
 
 /// The table on stdout, skips and truncations on stderr, JSON to --out.
-int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval::LoadResult& data) {
+int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval::LoadResult& data,
+                const pmc::eval::SubsetInfo& subset) {
   namespace ev = pmc::eval;
   // the loader's skips come first: they happened before scoring
   report.skipped.insert(report.skipped.begin(), data.skipped.begin(), data.skipped.end());
@@ -71,6 +74,9 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
     j["tokenizer"] = a.tokenizer;
     j["data"] = a.data;
     j["limit"] = a.limit;
+    j["subset"] = {{"items", subset.taken}, {"of", subset.total}, {"seed", subset.seed},
+                   {"method", subset.taken == subset.total ? "all" : "stratified by answer label (and subject)"},
+                   {"description", subset.describe()}};
     j["device"] = a.device;
     j["precision"] = a.precision;
     pmc::io::write_file_atomic(a.out, j.dump(1) + "\n");
@@ -99,8 +105,12 @@ const pmc::cli::Command eval_command{
           ->check(CLI::IsMember({"option_text", "pmc_answer"}));
       app.add_option("--split", a->split, "pubmedqa: test (the 500 of test_ground_truth.json, default) or all")
           ->check(CLI::IsMember({"test", "all"}));
-      app.add_option("--limit", a->limit, "evaluate the first N items only (0 = all)")
+      app.add_option("--limit", a->limit,
+                     "evaluate a seeded sample of N items, stratified by answer label and subject (0 = all)")
           ->check(CLI::NonNegativeNumber);
+      app.add_option("--sample-seed", a->sample_seed, "the seed of --limit's sample")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
       app.add_option("--max-new-tokens", a->max_new_tokens, "generate: tokens per answer")->check(CLI::PositiveNumber);
       app.add_option("--option-batch", a->option_batch, "likelihood: options per batched forward")
           ->check(CLI::PositiveNumber);
@@ -117,7 +127,8 @@ const pmc::cli::Command eval_command{
         auto data = ev::load_benchmark(bench, files, a->split == "all" ? ev::PubmedqaSplit::all : ev::PubmedqaSplit::test);
         std::fprintf(stderr, "pmc eval: %s: %zu items loaded, %zu skipped\n", a->benchmark.c_str(), data.items.size(),
                      data.skipped.size());
-        if (a->limit > 0 && data.items.size() > a->limit) data.items.resize(a->limit);
+        const auto subset = ev::keep_stratified_sample(data, a->limit, a->sample_seed);
+        if (subset.taken < subset.total) std::fprintf(stderr, "pmc eval: %s\n", subset.describe().c_str());
         PMC_CHECK(!data.items.empty(), a->benchmark, ": no items to evaluate");
         ev::EvalOptions opt;
         opt.benchmark = bench;
@@ -132,7 +143,7 @@ const pmc::cli::Command eval_command{
         auto tok = pmc::tokenizer::BpeTokenizer::load(a->tokenizer);
         const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer};
         const auto scorer = a->scorer == "generate" ? ev::Scorer::generate : ev::Scorer::likelihood;
-        return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data);
+        return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data, subset);
       };
     }};
 

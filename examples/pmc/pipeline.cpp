@@ -12,6 +12,8 @@
 #include <pmc/eval/benchmarks.hpp>
 #include <pmc/eval/scoring.hpp>
 #include <pmc/io/atomic_file.hpp>
+#include <pmc/eval/statistics.hpp>
+#include <pmc/eval/subset.hpp>
 #include <pmc/tokenizer/bpe_trainer.hpp>
 
 #include "command.hpp"
@@ -227,8 +229,10 @@ int run_pipeline(PipelineConfig cfg) {
   const auto bench = pmc::eval::parse_benchmark(cfg.eval_benchmark);
   std::vector<fs::path> eval_files(cfg.eval_data.begin(), cfg.eval_data.end());
   auto loaded = pmc::eval::load_benchmark(bench, eval_files);
-  if (cfg.eval_limit > 0 && static_cast<std::int64_t>(loaded.items.size()) > cfg.eval_limit)
-    loaded.items.resize(static_cast<std::size_t>(cfg.eval_limit));
+  // eval_limit: a seeded sample stratified by answer label (and subject), as `pmc eval --limit`
+  const auto subset =
+      pmc::eval::keep_stratified_sample(loaded, static_cast<std::size_t>(std::max<std::int64_t>(0, cfg.eval_limit)), cfg.seed);
+  if (subset.taken < subset.total) std::printf("[6/6] evaluation on %s\n", subset.describe().c_str());
   struct Row {
     std::string name, what;
     pmc::eval::EvalReport report;
@@ -270,6 +274,29 @@ int run_pipeline(PipelineConfig cfg) {
     table.push_back({r.name, r.what, acc, ci, std::to_string(t.correct) + "/" + std::to_string(t.n)});
     metrics["eval"][r.name] = pmc::eval::to_json(r.report, false);
   }
+  // paired tests on the same items: McNemar's exact test for each pair of models
+  std::vector<std::vector<std::string>> paired;
+  std::printf("\n%-26s %9s %9s %10s\n", "paired test (McNemar)", "only A", "only B", "p");
+  const auto correct_of = [](const pmc::eval::EvalReport& rep) {
+    std::vector<bool> c;
+    for (const auto& it : rep.items) c.push_back(it.correct);
+    return c;
+  };
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (std::size_t k = i + 1; k < rows.size(); ++k) {
+      const auto& ra = rows[k].name == "inject_tune" ? rows[k] : rows[i];  // inject_tune first when it is in the pair
+      const auto& rb = rows[k].name == "inject_tune" ? rows[i] : rows[k];
+      const auto t = pmc::eval::paired_test(correct_of(ra.report), correct_of(rb.report));
+      char p[32];
+      std::snprintf(p, sizeof p, "%.3g", t.p_value);
+      const std::string pair = ra.name + " vs " + rb.name;
+      std::printf("%-26s %9lld %9lld %10s\n", pair.c_str(), static_cast<long long>(t.only_a),
+                  static_cast<long long>(t.only_b), p);
+      paired.push_back({pair, std::to_string(t.only_a), std::to_string(t.only_b), p});
+      metrics["paired_tests"].push_back({{"a", ra.name}, {"b", rb.name}, {"n", t.n}, {"only_a", t.only_a},
+                                         {"only_b", t.only_b}, {"p_value", t.p_value}, {"test", "mcnemar_exact"}});
+    }
+  metrics["eval_items"] = {{"items", subset.taken}, {"of", subset.total}, {"description", subset.describe()}};
   const double chance = loaded.items.empty() ? 0 : 1.0 / static_cast<double>(loaded.items[0].options.size());
   std::vector<pmc::cli::PlotRun> stage_runs;
   for (const auto& s : stages)
@@ -284,16 +311,20 @@ int run_pipeline(PipelineConfig cfg) {
   pmc::io::write_file_atomic(rdir / "metrics.json", metrics.dump(2));
   const std::string plot = pmc::cli::svg_line_plot(loss, "Training loss", "step", pmc::cli::metric_label("loss"));
   pmc::io::write_file_atomic(rdir / "loss.svg", plot);
-  char intro[512];
+  char intro[1024];
   std::snprintf(intro, sizeof intro,
-                "<p>Model <b>%s</b> (%lld parameters). Held-out questions: %zu (%s), scored by option likelihood (mean log-probability per token); "
+                "<p>Model <b>%s</b> (%lld parameters). Held-out questions: %s (%s), scored by option likelihood (mean log-probability per token); "
                 "chance is %.0f%%. Intervals are Wilson 95%%. Run time %.0f s.</p>",
                 pmc::cli::html_escape(cfg.model).c_str(), static_cast<long long>(C.parameters()),
-                loaded.items.size(), pmc::cli::html_escape(cfg.eval_benchmark).c_str(), 100 * chance, secs);
+                pmc::cli::html_escape(subset.describe()).c_str(), pmc::cli::html_escape(cfg.eval_benchmark).c_str(),
+                100 * chance, secs);
   const std::string page = pmc::cli::html_page(
       "pmc pipeline report",
       {intro, "<h2>Accuracy on held-out questions</h2>",
        pmc::cli::html_table({"model", "stages", "accuracy", "95% interval", "correct"}, table),
+       "<h2>Paired tests on the same items</h2><p>McNemar's exact test: <i>only A</i> counts the items A answers "
+       "correctly and B does not; p is two-sided.</p>",
+       pmc::cli::html_table({"A vs B", "only A", "only B", "p"}, paired),
        "<h2>Loss curves</h2>", plot,
        "<p>Files: <a href=\"metrics.json\">metrics.json</a>, <a href=\"loss.svg\">loss.svg</a>; per-step metrics "
        "in each stage's metrics.jsonl.</p>"});

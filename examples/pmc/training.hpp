@@ -46,6 +46,8 @@ using PrepareFn = std::function<PreparedData(const tokenizer::BpeTokenizer&)>;
 template <llama::Config C, class T = float, Device D = Cpu>
 int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   namespace fs = std::filesystem;
+  PMC_CHECK(a.seq_len <= C.max_seq_len, "--seq-len ", a.seq_len, " exceeds the model's context of ", C.max_seq_len,
+            " positions");
   const auto tok = tokenizer::BpeTokenizer::load(a.tokenizer);
   PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": ", tok.vocab_size(), " pieces do not fit the model's ",
             C.vocab_size, " embeddings");

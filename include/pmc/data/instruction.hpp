@@ -119,6 +119,42 @@ inline TokenizedExample tokenize_example(const InstructionRecord& r, const token
 /// The largest mixing weight: a record appears at most this many times.
 inline constexpr double kMaxMixWeight = 1000;
 
+/// What to do with an example longer than a training window (T + 1 tokens from its start), whose response would
+/// otherwise be cut off: drop context tokens from the prompt side (just after BOS) until it fits, or skip it.
+enum class Overflow { truncate_prompt, skip };
+
+/// Counts of what fit_to_window did, for the run's report.
+struct FitCounts {
+  std::int64_t fitted = 0;     // kept whole
+  std::int64_t truncated = 0;  // kept, with prompt tokens dropped from the left
+  std::int64_t skipped = 0;    // left out: --overflow skip, or the response alone does not fit
+  std::int64_t overflowing() const { return truncated + skipped; }
+  std::int64_t total() const { return fitted + truncated + skipped; }
+};
+
+/// `ex` made to fit a window of `window` tokens (T + 1): unchanged when it fits; with truncate_prompt, the
+/// size − window tokens after BOS dropped when none of them is trained on (the response stays whole); otherwise
+/// skipped (false). Every decision is counted in `counts`.
+inline bool fit_to_window(TokenizedExample& ex, std::int64_t window, Overflow overflow, FitCounts& counts) {
+  PMC_CHECK(window >= 2, "fit_to_window: a window holds at least 2 tokens, got ", window);
+  const auto size = static_cast<std::int64_t>(ex.ids.size());
+  if (size <= window) {
+    ++counts.fitted;
+    return true;
+  }
+  const std::int64_t drop = size - window;
+  bool droppable = overflow == Overflow::truncate_prompt;
+  for (std::int64_t i = 1; droppable && i <= drop; ++i) droppable = ex.predict[static_cast<std::size_t>(i)] == 0;
+  if (!droppable) {
+    ++counts.skipped;
+    return false;
+  }
+  ex.ids.erase(ex.ids.begin() + 1, ex.ids.begin() + 1 + drop);
+  ex.predict.erase(ex.predict.begin() + 1, ex.predict.begin() + 1 + drop);
+  ++counts.truncated;
+  return true;
+}
+
 /// Applies per-source mixing weights: each record of a source with weight w appears floor(w) times plus
 /// once more with probability frac(w) (seeded). Sources without a weight keep weight 1; a weight outside
 /// [0, kMaxMixWeight] (NaN included) is an error.
