@@ -25,7 +25,7 @@ fail() {
 }
 
 args=(pretrain --config demo --tokenizer "$tokenizer" --corpus "$corpus" --seq-len 64 --batch 4 --lr 1e-3 --seed 3
-      --quiet --out "$out")
+      --out "$out")
 train() { "$pmc" "${args[@]}" "$@" 2> "$log"; }  # train [extra flags...]: the small run of every mode
 
 metrics_lines() { [ -f "$out/metrics.jsonl" ] && grep -c '^{.*}$' "$out/metrics.jsonl" || echo 0; }

@@ -32,7 +32,11 @@ class RunLock {
     key_ = std::filesystem::weakly_canonical(path).string();
     const std::lock_guard guard(mutex());
     auto& held = registry()[key_];
-    if (held.count++ > 0) return;
+    if (held.count > 0 && held.pid == ::getpid()) {
+      ++held.count;
+      return;
+    }
+    held = {.fd = -1, .count = 1, .pid = ::getpid()};  // a fork's child does not hold its parent's lock
     held.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (held.fd < 0) {
       const std::string why = std::strerror(errno);
@@ -57,7 +61,7 @@ class RunLock {
   ~RunLock() {
     const std::lock_guard guard(mutex());
     auto it = registry().find(key_);
-    if (it == registry().end() || --it->second.count > 0) return;
+    if (it == registry().end() || it->second.pid != ::getpid() || --it->second.count > 0) return;
     ::close(it->second.fd);  // releases the flock
     registry().erase(it);
   }
@@ -66,6 +70,7 @@ class RunLock {
   struct Held {
     int fd = -1;
     int count = 0;
+    pid_t pid = 0;  // the process that took it
   };
   static std::mutex& mutex() {
     static std::mutex m;
