@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -37,10 +38,11 @@ struct PreparedData {
   std::vector<std::vector<std::uint8_t>> masks;  // empty: every token is a target
 };
 
-/// Builds DIR/data/{train,eval}.tokens from `prepare` (every 1/eval_fraction-th document held out),
-/// unless a run being resumed already has them; then trains a Model<C, T> (T = float: fp32; bf16: mixed
-/// precision), resuming from DIR's checkpoints if present.
-/// Returns 0 when training finished, 130 when interrupted (a checkpoint was saved).
+/// Locks DIR (train::RunLock: a second process on it fails at once), builds DIR/data/{train,eval}.tokens from
+/// `prepare` (every 1/eval_fraction-th document held out), unless a run being resumed already has them; then
+/// trains a Model<C, T> (T = float: fp32; bf16: mixed precision), resuming from DIR's checkpoints if present.
+/// Returns 0 when training finished, 128 + the signal when Ctrl-C (130) or SIGTERM (143) stopped it (a
+/// checkpoint was saved). A diverged run throws (the last checkpoint stays the last good one).
 using PrepareFn = std::function<PreparedData(const tokenizer::BpeTokenizer&)>;
 
 template <llama::Config C, class T = float, Device D = Cpu>
@@ -56,10 +58,12 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   if (!a.init.empty()) llama::load_weights(model, a.init);
   else model.init_random(a.seed, a.init_std);
   const fs::path out = a.out;
+  const bool lead = dist::rank_of(a.comm) == 0;  // with data-parallel ranks, rank 0 writes the token files
   io::ensure_directory(out / "data");
+  std::optional<train::RunLock> lock;  // before anything is written into the folder
+  if (lead) lock.emplace(out);
   const fs::path train_path = out / "data/train.tokens", eval_path = out / "data/eval.tokens";
   const bool resuming = !a.resume.empty() || fs::exists(out / "checkpoints/latest");
-  const bool lead = dist::rank_of(a.comm) == 0;  // with data-parallel ranks, rank 0 writes the token files
   if (lead && !(resuming && fs::exists(train_path))) {
     const PreparedData d = prepare(tok);
     PMC_CHECK(!d.docs.empty(), "training: no documents");
@@ -119,12 +123,13 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
     std::fprintf(stderr, "%s: resuming at step %lld\n", out.string().c_str(), static_cast<long long>(trainer.step()));
   }
   const bool finished = trainer.run();
-  if (!lead) return finished ? 0 : 130;
+  const int code = finished ? 0 : 128 + (trainer.stop_signal() != 0 ? trainer.stop_signal() : SIGINT);
+  if (!lead) return code;
   write_run_loss_plot(out);  // RUN/loss.svg, also after an interruption
   if (finished && eval_file)
     std::fprintf(stderr, "%s: final eval loss %.4f; model saved (Hugging Face layout)\n", out.string().c_str(),
                  trainer.eval_loss());
-  return finished ? 0 : 130;
+  return code;
 }
 
 /// run_training on device D in the precision of --precision (fp32 or bf16 mixed).

@@ -200,3 +200,18 @@ pmc_cli_refuses(pipeline_out_under_file "pmc: error: .*pipeline_quick.json/p: ca
   pipeline --config ${any_file} --out ${any_file}/p)
 set_tests_properties(cli/refuses_convert_out_under_file cli/refuses_eval_out_under_file
   PROPERTIES FIXTURES_REQUIRED cli_pipeline_done ENVIRONMENT OMP_NUM_THREADS=1)
+# `pmc pretrain` under faults, each in separate processes (training_faults.sh): SIGTERM and Ctrl-C save a
+# checkpoint and resume; a second signal ends the process at once; a second process on one --out fails; a
+# diverged run (--lr 1e30) exits non-zero keeping its last good checkpoint; a corrupt checkpoint and a bad
+# trainer state are errors naming the file that leave metrics.jsonl as it was
+find_program(PMC_BASH bash)
+if(PMC_BASH)
+  foreach(mode sigterm sigint double_signal lock diverge corrupt bad_state)
+    add_test(NAME cli/pretrain_fault_${mode}
+      COMMAND ${PMC_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/cli/training_faults.sh ${mode} $<TARGET_FILE:pmc_cli>
+              ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_fault_${mode} ${pipeline_out}/tokenizer.model
+              ${pipeline_out}/data/corpus.txt)
+    set_tests_properties(cli/pretrain_fault_${mode} PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+      PASS_REGULAR_EXPRESSION "PASS ${mode}" TIMEOUT 300)
+  endforeach()
+endif()

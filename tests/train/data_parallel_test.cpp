@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <pmc/dist/communicator.hpp>
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/train/trainer.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>

@@ -8,6 +8,7 @@
 #include <random>
 
 #include <pmc/models/llama/memory_plan.hpp>
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/train/trainer.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>

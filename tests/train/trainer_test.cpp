@@ -8,6 +8,7 @@
 #include <random>
 
 #include <nlohmann/json.hpp>
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/train/trainer.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>

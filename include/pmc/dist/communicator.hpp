@@ -17,6 +17,7 @@
 
 #include <pmc/core/error.hpp>
 #include <pmc/core/tensor.hpp>
+#include <pmc/core/transfer.hpp>
 
 namespace pmc::dist {
 
@@ -44,13 +45,16 @@ inline void barrier(Communicator* comm) {
 }
 
 /// Sums each tensor over the ranks in place (gradients after a backward), in order; the tensors must be
-/// contiguous and on the host. A group of one rank does nothing.
-template <class T>
-void allreduce_sum(Communicator* comm, std::span<const Tensor<T, Cpu>> tensors) {
+/// contiguous. Tensors on the host are summed where they are; those on another device (a GPU) through a host
+/// copy, summed and copied back (the transports here move host memory). A group of one rank does nothing.
+template <class T, Device D>
+void allreduce_sum(Communicator* comm, std::span<const Tensor<T, D>> tensors) {
   if (size_of(comm) == 1) return;
   for (const auto& t : tensors) {
     PMC_CHECK(t.is_contiguous(), "allreduce_sum: a tensor of shape ", t.shape().str(), " is not contiguous");
-    comm->allreduce_sum(std::span<T>(t.data(), static_cast<std::size_t>(t.numel())));
+    const Tensor<T, Cpu> host = pmc::to_host(t);  // t itself on the host
+    comm->allreduce_sum(std::span<T>(host.data(), static_cast<std::size_t>(host.numel())));
+    if (host.data() != t.data()) pmc::copy(pmc::to_device<D>(host), t);
   }
 }
 

@@ -25,6 +25,7 @@
 #include <pmc/core/error.hpp>
 #include <pmc/core/shape.hpp>
 #include <pmc/core/tensor.hpp>
+#include <pmc/core/transfer.hpp>
 #include <pmc/io/atomic_file.hpp>
 #include <pmc/io/mapped_file.hpp>
 
@@ -649,5 +650,30 @@ class SafetensorsCheckpoint {
   std::vector<std::string> names_;
   nlohmann::json metadata_ = nlohmann::json::object();
 };
+
+/// Throws unless `source` (a SafetensorsFile or SafetensorsCheckpoint) holds exactly the tensors of `expected`,
+/// each of its shape: one error naming the file, the missing and the unexpected tensors (check_names), or one
+/// naming `where`, the first tensor of another shape and both shapes.
+template <class Source>
+void check_tensors(const Source& source, const std::map<std::string, Shape>& expected, const std::string& where) {
+  std::set<std::string> names;
+  for (const auto& [name, shape] : expected) names.insert(name);
+  source.check_names(names);
+  for (const auto& [name, shape] : expected) {
+    const auto& stored = source.info(name).shape;
+    PMC_CHECK(stored == shape, where, ": tensor ", name, " has shape ", stored.str(), " but ", shape.str(),
+              " is needed");
+  }
+}
+
+/// Copies tensor `name` of `file` into `dst` on any device D, converting to T: on the CPU as get_into, on
+/// another device through a host copy. A shape other than dst's is an error naming the file and tensor.
+template <Element T, Device D>
+void load_into(const SafetensorsFile& file, const std::string& name, const Tensor<T, D>& dst) {
+  const auto& stored = file.info(name).shape;
+  PMC_CHECK(stored == dst.shape(), file.path().string(), ": tensor '", name, "': stored shape ", stored.str(),
+            " does not match the destination's shape ", dst.shape().str());
+  pmc::copy(to_device<D>(file.get<T>(name)), dst);  // on the CPU: one copy from the mapping
+}
 
 }  // namespace pmc::io

@@ -1,32 +1,27 @@
 // SPDX-License-Identifier: MIT
 // The training loop: AdamW with warmup + cosine decay, gradient accumulation and clipping over token
-// windows, in fp32 or in bf16 with fp32 master weights, with optional activation recompute; metrics as JSON
-// lines, a progress bar, atomic checkpoints that resume bit-exactly, Ctrl-C saves.
+// windows, in fp32 or in bf16 with fp32 master weights, with optional activation recompute, over data-parallel
+// ranks; an evaluation loss. A non-finite loss or gradient norm stops the run with an error (the last
+// checkpoint stays the last good one). Beside it: the checkpoints (checkpoint.hpp), the metrics log
+// (metrics.hpp), the run folder's lock (run_lock.hpp) and Ctrl-C / SIGTERM (stop_signals.hpp).
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <cstring>
-#include <set>
-#include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <map>
 #include <optional>
-#include <sstream>
 #include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/dist/communicator.hpp>
 #include <pmc/data/windows.hpp>
-#include <pmc/io/atomic_file.hpp>
 #include <pmc/io/safetensors.hpp>
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/optim/adamw.hpp>
@@ -34,7 +29,11 @@
 #include <pmc/optim/grad_accumulation.hpp>
 #include <pmc/optim/lr_schedule.hpp>
 #include <pmc/optim/precision.hpp>
+#include <pmc/train/checkpoint.hpp>
+#include <pmc/train/metrics.hpp>
 #include <pmc/train/progress.hpp>
+#include <pmc/train/run_lock.hpp>
+#include <pmc/train/stop_signals.hpp>
 
 namespace pmc::train {
 
@@ -51,7 +50,7 @@ struct TrainOptions {
   double clip = 1.0;              // global gradient norm; 0 disables clipping
   data::Packing packing = data::Packing::plain;
   std::uint64_t seed = 0;
-  std::int64_t save_every = 0;    // checkpoint every N steps (0: only at the end and on Ctrl-C)
+  std::int64_t save_every = 0;    // checkpoint every N steps (0: only at the end and on Ctrl-C / SIGTERM)
   std::int64_t keep_checkpoints = 2;
   std::int64_t eval_every = 0;    // evaluation loss every N steps (0: never)
   std::int64_t eval_batches = 4;
@@ -64,12 +63,6 @@ struct TrainOptions {
   // (`batch` is the global batch: a multiple of ranks × grad_accum), the gradients are summed over the ranks,
   // and every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and the model.
   dist::Communicator* comm = nullptr;
-};
-
-/// One line of metrics.jsonl.
-struct StepRecord {
-  std::int64_t step = 0;  // 1-based: the number of updates done
-  double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0;
 };
 
 /// A trainable model's parameters as the optimizers take them (optim::AdamW::step, clip_grad_norm): each one's
@@ -87,18 +80,13 @@ std::vector<optim::Param<T, D>> trainable_parameters(const llama::Model<C, T, D>
   return params;
 }
 
-namespace detail {
-inline std::atomic<bool>& interrupt_flag() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
-extern "C" inline void on_interrupt(int) { interrupt_flag().store(true); }
-}  // namespace detail
-
 /// Trains `model` on the windows of `train` (evaluating on `eval` when given).
 ///   pmc::train::Trainer trainer(model, train_tokens, &eval_tokens, options);
 ///   trainer.resume_if_present();       // continues from out_dir/checkpoints/latest, if any
 ///   trainer.run();
+///
+/// Rank 0 locks out_dir for its lifetime (RunLock: a second process training there fails at once) and removes
+/// the unfinished checkpoint folders a killed run left.
 ///
 /// The model's element type picks the precision policy: float (or double, for tests) trains in that type,
 /// the optimizer updating the model's own weights (optim::Fp32); bf16 is PMC-LLaMA's mixed precision
@@ -106,8 +94,8 @@ extern "C" inline void on_interrupt(int) { interrupt_flag().store(true); }
 /// fp32 master gradients, clipping and AdamW on fp32 master weights with fp32 state, and the masters rounded
 /// into the bf16 model after each step. Checkpoints hold the fp32 masters, so a bf16 run resumes exactly.
 ///
-/// D is the model's device: on Cuda (with <pmc/cuda.hpp>, built by nvcc) batches are copied to the GPU, the
-/// optimizer runs there, and checkpoints go through the host.
+/// D is the model's device: on a GPU (with <pmc/cuda.hpp>, built by nvcc) batches are copied to it, the
+/// optimizer runs there, and checkpoints and data-parallel sums go through the host.
 template <llama::Config C, class T = float, Device D = Cpu>
 class Trainer {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16>,
@@ -142,13 +130,13 @@ class Trainer {
     PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % (o_.grad_accum * ranks()) == 0, "train: batch ",
               o_.batch, " must be a positive multiple of grad_accum ", o_.grad_accum,
               ranks() > 1 ? " times the " + std::to_string(ranks()) + " data-parallel ranks" : std::string());
-    PMC_CHECK(ranks() == 1 || (std::is_same_v<D, Cpu>), "train: data parallelism (", o_.comm ? o_.comm->name() : "",
-              ") runs on the CPU only: summing GPU gradients needs NCCL, which pmc does not have yet");
     PMC_CHECK(o_.seq_len <= C.max_seq_len, "train: seq_len ", o_.seq_len, " exceeds the model's context ",
               C.max_seq_len);
     PMC_CHECK(o_.steps > 0, "train: steps must be positive");
     PMC_CHECK(!o_.out_dir.empty(), "train: an output folder is needed");
-    std::filesystem::create_directories(o_.out_dir / "checkpoints");
+    if (lead()) lock_.emplace(o_.out_dir);  // the other ranks use rank 0's folder
+    io::ensure_directory(checkpoint_root());
+    if (lead()) TrainingCheckpoint::remove_unfinished(checkpoint_root());
   }
 
   std::int64_t step() const { return step_; }
@@ -160,55 +148,53 @@ class Trainer {
   int rank() const { return dist::rank_of(o_.comm); }
   /// Rank 0, the one that writes metrics, checkpoints and the final model.
   bool lead() const { return rank() == 0; }
+  /// The signal that stopped the last run() (SIGINT or SIGTERM), or 0 (it finished, or stopped at stop_after).
+  int stop_signal() const { return stop_signal_; }
 
-  /// Runs until `steps` updates are done (or Ctrl-C / stop_after), checkpointing as configured.
-  /// Returns true when training finished, false when interrupted (a checkpoint was saved).
+  /// Runs until `steps` updates are done (or Ctrl-C / SIGTERM / stop_after), checkpointing as configured.
+  /// Returns true when training finished (the model is saved in out_dir), false when stopped early (a
+  /// checkpoint was saved; stop_signal() says why). A non-finite loss or gradient norm throws pmc::Error
+  /// naming the step, saving nothing: the last checkpoint stays the last good one.
   bool run() {
-    detail::interrupt_flag().store(false);
-    auto previous = std::signal(SIGINT, detail::on_interrupt);
-    std::ofstream metrics;
-    if (lead()) {
-      metrics.open(o_.out_dir / "metrics.jsonl", std::ios::app);
-      PMC_CHECK(metrics.good(), (o_.out_dir / "metrics.jsonl").string(), ": cannot open for writing");
-    }
+    const StopSignals signals;
+    std::optional<MetricsWriter> metrics;
+    if (lead()) metrics.emplace(o_.out_dir / "metrics.jsonl");
     ProgressBar bar("train", o_.steps, o_.progress && lead() ? stderr : nullptr);
     bar.start_at(step_);
-    bool interrupted = false;
+    bool stopped = false;
+    stop_signal_ = 0;
     while (step_ < o_.steps) {
       const auto t0 = std::chrono::steady_clock::now();
-      const StepRecord r = train_step();
+      StepRecord rec = train_step();
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      StepRecord rec = r;
       rec.tokens_per_s = static_cast<double>(o_.batch * o_.seq_len) / secs;
+      rec.epoch = pos_.epoch;
+      if (lead() && o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0) rec.eval_loss = eval_loss();
       history_.push_back(rec);
-      nlohmann::json line{{"step", rec.step}, {"loss", rec.loss}, {"lr", rec.lr}, {"grad_norm", rec.grad_norm},
-                          {"tokens_per_s", rec.tokens_per_s}, {"epoch", pos_.epoch}};
-      if (lead()) {
-        if (o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0) line["eval_loss"] = eval_loss();
-        metrics << line.dump() << "\n" << std::flush;
-      }
+      if (lead()) metrics->write(rec);
       char detail[160];
       std::snprintf(detail, sizeof detail, "loss %.4f · lr %.2e · %.0f tok/s", rec.loss, rec.lr, rec.tokens_per_s);
       bar.update(step_, detail);
-      // every rank stops at the same step: one rank's Ctrl-C stops them all
-      const bool stop = any_rank(detail::interrupt_flag().load() || (o_.stop_after >= 0 && step_ >= o_.stop_after));
-      if (stop) {
-        interrupted = true;
+      // every rank stops at the same step: one rank's signal stops them all
+      const int signal = StopSignals::received();
+      if (any_rank(signal != 0 || (o_.stop_after >= 0 && step_ >= o_.stop_after))) {
+        stopped = true;
+        stop_signal_ = signal;
         break;
       }
       if (o_.save_every > 0 && step_ % o_.save_every == 0 && step_ < o_.steps) save_checkpoint();
     }
     save_checkpoint();
-    if (interrupted) {
+    if (stopped) {
       bar.finish();
       if (lead())
-        std::fprintf(stderr, "train: interrupted after step %lld; checkpoint saved in %s\n",
-                     static_cast<long long>(step_), checkpoint_root().string().c_str());
+        std::fprintf(stderr, "train: %s after step %lld; checkpoint saved in %s\n",
+                     stop_signal_ == SIGTERM ? "terminated (SIGTERM)" : "interrupted", static_cast<long long>(step_),
+                     checkpoint_root().string().c_str());
     } else if (lead()) {
       llama::save_hf(model_, o_.out_dir);
     }
-    std::signal(SIGINT, previous);
-    return !interrupted;
+    return !stopped;
   }
 
   /// One optimizer step on the next `batch` windows, split into `grad_accum` micro-batches. With several
@@ -229,19 +215,21 @@ class Trainer {
     return train_step_on(batches);
   }
 
-  /// One optimizer step on the given micro-batches: accumulate, clip, AdamW at the schedule's lr.
+  /// One optimizer step on the given micro-batches: accumulate, clip, AdamW at the schedule's lr. A
+  /// non-finite loss or gradient norm (a diverged run) throws pmc::Error naming the step, before the update.
   StepRecord train_step_on(const std::vector<data::Batch>& batches) {
     const double loss = accumulate_gradients(batches);
     auto params = optimizer_params();
     const double norm = o_.clip > 0 ? optim::clip_grad_norm(params, o_.clip)
                                     : optim::grad_norm(std::span<const optim::Param<master_t, D>>(params));
+    PMC_CHECK(std::isfinite(loss) && std::isfinite(norm), "train: step ", step_ + 1, " diverged: loss ", loss,
+              ", gradient norm ", norm, "; stopped without saving it (the last checkpoint in ",
+              checkpoint_root().string(), " is the last good state; resume with a lower learning rate)");
     const double lr = schedule_.lr(step_);
-    if (std::isfinite(norm)) {
-      adamw_.step(params, lr);
-      if constexpr (kMixed) masters_.write_back();  // bf16 weights = round-to-nearest-even(fp32 masters)
-    }
+    adamw_.step(params, lr);
+    if constexpr (kMixed) masters_.write_back();  // bf16 weights = round-to-nearest-even(fp32 masters)
     ++step_;
-    return {step_, loss, lr, norm, 0};
+    return {.step = step_, .loss = loss, .lr = lr, .grad_norm = norm};
   }
 
   /// Zeroes the gradients and accumulates those of the micro-batches, each loss weighted by its share of
@@ -280,11 +268,9 @@ class Trainer {
       }
     }
     if (ranks() > 1) {
-      if constexpr (std::is_same_v<D, Cpu>) {
-        std::vector<Tensor<master_t, Cpu>> grads;
-        for (const auto& p : optimizer_params()) grads.push_back(p.grad);
-        dist::allreduce_sum<master_t>(o_.comm, grads);
-      }
+      std::vector<Tensor<master_t, D>> grads;
+      for (const auto& p : optimizer_params()) grads.push_back(p.grad);
+      dist::allreduce_sum<master_t, D>(o_.comm, grads);
       loss = sum_over_ranks(loss);
     }
     return loss;
@@ -318,100 +304,60 @@ class Trainer {
     return count ? sum / static_cast<double>(count) : 0.0;
   }
 
-  /// Writes checkpoints/step_N/ (model, optimizer, trainer state) through a temporary folder renamed into
-  /// place, then points checkpoints/latest at it (an atomic file); keeps the newest `keep_checkpoints`. Rank 0
-  /// writes; the others, whose state is the same, do nothing.
+  /// Writes checkpoints/step_N/ (TrainingCheckpoint: weights, optimizer state, trainer state, manifest) and
+  /// points checkpoints/latest at it; keeps the newest `keep_checkpoints`. Rank 0 writes; the others, whose
+  /// state is the same, do nothing.
   void save_checkpoint() {
-    namespace fs = std::filesystem;
     if (!lead()) return;
-    char name[32];
-    std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step_));
-    const fs::path final_dir = checkpoint_root() / name;
-    const fs::path tmp = checkpoint_root() / (std::string(name) + ".tmp");
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
     std::vector<io::SafetensorsEntry> weights, state;
     for (const auto& p : parameters())
       weights.push_back(io::tensor_entry(p.name, pmc::to_host(p.value)));  // the fp32 masters in mixed precision
-    io::write_safetensors(tmp / "model.safetensors", weights);
     const auto sd = adamw_.state_dict();
     for (const auto& [key, t] : sd.tensors) state.push_back(io::tensor_entry(key, pmc::to_host(t)));
-    io::write_safetensors(tmp / "optimizer.safetensors", state);
-    nlohmann::json j{{"step", step_}, {"optimizer_step", sd.step}, {"epoch", pos_.epoch}, {"index", pos_.index},
-                     {"seed", o_.seed}, {"config", llama::describe(C)}, {"param_steps", sd.steps},
-                     {"precision", precision}};
-    io::AtomicFile f(tmp / "trainer.json");
-    const std::string text = j.dump(2);
-    f.write(text.data(), text.size());
-    f.commit();
-    fs::remove_all(final_dir);
-    fs::rename(tmp, final_dir);
-    io::AtomicFile latest(checkpoint_root() / "latest");
-    latest.write(name, std::strlen(name));
-    latest.commit();
-    std::vector<fs::path> all;
-    for (const auto& e : fs::directory_iterator(checkpoint_root()))
-      if (e.is_directory() && e.path().filename().string().starts_with("step_") &&
-          !e.path().filename().string().ends_with(".tmp"))
-        all.push_back(e.path());
-    std::sort(all.begin(), all.end());
-    while (static_cast<std::int64_t>(all.size()) > std::max<std::int64_t>(1, o_.keep_checkpoints)) {
-      fs::remove_all(all.front());
-      all.erase(all.begin());
-    }
+    TrainingCheckpoint::save(checkpoint_root(),
+                             {.step = step_, .optimizer_step = sd.step, .position = pos_, .seed = o_.seed,
+                              .config = llama::describe(C), .precision = std::string(precision), .param_steps = sd.steps},
+                             weights, state);
+    TrainingCheckpoint::rotate(checkpoint_root(), o_.keep_checkpoints);
   }
 
-  /// Restores model, optimizer, step and data position from checkpoints/latest under `dir` (default:
-  /// this run's out_dir) and drops metrics lines past the restored step. Returns false if there is none.
-  bool resume_if_present(std::optional<std::filesystem::path> dir = std::nullopt) {
-    namespace fs = std::filesystem;
-    const fs::path root = (dir ? *dir : o_.out_dir) / "checkpoints";
-    if (!fs::exists(root / "latest")) return false;
-    std::ifstream lf(root / "latest");
-    std::string name;
-    std::getline(lf, name);
-    const fs::path ckpt = root / name;
-    PMC_CHECK(fs::exists(ckpt / "trainer.json"), (root / "latest").string(), " names ", name,
-              ", which has no trainer.json");
-    std::ifstream jf(ckpt / "trainer.json");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(jf);
-    } catch (const std::exception& e) {
-      fail((ckpt / "trainer.json").string(), ": malformed JSON: ", e.what());
-    }
-    PMC_CHECK(j.at("config").get<std::string>() == llama::describe(C), (ckpt / "trainer.json").string(),
-              ": the checkpoint is of another architecture (", j.at("config").get<std::string>(), ")");
-    const std::string saved_precision = j.value("precision", std::string(optim::Fp32::name));
-    PMC_CHECK(saved_precision == precision, (ckpt / "trainer.json").string(), ": the checkpoint was trained in ",
-              saved_precision, " but this run is ", precision, " (its optimizer state would not carry over)");
-    const auto weights = io::SafetensorsFile::open(ckpt / "model.safetensors");
-    std::set<std::string> names;
-    for (const auto& p : parameters()) names.insert(p.name);
-    weights.check_names(names);
+  /// What this run's checkpoints hold, to validate one before resuming from it.
+  CheckpointSpec checkpoint_spec() const {
+    CheckpointSpec spec{.config = llama::describe(C), .precision = std::string(precision),
+                        .windows_per_epoch = sampler_.windows_per_epoch()};
     for (const auto& p : parameters()) {
-      if constexpr (std::is_same_v<D, Cpu>) {
-        weights.get_into(p.name, p.value);
-      } else {
-        Tensor<master_t, Cpu> host(p.value.shape());
-        weights.get_into(p.name, host);
-        pmc::copy(to_device<D>(host), p.value);
-      }
+      spec.weights.emplace(p.name, p.value.shape());
+      spec.optimizer.emplace("m." + p.name, p.value.shape());  // AdamW's state_dict keys (optim::OptimizerState)
+      spec.optimizer.emplace("v." + p.name, p.value.shape());
     }
+    return spec;
+  }
+
+  /// Restores model, optimizer, step and data position from checkpoints/latest under `dir` (default: this
+  /// run's out_dir), and drops the metrics lines past the restored step. Returns false if there is none. The
+  /// checkpoint (manifest checksums, trainer state, tensor names and shapes) and the metrics file are checked
+  /// first: a bad one is an error naming the file that leaves the trainer and the run folder as they were.
+  bool resume_if_present(std::optional<std::filesystem::path> dir = std::nullopt) {
+    const auto ckpt = TrainingCheckpoint::open_latest((dir ? *dir : o_.out_dir) / "checkpoints");
+    if (!ckpt) return false;
+    ckpt->validate(checkpoint_spec());
+    const TrainerState& s = ckpt->state();
+    const auto metrics_path = o_.out_dir / "metrics.jsonl";
+    std::vector<StepRecord> history = lead() ? metrics_until(metrics_path, s.step) : std::vector<StepRecord>{};
+    // nothing below fails on a validated checkpoint
+    for (const auto& p : parameters()) io::load_into(ckpt->weights(), p.name, p.value);
     if constexpr (kMixed) masters_.write_back();
-    const auto state_file = io::SafetensorsFile::open(ckpt / "optimizer.safetensors");
-    optim::OptimizerState<master_t, D> sd;
-    sd.step = j.at("optimizer_step").get<std::int64_t>();
-    for (const auto& n : state_file.names()) {
-      auto host = state_file.template get<master_t>(n).clone();
-      if constexpr (std::is_same_v<D, Cpu>) sd.tensors.emplace(n, std::move(host));
-      else sd.tensors.emplace(n, to_device<D>(host));
+    optim::OptimizerState<master_t, D> sd{.step = s.optimizer_step, .steps = s.param_steps};
+    for (const auto& [name, shape] : checkpoint_spec().optimizer) {
+      Tensor<master_t, D> t(shape);
+      io::load_into(ckpt->optimizer(), name, t);
+      sd.tensors.emplace(name, std::move(t));
     }
-    sd.steps = j.at("param_steps").get<std::map<std::string, std::int64_t>>();
     adamw_.load_state_dict(sd, parameters());
-    step_ = j.at("step").get<std::int64_t>();
-    pos_ = {j.at("epoch").get<std::int64_t>(), j.at("index").get<std::int64_t>()};
-    if (lead()) truncate_metrics(step_);
+    step_ = s.step;
+    pos_ = s.position;
+    history_ = std::move(history);
+    if (lead() && std::filesystem::exists(metrics_path)) write_metrics(metrics_path, history_);
     return true;
   }
 
@@ -435,30 +381,11 @@ class Trainer {
     else return {};
   }
 
-  void truncate_metrics(std::int64_t last_step) {
-    const auto path = o_.out_dir / "metrics.jsonl";
-    if (!std::filesystem::exists(path)) return;
-    std::ifstream in(path);
-    std::string line, kept;
-    history_.clear();
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.contains("step")) continue;  // a torn last line of a killed run
-      if (j["step"].get<std::int64_t>() > last_step) continue;
-      kept += line + "\n";
-      history_.push_back({j["step"].get<std::int64_t>(), j["loss"].get<double>(), j["lr"].get<double>(),
-                          j["grad_norm"].get<double>(), j["tokens_per_s"].get<double>()});
-    }
-    io::AtomicFile f(path);
-    f.write(kept.data(), kept.size());
-    f.commit();
-  }
-
   llama::Model<C, T, D>& model_;
   const data::TokenFile& train_;
   const data::TokenFile* eval_;
   TrainOptions o_;
+  std::optional<RunLock> lock_;  // rank 0's, of out_dir
   data::WindowSampler sampler_;
   optim::WarmupCosine schedule_;
   std::vector<optim::Param<T, D>> model_params_;  // before masters_ and adamw_, which are built from it
@@ -467,6 +394,7 @@ class Trainer {
   std::int64_t step_ = 0;
   data::DataPosition pos_{};
   std::vector<StepRecord> history_;
+  int stop_signal_ = 0;
 };
 
 }  // namespace pmc::train

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <set>
+#include <map>
 #include <string>
 
 #include <pmc/io/hf_config.hpp>
@@ -56,15 +56,11 @@ inline std::string checkpoint_config_name(const std::filesystem::path& path) {
 namespace detail {
 template <Config C, class T, class Source>
 void load_named(Model<C, T, Cpu>& model, const Source& source, const std::string& where) {
-  std::set<std::string> expected;
-  for (const auto& p : model.named_parameters()) expected.insert(p.name);
-  source.check_names(expected);
-  for (const auto& p : model.named_parameters()) {
-    const auto& stored = source.info(p.name).shape;
-    PMC_CHECK(stored == p.var.value().shape(), where, ": tensor ", p.name, " has shape ", stored.str(),
-              " but the config needs ", p.var.value().shape().str());
+  std::map<std::string, Shape> expected;
+  for (const auto& p : model.named_parameters()) expected.emplace(p.name, p.var.value().shape());
+  io::check_tensors(source, expected, where);
+  for (const auto& p : model.named_parameters())
     p.var.set_value(source.template get<T>(p.name));  // zero-copy from the mapping when the dtype is T
-  }
 }
 }  // namespace detail
 
