@@ -20,4 +20,10 @@ struct Cuda {
 template <class D>
 concept Device = std::is_same_v<D, Cpu> || std::is_same_v<D, Cuda>;
 
+/// A device whose memory the host reaches only through copies (pmc::to_host, pmc::copy): every device but Cpu.
+/// Code above the backends that must take another path for such memory (load on the host, then copy) asks this
+/// instead of naming a device.
+template <class D>
+concept OffHostDevice = Device<D> && !std::is_same_v<D, Cpu>;
+
 }  // namespace pmc

@@ -100,8 +100,7 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
 }
 
 /// Loads weights into a model on another device (a GPU): into a host model (memory-mapped), then copied.
-template <Config C, class T, Device D>
-  requires(!std::is_same_v<D, Cpu>)
+template <Config C, class T, OffHostDevice D>
 void load_weights(Model<C, T, D>& model, const std::filesystem::path& path) {
   auto host = Model<C, T, Cpu>::unallocated(false);
   load_weights(host, path);
@@ -132,8 +131,7 @@ void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
 }
 
 /// Saves a model on another device (a GPU) through a host copy of its weights.
-template <Config C, class T, Device D>
-  requires(!std::is_same_v<D, Cpu>)
+template <Config C, class T, OffHostDevice D>
 void save_hf(const Model<C, T, D>& model, const std::filesystem::path& dir, std::uint64_t max_shard_bytes = 5ull << 30) {
   save_hf(model.template to_host<T>(), dir, max_shard_bytes);
 }
