@@ -215,3 +215,30 @@ if(PMC_BASH)
       PASS_REGULAR_EXPRESSION "PASS ${mode}" TIMEOUT 300)
   endforeach()
 endif()
+# Instruction examples longer than the window (3 of the 10 in instruct_overflow.jsonl, whose case report is long):
+# counted and reported, their prompts truncated from the left, and the run trains
+set(overflow_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_instruct_overflow)
+add_test(NAME cli/instruct_overflow_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${overflow_out} ${overflow_out}_skip)
+set_tests_properties(cli/instruct_overflow_setup PROPERTIES FIXTURES_SETUP cli_instruct_overflow LABELS "cpu;cli")
+add_test(NAME cli/instruct_overflow
+  COMMAND pmc_cli instruct --config demo --tokenizer ${pipeline_out}/tokenizer.model
+          --data ${CMAKE_CURRENT_SOURCE_DIR}/cli/instruct_overflow.jsonl --seq-len 96 --batch 2 --steps 2
+          --out ${overflow_out})
+set_tests_properties(cli/instruct_overflow PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_instruct_overflow"
+  LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "3 of 10 examples are longer than the 97-token window: 3 had their prompt truncated from the left, 0 were skipped.*model saved")
+add_test(NAME cli/instruct_overflow_skip
+  COMMAND pmc_cli instruct --config demo --tokenizer ${pipeline_out}/tokenizer.model
+          --data ${CMAKE_CURRENT_SOURCE_DIR}/cli/instruct_overflow.jsonl --seq-len 96 --batch 2 --steps 2
+          --overflow skip --out ${overflow_out}_skip)
+set_tests_properties(cli/instruct_overflow_skip PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_instruct_overflow"
+  LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "0 had their prompt truncated from the left, 3 were skipped \\(--overflow skip\\)")
+# --seq-len beyond the model's context is refused before the tokenizer is even read
+pmc_cli_refuses(seq_len_over_context "--seq-len 1000 exceeds the model's context of 256 positions"
+  pretrain --config demo --tokenizer ${any_file} --corpus ${any_file} --seq-len 1000 --out ${bad_out}/ctx)
+# --limit draws a seeded sample stratified by answer label, and says so
+add_test(NAME cli/eval_limit_stratified COMMAND pmc_cli eval ${eval_args} --limit 6 --sample-seed 3)
+set_tests_properties(cli/eval_limit_stratified PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "a stratified sample of 6 of 24 items \\(seed 3; strata: answer label")
