@@ -105,3 +105,12 @@ w('corpus','bad.jsonl', '{"text": 1e400}\n{"txt": "x"}\n')
 w('metrics','run.jsonl', '{"step": 1, "loss": 5.2, "lr": 0.0003, "grad_norm": 1.1, "tokens_per_s": 900, "epoch": 0}\n'
   '{"step": 2, "loss": null, "lr": 0.0003, "grad_norm": 1.0, "tokens_per_s": 910, "epoch": 0, "eval_loss": 5.0}\n{"step": 3, "loss": 4.')
 w('metrics','bad.jsonl', '{"step": 1e400, "loss": 1}\n{"loss": "x", "step": 2}\n')
+
+# checkpoint: the first byte chooses the file (even: trainer.json, odd: manifest.json), the rest is its text
+state = {"step": 1, "optimizer_step": 1, "epoch": 0, "index": 1, "seed": 0, "config": "c", "precision": "fp32",
+         "param_steps": {"w": 1}}
+w('checkpoint', 'state_valid.json', b'\x00' + json.dumps(state).encode())
+w('checkpoint', 'state_bad.json', b'\x00' + json.dumps(dict(state, step=-3, index=99, param_steps={"w": 5})).encode())
+w('checkpoint', 'manifest_bad.json', b'\x01' + json.dumps({"files": {
+    "model.safetensors": {"bytes": 1, "crc32c": "00000000"}, "optimizer.safetensors": {"bytes": 0, "crc32c": "zz"},
+    "trainer.json": {"bytes": 18446744073709551615, "crc32c": "0"}}}).encode())
