@@ -8,6 +8,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <pmc/backends/cpu/ops.hpp>
 #include <pmc/train/trainer.hpp>
 #include <support/paths.hpp>
 #include <support/training_data.hpp>
