@@ -226,7 +226,7 @@ add_test(NAME cli/instruct_overflow
           --out ${overflow_out})
 set_tests_properties(cli/instruct_overflow PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_instruct_overflow"
   LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
-  PASS_REGULAR_EXPRESSION "3 of 10 examples are longer than the 97-token window: 3 had their prompt truncated from the left, 0 were skipped.*model saved")
+  PASS_REGULAR_EXPRESSION "3 of 10 examples are longer than the 97-token window: 3 had their prompt truncated from the left, 0 were skipped.*10 documents.*2 steps")
 add_test(NAME cli/instruct_overflow_skip
   COMMAND pmc_cli instruct --config demo --tokenizer ${pipeline_out}/tokenizer.model
           --data ${CMAKE_CURRENT_SOURCE_DIR}/cli/instruct_overflow.jsonl --seq-len 96 --batch 2 --steps 2
