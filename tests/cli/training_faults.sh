@@ -28,7 +28,11 @@ args=(pretrain --config demo --tokenizer "$tokenizer" --corpus "$corpus" --seq-l
       --out "$out")
 train() { "$pmc" "${args[@]}" "$@" 2> "$log"; }  # train [extra flags...]: the small run of every mode
 
-metrics_lines() { [ -f "$out/metrics.jsonl" ] && grep -c '^{.*}$' "$out/metrics.jsonl" || echo 0; }
+metrics_lines() {  # complete lines of metrics.jsonl (0 without the file)
+  local n=0
+  [ -f "$out/metrics.jsonl" ] && n=$(grep -c '^{.*}$' "$out/metrics.jsonl")
+  echo "${n:-0}"
+}
 
 first_log=$out.first.stderr
 start_long_run() {  # a run of many steps in the background, once it has logged two steps; sets $pid
@@ -72,7 +76,7 @@ stop_with() {  # stop_with SIGNAL CODE WORD: stops a long run with SIGNAL; check
   [ "$rc" -eq "$code" ] || fail "exit code $rc after SIG$signal, expected $code"
   local steps
   steps=$(metrics_lines)
-  grep -q "train: $word after step $steps; checkpoint saved" "$first_log" || fail "no '$word after step $steps' message"
+  grep -qF "train: $word after step $steps; checkpoint saved" "$first_log" || fail "no '$word after step $steps' message"
   [ "$(latest)" = "$(printf 'step_%08d' "$steps")" ] || fail "latest is '$(latest)', not the checkpoint of step $steps"
   [ ! -f "$out/model.safetensors" ] || fail "a final model after a stop"
   train --steps $((steps + 1)) || fail "the resumed run failed"
@@ -81,7 +85,7 @@ stop_with() {  # stop_with SIGNAL CODE WORD: stops a long run with SIGNAL; check
 }
 
 case $mode in
-  sigterm) stop_with TERM 143 "terminated \\(SIGTERM\\)" ;;
+  sigterm) stop_with TERM 143 "terminated (SIGTERM)" ;;
   sigint) stop_with INT 130 "interrupted" ;;
   double_signal)
     start_long_run
@@ -109,7 +113,8 @@ case $mode in
     [ "$first" -eq 143 ] || fail "the first process exited $first after SIGTERM"
     ;;
   diverge)
-    train --steps 6 --save-every 1 --lr 1e30
+    args=("${args[@]/#1e-3/1e30}")  # --lr 1e30
+    train --steps 6 --save-every 1
     rc=$?
     [ "$rc" -eq 1 ] || fail "exit code $rc, expected 1"
     grep -q "pmc: error: train: step [0-9]* diverged: loss" "$log" || fail "no divergence error naming the step"

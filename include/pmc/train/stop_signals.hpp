@@ -17,9 +17,15 @@ inline std::atomic<int>& stop_signal() {
   return received;
 }
 // The first signal is recorded and the default actions come back, so that a second Ctrl-C or SIGTERM (the
-// user insisting, or the scheduler's grace period running out) ends the process at once.
+// user insisting, or the scheduler's grace period running out) ends the process at once. Two signals that arrive
+// together both reach this handler (the kernel stacks both before either runs): the one that finds a signal
+// already recorded takes its default action itself (raised here, delivered when the handler returns).
 extern "C" inline void on_stop_signal(int sig) {
-  detail::stop_signal().store(sig);
+  if (detail::stop_signal().exchange(sig) != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
 }
