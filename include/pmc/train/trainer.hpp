@@ -314,10 +314,15 @@ class Trainer {
       weights.push_back(io::tensor_entry(p.name, pmc::to_host(p.value)));  // the fp32 masters in mixed precision
     const auto sd = adamw_.state_dict();
     for (const auto& [key, t] : sd.tensors) state.push_back(io::tensor_entry(key, pmc::to_host(t)));
-    TrainingCheckpoint::save(checkpoint_root(),
-                             {.step = step_, .optimizer_step = sd.step, .position = pos_, .seed = o_.seed,
-                              .config = llama::describe(C), .precision = std::string(precision), .param_steps = sd.steps},
-                             weights, state);
+    TrainerState ts;  // (member by member: nvcc's host pass rejects designated initializers in an argument)
+    ts.step = step_;
+    ts.optimizer_step = sd.step;
+    ts.position = pos_;
+    ts.seed = o_.seed;
+    ts.config = llama::describe(C);
+    ts.precision = std::string(precision);
+    ts.param_steps = sd.steps;
+    TrainingCheckpoint::save(checkpoint_root(), ts, weights, state);
     TrainingCheckpoint::rotate(checkpoint_root(), o_.keep_checkpoints);
   }
 
