@@ -5,6 +5,7 @@
 #include <string>
 
 #include "parity.hpp"
+#include "support/errors.hpp"
 
 namespace pmc::test {
 
@@ -21,22 +22,8 @@ static_assert(ops::ImplementsParamOps<Cuda>);
 // SGD has no GPU kernel (optim::Sgd runs on the CPU only): ops::SgdKernel<Cuda> is not specialized.
 
 namespace {
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pmc::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-template <class Check, class Call>
-void same_error(Check&& check, Call&& call) {
-  const std::string want = error_of(check);
-  REQUIRE(!want.empty());
-  CHECK(error_of(call) == want);
-}
+using pmc::test::error_of;
+using pmc::test::same_error;
 }  // namespace
 
 TEST_CASE("contracts/the GPU ops raise the contract's errors") {

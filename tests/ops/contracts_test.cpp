@@ -9,6 +9,8 @@
 
 #include <pmc/backends/cpu/ops.hpp>
 
+#include "support/errors.hpp"
+
 namespace {
 using pmc::Cpu;
 using pmc::Cuda;
@@ -40,24 +42,8 @@ static_assert(!ImplementsAdamWKernel<Cuda>);
 static_assert(!ImplementsSgdKernel<Cuda>);
 static_assert(!ImplementsParamOps<Cuda>);
 
-/// The message of the pmc::Error f throws ("" if it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pmc::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-/// The backend call fails with the contract check's message, word for word.
-template <class Check, class Call>
-void same_error(Check&& check, Call&& call) {
-  const std::string want = error_of(check);
-  REQUIRE(!want.empty());
-  CHECK(error_of(call) == want);
-}
+using pmc::test::error_of;
+using pmc::test::same_error;
 }  // namespace
 
 TEST_CASE("contracts: cross_entropy's result type and checks are the contract's") {
