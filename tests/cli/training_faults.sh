@@ -67,6 +67,14 @@ reseal_trainer_state() {  # after editing trainer.json: its size and checksum in
     "$dir/manifest.json"
 }
 
+resume_fails() {  # resume_fails WHAT MESSAGE: resuming exits 1 printing MESSAGE, and metrics.jsonl is unchanged
+  train --steps 4
+  local rc=$?
+  [ "$rc" -eq 1 ] || fail "resuming $1 exited $rc"
+  grep -qF "$2" "$log" || fail "resuming $1: no '$2' error"
+  cmp -s "$out/metrics.jsonl" "$out.metrics" || fail "resuming $1 changed metrics.jsonl"
+}
+
 stop_with() {  # stop_with SIGNAL CODE WORD: stops a long run with SIGNAL; checks the exit code, message, checkpoint
   local signal=$1 code=$2 word=$3
   start_long_run
@@ -133,11 +141,7 @@ case $mode in
     offset=$(($(stat -c %s "$file") - 7))
     byte=$(od -An -v -tu1 -j "$offset" -N 1 "$file" | tr -d ' ')
     printf "\\$(printf '%03o' $((byte ^ 16)))" | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
-    train --steps 4
-    rc=$?
-    [ "$rc" -eq 1 ] || fail "resuming from a corrupt checkpoint exited $rc"
-    grep -q "$file: corrupt: its CRC-32C is" "$log" || fail "the error does not name the corrupt file"
-    cmp -s "$out/metrics.jsonl" "$out.metrics" || fail "metrics.jsonl was changed"
+    resume_fails "from a corrupt checkpoint" "$file: corrupt: its CRC-32C is"
     ;;
   bad_state)
     train --steps 2 --save-every 1 || fail "the first run failed"
@@ -146,18 +150,10 @@ case $mode in
     cp "$state" "$out.state"
     sed -i 's/"step": [0-9]*/"step": -3/' "$state"
     reseal_trainer_state
-    train --steps 4
-    rc=$?
-    [ "$rc" -eq 1 ] || fail "resuming from step -3 exited $rc"
-    grep -q "$state: \"step\" is -3, not a non-negative integer" "$log" || fail "the error does not name file and key"
-    cmp -s "$out/metrics.jsonl" "$out.metrics" || fail "metrics.jsonl was changed"
+    resume_fails "from step -3" "$state: \"step\" is -3, not a non-negative integer"
     grep -v '"index":' "$out.state" > "$state"
     reseal_trainer_state
-    train --steps 4
-    rc=$?
-    [ "$rc" -eq 1 ] || fail "resuming without \"index\" exited $rc"
-    grep -q "$state: no \"index\"" "$log" || fail "the error does not name the missing key"
-    cmp -s "$out/metrics.jsonl" "$out.metrics" || fail "metrics.jsonl was changed"
+    resume_fails "without \"index\"" "$state: no \"index\""
     ;;
   *) fail "unknown mode" ;;
 esac
