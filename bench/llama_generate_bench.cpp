@@ -40,11 +40,12 @@ void fill_weights(const Model& model, float a) {
   }
 }
 
-template <pmc::llama::Config C, class T>
+/// kRunTimeConfig: the same model as Model<dynamic> (as the pmc program runs it) instead of Model<C>.
+template <pmc::llama::Config C, class T, bool kRunTimeConfig = false>
 void BM_Generate(benchmark::State& state) {
   const int prompt_len = static_cast<int>(state.range(0));
   const int new_tokens = static_cast<int>(state.range(1));
-  pmc::llama::Model<C, T> model(false);
+  pmc::llama::Model<kRunTimeConfig ? pmc::llama::dynamic : C, T> model(C, false);
   fill_weights(model, 0.02f);
   std::vector<std::int32_t> prompt(static_cast<std::size_t>(prompt_len));
   for (int i = 0; i < prompt_len; ++i) prompt[static_cast<std::size_t>(i)] = 1 + (i * 7919) % (C.vocab_size - 1);
@@ -73,6 +74,11 @@ void BM_Generate(benchmark::State& state) {
 
 BENCHMARK(BM_Generate<pmc::llama::small_20m, float>)->Name("BM_Generate/small_20m/f32")->Args({16, 32})
     ->Iterations(1)->Unit(benchmark::kSecond);
+// decoding a tiny model is where per-token overhead shows: static sizes against run-time ones
+BENCHMARK(BM_Generate<pmc::llama::demo, float>)->Name("BM_Generate/demo/f32")->Args({16, 200})
+    ->Repetitions(5)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Generate<pmc::llama::demo, float, true>)->Name("BM_Generate/demo/f32/run_time_config")->Args({16, 200})
+    ->Repetitions(5)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Generate<pmc::llama::llama_7b, pmc::bf16>)->Name("BM_Generate/llama_7b/bf16")->Args({8, 4})
     ->Iterations(1)->Unit(benchmark::kSecond);
 

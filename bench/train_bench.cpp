@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // One training step (forward, backward, clipping, AdamW) of a LLaMA on the CPU in fp32: tokens/s. The same
 // step in PyTorch, same config, threads and batch, is timed by tools/bench_train_cpu.py, which runs both.
+// Each config runs twice: as a static config (Model<C>: sizes known to the compiler) and as a run-time one
+// (Model<dynamic>, as the pmc program runs every checkpoint), to show what the static sizes gain.
 //   build/release/bench/train_bench --benchmark_filter=small_20m
 #include <benchmark/benchmark.h>
 
@@ -11,10 +13,10 @@
 
 namespace {
 
-template <pmc::llama::Config C>
+template <pmc::llama::Config C, bool kRunTimeConfig>
 void BM_TrainStep(benchmark::State& state) {
   const std::int64_t B = state.range(0), T = state.range(1);
-  pmc::llama::Model<C, float> model;
+  pmc::llama::Model<kRunTimeConfig ? pmc::llama::dynamic : C, float> model(C, true);
   model.init_random(1);
   // the trainer needs a token file; batches here are random tokens made directly
   const auto dir = std::filesystem::temp_directory_path() / "pmc_train_bench";
@@ -42,9 +44,13 @@ void BM_TrainStep(benchmark::State& state) {
   state.counters["params"] = static_cast<double>(C.parameters());
 }
 
-BENCHMARK(BM_TrainStep<pmc::llama::small_20m>)->Name("BM_TrainStep/small_20m/fp32")->Args({8, 256})
+BENCHMARK(BM_TrainStep<pmc::llama::small_20m, false>)->Name("BM_TrainStep/small_20m/fp32")->Args({8, 256})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
-BENCHMARK(BM_TrainStep<pmc::llama::demo>)->Name("BM_TrainStep/demo/fp32")->Args({16, 128})
+BENCHMARK(BM_TrainStep<pmc::llama::small_20m, true>)->Name("BM_TrainStep/small_20m/fp32/run_time_config")
+    ->Args({8, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+BENCHMARK(BM_TrainStep<pmc::llama::demo, false>)->Name("BM_TrainStep/demo/fp32")->Args({16, 128})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_TrainStep<pmc::llama::demo, true>)->Name("BM_TrainStep/demo/fp32/run_time_config")->Args({16, 128})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 /// Records in the output which GEMM float products ran on (`PMC_CPU_GEMM=eigen` selects Eigen's).

@@ -49,6 +49,7 @@ import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 from transformers.models.llama import modeling_llama  # noqa: E402
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS  # noqa: E402
 
 B, T = 2, 9
 GREEDY_PROMPT, GREEDY_NEW = 4, 12
@@ -68,6 +69,29 @@ CASES = {
     "odd": dict(hidden_size=30, num_hidden_layers=2, num_attention_heads=5, num_key_value_heads=5,
                 head_dim=6, intermediate_size=26, vocab_size=131, tie_word_embeddings=False,
                 rope_theta=20000.0, rms_norm_eps=1e-6, seed=1003),
+    # head_dim independent of hidden / heads (q_proj is (4·10, 24), o_proj (24, 40)), as Gemma and some
+    # Qwen/Mistral configs have
+    "head_dim": dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                     head_dim=10, intermediate_size=40, vocab_size=71, tie_word_embeddings=False,
+                     rope_theta=10000.0, rms_norm_eps=1e-5, seed=1005),
+    # RoPE scaling (rope_parameters' rope_type): head_dim 8 gives 4 frequency pairs with wavelengths 6.3, 63,
+    # 628 and 6283 positions, so with an original context of 64 llama3 keeps pair 0, blends pair 1 and divides
+    # pairs 2-3, and yarn's ramp runs over pairs 0..2 (low 0, high 2)
+    "rope_linear": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        intermediate_size=40, vocab_size=67, tie_word_embeddings=False, rope_theta=10000.0,
+                        rms_norm_eps=1e-5, seed=1006, rope_scaling=dict(rope_type="linear", factor=4.0),
+                        max_position_embeddings=256),
+    "rope_llama3": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        intermediate_size=40, vocab_size=67, tie_word_embeddings=False, rope_theta=10000.0,
+                        rms_norm_eps=1e-5, seed=1009,
+                        rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                          original_max_position_embeddings=64),
+                        max_position_embeddings=512),
+    "rope_yarn": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      intermediate_size=40, vocab_size=67, tie_word_embeddings=False, rope_theta=10000.0,
+                      rms_norm_eps=1e-5, seed=1008,
+                      rope_scaling=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=64),
+                      max_position_embeddings=256),
     # multi-query attention: 4 query heads share 1 kv head
     "mqa": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
                 intermediate_size=48, vocab_size=50, tie_word_embeddings=False,
@@ -108,7 +132,8 @@ def _rotary_forward(self, x, position_ids):
     inv = self.inv_freq
     freqs = position_ids[..., None].to(inv.dtype) * inv
     emb = torch.cat((freqs, freqs), dim=-1)  # rotate-half layout: angle i and i + d/2 equal
-    return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+    m = self.amplitude_f64
+    return (m * emb.cos()).to(x.dtype), (m * emb.sin()).to(x.dtype)
 
 
 class Float64Patch:
@@ -129,13 +154,41 @@ def inv_freq_f64(theta, head_dim):
     return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
 
 
+def scaled_rope_f64(theta, head_dim, scaling):
+    """(inv_freq, amplitude) in float64 for a rope_parameters dict, written here from the formulas (independent
+    of transformers' float32 code, which main() compares it with)."""
+    inv = inv_freq_f64(theta, head_dim)
+    kind = (scaling or {}).get("rope_type", "default")
+    if kind == "default":
+        return inv, 1.0
+    f = scaling["factor"]
+    if kind == "linear":
+        return inv / f, 1.0
+    orig = scaling["original_max_position_embeddings"]
+    if kind == "llama3":
+        lo, hi = scaling["low_freq_factor"], scaling["high_freq_factor"]
+        wl = 2 * math.pi / inv
+        smooth = (orig / wl - lo) / (hi - lo)
+        out = torch.where(wl > orig / lo, inv / f, inv)
+        mid = (wl <= orig / lo) & (wl >= orig / hi)
+        return torch.where(mid, (1 - smooth) * inv / f + smooth * inv, out), 1.0
+    assert kind == "yarn"
+    bf, bs = scaling.get("beta_fast", 32), scaling.get("beta_slow", 1)
+    pair = lambda rot: head_dim * math.log(orig / (rot * 2 * math.pi)) / (2 * math.log(theta))
+    low, high = max(math.floor(pair(bf)), 0), min(math.ceil(pair(bs)), head_dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = ((torch.arange(head_dim // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
+    return inv / f * ramp + inv * (1 - ramp), 0.1 * math.log(f) + 1.0
+
+
 def make_float64_model(model32, theta):
     m = LlamaForCausalLM(model32.config)
     m.load_state_dict(model32.state_dict())
     m = m.double()
     m.set_attn_implementation("eager")
     rot = m.model.rotary_emb
-    rot.inv_freq = inv_freq_f64(theta, m.config.head_dim)
+    rot.inv_freq, rot.amplitude_f64 = scaled_rope_f64(theta, m.config.head_dim, m.config.rope_parameters)
     rot.forward = _rotary_forward.__get__(rot)
     m.eval()
     return m
@@ -148,9 +201,9 @@ def ref_forward(w, cfg, ids, rope="half"):
     H, KV, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     eps = cfg.rms_norm_eps
     Bn, Tn = ids.shape
-    inv = inv_freq_f64(cfg.rope_parameters["rope_theta"], D)
+    inv, amp = scaled_rope_f64(cfg.rope_parameters["rope_theta"], D, cfg.rope_parameters)
     ang = torch.arange(Tn, dtype=torch.float64)[:, None] * inv[None, :]  # (T, D/2)
-    cos, sin = ang.cos(), ang.sin()
+    cos, sin = amp * ang.cos(), amp * ang.sin()
 
     def rms(x, g):
         return g * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
@@ -196,11 +249,12 @@ def build_case(name, spec, out_dir):
     spec = dict(spec)
     seed = spec.pop("seed")
     theta = spec.pop("rope_theta")
+    rope = dict(spec.pop("rope_scaling", {"rope_type": "default"}), rope_theta=theta)
+    spec.setdefault("max_position_embeddings", 64)
     torch.manual_seed(seed)
     cfg = LlamaConfig(
         **spec,
-        max_position_embeddings=64,
-        rope_parameters={"rope_type": "default", "rope_theta": theta},
+        rope_parameters=rope,
         attention_bias=False,
         mlp_bias=False,
         hidden_act="silu",
@@ -256,6 +310,11 @@ def build_case(name, spec, out_dir):
         assert len(set(greedy.tolist())) >= 4, f"{name}: degenerate greedy continuation {greedy.tolist()}"
 
     # ---- cross-checks
+    if rope["rope_type"] != "default":
+        hf_inv, hf_amp = ROPE_INIT_FUNCTIONS[rope["rope_type"]](cfg, "cpu")
+        ours, amp = scaled_rope_f64(theta, cfg.head_dim, rope)
+        d_inv = ((hf_inv.double() - ours).abs() / ours).max().item()
+        assert d_inv < 1e-6 and abs(hf_amp - amp) < 1e-12, f"{name}: RoPE frequencies disagree {d_inv} {hf_amp} {amp}"
     w64 = {n: p.detach().double() for n, p in model.state_dict().items()}
     with torch.no_grad():
         ref = ref_forward(w64, cfg, input_ids, rope="half")

@@ -63,7 +63,7 @@ inline void add_device_flag(CLI::App& app, std::string& device,
 
 /// --precision fp32|bf16 for the subcommands that run a trained model (eval, generate).
 inline void add_model_precision_flag(CLI::App& app, std::string& precision) {
-  app.add_option("--precision", precision, "the model's weights and compute: fp32, or bf16 (--device cuda)")
+  app.add_option("--precision", precision, "the model's weights and compute: fp32, or bf16 (half the memory)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 

@@ -20,12 +20,11 @@ const pmc::cli::Command convert_command{
       app.add_option("--out", o->out, "output folder (config.json + model.safetensors)")->required();
       app.add_option("--dtype", o->dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
       return [o]() {
-        const std::string name = pmc::llama::checkpoint_config_name(o->model);
-        return pmc::llama::with_config(name, [&]<pmc::llama::Config C>() {
-          auto model = pmc::llama::Model<C, float>::unallocated(false);
-          pmc::llama::load_weights(model, o->model);
+        {
+          const auto model = pmc::llama::load_model<float>(o->model);
+          const pmc::llama::Config C = model.config();
           if (o->dtype == "bf16") {
-            pmc::llama::Model<C, pmc::bf16> half(false);
+            pmc::llama::Model<pmc::llama::dynamic, pmc::bf16> half(C, false);
             auto src = model.named_parameters();
             auto dst = half.named_parameters();
             for (std::size_t i = 0; i < src.size(); ++i) src[i].var.value().copy_to(dst[i].var.value());
@@ -34,10 +33,10 @@ const pmc::cli::Command convert_command{
           } else {
             pmc::llama::save_hf(model, o->out);
           }
-          std::printf("pmc convert: %s (config %s, %lld parameters) -> %s\n", o->model.c_str(), name.c_str(),
-                      static_cast<long long>(C.parameters()), o->out.c_str());
+          std::printf("pmc convert: %s (%s, %lld parameters) -> %s\n", o->model.c_str(),
+                      pmc::llama::config_label(C).c_str(), static_cast<long long>(C.parameters()), o->out.c_str());
           return 0;
-        });
+        }
       };
     }};
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // `pmc generate`: text from a prompt with a model loaded from an HF folder, a .safetensors file or a llama2.c .bin,
 // on the CPU or the GPU.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -53,6 +55,19 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::BpeTokenizer& tok)
   }
   std::fprintf(stderr, "pmc generate: %zu tokens on %s (%.1f tokens/s after the first)\n", out.size(), a.device.c_str(),
                secs > 0 ? static_cast<double>(out.size() - 1) / secs : 0.0);
+  if (!pmc::cli::wants_cuda(a.device)) {
+    // the process's peak resident memory (weights mapped from the file count once touched) beside the plan's
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    pmc::llama::PlanOptions po;
+    po.dtype = a.precision == "bf16" ? pmc::llama::PlanDtype::bf16 : pmc::llama::PlanDtype::fp32;
+    po.seq = static_cast<std::int64_t>(prompt.size()) + a.max_new_tokens;
+    po.training = false;
+    const auto plan = pmc::llama::plan_memory(pmc::llama::read_architecture(a.model), po);
+    std::fprintf(stderr, "pmc generate: peak memory %.2f GiB; pmc plan --inference: %.2f GiB\n",
+                 static_cast<double>(u.ru_maxrss) * 1024.0 / (1ull << 30),
+                 static_cast<double>(plan.total_bytes()) / (1ull << 30));
+  }
   return 0;
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// What `pmc eval`, `pmc generate` and `pmc pipeline` share: a checkpoint loaded as the Model of the config it
-// names, on the CPU or (built with CUDA) the GPU, and used to score a benchmark or to continue a prompt. No
+// What `pmc eval`, `pmc generate` and `pmc pipeline` share: a checkpoint of any LLaMA shape loaded as a
+// Model<dynamic> of its stored architecture, on the CPU or (built with CUDA) the GPU, and used to score a benchmark or to continue a prompt. No
 // CLI11 here: the GPU half is compiled by nvcc (cuda/inference_cuda.cu).
 #pragma once
 
@@ -29,23 +29,21 @@ struct ModelTarget {
   std::string tokenizer;           // for messages: the tokenizer file checked against the model
 };
 
-/// Loads t.path as a Model<C, T, D> (T from t.precision) and returns f(model). On the CPU models run in
-/// fp32 (a bf16 checkpoint is widened as it loads); bf16 weights are for the GPU, where they halve memory.
-template <llama::Config C, Device D, class F>
+/// Loads t.path as a Model<dynamic, T, D> (T from t.precision: fp32, or bf16, which halves the weights' memory:
+/// a 7B takes 13.5 GB instead of 27) and returns f(model). A checkpoint stored in T is memory-mapped, not copied.
+template <Device D, class F>
 decltype(auto) with_model(const ModelTarget& t, const tokenizer::BpeTokenizer& tok, F&& f) {
+  const llama::Config C = llama::read_architecture(t.path);
+  llama::check_config(C, t.path);
   auto run = [&]<class T>() {
-    auto model = llama::Model<C, T, D>::unallocated(false);
+    auto model = llama::Model<llama::dynamic, T, D>::unallocated(C, false);
     llama::load_weights(model, t.path);
     PMC_CHECK(tok.vocab_size() <= C.vocab_size, t.tokenizer, ": the tokenizer has ", tok.vocab_size(),
               " pieces but the model ", t.path, " only ", C.vocab_size, " embeddings");
     return f(std::as_const(model));
   };
-  if constexpr (!std::is_same_v<D, Cpu>) {
-    if (t.precision == "bf16") return run.template operator()<bf16>();
-  }
-  PMC_CHECK(t.precision == "fp32" || t.precision == "bf16", "--precision must be fp32 or bf16, got '", t.precision, "'");
-  PMC_CHECK(t.precision == "fp32", "--precision bf16: on the CPU pmc runs models in fp32 (bf16 checkpoints are "
-            "widened as they load); bf16 weights are for --device cuda");
+  if (t.precision == "bf16") return run.template operator()<bf16>();
+  PMC_CHECK(t.precision == "fp32", "--precision must be fp32 or bf16, got '", t.precision, "'");
   return run.template operator()<float>();
 }
 
@@ -76,16 +74,14 @@ inline eval::EvalReport evaluate_on_gpu(const ModelTarget& t, eval::Scorer score
 #endif
 }
 
-/// evaluate on t.device, for the config of the checkpoint (any config of the registry, llama::with_config).
+/// evaluate on t.device, for the architecture of the checkpoint.
 inline eval::EvalReport evaluate_on_device(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
                                            const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
   if (wants_cuda(t.device)) return evaluate_on_gpu(t, scorer, tok, items, opt);
-  return llama::with_config(llama::checkpoint_config_name(t.path), [&]<llama::Config C>() {
-    return with_model<C, Cpu>(t, tok, [&](const auto& model) { return evaluate(model, scorer, tok, items, opt); });
-  });
+  return with_model<Cpu>(t, tok, [&](const auto& model) { return evaluate(model, scorer, tok, items, opt); });
 }
 
-/// llama::generate on t.device, for the config named in the checkpoint.
+/// llama::generate on t.device, for the architecture of the checkpoint.
 inline std::vector<std::int32_t> generate_on_device(const ModelTarget& t, const tokenizer::BpeTokenizer& tok,
                                                     std::span<const std::int32_t> prompt,
                                                     const llama::GenerateOptions& go) {
@@ -96,9 +92,7 @@ inline std::vector<std::int32_t> generate_on_device(const ModelTarget& t, const 
     fail_without_cuda();
 #endif
   }
-  return llama::with_config(llama::checkpoint_config_name(t.path), [&]<llama::Config C>() {
-    return with_model<C, Cpu>(t, tok, [&](const auto& model) { return llama::generate(model, prompt, go); });
-  });
+  return with_model<Cpu>(t, tok, [&](const auto& model) { return llama::generate(model, prompt, go); });
 }
 
 }  // namespace pmc::cli

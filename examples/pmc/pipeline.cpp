@@ -126,8 +126,8 @@ PipelineConfig read_config(const fs::path& path) {
 bool stage_done(const fs::path& dir) { return fs::exists(dir / "stage.done"); }
 void mark_done(const fs::path& dir) { pmc::io::write_file_atomic(dir / "stage.done", "done\n"); }
 
-template <pmc::llama::Config C>
 int run_pipeline(PipelineConfig cfg) {
+  const pmc::llama::Config C = pmc::llama::architecture_of(cfg.model);
   const auto t_start = std::chrono::steady_clock::now();
   const fs::path out = cfg.out;
   pmc::io::ensure_directory(out);
@@ -168,7 +168,7 @@ int run_pipeline(PipelineConfig cfg) {
   // 3. base model
   const fs::path base = out / "base";
   if (!stage_done(base)) {
-    pmc::llama::Model<C, float> m(false);
+    pmc::llama::Model<pmc::llama::dynamic, float> m(C, false);
     m.init_random(cfg.seed, 0.02f);
     pmc::llama::save_hf(m, base);
     mark_done(base);
@@ -213,7 +213,7 @@ int run_pipeline(PipelineConfig cfg) {
       const pmc::cli::PrepareFn prepare =
           s.instruct ? pmc::cli::PrepareFn(instruct_docs) : pmc::cli::PrepareFn(corpus_docs);
       const int rc = on_gpu ? pmc::cli::run_training_on_gpu(a, packing, prepare)
-                            : pmc::cli::run_training_in_precision<C>(a, packing, prepare);
+                            : pmc::cli::run_training_in_precision<pmc::Cpu>(a, packing, prepare);
       if (rc != 0) {
         std::printf("pmc pipeline: stage %s was interrupted; run the same command again to resume it\n", s.name);
         return rc;
@@ -251,7 +251,7 @@ int run_pipeline(PipelineConfig cfg) {
     const pmc::cli::ModelTarget target{(out / name).string(), cfg.device, "fp32", tok_path.string()};
     const auto scorer = pmc::eval::Scorer::likelihood;
     auto rep = on_gpu ? pmc::cli::evaluate_on_gpu(target, scorer, tok, loaded.items, eo)
-                      : pmc::cli::with_model<C, pmc::Cpu>(target, tok, [&](const auto& m) {
+                      : pmc::cli::with_model<pmc::Cpu>(target, tok, [&](const auto& m) {
                           return pmc::cli::evaluate(m, scorer, tok, loaded.items, eo);
                         });
     rep.skipped.insert(rep.skipped.end(), loaded.skipped.begin(), loaded.skipped.end());
@@ -344,7 +344,7 @@ const pmc::cli::Command pipeline_command{
       auto o = std::make_shared<Opts>();
       app.add_option("--config", o->config, "a JSON pipeline config (see docs/pipeline.md)")->check(CLI::ExistingFile);
       app.add_option("--out", o->out, "output folder (default pmc-pipeline)");
-      app.add_option("--model", o->model, "model config name (default demo)");
+      app.add_option("--model", o->model, "model config: a name (" + pmc::llama::supported_config_names() + ") or a config.json (default demo)");
       app.add_option("--seed", o->seed, "seed")
           ->check(CLI::NonNegativeNumber)
           ->each([o](const std::string&) { o->seed_set = true; });
@@ -357,7 +357,7 @@ const pmc::cli::Command pipeline_command{
         if (!o->model.empty()) cfg.model = o->model;
         if (!o->device.empty()) cfg.device = o->device;
         if (o->seed_set) cfg.seed = o->seed;
-        return pmc::llama::with_config(cfg.model, [&]<pmc::llama::Config C>() { return run_pipeline<C>(cfg); });
+        return run_pipeline(cfg);
       };
     }};
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <pmc/models/llama/memory_plan.hpp>
-#include <pmc/models/llama/registry.hpp>
+#include <pmc/models/llama/checkpoint.hpp>
 
 #include "command.hpp"
 
@@ -32,7 +32,7 @@ const pmc::cli::Command plan_command{
         bool json = false, inference = false;
       };
       auto o = std::make_shared<Opts>();
-      app.add_option("--model", o->model, "config name (" + pmc::llama::supported_config_names() + ")")->required();
+      app.add_option("--model", o->model, "a config name (" + pmc::llama::supported_config_names() + "), a config.json or a model folder")->required();
       app.add_option("--dtype", o->dtype, "fp32 or bf16 (bf16 weights with fp32 master weights)")
           ->check(CLI::IsMember({"fp32", "bf16"}));
       app.add_option("--batch", o->batch, "sequences per step")->check(CLI::PositiveNumber);
@@ -45,7 +45,7 @@ const pmc::cli::Command plan_command{
       app.add_flag("--json", o->json, "print JSON");
       return [o]() {
         using namespace pmc::llama;
-        const Config c = config_by_name(o->model);
+        const Config c = pmc::llama::architecture_of(o->model);
         PlanOptions po;
         po.dtype = o->dtype == "bf16" ? PlanDtype::bf16 : PlanDtype::fp32;
         po.batch = o->batch;

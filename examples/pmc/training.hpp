@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // What `pmc pretrain`, `pmc instruct` and `pmc pipeline` share: preparing token files and running the Trainer
-// (with resume) for a config chosen by name, on the CPU or (built with CUDA) the GPU. No CLI11 here: the GPU
+// (with resume) for the architecture of --config or --init (any LLaMA shape: a Model<dynamic>), on the CPU or
+// (built with CUDA) the GPU. No CLI11 here: the GPU
 // half is compiled by nvcc (cuda/training_cuda.cu); the flags are in training_flags.hpp.
 #pragma once
 
@@ -40,21 +41,31 @@ struct PreparedData {
 
 /// Locks DIR (train::RunLock: a second process on it fails at once), builds DIR/data/{train,eval}.tokens from
 /// `prepare` (every 1/eval_fraction-th document held out), unless a run being resumed already has them; then
-/// trains a Model<C, T> (T = float: fp32; bf16: mixed precision), resuming from DIR's checkpoints if present.
+/// trains a Model<dynamic, T> of `a`'s architecture (T = float: fp32; bf16: mixed precision), resuming from DIR's
+/// checkpoints if present.
 /// Returns 0 when training finished, 128 + the signal when Ctrl-C (130) or SIGTERM (143) stopped it (a
 /// checkpoint was saved). A diverged run throws (the last checkpoint stays the last good one).
 using PrepareFn = std::function<PreparedData(const tokenizer::BpeTokenizer&)>;
 
-template <llama::Config C, class T = float, Device D = Cpu>
+/// The architecture to train: that of the model given by --init, else of --config (a name or a config.json).
+inline llama::Config training_config(const TrainArgs& a) {
+  if (!a.init.empty()) return llama::read_architecture(a.init);
+  PMC_CHECK(!a.config.empty(), "give --config NAME or --init PATH");
+  return llama::architecture_of(a.config);
+}
+
+template <class T = float, Device D = Cpu>
 int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   namespace fs = std::filesystem;
+  const llama::Config C = training_config(a);
+  using Model = llama::Model<llama::dynamic, T, D>;
   PMC_CHECK(a.seq_len <= C.max_seq_len, "--seq-len ", a.seq_len, " exceeds the model's context of ", C.max_seq_len,
             " positions");
   const auto tok = tokenizer::BpeTokenizer::load(a.tokenizer);
   PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": ", tok.vocab_size(), " pieces do not fit the model's ",
             C.vocab_size, " embeddings");
   // a loaded model borrows the checkpoint's memory; only a fresh one allocates its weights
-  auto model = a.init.empty() ? llama::Model<C, T, D>(true) : llama::Model<C, T, D>::unallocated(true);
+  auto model = a.init.empty() ? Model(C, true) : Model::unallocated(C, true);
   if (!a.init.empty()) llama::load_weights(model, a.init);
   else model.init_random(a.seed, a.init_std);
   const fs::path out = a.out;
@@ -110,13 +121,13 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
                out.filename().string().c_str(), static_cast<long long>(train_file.n_tokens()),
                static_cast<long long>(train_file.n_docs()), static_cast<long long>(probe.windows_per_epoch()),
                static_cast<long long>(o.seq_len), static_cast<long long>(o.steps),
-               std::string(train::Trainer<C, T, D>::precision).c_str(), o.recompute ? ", activation recompute" : "");
+               std::string(train::Trainer<llama::dynamic, T, D>::precision).c_str(), o.recompute ? ", activation recompute" : "");
   if constexpr (!std::is_same_v<D, Cpu>) std::fprintf(stderr, "%s: training on %s\n", out.string().c_str(), D::name.data());
   if (a.comm && lead)
     std::fprintf(stderr, "%s: data parallel over %d %s ranks, %lld of the %lld windows of a batch each\n",
                  out.string().c_str(), a.comm->size(), a.comm->name().c_str(),
                  static_cast<long long>(o.batch / a.comm->size()), static_cast<long long>(o.batch));
-  train::Trainer<C, T, D> trainer(model, train_file, eval_file ? &*eval_file : nullptr, o);
+  train::Trainer<llama::dynamic, T, D> trainer(model, train_file, eval_file ? &*eval_file : nullptr, o);
   if (!a.resume.empty()) {
     PMC_CHECK(trainer.resume_if_present(fs::path(a.resume)), a.resume, ": no checkpoints/latest to resume from");
   } else if (trainer.resume_if_present() && lead) {
@@ -133,18 +144,11 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
 }
 
 /// run_training on device D in the precision of --precision (fp32 or bf16 mixed).
-template <llama::Config C, Device D = Cpu>
+template <Device D = Cpu>
 int run_training_in_precision(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
-  if (a.precision == "bf16") return run_training<C, bf16, D>(a, packing, prepare);
+  if (a.precision == "bf16") return run_training<bf16, D>(a, packing, prepare);
   PMC_CHECK(a.precision == "fp32", "--precision must be fp32 or bf16, got '", a.precision, "'");
-  return run_training<C, float, D>(a, packing, prepare);
-}
-
-/// The config of --config, or of the model given by --init.
-inline std::string training_config_name(const TrainArgs& a) {
-  if (!a.init.empty()) return llama::checkpoint_config_name(a.init);
-  PMC_CHECK(!a.config.empty(), "give --config NAME or --init PATH");
-  return a.config;
+  return run_training<float, D>(a, packing, prepare);
 }
 
 #if defined(PMC_CLI_WITH_CUDA)
@@ -165,9 +169,7 @@ inline int run_training_on_gpu(const TrainArgs& a, data::Packing packing, const 
 /// Trains the config of `a` on --device (cpu, or cuda when this program was built with CUDA) in --precision.
 inline int run_training_on_device(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   if (wants_cuda(a.device)) return run_training_on_gpu(a, packing, prepare);
-  return llama::with_config(training_config_name(a), [&]<llama::Config C>() {
-    return run_training_in_precision<C>(a, packing, prepare);
-  });
+  return run_training_in_precision<Cpu>(a, packing, prepare);
 }
 
 }  // namespace pmc::cli

@@ -8,7 +8,7 @@
 namespace pmc::cli {
 
 inline void add_training_flags(CLI::App& app, TrainArgs& a) {
-  auto* cfg = app.add_option("--config", a.config, "start from random weights of this config");
+  auto* cfg = app.add_option("--config", a.config, "start from random weights of this architecture: a config name or a config.json");
   auto* init = app.add_option("--init", a.init, "start from this model (HF folder, .safetensors, llama2.c .bin)");
   cfg->excludes(init);
   app.add_option("--tokenizer", a.tokenizer, "SentencePiece .model")->required()->check(CLI::ExistingFile);

@@ -70,10 +70,15 @@ add_test(NAME cli/generate COMMAND pmc_cli generate --model ${eval_model} --toke
                                   --prompt "Vitamin C deficiency causes" --max-new-tokens 6 --print-ids)
 set_tests_properties(cli/generate PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "pmc generate: [0-6] tokens on cpu")
-# bf16 weights are for the GPU; --device cuda says why it cannot run (no CUDA in this build, or no GPU here)
+# bf16 weights on the CPU (half the memory): the evaluation runs and generation prints its peak memory beside the
+# plan's; --device cuda says why it cannot run (no CUDA in this build, or no GPU here)
 add_test(NAME cli/eval_bf16_cpu COMMAND pmc_cli eval ${eval_args} --precision bf16)
 set_tests_properties(cli/eval_bf16_cpu PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
-  PASS_REGULAR_EXPRESSION "on the CPU pmc runs models in fp32")
+  PASS_REGULAR_EXPRESSION "total +24 ")
+add_test(NAME cli/generate_bf16_cpu COMMAND pmc_cli generate --model ${eval_model} --tokenizer ${pipeline_out}/tokenizer.model
+                                          --prompt "Vitamin C deficiency causes" --max-new-tokens 6 --precision bf16)
+set_tests_properties(cli/generate_bf16_cpu PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "tokens on cpu.*peak memory [0-9.]+ GiB. pmc plan --inference: [0-9.]+ GiB")
 add_test(NAME cli/eval_device_cuda COMMAND pmc_cli eval ${eval_args} --device cuda --precision bf16)
 add_test(NAME cli/generate_device_cuda COMMAND pmc_cli generate --model ${eval_model}
                                                --tokenizer ${pipeline_out}/tokenizer.model --prompt "x" --device cuda)
@@ -242,3 +247,39 @@ add_test(NAME cli/eval_limit_stratified COMMAND pmc_cli eval ${eval_args} --limi
 set_tests_properties(cli/eval_limit_stratified PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   ENVIRONMENT OMP_NUM_THREADS=1
   PASS_REGULAR_EXPRESSION "a stratified sample of 6 of 24 items \\(seed 3; strata: answer label")
+# any LLaMA shape, not only the registry's: a config.json that names no registry config (head_dim 24 with 4 heads
+# of a 64-wide model) trains, saves, evaluates, generates, plans and converts; a model folder with it does too
+set(runtime_cfg ${CMAKE_CURRENT_SOURCE_DIR}/cli/runtime_config.json)
+set(runtime_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_runtime_config)
+add_test(NAME cli/runtime_config_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${runtime_out} ${runtime_out}_bf16)
+set_tests_properties(cli/runtime_config_setup PROPERTIES FIXTURES_SETUP cli_runtime LABELS "cpu;cli")
+add_test(NAME cli/runtime_config_pretrain
+  COMMAND pmc_cli pretrain --config ${runtime_cfg} --tokenizer ${pipeline_out}/tokenizer.model
+          --corpus ${pipeline_out}/data/corpus.txt --seq-len 48 --batch 2 --steps 3 --lr 1e-3 --out ${runtime_out})
+set_tests_properties(cli/runtime_config_pretrain PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_runtime"
+  FIXTURES_SETUP cli_runtime_done LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "3 steps, fp32.*model saved")
+add_test(NAME cli/runtime_config_eval COMMAND pmc_cli eval --model ${runtime_out} --tokenizer ${pipeline_out}/tokenizer.model
+  --benchmark mcq --data ${pipeline_out}/data/heldout_mcq.jsonl --limit 4)
+add_test(NAME cli/runtime_config_generate COMMAND pmc_cli generate --model ${runtime_out}
+  --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C" --max-new-tokens 4 --print-ids)
+add_test(NAME cli/runtime_config_resume_bf16
+  COMMAND pmc_cli instruct --init ${runtime_out} --tokenizer ${pipeline_out}/tokenizer.model
+          --data ${pipeline_out}/data/instruct.jsonl --seq-len 64 --batch 2 --steps 2 --precision bf16
+          --out ${runtime_out}_bf16)
+add_test(NAME cli/runtime_config_convert COMMAND pmc_cli convert --model ${runtime_out} --out ${runtime_out}_converted)
+set_tests_properties(cli/runtime_config_eval PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_runtime_done"
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "total +4 ")
+set_tests_properties(cli/runtime_config_generate PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_runtime_done"
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "pmc generate: [0-4] tokens on cpu")
+set_tests_properties(cli/runtime_config_resume_bf16 PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_runtime_done"
+  LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1 PASS_REGULAR_EXPRESSION "2 steps, bf16-mixed")
+set_tests_properties(cli/runtime_config_convert PROPERTIES FIXTURES_REQUIRED cli_runtime_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "dim 64, layers 2, heads 4, kv heads 2, head_dim 24.*-> ")
+add_test(NAME cli/plan_runtime_config COMMAND pmc_cli plan --model ${runtime_cfg} --seq 64 --json)
+# 201024 = embeddings 2·800·64 + 2 blocks (q 96·64, k and v 48·64 each, o 64·96, 3·64·160 MLP, 2·64 norms) + final norm
+set_tests_properties(cli/plan_runtime_config PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"parameters\": 201024")
+add_test(NAME cli/convert_golden_head_dim COMMAND pmc_cli convert --model ${CMAKE_CURRENT_SOURCE_DIR}/golden/hf/head_dim
+                                          --out ${runtime_out}_golden --dtype bf16)
+set_tests_properties(cli/convert_golden_head_dim PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "head_dim 10.*15048 parameters")

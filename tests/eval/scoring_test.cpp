@@ -25,7 +25,7 @@ namespace {
 template <class M>
 std::vector<double> plain_logprobs(const M& model, const std::vector<std::int32_t>& ctx,
                                    const std::vector<std::int32_t>& cont) {
-  constexpr auto C = M::config;
+  const auto C = model.config();
   std::vector<std::int32_t> all = ctx;
   all.insert(all.end(), cont.begin(), cont.end());
   pmc::autograd::NoGrad ng;

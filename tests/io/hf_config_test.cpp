@@ -73,6 +73,47 @@ TEST_CASE("config.json written by transformers reads") {
   CHECK(c.head_dim() == 8);
 }
 
+TEST_CASE("head_dim: kept when it is not hidden_size / heads, dropped when it is, and written back") {
+  auto j = minimal();
+  j["head_dim"] = j["hidden_size"].get<int>() / j["num_attention_heads"].get<int>();  // the default spelled out
+  CHECK(parse_hf_config(j).head_dim_explicit == 0);
+  CHECK(parse_hf_config(j) == parse_hf_config(minimal()));
+  j["head_dim"] = 6;
+  const auto c = parse_hf_config(j);
+  CHECK(c.head_dim_explicit == 6);
+  CHECK(c.head_dim() == 6);
+  CHECK(to_json(c)["head_dim"] == 6);
+  CHECK(parse_hf_config(to_json(c)) == c);
+}
+
+TEST_CASE("rope scaling: both spellings, the context as llama3's default original length, written back") {
+  auto j = minimal();
+  j["rope_theta"] = 5e5;
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};  // transformers 4
+  auto c = parse_hf_config(j);
+  CHECK(c.rope_theta == 5e5);
+  CHECK(c.rope_scaling.type == "linear");
+  CHECK(c.rope_scaling.factor == 2.0);
+  j = minimal();
+  j["max_position_embeddings"] = 8192;
+  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 5e5}, {"factor", 8.0},
+                          {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0}};  // no original length
+  c = parse_hf_config(j);
+  CHECK(c.rope_scaling.type == "llama3");
+  CHECK(c.rope_scaling.original_max_position_embeddings == 8192);
+  const auto out = to_json(c);
+  CHECK(out["rope_parameters"]["rope_type"] == "llama3");
+  CHECK(out["rope_parameters"]["original_max_position_embeddings"] == 8192);
+  CHECK(out["rope_scaling"]["factor"] == 8.0);
+  CHECK(parse_hf_config(out) == c);
+  j = minimal();
+  j["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e6}, {"factor", 4.0},
+                          {"original_max_position_embeddings", 32768}, {"mscale", 0.707}, {"mscale_all_dim", 0.707}};
+  c = parse_hf_config(j);
+  CHECK(c.rope_scaling.mscale == doctest::Approx(0.707));
+  CHECK(parse_hf_config(to_json(c)) == c);
+}
+
 TEST_CASE("defaults and the transformers 4 spelling") {
   auto j = minimal();
   auto c = parse_hf_config(j);
@@ -124,11 +165,17 @@ TEST_CASE("config.json errors name the file and the key") {
   j["tie_word_embeddings"] = 1;
   error_of(read_with(j), {"config.json", "tie_word_embeddings", "boolean"});
   j = minimal();
-  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
-  error_of(read_with(j), {"config.json", "rope_scaling", "not supported"});
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  error_of(read_with(j), {"config.json rope_scaling", "rope_type \"dynamic\" is not supported", "linear, llama3"});
   j = minimal();
-  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 5e5}, {"factor", 8.0}};
-  error_of(read_with(j), {"config.json", "rope_type", "not supported"});
+  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 5e5}, {"factor", 8.0}, {"beta_fast", 3}};
+  error_of(read_with(j), {"config.json rope_parameters", "\"beta_fast\" is not supported for rope_type \"llama3\""});
+  j = minimal();
+  j["rope_parameters"] = {{"rope_type", "linear"}, {"rope_theta", 5e5}};
+  error_of(read_with(j), {"config.json rope_parameters", "needs a \"factor\""});
+  j = minimal();
+  j["rope_parameters"] = {{"rope_type", "yarn"}, {"factor", 0.5}};
+  error_of(read_with(j), {"config.json rope_parameters", "factor must be at least 1"});
   j = minimal();
   j["model_type"] = "mistral";
   error_of(read_with(j), {"config.json", "mistral", "not supported"});
@@ -145,8 +192,11 @@ TEST_CASE("config.json errors name the file and the key") {
   j["num_attention_heads"] = 7;
   error_of(read_with(j), {"config.json", "not divisible by num_attention_heads 7"});
   j = minimal();
-  j["head_dim"] = 16;
-  error_of(read_with(j), {"config.json", "head_dim 16"});
+  j["head_dim"] = 0;
+  error_of(read_with(j), {"config.json", "head_dim must be positive"});
+  j = minimal();
+  j["head_dim"] = 7;  // independent of hidden / heads, but RoPE needs pairs
+  error_of(read_with(j), {"config.json", "head dimension 7 must be even"});
   j = minimal();
   j["num_hidden_layers"] = 0;
   error_of(read_with(j), {"config.json", "num_hidden_layers must be positive"});

@@ -13,6 +13,7 @@
 #include <pmc/pmc.hpp>
 #include <pmc/tokenizer/bpe.hpp>
 #include <support/compare.hpp>
+#include <support/errors.hpp>
 #include <support/paths.hpp>
 #include <support/test_configs.hpp>
 
@@ -26,20 +27,20 @@ namespace {
 
 fs::path golden_dir(const std::string& name) { return test::source_dir() / "tests/golden/hf" / name; }
 
-/// logits, loss and every parameter gradient of the model at `dir` against its golden file.
-template <Config C, class T>
-void check_against_hf(const fs::path& dir, double tol) {
-  auto model = Model<C, T>::unallocated(true);
-  load_weights(model, dir);
+/// logits, loss and every parameter gradient of `model` (loaded from `dir`, trainable) against dir's golden file.
+template <class M>
+void check_against_hf(const M& model, const fs::path& dir, double tol) {
+  using T = typename M::value_type;
   const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
   const auto ids = golden.get<std::int32_t>("input_ids");
   const auto targets = golden.get<std::int32_t>("targets");
   const auto want_logits = golden.get<double>("logits");
+  const std::string kind = M::kStaticConfig ? "static config" : "run-time config";
   {
     autograd::NoGrad no_grad;
     const auto logits = model.forward(ids).value();
     const double err = test::max_rel_diff(logits, want_logits.reshape({logits.size(0), logits.size(1)}));
-    INFO(dir.filename().string(), " logits relative error ", err);
+    INFO(dir.filename().string(), " (", kind, ") logits relative error ", err);
     CHECK(err < tol);
   }
   const auto loss = model.loss(ids, targets);
@@ -49,22 +50,29 @@ void check_against_hf(const fs::path& dir, double tol) {
   double worst = 0;
   for (const auto& p : model.named_parameters()) {
     const double err = test::max_rel_diff(p.var.grad(), golden.get<double>("grad." + p.name));
-    INFO(dir.filename().string(), " gradient of ", p.name, ": relative error ", err);
+    INFO(dir.filename().string(), " (", kind, ") gradient of ", p.name, ": relative error ", err);
     CHECK(err < tol);
     worst = std::max(worst, err);
   }
-  MESSAGE(dir.filename().string(), " (", sizeof(T) == 8 ? "float64" : "float32", "): worst gradient relative error ",
-          worst);
+  MESSAGE(dir.filename().string(), " (", sizeof(T) == 8 ? "float64" : "float32", ", ", kind,
+          "): worst gradient relative error ", worst);
 }
 
+/// The golden case `name` through a Model of its static test config and through Model<dynamic> (load_model).
 template <class T>
 void check_case(const std::string& name, double tol) {
   const auto dir = golden_dir(name);
   REQUIRE(fs::exists(dir / "golden.safetensors"));
-  test::with_test_config_of(dir, [&]<Config C>() { check_against_hf<C, T>(dir, tol); });
+  test::with_test_config_of(dir, [&]<Config C>() {
+    auto model = Model<C, T>::unallocated(true);
+    load_weights(model, dir);
+    check_against_hf(model, dir, tol);
+  });
+  check_against_hf(load_model<T>(dir, /*trainable=*/true), dir, tol);
 }
 
-const char* kCases[] = {"gqa", "mha_tied", "odd", "mqa"};
+const char* kCases[] = {"gqa", "mha_tied", "odd", "mqa"};  // each has a static test config as well
+const char* kRuntimeOnlyCases[] = {"head_dim", "rope_linear", "rope_llama3", "rope_yarn"};  // run-time config only
 
 }  // namespace
 
@@ -90,10 +98,58 @@ TEST_CASE("configs: exact parameter counts and the name table") {
 
 TEST_CASE("hf parity: logits, loss and gradients in float64") {
   for (auto name : kCases) check_case<double>(name, 1e-9);
+  for (auto name : kRuntimeOnlyCases) check_against_hf(load_model<double>(golden_dir(name), true), golden_dir(name), 1e-9);
 }
 
 TEST_CASE("hf parity: logits, loss and gradients in float32") {
   for (auto name : kCases) check_case<float>(name, 1e-4);
+  for (auto name : kRuntimeOnlyCases) check_against_hf(load_model<float>(golden_dir(name), true), golden_dir(name), 1e-4);
+}
+
+TEST_CASE("run-time config: Model<dynamic> computes the same bits as the static Model, forward and backward") {
+  for (auto name : kCases) {
+    const auto dir = golden_dir(name);
+    test::with_test_config_of(dir, [&]<Config C>() {
+      auto fixed = Model<C, float>::unallocated(true);
+      load_weights(fixed, dir);
+      auto any = load_model<float>(dir, /*trainable=*/true);
+      static_assert(!decltype(any)::kStaticConfig && decltype(fixed)::kStaticConfig);
+      CHECK(any.config() == C);
+      const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
+      const auto ids = golden.get<std::int32_t>("input_ids");
+      const auto targets = golden.get<std::int32_t>("targets");
+      autograd::backward(fixed.loss(ids, targets));
+      autograd::backward(any.loss(ids, targets));
+      {
+        autograd::NoGrad no_grad;
+        CHECK(test::max_abs_diff(fixed.forward(ids).value(), any.forward(ids).value()) == 0);
+      }
+      const auto a = fixed.named_parameters(), b = any.named_parameters();
+      REQUIRE(a.size() == b.size());
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        INFO(name, ": ", a[i].name);
+        CHECK(a[i].name == b[i].name);
+        CHECK(test::max_abs_diff(a[i].var.grad(), b[i].var.grad()) == 0);
+      }
+    });
+  }
+}
+
+TEST_CASE("run-time config: an invalid architecture is refused when the model is made, naming the rule") {
+  Config c = test::hf_test_gqa;
+  c.n_kv_heads = 4;  // 6 query heads
+  const std::string e = test::error_of([&] { (void)Model<dynamic, float>(c, false); });
+  CHECK(e.find("key/value heads must divide the query heads") != std::string::npos);
+  CHECK(e.find("heads 6, kv heads 4") != std::string::npos);
+  c = test::hf_test_gqa;
+  c.dim = 0;
+  CHECK(test::error_of([&] { (void)Model<dynamic, float>::unallocated(c); }).find("positive") != std::string::npos);
+  // a static model made from another architecture
+  CHECK(test::error_of([&] { (void)Model<test::hf_test_gqa, float>(test::hf_test_mqa, false); })
+            .find("not the model's compiled one") != std::string::npos);
+  // load_weights into a run-time model of another architecture names both
+  auto other = Model<dynamic, float>::unallocated(test::hf_test_mqa);
+  CHECK(test::error_of([&] { load_weights(other, golden_dir("gqa")); }).find("does not match") != std::string::npos);
 }
 
 TEST_CASE("kv cache: a batch of 3 decoded over 61 positions equals the full forward, in every golden shape") {
@@ -129,21 +185,44 @@ TEST_CASE("kv cache: a batch of 3 decoded over 61 positions equals the full forw
   }
 }
 
+TEST_CASE("run-time config: RoPE scaling read from config.json, saved back, and its YaRN factor resolved") {
+  CHECK(load_model<float>(golden_dir("rope_linear")).config().rope_scaling.type == ops::RopeScalingType::linear);
+  const auto llama3 = load_model<float>(golden_dir("rope_llama3"));
+  CHECK(llama3.config().rope_scaling.original_max_position == 64);
+  CHECK(llama3.config().rope_scaling.factor == 8.f);
+  const auto yarn = load_model<float>(golden_dir("rope_yarn"));
+  CHECK(yarn.config().rope_scaling.attention_factor == doctest::Approx(0.1 * std::log(4.0) + 1.0));
+  CHECK(describe(yarn.config()).find("rope scaling yarn x4 (original 64)") != std::string::npos);
+  for (const char* name : {"rope_linear", "rope_llama3", "rope_yarn"}) {
+    const auto model = load_model<float>(golden_dir(name));
+    const auto out = test::tmp_dir() / (std::string("saved_") + name);
+    fs::remove_all(out);
+    save_hf(model, out);
+    CHECK(read_architecture(out) == model.config());
+  }
+  // the frequencies: llama3 keeps pair 0 (wavelength 6.3 < 64/4), divides pairs 2 and 3 (> 64) by the factor
+  const ops::RopeParams r = llama3.config().rope();
+  CHECK(ops::rope_inv_freq(r, 0, 8) == 1.0);
+  CHECK(ops::rope_inv_freq(r, 2, 8) == doctest::Approx(0.01 / 8));
+  CHECK(ops::rope_amplitude(r) == 1.0);
+}
+
 TEST_CASE("kv cache: a decoding step reads the cache in place, allocating far less than one copy of its keys") {
   using M = Model<test::hf_test_mha_tied, double>;  // Dh = 8: K and V outweigh the step's attention probabilities
   M model(false);
   model.init_random(3);
   constexpr std::int64_t B = 3, P = 60;
-  KvCache<double, Cpu> cache(M::config.n_layers, B, M::config.max_seq_len, M::kKvHeads, M::kHeadDim);
+  constexpr Config C = test::hf_test_mha_tied;
+  KvCache<double, Cpu> cache(C.n_layers, B, C.max_seq_len, C.n_kv_heads, C.head_dim());
   Tensor<std::int32_t> prompt({B, P}), next({B, 1});
-  for (std::int64_t i = 0; i < B * P; ++i) prompt[i] = static_cast<std::int32_t>(i % M::kVocab);
+  for (std::int64_t i = 0; i < B * P; ++i) prompt[i] = static_cast<std::int32_t>(i % C.vocab_size);
   autograd::NoGrad no_grad;
   (void)model.forward(prompt, 0, &cache);
   Allocator<Cpu>::reset_peak_bytes();
   const std::int64_t base = Allocator<Cpu>::live_bytes();
   (void)model.forward(next, P, &cache);
   const std::int64_t step_peak = Allocator<Cpu>::peak_bytes() - base;
-  const std::int64_t keys_and_values = 2 * B * (P + 1) * M::config.kv_dim() * static_cast<std::int64_t>(sizeof(double));
+  const std::int64_t keys_and_values = 2 * B * (P + 1) * C.kv_dim() * static_cast<std::int64_t>(sizeof(double));
   INFO("peak of the step ", step_peak, " bytes; one layer's keys and values ", keys_and_values, " bytes");
   CHECK(step_peak < keys_and_values / 2);
 }
@@ -169,32 +248,50 @@ TEST_CASE("kv cache: attention reads K and V through views of a larger tensor as
 }
 
 TEST_CASE("kv cache: incremental decoding equals the full forward, and greedy matches transformers") {
-  for (auto name : kCases) {
+  std::vector<std::string> names(std::begin(kCases), std::end(kCases));
+  names.insert(names.end(), std::begin(kRuntimeOnlyCases), std::end(kRuntimeOnlyCases));
+  for (const auto& name : names) {
+    INFO(name);
     const auto dir = golden_dir(name);
-    test::with_test_config_of(dir, [&]<Config C>() {
-      auto model = Model<C, double>::unallocated(false);
-      load_weights(model, dir);
-      const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
-      const auto ids = golden.get<std::int32_t>("input_ids").select(0, 0).contiguous();  // (T)
-      const std::int64_t T = ids.numel();
-      autograd::NoGrad no_grad;
-      const auto full = model.forward(ids.reshape({1, T})).value();  // (T, V)
-      KvCache<double, Cpu> cache(C.n_layers, 1, T, C.n_kv_heads, C.head_dim());
-      const auto prefill = model.forward(ids.slice(0, 0, 3).contiguous().reshape({1, 3}), 0, &cache).value();
-      CHECK(test::max_rel_diff(prefill, full.slice(0, 0, 3)) < 1e-12);
-      for (std::int64_t t = 3; t < T; ++t) {
-        const auto step = model.forward(ids.slice(0, t, t + 1).contiguous().reshape({1, 1}), t, &cache).value();
-        CHECK(test::max_rel_diff(step, full.slice(0, t, t + 1)) < 1e-12);
-      }
-      const auto want = golden.get<std::int32_t>("greedy_ids").to_vector();
-      const auto prompt = golden.get<std::int32_t>("greedy_prompt").to_vector();
-      GenerateOptions go;
-      go.max_new_tokens = static_cast<int>(want.size());
-      go.stop_tokens = {};
-      const auto got = generate(model, std::span<const std::int32_t>(prompt), go);
-      CHECK(got == want);
-    });
+    const auto model = load_model<double>(dir);
+    const Config C = model.config();
+    const auto golden = io::SafetensorsFile::open(dir / "golden.safetensors");
+    const auto ids = golden.get<std::int32_t>("input_ids").select(0, 0).contiguous();  // (T)
+    const std::int64_t T = ids.numel();
+    autograd::NoGrad no_grad;
+    const auto full = model.forward(ids.reshape({1, T})).value();  // (T, V)
+    KvCache<double, Cpu> cache(C.n_layers, 1, T, C.n_kv_heads, C.head_dim());
+    const auto prefill = model.forward(ids.slice(0, 0, 3).contiguous().reshape({1, 3}), 0, &cache).value();
+    CHECK(test::max_rel_diff(prefill, full.slice(0, 0, 3)) < 1e-12);
+    for (std::int64_t t = 3; t < T; ++t) {
+      const auto step = model.forward(ids.slice(0, t, t + 1).contiguous().reshape({1, 1}), t, &cache).value();
+      CHECK(test::max_rel_diff(step, full.slice(0, t, t + 1)) < 1e-12);
+    }
+    const auto want = golden.get<std::int32_t>("greedy_ids").to_vector();
+    const auto prompt = golden.get<std::int32_t>("greedy_prompt").to_vector();
+    GenerateOptions go;
+    go.max_new_tokens = static_cast<int>(want.size());
+    go.stop_tokens = {};
+    const auto got = generate(model, std::span<const std::int32_t>(prompt), go);
+    CHECK(got == want);
   }
+}
+
+TEST_CASE("run-time config: head_dim independent of hidden / heads is read, run and saved as transformers has it") {
+  const auto dir = golden_dir("head_dim");
+  const auto model = load_model<float>(dir);
+  CHECK(model.config().head_dim() == 10);
+  CHECK(model.config().q_dim() == 40);
+  CHECK(model.blocks()[0].wq.shape() == Shape{40, 24});
+  CHECK(model.blocks()[0].wo.shape() == Shape{24, 40});
+  const auto out = test::tmp_dir() / "saved_head_dim";
+  fs::remove_all(out);
+  save_hf(model, out);
+  CHECK(io::read_hf_config(out).head_dim() == 10);
+  CHECK(read_architecture(out) == model.config());
+  const auto again = load_model<float>(out);
+  const auto a = model.named_parameters(), b = again.named_parameters();
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(test::max_abs_diff(a[i].var.value(), b[i].var.value()) == 0);
 }
 
 TEST_CASE("checkpoints: a model saved by pmc reloads with the same logits") {
@@ -237,7 +334,7 @@ TEST_CASE("checkpoints: bad input is a clear error naming the file and tensor") 
   fresh();
   fs::resize_file(bad / "model.safetensors", fs::file_size(bad / "model.safetensors") - 100);
   expect_error("model.safetensors");
-  // a config that matches no compiled architecture
+  // a config whose architecture does not match the weights beside it
   fresh();
   {
     std::ifstream in(bad / "config.json");
@@ -245,11 +342,12 @@ TEST_CASE("checkpoints: bad input is a clear error naming the file and tensor") 
     j["num_hidden_layers"] = 7;
     std::ofstream(bad / "config.json") << j.dump();
   }
-  try {
-    (void)checkpoint_config_name(bad);
-    FAIL("no error for an unknown architecture");
-  } catch (const Error& e) {
-    CHECK(std::string(e.what()).find("supported") != std::string::npos);
+  {
+    const std::string e = test::error_of([&] { (void)load_model<float>(bad); });
+    INFO(e);
+    CHECK(e.find(bad.string()) != std::string::npos);
+    CHECK(e.find("missing") != std::string::npos);
+    CHECK(e.find("model.layers.3.") != std::string::npos);
   }
   // the right architecture for a different model: shapes do not match
   fresh();
@@ -284,7 +382,7 @@ TEST_CASE("stories260K: greedy decoding from BOS reproduces llama2.c's published
   std::ifstream in(ref_path);
   const auto ref = nlohmann::json::parse(in);
   const auto want = ref["greedy_ids_200_steps"].get<std::vector<std::int32_t>>();
-  CHECK(checkpoint_config_name(bin) == "stories260k");
+  CHECK(config_name_of(read_architecture(bin)) == "stories260k");
   auto model = Model<stories260k, float>::unallocated(false);
   load_weights(model, bin);
   {

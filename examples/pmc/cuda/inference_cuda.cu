@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `pmc eval|generate --device cuda`: the evaluator and the decoder on the GPU, compiled by nvcc into the pmc
-// program when it is built with CUDA (the cuda preset), for every config of the registry (llama::with_config),
-// as on the CPU; each runs in fp32 or bf16 (--precision).
+// program when it is built with CUDA (the cuda preset), for any architecture (Model<dynamic>), as on the CPU; each runs in fp32 or bf16 (--precision).
 #include <pmc/cuda.hpp>
 
 #include "../inference.hpp"
@@ -9,12 +8,11 @@
 namespace pmc::cli {
 namespace {
 
-/// f(model) for the checkpoint of `t` as a Model<C, T, Cuda>.
+/// f(model) for the checkpoint of `t` as a Model<dynamic, T, Cuda>.
 template <class F>
 decltype(auto) with_cuda_model(const ModelTarget& t, const tokenizer::BpeTokenizer& tok, F&& f) {
   PMC_CHECK(cuda::cuda_device_count() > 0, "--device cuda: no CUDA device (or driver) on this machine");
-  return llama::with_config(llama::checkpoint_config_name(t.path),
-                            [&]<llama::Config C>() -> decltype(auto) { return with_model<C, Cuda>(t, tok, f); });
+  return with_model<Cuda>(t, tok, f);
 }
 
 }  // namespace

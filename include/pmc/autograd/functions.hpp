@@ -177,14 +177,14 @@ Var<T, D> rms_norm(const Var<T, D>& x, const Var<T, D>& weight, float eps) {
 
 /// Rotary embedding of x (B, T, H, Dh) for positions pos0 + t.
 template <class T, Device D>
-Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, float theta, ops::RopeLayout layout) {
+Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, const ops::RopeParams& rope, ops::RopeLayout layout) {
   auto y = Tensor<T, D>::empty(x.shape());
-  ops::Rope<D>::forward(x.value(), pos0, theta, layout, y);
+  ops::Rope<D>::forward(x.value(), pos0, rope, layout, y);
   const bool rg = needs_grad(x);
   auto out = detail::make_output(std::move(y), rg);
   if (rg) {
-    current_tape().record([x, out, pos0, theta, layout] {
-      ops::Rope<D>::backward(out.grad(), pos0, theta, layout, x.state()->grad_buffer());
+    current_tape().record([x, out, pos0, rope, layout] {
+      ops::Rope<D>::backward(out.grad(), pos0, rope, layout, x.state()->grad_buffer());
     });
   }
   return out;

@@ -89,21 +89,21 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
                                                    int max_batch = 8) {
   using T = typename M::value_type;
   using D = typename M::device_type;
-  constexpr auto C = M::config;
+  const llama::Config cfg = model.config();
   PMC_CHECK(!context.empty(), "score_continuations: empty context (pass at least BOS)");
   PMC_CHECK(max_batch >= 1, "score_continuations: max_batch must be ≥ 1, got ", max_batch);
   const std::int64_t P = static_cast<std::int64_t>(context.size());
   std::size_t longest = 0;
   for (const auto& c : continuations) {
     PMC_CHECK(!c.empty(), "score_continuations: an empty continuation has no tokens to score");
-    for (auto t : c) PMC_CHECK(t >= 0 && t < C.vocab_size, "score_continuations: token ", t, " outside the vocabulary");
+    for (auto t : c) PMC_CHECK(t >= 0 && t < cfg.vocab_size, "score_continuations: token ", t, " outside the vocabulary");
     longest = std::max(longest, c.size());
   }
-  PMC_CHECK(P + static_cast<std::int64_t>(longest) - 1 <= C.max_seq_len, "score_continuations: context of ", P,
-            " tokens and a continuation of ", longest, " exceed the model's context of ", C.max_seq_len);
+  PMC_CHECK(P + static_cast<std::int64_t>(longest) - 1 <= cfg.max_seq_len, "score_continuations: context of ", P,
+            " tokens and a continuation of ", longest, " exceed the model's context of ", cfg.max_seq_len);
 
   autograd::NoGrad no_grad;
-  llama::KvCache<T, D> cache(C.n_layers, 1, P, C.n_kv_heads, C.head_dim());
+  llama::KvCache<T, D> cache(cfg.n_layers, 1, P, cfg.n_kv_heads, cfg.head_dim());
   const auto ctx = to_device<D>(Tensor<std::int32_t>::from(Shape{1, P}, context));
   const auto ctx_logits = model.forward(ctx, 0, &cache).value();  // (P, V)
   const auto last_row = to_host(ctx_logits.slice(0, P - 1, P)).contiguous();  // (1, V): only the last position is scored
@@ -116,11 +116,11 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
     std::int64_t feed = 0;  // tokens fed per row: all but the last of the longest continuation
     for (std::size_t i = g0; i < g1; ++i) {
       out[i].token_logprobs.assign(continuations[i].size(), 0.0);
-      out[i].token_logprobs[0] = detail::token_logprob(last, C.vocab_size, continuations[i][0]);
+      out[i].token_logprobs[0] = detail::token_logprob(last, cfg.vocab_size, continuations[i][0]);
       feed = std::max<std::int64_t>(feed, static_cast<std::int64_t>(continuations[i].size()) - 1);
     }
     if (feed > 0) {
-      llama::KvCache<T, D> batch(C.n_layers, B, P + feed, C.n_kv_heads, C.head_dim());
+      llama::KvCache<T, D> batch(cfg.n_layers, B, P + feed, cfg.n_kv_heads, cfg.head_dim());
       for (std::size_t l = 0; l < cache.k.size(); ++l) {
         for (std::int64_t b = 0; b < B; ++b) {
           copy(cache.k[l].slice(1, 0, P), batch.k[l].slice(0, b, b + 1).slice(1, 0, P));
@@ -140,8 +140,8 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
         const std::size_t i = g0 + static_cast<std::size_t>(b);
         const auto& c = continuations[i];
         for (std::size_t j = 1; j < c.size(); ++j) {
-          const T* row = logits.data() + (b * feed + static_cast<std::int64_t>(j) - 1) * C.vocab_size;
-          out[i].token_logprobs[j] = detail::token_logprob(row, C.vocab_size, c[j]);
+          const T* row = logits.data() + (b * feed + static_cast<std::int64_t>(j) - 1) * cfg.vocab_size;
+          out[i].token_logprobs[j] = detail::token_logprob(row, cfg.vocab_size, c[j]);
         }
       }
     }
@@ -273,10 +273,10 @@ inline EvalReport start_report(const EvalOptions& o, Scorer s, const std::string
 template <class M>
 EvalReport evaluate_likelihood(const M& model, const tokenizer::BpeTokenizer& tok, const std::vector<McqItem>& items,
                                const EvalOptions& opt = {}) {
-  constexpr auto C = M::config;
+  const llama::Config cfg = model.config();
   const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
   const std::string head = prompt_head(instruction);
-  EvalReport report = detail::start_report(opt, Scorer::likelihood, instruction, C.max_seq_len);
+  EvalReport report = detail::start_report(opt, Scorer::likelihood, instruction, cfg.max_seq_len);
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t k = 0; k < items.size(); ++k) {
     const McqItem& item = items[k];
@@ -290,8 +290,8 @@ EvalReport evaluate_likelihood(const M& model, const tokenizer::BpeTokenizer& to
     }
     const bool empty_option = std::any_of(conts.begin(), conts.end(), [](auto& c) { return c.empty(); });
     // the longest continuation needs all but its last token fed after the prompt
-    const std::int64_t budget = C.max_seq_len - (static_cast<std::int64_t>(longest) - 1);
-    if (empty_option || budget < C.max_seq_len / 2) {
+    const std::int64_t budget = cfg.max_seq_len - (static_cast<std::int64_t>(longest) - 1);
+    if (empty_option || budget < cfg.max_seq_len / 2) {
       report.skipped.push_back("item " + item.id + ": " +
                                (empty_option ? std::string("an option has no tokens")
                                              : "an option of " + std::to_string(longest) +
@@ -323,18 +323,18 @@ EvalReport evaluate_likelihood(const M& model, const tokenizer::BpeTokenizer& to
 template <class M>
 EvalReport evaluate_generate(const M& model, const tokenizer::BpeTokenizer& tok, const std::vector<McqItem>& items,
                              const EvalOptions& opt = {}) {
-  constexpr auto C = M::config;
-  PMC_CHECK(opt.max_new_tokens >= 1 && opt.max_new_tokens < C.max_seq_len / 2, "evaluate_generate: max_new_tokens ",
-            opt.max_new_tokens, " must be in [1, ", C.max_seq_len / 2, ") for a context of ", C.max_seq_len);
+  const llama::Config cfg = model.config();
+  PMC_CHECK(opt.max_new_tokens >= 1 && opt.max_new_tokens < cfg.max_seq_len / 2, "evaluate_generate: max_new_tokens ",
+            opt.max_new_tokens, " must be in [1, ", cfg.max_seq_len / 2, ") for a context of ", cfg.max_seq_len);
   const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
   const std::string head = prompt_head(instruction);
-  EvalReport report = detail::start_report(opt, Scorer::generate, instruction, C.max_seq_len);
+  EvalReport report = detail::start_report(opt, Scorer::generate, instruction, cfg.max_seq_len);
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t k = 0; k < items.size(); ++k) {
     const McqItem& item = items[k];
     ItemResult res{.id = item.id, .subject = item.subject, .answer = item.answer};
     const auto prompt =
-        encode_prompt(tok, head, format_prompt(item, instruction), C.max_seq_len - opt.max_new_tokens, opt.bos);
+        encode_prompt(tok, head, format_prompt(item, instruction), cfg.max_seq_len - opt.max_new_tokens, opt.bos);
     res.prompt_tokens = static_cast<std::int64_t>(prompt.ids.size());
     res.dropped_tokens = prompt.dropped;
     llama::GenerateOptions go;

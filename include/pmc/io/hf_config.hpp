@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,21 @@
 #include <pmc/io/mapped_file.hpp>
 
 namespace pmc::io {
+
+/// A rope_parameters (transformers 5) or rope_scaling (4) dict: how RoPE is stretched beyond the training context.
+struct HfRopeScaling {
+  std::string type = "default";  ///< default, linear, llama3 or yarn (what pmc implements)
+  double factor = 1.0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  ///< llama3
+  int original_max_position_embeddings = 0;              ///< llama3, yarn (0: max_position_embeddings)
+  double beta_fast = 32.0, beta_slow = 1.0;              ///< yarn
+  double attention_factor = 0.0;                         ///< yarn; 0: from factor (and mscale, mscale_all_dim)
+  double mscale = 0.0, mscale_all_dim = 0.0;             ///< yarn (DeepSeek-style), 0 when absent
+  bool truncate = true;                                  ///< yarn
+
+  bool scaled() const { return type != "default"; }
+  friend bool operator==(const HfRopeScaling&, const HfRopeScaling&) = default;
+};
 
 /// The fields of HF's LlamaConfig that pmc's LLaMA uses. Defaults are LlamaConfig's.
 struct HfLlamaConfig {
@@ -31,9 +47,16 @@ struct HfLlamaConfig {
   std::string torch_dtype = "float32";  ///< the dtype of the stored weights: float32, bfloat16, float16
   int bos_token_id = 1;                 ///< -1 when the config says null
   int eos_token_id = 2;                 ///< -1 when the config says null
+  /// head_dim when it is not hidden_size / num_attention_heads (Gemma-style and some Qwen/Mistral configs:
+  /// q_proj is (heads·head_dim, hidden)); 0 when it is.
+  int head_dim_explicit = 0;
+  HfRopeScaling rope_scaling{};
 
   int kv_heads() const { return num_key_value_heads > 0 ? num_key_value_heads : num_attention_heads; }
-  int head_dim() const { return num_attention_heads > 0 ? hidden_size / num_attention_heads : 0; }
+  int head_dim() const {
+    if (head_dim_explicit > 0) return head_dim_explicit;
+    return num_attention_heads > 0 ? hidden_size / num_attention_heads : 0;
+  }
 
   /// Throws pmc::Error, prefixed with `where`, unless the sizes describe a buildable model.
   void validate(std::string_view where = "HfLlamaConfig") const {
@@ -47,8 +70,9 @@ struct HfLlamaConfig {
     positive(max_position_embeddings, "max_position_embeddings");
     PMC_CHECK(rms_norm_eps > 0, where, ": rms_norm_eps must be positive, got ", rms_norm_eps);
     PMC_CHECK(rope_theta > 0, where, ": rope_theta must be positive, got ", rope_theta);
-    PMC_CHECK(hidden_size % num_attention_heads == 0, where, ": hidden_size ", hidden_size,
-              " is not divisible by num_attention_heads ", num_attention_heads);
+    PMC_CHECK(head_dim_explicit >= 0, where, ": head_dim must be positive, got ", head_dim_explicit);
+    PMC_CHECK(head_dim_explicit > 0 || hidden_size % num_attention_heads == 0, where, ": hidden_size ", hidden_size,
+              " is not divisible by num_attention_heads ", num_attention_heads, " (and no head_dim is given)");
     PMC_CHECK(num_attention_heads % kv_heads() == 0, where, ": num_attention_heads ", num_attention_heads,
               " is not divisible by num_key_value_heads ", kv_heads());
     PMC_CHECK(head_dim() % 2 == 0, where, ": head dimension ", head_dim(), " must be even for RoPE");
@@ -99,12 +123,82 @@ inline int config_token_id(const nlohmann::json& j, const char* key, std::string
   return config_int(j, key, where, nullptr);
 }
 
+/// The scaling part of a RoPE dict (rope_type or type, factor, ...); unknown keys and types are errors.
+inline HfRopeScaling parse_rope_scaling(const nlohmann::json& rp, std::string_view w) {
+  HfRopeScaling s;
+  for (const char* key : {"type", "rope_type"}) {  // transformers 4 wrote "type"
+    const auto* t = find_key(rp, key);
+    if (t == nullptr || t->is_null()) continue;
+    if (!t->is_string()) fail(w, ": key \"", key, "\" must be a string, got ", t->dump());
+    s.type = t->get<std::string>();
+  }
+  if (s.type != "default" && s.type != "linear" && s.type != "llama3" && s.type != "yarn")
+    fail(w, ": rope_type \"", s.type, "\" is not supported (pmc implements default, linear, llama3 and yarn)");
+  const HfRopeScaling d;
+  auto number = [&](const char* key, double fallback) {
+    const auto* v = find_key(rp, key);
+    return v == nullptr || v->is_null() ? fallback : config_number(rp, key, w, &fallback);
+  };
+  const std::set<std::string> common{"type", "rope_type", "rope_theta"};
+  std::set<std::string> allowed = common;
+  if (s.type == "linear") allowed.insert("factor");
+  if (s.type == "llama3") allowed.insert({"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"});
+  if (s.type == "yarn")
+    allowed.insert({"factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "attention_factor", "mscale",
+                    "mscale_all_dim", "truncate"});
+  for (auto& [k, v] : rp.items()) {
+    if (k == "partial_rotary_factor" && v.is_number() && v.get<double>() == 1.0) continue;
+    if (!allowed.count(k)) fail(w, ": key \"", k, "\" is not supported for rope_type \"", s.type, "\"");
+  }
+  if (s.type == "default") return s;
+  PMC_CHECK(find_key(rp, "factor") != nullptr, w, ": rope_type \"", s.type, "\" needs a \"factor\"");
+  s.factor = number("factor", d.factor);
+  PMC_CHECK(s.factor >= 1, w, ": factor must be at least 1, got ", s.factor);
+  s.low_freq_factor = number("low_freq_factor", d.low_freq_factor);
+  s.high_freq_factor = number("high_freq_factor", d.high_freq_factor);
+  if (const auto* o = find_key(rp, "original_max_position_embeddings"); o && !o->is_null())
+    s.original_max_position_embeddings = config_int(rp, "original_max_position_embeddings", w, nullptr);
+  s.beta_fast = number("beta_fast", d.beta_fast);
+  s.beta_slow = number("beta_slow", d.beta_slow);
+  s.attention_factor = number("attention_factor", d.attention_factor);
+  s.mscale = number("mscale", d.mscale);
+  s.mscale_all_dim = number("mscale_all_dim", d.mscale_all_dim);
+  if (const auto* t = find_key(rp, "truncate"); t && !t->is_null()) {
+    if (!t->is_boolean()) fail(w, ": key \"truncate\" must be a boolean, got ", t->dump());
+    s.truncate = t->get<bool>();
+  }
+  return s;
+}
+
+/// The RoPE dict written for `s` (rope_type, rope_theta and the type's own keys).
+inline nlohmann::json rope_json(double theta, const HfRopeScaling& s) {
+  nlohmann::json j{{"rope_theta", theta}, {"rope_type", s.type}};
+  if (s.type == "default") return j;
+  j["factor"] = s.factor;
+  if (s.type == "llama3") {
+    j["low_freq_factor"] = s.low_freq_factor;
+    j["high_freq_factor"] = s.high_freq_factor;
+    j["original_max_position_embeddings"] = s.original_max_position_embeddings;
+  }
+  if (s.type == "yarn") {
+    j["original_max_position_embeddings"] = s.original_max_position_embeddings;
+    j["beta_fast"] = s.beta_fast;
+    j["beta_slow"] = s.beta_slow;
+    j["truncate"] = s.truncate;
+    if (s.attention_factor > 0) j["attention_factor"] = s.attention_factor;
+    if (s.mscale > 0) j["mscale"] = s.mscale;
+    if (s.mscale_all_dim > 0) j["mscale_all_dim"] = s.mscale_all_dim;
+  }
+  return j;
+}
+
 }  // namespace detail
 
 /// Parses a config.json object; `where` (the file name) prefixes every error. Required: hidden_size,
 /// intermediate_size, num_hidden_layers, num_attention_heads, vocab_size, rms_norm_eps. Accepts both the
 /// transformers 4 spelling (rope_theta, rope_scaling, torch_dtype) and the 5 one (rope_parameters, dtype).
-/// Refuses what pmc's LLaMA does not implement: rope scaling, biases, another model_type or activation.
+/// RoPE scaling: default, linear, llama3 and yarn. Refuses what pmc's LLaMA does not implement: other RoPE
+/// types, biases, another model_type or activation.
 inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view where = "config.json") {
   using detail::find_key;
   if (!j.is_object()) fail(where, ": expected a JSON object, got ", j.type_name());
@@ -115,8 +209,6 @@ inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view w
   for (const char* key : {"attention_bias", "mlp_bias"})
     if (const auto* b = find_key(j, key); b && !(b->is_boolean() && !b->get<bool>()) && !b->is_null())
       fail(where, ": ", key, " = ", b->dump(), " is not supported (LLaMA has no biases)");
-  if (const auto* rs = find_key(j, "rope_scaling"); rs && !rs->is_null())
-    fail(where, ": rope_scaling ", rs->dump(), " is not supported (only plain RoPE; rope_scaling must be null)");
 
   HfLlamaConfig c;
   const HfLlamaConfig d;  // defaults
@@ -132,15 +224,19 @@ inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view w
   c.max_position_embeddings = detail::config_int(j, "max_position_embeddings", where, &d.max_position_embeddings);
   c.rms_norm_eps = detail::config_number(j, "rms_norm_eps", where, nullptr);
   c.rope_theta = detail::config_number(j, "rope_theta", where, &d.rope_theta);
-  if (const auto* rp = find_key(j, "rope_parameters"); rp && !rp->is_null()) {
-    const std::string w = std::string(where) + " rope_parameters";
+  // RoPE: rope_parameters (transformers 5) wins over rope_scaling (4), which holds only the scaling
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    const auto* rp = find_key(j, key);
+    if (rp == nullptr || rp->is_null()) continue;
+    const std::string w = std::string(where) + " " + key;
     if (!rp->is_object()) fail(w, ": expected an object, got ", rp->dump());
-    if (const auto* type = find_key(*rp, "rope_type"); type && *type != "default")
-      fail(w, ": rope_type ", type->dump(), " is not supported (only \"default\" RoPE)");
-    for (auto& [k, _] : rp->items())
-      if (k != "rope_type" && k != "rope_theta")
-        fail(w, ": key \"", k, "\" is not supported (only rope_type \"default\" and rope_theta)");
     c.rope_theta = detail::config_number(*rp, "rope_theta", w, &c.rope_theta);
+    c.rope_scaling = detail::parse_rope_scaling(*rp, w);
+  }
+  if (c.rope_scaling.type == "llama3" || c.rope_scaling.type == "yarn") {
+    if (c.rope_scaling.original_max_position_embeddings == 0)  // as transformers: the top-level key, else the context
+      c.rope_scaling.original_max_position_embeddings =
+          detail::config_int(j, "original_max_position_embeddings", where, &c.max_position_embeddings);
   }
   if (const auto* t = find_key(j, "tie_word_embeddings")) {
     if (!t->is_boolean()) fail(where, ": key \"tie_word_embeddings\" must be a boolean, got ", t->dump());
@@ -154,9 +250,9 @@ inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view w
   }
   if (const auto* hd = find_key(j, "head_dim"); hd && !hd->is_null()) {
     const int h = detail::config_int(j, "head_dim", where, nullptr);
-    PMC_CHECK(c.num_attention_heads > 0 && h * c.num_attention_heads == c.hidden_size, where, ": head_dim ", h,
-              " is not hidden_size / num_attention_heads (", c.hidden_size, " / ", c.num_attention_heads,
-              "); not supported");
+    PMC_CHECK(h > 0, where, ": head_dim must be positive, got ", h);
+    // kept only when it differs, so that a config spelling out the default equals one that leaves it out
+    if (!(c.num_attention_heads > 0 && h * c.num_attention_heads == c.hidden_size)) c.head_dim_explicit = h;
   }
   c.bos_token_id = detail::config_token_id(j, "bos_token_id", where, d.bos_token_id);
   c.eos_token_id = detail::config_token_id(j, "eos_token_id", where, d.eos_token_id);
@@ -203,8 +299,8 @@ inline nlohmann::json to_json(const HfLlamaConfig& c) {
       {"num_key_value_heads", c.kv_heads()},
       {"pretraining_tp", 1},
       {"rms_norm_eps", c.rms_norm_eps},
-      {"rope_parameters", {{"rope_theta", c.rope_theta}, {"rope_type", "default"}}},
-      {"rope_scaling", nullptr},
+      {"rope_parameters", detail::rope_json(c.rope_theta, c.rope_scaling)},
+      {"rope_scaling", c.rope_scaling.scaled() ? detail::rope_json(c.rope_theta, c.rope_scaling) : nlohmann::json(nullptr)},
       {"rope_theta", c.rope_theta},
       {"tie_word_embeddings", c.tie_word_embeddings},
       {"torch_dtype", c.torch_dtype},

@@ -130,8 +130,8 @@ class Trainer {
     PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % (o_.grad_accum * ranks()) == 0, "train: batch ",
               o_.batch, " must be a positive multiple of grad_accum ", o_.grad_accum,
               ranks() > 1 ? " times the " + std::to_string(ranks()) + " data-parallel ranks" : std::string());
-    PMC_CHECK(o_.seq_len <= C.max_seq_len, "train: seq_len ", o_.seq_len, " exceeds the model's context ",
-              C.max_seq_len);
+    PMC_CHECK(o_.seq_len <= model.config().max_seq_len, "train: seq_len ", o_.seq_len,
+              " exceeds the model's context ", model.config().max_seq_len);
     PMC_CHECK(o_.steps > 0, "train: steps must be positive");
     PMC_CHECK(!o_.out_dir.empty(), "train: an output folder is needed");
     if (lead()) lock_.emplace(o_.out_dir);  // the other ranks use rank 0's folder
@@ -319,7 +319,7 @@ class Trainer {
     ts.optimizer_step = sd.step;
     ts.position = pos_;
     ts.seed = o_.seed;
-    ts.config = llama::describe(C);
+    ts.config = llama::describe(model_.config());
     ts.precision = std::string(precision);
     ts.param_steps = sd.steps;
     TrainingCheckpoint::save(checkpoint_root(), ts, weights, state);
@@ -328,7 +328,7 @@ class Trainer {
 
   /// What this run's checkpoints hold, to validate one before resuming from it.
   CheckpointSpec checkpoint_spec() const {
-    CheckpointSpec spec{.config = llama::describe(C), .precision = std::string(precision),
+    CheckpointSpec spec{.config = llama::describe(model_.config()), .precision = std::string(precision),
                         .windows_per_epoch = sampler_.windows_per_epoch()};
     for (const auto& p : parameters()) {
       spec.weights.emplace(p.name, p.value.shape());

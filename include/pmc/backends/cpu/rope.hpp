@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rope<Cpu>: rotary embedding in both pair layouts; angles from a per-call (T, Dh/2) cos/sin table.
+// Rope<Cpu>: rotary embedding in both pair layouts, any RoPE scaling; angles from a per-call (T, Dh/2) cos/sin table.
 #pragma once
 
 #include <cmath>
@@ -15,20 +15,20 @@ namespace pmc::ops {
 template <>
 struct Rope<Cpu> {
   template <class T>
-  static void forward(const Tensor<T, Cpu>& x, std::int64_t pos0, float theta, RopeLayout layout,
+  static void forward(const Tensor<T, Cpu>& x, std::int64_t pos0, const RopeParams& rope, RopeLayout layout,
                       const Tensor<T, Cpu>& y) {
     check_rope_args(x, y, pos0);
     check_head_layout(x, y, "rope");
-    rotate(x, y, pos0, theta, layout, +1, false);
+    rotate(x, y, pos0, rope, layout, +1, false);
   }
 
   template <class T>
-  static void backward(const Tensor<T, Cpu>& dy, std::int64_t pos0, float theta, RopeLayout layout,
+  static void backward(const Tensor<T, Cpu>& dy, std::int64_t pos0, const RopeParams& rope, RopeLayout layout,
                        const Tensor<T, Cpu>& dx) {
     if (!dx.defined()) return;
     check_rope_backward_args(dy, dx, pos0);
     check_head_layout(dy, dx, "rope backward");
-    rotate(dy, dx, pos0, theta, layout, -1, true);
+    rotate(dy, dx, pos0, rope, layout, -1, true);
   }
 
  private:
@@ -41,19 +41,19 @@ struct Rope<Cpu> {
 
   /// dst (=|+=) R(sign·θ) src for every head vector; src and dst may be the same memory when !accumulate.
   template <class T>
-  static void rotate(const Tensor<T, Cpu>& src, const Tensor<T, Cpu>& dst, std::int64_t pos0, float theta,
+  static void rotate(const Tensor<T, Cpu>& src, const Tensor<T, Cpu>& dst, std::int64_t pos0, const RopeParams& rope,
                      RopeLayout layout, int sign, bool accumulate) {
     using C = compute_t<T>;
     const std::int64_t nb = src.size(0), nt = src.size(1), nh = src.size(2), dh = src.size(3), half = dh / 2;
     // Angles in double: p · θ_i reaches ~10⁵ rad at long contexts, where float would lose the phase.
     std::vector<C> cs(static_cast<std::size_t>(nt * half)), sn(cs.size());
+    const double m = rope_amplitude(rope);
     for (std::int64_t i = 0; i < half; ++i) {
-      const double inv_freq =
-          std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / static_cast<double>(dh));
+      const double inv_freq = rope_inv_freq(rope, i, dh);
       for (std::int64_t t = 0; t < nt; ++t) {
         const double a = static_cast<double>(pos0 + t) * inv_freq;
-        cs[static_cast<std::size_t>(t * half + i)] = static_cast<C>(std::cos(a));
-        sn[static_cast<std::size_t>(t * half + i)] = static_cast<C>(sign * std::sin(a));
+        cs[static_cast<std::size_t>(t * half + i)] = static_cast<C>(m * std::cos(a));
+        sn[static_cast<std::size_t>(t * half + i)] = static_cast<C>(m * sign * std::sin(a));
       }
     }
     const std::int64_t ia = layout == RopeLayout::interleaved ? 2 : 1;     // element of pair i: a = ia·i

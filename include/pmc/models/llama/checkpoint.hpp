@@ -48,9 +48,19 @@ inline Config read_architecture(const std::filesystem::path& path) {
   return {};
 }
 
-/// The name of the compiled config of the checkpoint at `path` (error listing the supported ones if none).
-inline std::string checkpoint_config_name(const std::filesystem::path& path) {
-  return std::string(config_name_of(read_architecture(path), path.string()));
+/// The architecture `name_or_path` names: a config of the registry ("llama_7b"), a config.json file, or a model
+/// (a folder with config.json, a .safetensors file beside one, a llama2.c .bin). Errors say which were tried.
+inline Config architecture_of(std::string_view name_or_path) {
+  for (const auto& c : kConfigs)
+    if (c.name == name_or_path) return c.config;
+  const std::filesystem::path path(name_or_path);
+  PMC_CHECK(std::filesystem::exists(path), "'", name_or_path, "' is neither a model config name (",
+            supported_config_names(), ") nor a config.json file or model folder");
+  Config c = path.extension() == ".json" && !std::filesystem::is_directory(path)
+                 ? config_from_hf(io::read_hf_config(path))
+                 : read_architecture(path);
+  check_config(c, path.string());
+  return c;
 }
 
 namespace detail {
@@ -65,12 +75,12 @@ void load_named(Model<C, T, Cpu>& model, const Source& source, const std::string
 }  // namespace detail
 
 /// Loads weights into `model` from an HF folder, a .safetensors file or a llama2.c .bin. The stored
-/// architecture must equal C (else an error naming both); the RoPE layout follows the format.
+/// architecture must equal the model's (else an error naming both); the RoPE layout follows the format.
 template <Config C, class T>
 void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
   const Config stored = read_architecture(path);
-  PMC_CHECK(stored == C, path.string(), ": the checkpoint's architecture (", describe(stored),
-            ") does not match the model's (", describe(C), ")");
+  PMC_CHECK(stored == model.config(), path.string(), ": the checkpoint's architecture (", describe(stored),
+            ") does not match the model's (", describe(model.config()), ")");
   switch (detect_format(path)) {
     case CheckpointFormat::hf_folder: {
       auto ckpt = io::SafetensorsCheckpoint::open(path);
@@ -102,9 +112,21 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
 /// Loads weights into a model on another device (a GPU): into a host model (memory-mapped), then copied.
 template <Config C, class T, OffHostDevice D>
 void load_weights(Model<C, T, D>& model, const std::filesystem::path& path) {
-  auto host = Model<C, T, Cpu>::unallocated(false);
+  auto host = Model<C, T, Cpu>::unallocated(model.config(), false);
   load_weights(host, path);
   model.copy_weights_from(host);
+}
+
+/// The model stored at `path`, whatever its architecture: a Model<dynamic, T, D> made from the stored config
+/// and its weights loaded (memory-mapped where the file's dtype is T, on the host).
+///   auto model = pmc::llama::load_model<float>("PMC_LLaMA_7B");
+template <class T, Device D = Cpu>
+Model<dynamic, T, D> load_model(const std::filesystem::path& path, bool trainable = false) {
+  const Config config = read_architecture(path);
+  check_config(config, path.string());
+  auto model = Model<dynamic, T, D>::unallocated(config, trainable);
+  load_weights(model, path);
+  return model;
 }
 
 /// Saves `model` as a Hugging Face folder: config.json and model.safetensors (or shards of at most
@@ -117,7 +139,7 @@ void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
   const bool permute = model.rope_layout() == ops::RopeLayout::interleaved;
   for (const auto& p : model.named_parameters()) {
     if (permute && (p.name.ends_with("q_proj.weight") || p.name.ends_with("k_proj.weight"))) {
-      const int heads = p.name.ends_with("q_proj.weight") ? C.n_heads : C.n_kv_heads;
+      const int heads = p.name.ends_with("q_proj.weight") ? model.config().n_heads : model.config().n_kv_heads;
       entries.push_back(io::tensor_entry(p.name, io::permute_rotary_for_hf(p.var.value().template to<float>(), heads)
                                                      .template to<T>()));
     } else {
@@ -127,7 +149,7 @@ void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
   std::string dtype = std::is_same_v<T, bf16> ? "bfloat16" : std::is_same_v<T, f16> ? "float16" : "float32";
   io::ensure_directory(dir);
   io::write_safetensors_sharded(dir, entries, max_shard_bytes);
-  io::write_hf_config(dir / "config.json", hf_from_config(C, dtype));
+  io::write_hf_config(dir / "config.json", hf_from_config(model.config(), dtype));
 }
 
 /// Saves a model on another device (a GPU) through a host copy of its weights.

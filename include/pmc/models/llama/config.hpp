@@ -8,10 +8,13 @@
 #include <string_view>
 
 #include <pmc/config.hpp>
+#include <pmc/core/error.hpp>
+#include <pmc/ops/rope.hpp>
 
 namespace pmc::llama {
 
-/// A LLaMA architecture. A structural type, so it is a template argument: Model<llama_7b, bf16, Cuda>.
+/// A LLaMA architecture. A structural type, so it is a template argument: Model<llama_7b, bf16, Cuda> fixes the
+/// sizes at compile time; Model<dynamic, bf16, Cuda> takes them at run time (from a checkpoint's config.json).
 struct Config {
   int dim = 0;          // D: model width
   int n_layers = 0;     // L
@@ -24,10 +27,12 @@ struct Config {
   float rope_theta = 10000.f;
   bool tied_embeddings = false;  // output head shares the token embedding
   int head_dim_override = 0;     // Dh when it is not D / H (0: D / H)
+  ops::RopeScaling rope_scaling{};  // RoPE stretched beyond the training context (linear, llama3, yarn)
 
   PMC_HOST_DEVICE constexpr int head_dim() const { return head_dim_override ? head_dim_override : dim / n_heads; }
   PMC_HOST_DEVICE constexpr int q_dim() const { return n_heads * head_dim(); }
   PMC_HOST_DEVICE constexpr int kv_dim() const { return n_kv_heads * head_dim(); }
+  constexpr ops::RopeParams rope() const { return {rope_theta, rope_scaling}; }
 
   /// Parameters of one transformer block: q, k, v, o projections, gate/up/down, two norms.
   constexpr std::int64_t block_parameters() const {
@@ -43,11 +48,60 @@ struct Config {
 };
 
 /// The rules every configuration must satisfy: heads divide the width (unless the head size is explicit),
-/// KV heads divide heads, the head size is even (RoPE rotates pairs).
-consteval bool is_valid(Config c) {
-  return c.dim > 0 && c.n_layers > 0 && c.n_heads > 0 && c.n_kv_heads > 0 && c.ffn_dim > 0 && c.vocab_size > 0 &&
-         c.max_seq_len > 0 && (c.head_dim_override != 0 || c.dim % c.n_heads == 0) &&
-         c.n_heads % c.n_kv_heads == 0 && c.head_dim() % 2 == 0 && c.norm_eps > 0 && c.rope_theta > 0;
+/// KV heads divide heads, the head size is even (RoPE rotates pairs). nullptr when `c` keeps them all, else the
+/// rule it breaks.
+constexpr const char* config_problem(const Config& c) {
+  if (c.dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.ffn_dim <= 0 || c.vocab_size <= 0 ||
+      c.max_seq_len <= 0 || c.head_dim_override < 0)
+    return "every size must be positive";
+  if (c.head_dim_override == 0 && c.dim % c.n_heads != 0) return "the heads must divide the width";
+  if (c.n_heads % c.n_kv_heads != 0) return "the key/value heads must divide the query heads";
+  if (c.head_dim() % 2 != 0) return "the head size must be even (RoPE rotates pairs)";
+  if (!(c.norm_eps > 0) || !(c.rope_theta > 0)) return "norm_eps and rope_theta must be positive";
+  if (c.rope_scaling.type != ops::RopeScalingType::none) {
+    const auto& s = c.rope_scaling;
+    if (!(s.factor >= 1)) return "rope_scaling's factor must be at least 1";
+    if (s.type != ops::RopeScalingType::linear && s.original_max_position <= 0)
+      return "rope_scaling needs original_max_position_embeddings";
+    if (s.type == ops::RopeScalingType::llama3 && !(s.high_freq_factor > s.low_freq_factor && s.low_freq_factor > 0))
+      return "llama3 rope_scaling needs high_freq_factor > low_freq_factor > 0";
+    if (s.type == ops::RopeScalingType::yarn && !(s.beta_fast > 0 && s.beta_slow > 0 && s.attention_factor > 0))
+      return "yarn rope_scaling needs positive beta_fast, beta_slow and attention_factor";
+  }
+  return nullptr;
+}
+consteval bool is_valid(Config c) { return config_problem(c) == nullptr; }
+
+/// The sizes of Model<dynamic, T, D> are known only at run time: the model holds its Config as a member,
+/// checked when the model is made. Every other Config fixes the sizes at compile time.
+inline constexpr Config dynamic{};
+constexpr bool is_dynamic(const Config& c) { return c == dynamic; }
+
+/// ", rope scaling llama3 x8 (original 8192)" or "" when RoPE is not scaled.
+inline std::string rope_scaling_words(const ops::RopeScaling& s) {
+  switch (s.type) {
+    case ops::RopeScalingType::none: return "";
+    case ops::RopeScalingType::linear: return detail::concat(", rope scaling linear x", s.factor);
+    case ops::RopeScalingType::llama3:
+      return detail::concat(", rope scaling llama3 x", s.factor, " (original ", s.original_max_position, ")");
+    case ops::RopeScalingType::yarn:
+      return detail::concat(", rope scaling yarn x", s.factor, " (original ", s.original_max_position, ")");
+  }
+  return "";
+}
+
+/// "dim 64, layers 2, heads 4, ...": the architecture in words, for messages.
+inline std::string describe(const Config& c) {
+  return detail::concat("dim ", c.dim, ", layers ", c.n_layers, ", heads ", c.n_heads, ", kv heads ", c.n_kv_heads,
+                        c.head_dim_override ? detail::concat(", head_dim ", c.head_dim_override) : std::string(),
+                        ", ffn ", c.ffn_dim, ", vocab ", c.vocab_size, ", max_seq_len ", c.max_seq_len, ", eps ",
+                        c.norm_eps, ", rope theta ", c.rope_theta, rope_scaling_words(c.rope_scaling),
+                        c.tied_embeddings ? ", tied head" : "");
+}
+
+/// Throws a pmc::Error naming `where`, the architecture and the broken rule when `c` is not a valid config.
+inline void check_config(const Config& c, std::string_view where) {
+  if (const char* problem = config_problem(c)) fail(where, ": invalid architecture (", describe(c), "): ", problem);
 }
 
 // ---- the named configurations ----

@@ -30,13 +30,14 @@ struct GenerateOptions {
 template <Config C, class T, Device D>
 std::vector<std::int32_t> generate(const Model<C, T, D>& model, std::span<const std::int32_t> prompt,
                                    const GenerateOptions& options = {}) {
+  const Config cfg = model.config();
   PMC_CHECK(!prompt.empty(), "generate: the prompt has no tokens (pass at least BOS)");
   const std::int64_t max_len =
-      std::min<std::int64_t>(C.max_seq_len, static_cast<std::int64_t>(prompt.size()) + options.max_new_tokens);
-  PMC_CHECK(static_cast<std::int64_t>(prompt.size()) <= C.max_seq_len, "generate: the prompt has ", prompt.size(),
-            " tokens, more than the model's context of ", C.max_seq_len);
+      std::min<std::int64_t>(cfg.max_seq_len, static_cast<std::int64_t>(prompt.size()) + options.max_new_tokens);
+  PMC_CHECK(static_cast<std::int64_t>(prompt.size()) <= cfg.max_seq_len, "generate: the prompt has ", prompt.size(),
+            " tokens, more than the model's context of ", cfg.max_seq_len);
   autograd::NoGrad no_grad;
-  KvCache<T, D> cache(C.n_layers, 1, max_len, C.n_kv_heads, C.head_dim());
+  KvCache<T, D> cache(cfg.n_layers, 1, max_len, cfg.n_kv_heads, cfg.head_dim());
   Sampler sampler(options.sampler);
   std::vector<std::int32_t> out;
 

@@ -41,18 +41,19 @@ struct NamedParameter {
   Var<T, D> var;
 };
 
-/// A LLaMA model whose architecture is fixed at compile time.
+/// A LLaMA model. Its architecture is fixed at compile time (C a named Config: static sizes, checked by the
+/// compiler) or given at run time (C = dynamic: the Config is a member, checked when the model is made); both
+/// run the same code, a static config only lets the compiler fold the sizes.
 ///   pmc::llama::Model<pmc::llama::tiny, float> model;          // zeros; init_random or load weights
+///   pmc::llama::Model<pmc::llama::dynamic, float> any(read_architecture(dir));
 ///   model.init_random(42);
 ///   auto loss = model.loss(tokens, targets);                    // tokens, targets: (B, T) int32
 ///   pmc::autograd::backward(loss);
 template <Config C, class T = float, Device D = Cpu>
-  requires(is_valid(C))
+  requires(is_dynamic(C) || is_valid(C))
 class Model {
  public:
-  static constexpr Config config = C;
-  static constexpr int kDim = C.dim, kHeads = C.n_heads, kKvHeads = C.n_kv_heads, kHeadDim = C.head_dim();
-  static constexpr int kVocab = C.vocab_size, kFfn = C.ffn_dim, kLayers = C.n_layers;
+  static constexpr bool kStaticConfig = !is_dynamic(C);
   using value_type = T;
   using device_type = D;
 
@@ -69,26 +70,50 @@ class Model {
   };
 
   /// All parameters allocated (zero), requiring grad when `trainable`.
-  explicit Model(bool trainable = true) : Model(trainable, true) {}
+  explicit Model(bool trainable = true)
+    requires(kStaticConfig)
+      : Model(C, trainable, true) {}
+  /// The same for a run-time architecture (a pmc::Error naming the broken rule when `config` is invalid; for a
+  /// static C, `config` must equal C).
+  explicit Model(const Config& config, bool trainable = true) : Model(config, trainable, true) {}
 
   /// Parameters with their shapes but no memory, for a loader that hands over its own tensors (a
   /// memory-mapped checkpoint), so that the weights are never held twice.
-  static Model unallocated(bool trainable = true) { return Model(trainable, false); }
+  static Model unallocated(bool trainable = true)
+    requires(kStaticConfig)
+  {
+    return Model(C, trainable, false);
+  }
+  static Model unallocated(const Config& config, bool trainable = true) { return Model(config, trainable, false); }
+
+  /// The architecture: C itself when static (so its sizes are compile-time constants), else the member.
+  constexpr Config config() const {
+    if constexpr (kStaticConfig) return C;
+    else return config_;
+  }
 
  private:
-  Model(bool trainable, bool allocate) {
+  Model(const Config& config, bool trainable, bool allocate) {
+    if constexpr (kStaticConfig) {
+      PMC_CHECK(config == C, "Model: the architecture (", describe(config), ") is not the model's compiled one (",
+                describe(C), ")");
+    } else {
+      check_config(config, "Model");
+      config_ = config;
+    }
+    const Config c = this->config();
     auto param = [&](Shape s) {
       return Var<T, D>(allocate ? Tensor<T, D>(s) : Tensor<T, D>::wrap(nullptr, s), trainable);
     };
-    embed_ = param({kVocab, kDim});
-    blocks_.reserve(kLayers);
-    for (int l = 0; l < kLayers; ++l) {
-      blocks_.push_back(Block{param({kDim}), param({C.q_dim(), kDim}), param({C.kv_dim(), kDim}),
-                              param({C.kv_dim(), kDim}), param({kDim, C.q_dim()}), param({kDim}),
-                              param({kFfn, kDim}), param({kFfn, kDim}), param({kDim, kFfn})});
+    embed_ = param({c.vocab_size, c.dim});
+    blocks_.reserve(static_cast<std::size_t>(c.n_layers));
+    for (int l = 0; l < c.n_layers; ++l) {
+      blocks_.push_back(Block{param({c.dim}), param({c.q_dim(), c.dim}), param({c.kv_dim(), c.dim}),
+                              param({c.kv_dim(), c.dim}), param({c.dim, c.q_dim()}), param({c.dim}),
+                              param({c.ffn_dim, c.dim}), param({c.ffn_dim, c.dim}), param({c.dim, c.ffn_dim})});
     }
-    final_norm_ = param({kDim});
-    if constexpr (!C.tied_embeddings) head_ = param({kVocab, kDim});
+    final_norm_ = param({c.dim});
+    if (!c.tied_embeddings) head_ = param({c.vocab_size, c.dim});
   }
 
  public:
@@ -97,7 +122,7 @@ class Model {
   std::vector<NamedParameter<T, D>> named_parameters() const {
     std::vector<NamedParameter<T, D>> out;
     out.push_back({"model.embed_tokens.weight", embed_});
-    for (int l = 0; l < kLayers; ++l) {
+    for (int l = 0; l < config().n_layers; ++l) {
       const auto& b = blocks_[static_cast<std::size_t>(l)];
       const std::string p = "model.layers." + std::to_string(l) + ".";
       out.push_back({p + "input_layernorm.weight", b.attn_norm});
@@ -111,7 +136,7 @@ class Model {
       out.push_back({p + "mlp.down_proj.weight", b.w_down});
     }
     out.push_back({"model.norm.weight", final_norm_});
-    if constexpr (!C.tied_embeddings) out.push_back({"lm_head.weight", head_});
+    if (!config().tied_embeddings) out.push_back({"lm_head.weight", head_});
     return out;
   }
 
@@ -125,7 +150,7 @@ class Model {
         t.fill(T(1));
       } else {
         const bool residual = name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight");
-        std::normal_distribution<float> dist(0.f, residual ? std / std::sqrt(2.f * kLayers) : std);
+        std::normal_distribution<float> dist(0.f, residual ? std / std::sqrt(2.f * static_cast<float>(config().n_layers)) : std);
         for (auto& x : t.span()) x = static_cast<T>(dist(rng));
       }
       pmc::copy(to_device<D>(t), var.value());
@@ -136,6 +161,8 @@ class Model {
   /// own tensors: how a model on the GPU gets a checkpoint loaded on the host.
   template <class U>
   void copy_weights_from(const Model<C, U, Cpu>& host) {
+    PMC_CHECK(host.config() == config(), "Model::copy_weights_from: the host model's architecture (",
+              describe(host.config()), ") is not this one's (", describe(config()), ")");
     const auto src = host.named_parameters();
     const auto dst = named_parameters();
     for (std::size_t i = 0; i < src.size(); ++i) {
@@ -152,7 +179,7 @@ class Model {
   /// A host copy of this model's weights (element type U), e.g. to save a model trained on the GPU.
   template <class U = T>
   Model<C, U, Cpu> to_host(bool trainable = false) const {
-    auto out = Model<C, U, Cpu>::unallocated(trainable);
+    auto out = Model<C, U, Cpu>::unallocated(config(), trainable);
     const auto src = named_parameters();
     const auto dst = out.named_parameters();
     for (std::size_t i = 0; i < src.size(); ++i) {
@@ -171,10 +198,7 @@ class Model {
   const std::vector<Block>& blocks() const { return blocks_; }
   const Var<T, D>& final_norm() const { return final_norm_; }
   /// The output head (the embedding when tied).
-  const Var<T, D>& head() const {
-    if constexpr (C.tied_embeddings) return embed_;
-    else return head_;
-  }
+  const Var<T, D>& head() const { return config().tied_embeddings ? embed_ : head_; }
 
   /// Logits (B·T, V) for tokens (B, T) at positions pos0..pos0+T-1. With a cache, keys and values are
   /// written into it at those positions and attention reads positions [0, pos0 + T) from it.
@@ -189,14 +213,14 @@ class Model {
                           KvCache<T, D>* cache = nullptr) const {
     PMC_CHECK(tokens.rank() == 2, "Model::forward: tokens must be (B, T), got ", tokens.shape().str());
     const std::int64_t B = tokens.size(0), Tn = tokens.size(1);
-    PMC_CHECK(pos0 + Tn <= C.max_seq_len, "Model::forward: positions up to ", pos0 + Tn,
-              " exceed the config's max_seq_len ", C.max_seq_len);
+    PMC_CHECK(pos0 + Tn <= config().max_seq_len, "Model::forward: positions up to ", pos0 + Tn,
+              " exceed the config's max_seq_len ", config().max_seq_len);
     if (cache) {
       PMC_CHECK(cache->capacity() >= pos0 + Tn && cache->k[0].size(0) == B, "Model::forward: KV cache of shape ",
                 cache->k[0].shape().str(), " cannot hold batch ", B, " up to position ", pos0 + Tn);
     }
     auto x = autograd::embedding(embed_, flat(tokens));  // (N, D)
-    for (int l = 0; l < kLayers; ++l) {
+    for (int l = 0; l < config().n_layers; ++l) {
       if (recompute_ && cache == nullptr) {
         // keep only the block's input; its activations are recomputed when the gradient reaches it
         x = autograd::recompute([this, l, B, Tn](const Var<T, D>& in) { return block_forward(l, in, B, Tn, 0, nullptr); },
@@ -206,7 +230,7 @@ class Model {
       }
     }
     if (cache) cache->length = pos0 + Tn;
-    return autograd::rms_norm(x, final_norm_, C.norm_eps);
+    return autograd::rms_norm(x, final_norm_, config().norm_eps);
   }
 
   /// Mean next-token cross-entropy: targets (B, T) hold the token each position predicts, or -100.
@@ -261,12 +285,14 @@ class Model {
                           KvCache<T, D>* cache) const {
     namespace ag = autograd;
     const Block& b = blocks_[static_cast<std::size_t>(l)];
-    auto h = ag::rms_norm(x, b.attn_norm, C.norm_eps);                                   // (N, D)
-    auto q = ag::rope(ag::reshape(ag::linear(h, b.wq), {B, Tn, kHeads, kHeadDim}), pos0, C.rope_theta,
+    const Config c = config();
+    const std::int64_t H = c.n_heads, Hkv = c.n_kv_heads, Dh = c.head_dim();
+    auto h = ag::rms_norm(x, b.attn_norm, c.norm_eps);                                   // (N, D)
+    auto q = ag::rope(ag::reshape(ag::linear(h, b.wq), {B, Tn, H, Dh}), pos0, c.rope(),
                       rope_layout_);                                                     // (B, T, H, Dh)
-    auto k = ag::rope(ag::reshape(ag::linear(h, b.wk), {B, Tn, kKvHeads, kHeadDim}), pos0, C.rope_theta,
+    auto k = ag::rope(ag::reshape(ag::linear(h, b.wk), {B, Tn, Hkv, Dh}), pos0, c.rope(),
                       rope_layout_);                                                     // (B, T, Hkv, Dh)
-    auto v = ag::reshape(ag::linear(h, b.wv), {B, Tn, kKvHeads, kHeadDim});             // (B, T, Hkv, Dh)
+    auto v = ag::reshape(ag::linear(h, b.wv), {B, Tn, Hkv, Dh});                         // (B, T, Hkv, Dh)
     Var<T, D> attn;
     if (cache) {
       PMC_CHECK(!autograd::grad_enabled() || !(q.requires_grad()),
@@ -282,8 +308,8 @@ class Model {
       PMC_CHECK(pos0 == 0, "Model::forward: pos0 > 0 needs a KV cache holding the earlier positions");
       attn = ag::attention(q, k, v, 0);                                                  // (B, T, H, Dh)
     }
-    auto x1 = ag::add(x, ag::linear(ag::reshape(attn, {B * Tn, C.q_dim()}), b.wo));     // (N, D)
-    auto h2 = ag::rms_norm(x1, b.ffn_norm, C.norm_eps);
+    auto x1 = ag::add(x, ag::linear(ag::reshape(attn, {B * Tn, c.q_dim()}), b.wo));     // (N, D)
+    auto h2 = ag::rms_norm(x1, b.ffn_norm, c.norm_eps);
     auto mlp = ag::linear(ag::swiglu(ag::linear(h2, b.w_gate), ag::linear(h2, b.w_up)), b.w_down);
     return ag::add(x1, mlp);                                                             // (N, D)
   }
@@ -294,6 +320,7 @@ class Model {
   Var<T, D> head_;
   ops::RopeLayout rope_layout_ = ops::RopeLayout::rotate_half;
   bool recompute_ = false;
+  Config config_{};  // the architecture of a dynamic model (unused when C is static)
 };
 
 }  // namespace pmc::llama

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-// The one table from config names (and checkpoint configs) to compiled Configs, and dispatch over it.
+// The table of named Configs ("llama_7b", "demo", ...), and the mapping between Configs and HF config.json fields.
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <optional>
-#include <type_traits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,9 +24,10 @@ struct NamedConfig {
   Config config;
 };
 
-/// Every compiled configuration, by name: the real models and the small ones of the examples and the demo (shapes
-/// that only tests use live in tests/support/test_configs.hpp). The pmc program is built for each of them
-/// (with_config). Extending pmc to a new architecture adds one line here.
+/// The named configurations: the real models and the small ones of the examples and the demo (shapes that only
+/// tests use live in tests/support/test_configs.hpp). `--config NAME` of the pmc program looks names up here; the
+/// program itself runs any architecture (Model<dynamic>), so a checkpoint needs no entry; a program that wants a
+/// config's sizes fixed at compile time names it: Model<llama_7b, bf16>.
 inline constexpr std::array kConfigs{
     NamedConfig{"llama_7b", llama_7b},       NamedConfig{"llama_13b", llama_13b},
     NamedConfig{"llama2_7b", llama2_7b},     NamedConfig{"llama2_13b", llama2_13b},
@@ -35,6 +36,7 @@ inline constexpr std::array kConfigs{
     NamedConfig{"demo", demo},
 };
 
+/// "llama_7b, llama_13b, ...".
 inline std::string supported_config_names() {
   std::string s;
   for (const auto& c : kConfigs) s += (s.empty() ? "" : ", ") + std::string(c.name);
@@ -46,6 +48,52 @@ inline Config config_by_name(std::string_view name) {
   for (const auto& c : kConfigs)
     if (c.name == name) return c.config;
   fail("unknown model config '", name, "'; supported: ", supported_config_names());
+}
+
+/// The RoPE scaling of a config.json's rope dict; YaRN's attention_factor resolved as transformers does
+/// (given, else 0.1·ln(factor) + 1, or the ratio of that with mscale and mscale_all_dim when both are given).
+inline ops::RopeScaling rope_scaling_from_hf(const io::HfRopeScaling& h) {
+  ops::RopeScaling s;
+  if (!h.scaled()) return s;
+  s.type = h.type == "linear" ? ops::RopeScalingType::linear
+           : h.type == "llama3" ? ops::RopeScalingType::llama3
+                                : ops::RopeScalingType::yarn;
+  s.factor = h.factor;
+  s.low_freq_factor = h.low_freq_factor;
+  s.high_freq_factor = h.high_freq_factor;
+  s.original_max_position = h.original_max_position_embeddings;
+  s.beta_fast = h.beta_fast;
+  s.beta_slow = h.beta_slow;
+  s.truncate = h.truncate;
+  if (s.type == ops::RopeScalingType::yarn) {
+    auto mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
+    double af = h.attention_factor;
+    if (!(af > 0))
+      af = h.mscale > 0 && h.mscale_all_dim > 0 ? mscale(h.factor, h.mscale) / mscale(h.factor, h.mscale_all_dim)
+                                                : mscale(h.factor, 1.0);
+    s.attention_factor = af;
+  }
+  return s;
+}
+
+/// The config.json rope dict of a RoPE scaling (attention_factor written out, so it reads back the same).
+inline io::HfRopeScaling hf_rope_scaling(const ops::RopeScaling& s) {
+  io::HfRopeScaling h;
+  switch (s.type) {
+    case ops::RopeScalingType::none: return h;
+    case ops::RopeScalingType::linear: h.type = "linear"; break;
+    case ops::RopeScalingType::llama3: h.type = "llama3"; break;
+    case ops::RopeScalingType::yarn: h.type = "yarn"; break;
+  }
+  h.factor = s.factor;
+  h.low_freq_factor = s.low_freq_factor;
+  h.high_freq_factor = s.high_freq_factor;
+  h.original_max_position_embeddings = s.original_max_position;
+  h.beta_fast = s.beta_fast;
+  h.beta_slow = s.beta_slow;
+  h.truncate = s.truncate;
+  if (s.type == ops::RopeScalingType::yarn) h.attention_factor = s.attention_factor;
+  return h;
 }
 
 /// The architecture described by a Hugging Face config.json (max_seq_len from max_position_embeddings).
@@ -61,6 +109,8 @@ inline Config config_from_hf(const io::HfLlamaConfig& h) {
   c.norm_eps = static_cast<float>(h.rms_norm_eps);
   c.rope_theta = static_cast<float>(h.rope_theta);
   c.tied_embeddings = h.tie_word_embeddings;
+  c.head_dim_override = h.head_dim_explicit;
+  c.rope_scaling = rope_scaling_from_hf(h.rope_scaling);
   return c;
 }
 
@@ -77,53 +127,23 @@ inline io::HfLlamaConfig hf_from_config(const Config& c, std::string torch_dtype
   h.rms_norm_eps = c.norm_eps;
   h.rope_theta = c.rope_theta;
   h.tie_word_embeddings = c.tied_embeddings;
+  h.head_dim_explicit = c.head_dim_override;
+  h.rope_scaling = hf_rope_scaling(c.rope_scaling);
   h.torch_dtype = std::move(torch_dtype);
   return h;
 }
 
-inline std::string describe(const Config& c) {
-  return detail::concat("dim ", c.dim, ", layers ", c.n_layers, ", heads ", c.n_heads, ", kv heads ", c.n_kv_heads,
-                        ", ffn ", c.ffn_dim, ", vocab ", c.vocab_size, ", max_seq_len ", c.max_seq_len, ", eps ",
-                        c.norm_eps, ", rope theta ", c.rope_theta, c.tied_embeddings ? ", tied head" : "");
-}
-
-/// The name of the compiled config equal to `c`, or a pmc::Error (naming `where`) listing what is supported.
-inline std::string_view config_name_of(const Config& c, std::string_view where) {
+/// The name of the table's config equal to `c`, if one is.
+inline std::optional<std::string_view> config_name_of(const Config& c) {
   for (const auto& n : kConfigs)
     if (n.config == c) return n.name;
-  fail(where, ": no compiled config matches this architecture (", describe(c), "); supported: ",
-       supported_config_names());
+  return std::nullopt;
 }
 
-/// Calls `f.template operator()<C>()` for the compiled config named `name`, choosing among `Cs...` only
-/// (each listed config instantiates the caller's code; list what a program needs).
-template <Config... Cs, class F>
-  requires(sizeof...(Cs) > 0)
-decltype(auto) dispatch_config(std::string_view name, F&& f) {
-  const Config wanted = config_by_name(name);
-  constexpr Config first = std::array<Config, sizeof...(Cs)>{Cs...}[0];
-  using R = decltype(f.template operator()<first>());
-  if constexpr (std::is_void_v<R>) {
-    bool done = ((wanted == Cs ? (f.template operator()<Cs>(), true) : false) || ...);
-    PMC_CHECK(done, "model config '", name, "' is not built into this program");
-  } else {
-    std::optional<R> result;
-    ((wanted == Cs ? (result.emplace(f.template operator()<Cs>()), true) : false) || ...);
-    PMC_CHECK(result.has_value(), "model config '", name, "' is not built into this program");
-    return R(std::move(*result));  // a prvalue: decltype(auto) must deduce R, not a reference to the local
-  }
-}
-
-}  // namespace pmc::llama
-
-namespace pmc::llama {
-
-/// dispatch_config over every config of kConfigs.
-template <class F>
-decltype(auto) with_config(std::string_view name, F&& f) {
-  return [&]<std::size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
-    return dispatch_config<kConfigs[I].config...>(name, std::forward<F>(f));
-  }(std::make_index_sequence<kConfigs.size()>{});
+/// "llama_7b", or the architecture in words for a config the table does not name.
+inline std::string config_label(const Config& c) {
+  const auto name = config_name_of(c);
+  return name ? std::string(*name) : describe(c);
 }
 
 }  // namespace pmc::llama
