@@ -2,7 +2,7 @@
 """Check that a LLaMA model folder reloads in Hugging Face transformers with the golden logits.
 
 Loads DIR (config.json + *.safetensors, e.g. written by pmc) with
-``LlamaForCausalLM.from_pretrained(DIR)``, runs the ``input_ids`` of a golden
+``AutoModelForCausalLM.from_pretrained(DIR)`` (LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM, as config.json says), runs the ``input_ids`` of a golden
 file (tests/golden/hf/<case>/golden.safetensors, made by
 tools/make_golden_hf.py) through it in float64 with eager attention, and
 compares with the golden ``logits`` (and ``loss`` when ``targets`` exist).
@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
-from transformers import LlamaForCausalLM  # noqa: E402
+from transformers import AutoModelForCausalLM  # noqa: E402
 
 
 def main():
@@ -45,7 +45,7 @@ def main():
     torch.set_num_threads(1)
     golden = load_file(args.golden)
     try:
-        model, info = LlamaForCausalLM.from_pretrained(
+        model, info = AutoModelForCausalLM.from_pretrained(
             args.dir, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
     except Exception as e:  # noqa: BLE001
         print(f"FAIL: could not load {args.dir}: {type(e).__name__}: {e}")

@@ -47,8 +47,15 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,  # noqa: E402
+                          Qwen2Config, Qwen2ForCausalLM)
 from transformers.models.llama import modeling_llama  # noqa: E402
+from transformers.models.mistral import modeling_mistral  # noqa: E402
+from transformers.models.qwen2 import modeling_qwen2  # noqa: E402
+
+FAMILIES = {"llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
+            "qwen2": (Qwen2Config, Qwen2ForCausalLM)}
+PATCHED = [(modeling_llama, "LlamaRMSNorm"), (modeling_mistral, "MistralRMSNorm"), (modeling_qwen2, "Qwen2RMSNorm")]
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS  # noqa: E402
 
 B, T = 2, 9
@@ -92,6 +99,18 @@ CASES = {
                       rms_norm_eps=1e-5, seed=1008,
                       rope_scaling=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=64),
                       max_position_embeddings=256),
+    # biases: LLaMA with attention_bias (q, k, v, o) and mlp_bias (gate, up, down)
+    "llama_bias": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                       intermediate_size=40, vocab_size=67, tie_word_embeddings=False, rope_theta=10000.0,
+                       rms_norm_eps=1e-5, seed=1014, attention_bias=True, mlp_bias=True),
+    # Qwen2: biases on q, k and v only, rope_theta 1e6, tied embeddings (as the small Qwen2 models)
+    "qwen2": dict(family="qwen2", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  intermediate_size=40, vocab_size=67, tie_word_embeddings=True, rope_theta=1e6,
+                  rms_norm_eps=1e-6, seed=1015),
+    # Mistral with a sliding window of 4 keys: at T = 9 (and 16 greedy positions) most queries lose keys
+    "mistral_window": dict(family="mistral", hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, intermediate_size=40, vocab_size=67, tie_word_embeddings=False,
+                           rope_theta=10000.0, rms_norm_eps=1e-5, seed=1017, sliding_window=4),
     # multi-query attention: 4 query heads share 1 kv head
     "mqa": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
                 intermediate_size=48, vocab_size=50, tie_word_embeddings=False,
@@ -140,13 +159,15 @@ class Float64Patch:
     """Context manager making a float64 LlamaForCausalLM compute entirely in float64."""
 
     def __enter__(self):
-        self.saved = (modeling_llama.LlamaRMSNorm.forward, modeling_llama.eager_attention_forward)
-        modeling_llama.LlamaRMSNorm.forward = _rmsnorm_forward
-        modeling_llama.eager_attention_forward = _eager_attention_forward
+        self.saved = [(mod, getattr(mod, norm).forward, mod.eager_attention_forward) for mod, norm in PATCHED]
+        for mod, norm in PATCHED:
+            getattr(mod, norm).forward = _rmsnorm_forward
+            mod.eager_attention_forward = _eager_attention_forward
         return self
 
     def __exit__(self, *exc):
-        modeling_llama.LlamaRMSNorm.forward, modeling_llama.eager_attention_forward = self.saved
+        for (mod, norm), (_, fwd, att) in zip(PATCHED, self.saved):
+            getattr(mod, norm).forward, mod.eager_attention_forward = fwd, att
         return False
 
 
@@ -182,13 +203,17 @@ def scaled_rope_f64(theta, head_dim, scaling):
     return inv / f * ramp + inv * (1 - ramp), 0.1 * math.log(f) + 1.0
 
 
+def head_dim_of(cfg):
+    return getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+
+
 def make_float64_model(model32, theta):
-    m = LlamaForCausalLM(model32.config)
+    m = type(model32)(model32.config)
     m.load_state_dict(model32.state_dict())
     m = m.double()
     m.set_attn_implementation("eager")
     rot = m.model.rotary_emb
-    rot.inv_freq, rot.amplitude_f64 = scaled_rope_f64(theta, m.config.head_dim, m.config.rope_parameters)
+    rot.inv_freq, rot.amplitude_f64 = scaled_rope_f64(theta, head_dim_of(m.config), m.config.rope_parameters)
     rot.forward = _rotary_forward.__get__(rot)
     m.eval()
     return m
@@ -198,7 +223,7 @@ def make_float64_model(model32, theta):
 # Independent float64 reference (used only for cross-checking)
 # --------------------------------------------------------------------------
 def ref_forward(w, cfg, ids, rope="half"):
-    H, KV, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    H, KV, D = cfg.num_attention_heads, cfg.num_key_value_heads, head_dim_of(cfg)
     eps = cfg.rms_norm_eps
     Bn, Tn = ids.shape
     inv, amp = scaled_rope_f64(cfg.rope_parameters["rope_theta"], D, cfg.rope_parameters)
@@ -217,23 +242,30 @@ def ref_forward(w, cfg, ids, rope="half"):
 
     h = w["model.embed_tokens.weight"][ids]
     causal = torch.ones(Tn, Tn, dtype=torch.bool).tril()
+    window = getattr(cfg, "sliding_window", None)
+    if window and cfg.model_type == "mistral":  # query t sees keys s with t - s < window
+        causal &= torch.ones(Tn, Tn, dtype=torch.bool).triu(-(window - 1))
+
+    def lin(x, name):
+        y = x @ w[name + ".weight"].T
+        return y + w[name + ".bias"] if name + ".bias" in w else y
     for i in range(cfg.num_hidden_layers):
         p = f"model.layers.{i}."
         x = rms(h, w[p + "input_layernorm.weight"])
-        q = (x @ w[p + "self_attn.q_proj.weight"].T).view(Bn, Tn, H, D).transpose(1, 2)
-        k = (x @ w[p + "self_attn.k_proj.weight"].T).view(Bn, Tn, KV, D).transpose(1, 2)
-        v = (x @ w[p + "self_attn.v_proj.weight"].T).view(Bn, Tn, KV, D).transpose(1, 2)
+        q = lin(x, p + "self_attn.q_proj").view(Bn, Tn, H, D).transpose(1, 2)
+        k = lin(x, p + "self_attn.k_proj").view(Bn, Tn, KV, D).transpose(1, 2)
+        v = lin(x, p + "self_attn.v_proj").view(Bn, Tn, KV, D).transpose(1, 2)
         q, k = rotate(q), rotate(k)
         k = k.repeat_interleave(H // KV, dim=1)  # query head j uses kv head j // (H/KV)
         v = v.repeat_interleave(H // KV, dim=1)
         s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
         s = s.masked_fill(~causal, float("-inf")).softmax(-1)
         a = (s @ v).transpose(1, 2).reshape(Bn, Tn, H * D)
-        h = h + a @ w[p + "self_attn.o_proj.weight"].T
+        h = h + lin(a, p + "self_attn.o_proj")
         x = rms(h, w[p + "post_attention_layernorm.weight"])
-        g = x @ w[p + "mlp.gate_proj.weight"].T
-        u = x @ w[p + "mlp.up_proj.weight"].T
-        h = h + (F.silu(g) * u) @ w[p + "mlp.down_proj.weight"].T
+        g = lin(x, p + "mlp.gate_proj")
+        u = lin(x, p + "mlp.up_proj")
+        h = h + lin(F.silu(g) * u, p + "mlp.down_proj")
     h = rms(h, w["model.norm.weight"])
     head = w["model.embed_tokens.weight"] if cfg.tie_word_embeddings else w["lm_head.weight"]
     return h @ head.T
@@ -251,18 +283,20 @@ def build_case(name, spec, out_dir):
     theta = spec.pop("rope_theta")
     rope = dict(spec.pop("rope_scaling", {"rope_type": "default"}), rope_theta=theta)
     spec.setdefault("max_position_embeddings", 64)
+    config_class, model_class = FAMILIES[spec.pop("family", "llama")]
+    if config_class is LlamaConfig:
+        spec.setdefault("attention_bias", False)
+        spec.setdefault("mlp_bias", False)
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
+    cfg = config_class(
         **spec,
         rope_parameters=rope,
-        attention_bias=False,
-        mlp_bias=False,
         hidden_act="silu",
         bos_token_id=None,
         eos_token_id=None,
         pad_token_id=None,
     )
-    model = LlamaForCausalLM(cfg)
+    model = model_class(cfg)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for pname, p in model.named_parameters():  # tied lm_head is the same tensor: listed once
@@ -312,14 +346,14 @@ def build_case(name, spec, out_dir):
     # ---- cross-checks
     if rope["rope_type"] != "default":
         hf_inv, hf_amp = ROPE_INIT_FUNCTIONS[rope["rope_type"]](cfg, "cpu")
-        ours, amp = scaled_rope_f64(theta, cfg.head_dim, rope)
+        ours, amp = scaled_rope_f64(theta, head_dim_of(cfg), rope)
         d_inv = ((hf_inv.double() - ours).abs() / ours).max().item()
         assert d_inv < 1e-6 and abs(hf_amp - amp) < 1e-12, f"{name}: RoPE frequencies disagree {d_inv} {hf_amp} {amp}"
     w64 = {n: p.detach().double() for n, p in model.state_dict().items()}
     with torch.no_grad():
         ref = ref_forward(w64, cfg, input_ids, rope="half")
         ref_il = ref_forward(w64, cfg, input_ids, rope="interleaved")
-        m64_stock = LlamaForCausalLM(cfg)
+        m64_stock = model_class(cfg)
         m64_stock.load_state_dict(model.state_dict())
         m64_stock = m64_stock.double().eval()
         m64_stock.set_attn_implementation("eager")

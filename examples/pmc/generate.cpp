@@ -3,6 +3,7 @@
 // on the CPU or the GPU.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -27,7 +28,9 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::BpeTokenizer& tok)
   pmc::llama::GenerateOptions go;
   go.max_new_tokens = a.max_new_tokens;
   go.sampler = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p, .seed = a.seed};
-  go.stop_tokens = {tok.eos_id()};
+  go.stop_tokens = {tok.eos_id()};  // and the checkpoint's own (Llama-3 ends a turn with another id)
+  for (const auto id : pmc::llama::checkpoint_eos_ids(a.model))
+    if (std::find(go.stop_tokens.begin(), go.stop_tokens.end(), id) == go.stop_tokens.end()) go.stop_tokens.push_back(id);
   if (!a.stop.empty()) {
     go.stop_when = [&](std::span<const std::int32_t> ids) { return tok.decode(ids).find(a.stop) != std::string::npos; };
   }

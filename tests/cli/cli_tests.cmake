@@ -283,3 +283,17 @@ add_test(NAME cli/convert_golden_head_dim COMMAND pmc_cli convert --model ${CMAK
                                           --out ${runtime_out}_golden --dtype bf16)
 set_tests_properties(cli/convert_golden_head_dim PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "head_dim 10.*15048 parameters")
+# the families with LLaMA's shape: a Qwen2 (q/k/v biases) and a Mistral (sliding window) folder written by
+# transformers convert to folders that name the same family, with every tensor
+foreach(family qwen2 mistral_window llama_bias rope_llama3)
+  add_test(NAME cli/convert_golden_${family} COMMAND pmc_cli convert --model ${CMAKE_CURRENT_SOURCE_DIR}/golden/hf/${family}
+                                                   --out ${runtime_out}_${family})
+endforeach()
+set_tests_properties(cli/convert_golden_qwen2 PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "q/k/v biases \\(qwen2\\), 16256 parameters")
+set_tests_properties(cli/convert_golden_mistral_window PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "sliding window 4 \\(mistral\\), 18272 parameters")
+set_tests_properties(cli/convert_golden_llama_bias PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "q/k/v biases, o bias, mlp biases, 18688 parameters")
+set_tests_properties(cli/convert_golden_rope_llama3 PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "rope scaling llama3 x8 \\(original 64\\), 18272 parameters")

@@ -69,7 +69,7 @@ TEST_CASE("config.json written by transformers reads") {
   CHECK(c.rope_theta == 10000.0);  // from transformers 5's rope_parameters
   CHECK(c.tie_word_embeddings);
   CHECK(c.bos_token_id == 1);
-  CHECK(c.eos_token_id == 2);
+  CHECK(c.eos_token_ids == std::vector<int>{2});
   CHECK(c.head_dim() == 8);
 }
 
@@ -114,6 +114,34 @@ TEST_CASE("rope scaling: both spellings, the context as llama3's default origina
   CHECK(parse_hf_config(to_json(c)) == c);
 }
 
+TEST_CASE("families: Llama-3's list of EOS ids, LLaMA biases, Mistral's window, Qwen2; written back") {
+  auto j = minimal();
+  j["eos_token_id"] = {128001, 128008, 128009};
+  j["attention_bias"] = true;
+  j["mlp_bias"] = true;
+  auto c = parse_hf_config(j);
+  CHECK(c.eos_token_ids == std::vector<int>{128001, 128008, 128009});
+  CHECK(c.attention_bias);
+  CHECK(c.mlp_bias);
+  CHECK(to_json(c)["eos_token_id"] == nlohmann::json({128001, 128008, 128009}));
+  CHECK(parse_hf_config(to_json(c)) == c);
+  j = minimal();
+  j["model_type"] = "mistral";
+  j["sliding_window"] = 4096;
+  c = parse_hf_config(j);
+  CHECK(c.sliding_window == 4096);
+  CHECK(to_json(c)["architectures"][0] == "MistralForCausalLM");
+  CHECK(parse_hf_config(to_json(c)) == c);
+  j = minimal();
+  j["model_type"] = "qwen2";
+  j["sliding_window"] = 4096;  // Qwen2 writes it, but uses it only with use_sliding_window
+  j["use_sliding_window"] = false;
+  c = parse_hf_config(j);
+  CHECK(c.sliding_window == 0);
+  CHECK(to_json(c)["architectures"][0] == "Qwen2ForCausalLM");
+  CHECK(parse_hf_config(to_json(c)) == c);
+}
+
 TEST_CASE("defaults and the transformers 4 spelling") {
   auto j = minimal();
   auto c = parse_hf_config(j);
@@ -132,7 +160,7 @@ TEST_CASE("defaults and the transformers 4 spelling") {
   CHECK(c.rope_theta == 1e6);
   CHECK(c.torch_dtype == "float16");
   CHECK(c.num_key_value_heads == 2);
-  CHECK(c.eos_token_id == -1);
+  CHECK(c.eos_token_ids.empty());
   j["dtype"] = "bfloat16";  // transformers 5's key wins when both are present
   CHECK(parse_hf_config(j).torch_dtype == "bfloat16");
 }
@@ -177,14 +205,26 @@ TEST_CASE("config.json errors name the file and the key") {
   j["rope_parameters"] = {{"rope_type", "yarn"}, {"factor", 0.5}};
   error_of(read_with(j), {"config.json rope_parameters", "factor must be at least 1"});
   j = minimal();
+  j["model_type"] = "gemma";
+  error_of(read_with(j), {"config.json", "gemma", "not supported"});
+  j = minimal();
+  j["attention_bias"] = "yes";
+  error_of(read_with(j), {"config.json", "attention_bias", "must be a boolean"});
+  j = minimal();
+  j["eos_token_id"] = {128001, "x"};
+  error_of(read_with(j), {"config.json", "eos_token_id", "non-negative integer ids"});
+  j = minimal();
+  j["model_type"] = "qwen2";
+  j["use_sliding_window"] = true;
+  error_of(read_with(j), {"config.json", "use_sliding_window", "not supported for qwen2"});
+  j = minimal();
   j["model_type"] = "mistral";
-  error_of(read_with(j), {"config.json", "mistral", "not supported"});
+  j["sliding_window"] = 0;
+  error_of(read_with(j), {"config.json", "sliding_window must be positive"});
   j = minimal();
-  j["attention_bias"] = true;
-  error_of(read_with(j), {"config.json", "attention_bias", "not supported"});
-  j = minimal();
-  j["eos_token_id"] = {128001, 128009};
-  error_of(read_with(j), {"config.json", "eos_token_id", "not supported"});
+  j["model_type"] = "mistral";
+  j["mlp_bias"] = true;
+  error_of(read_with(j), {"config.json", "mlp_bias = true is not supported for model_type \"mistral\""});
   j = minimal();
   j["num_key_value_heads"] = 3;
   error_of(read_with(j), {"config.json", "num_key_value_heads 3"});

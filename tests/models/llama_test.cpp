@@ -72,7 +72,8 @@ void check_case(const std::string& name, double tol) {
 }
 
 const char* kCases[] = {"gqa", "mha_tied", "odd", "mqa"};  // each has a static test config as well
-const char* kRuntimeOnlyCases[] = {"head_dim", "rope_linear", "rope_llama3", "rope_yarn"};  // run-time config only
+const char* kRuntimeOnlyCases[] = {"head_dim", "rope_linear", "rope_llama3", "rope_yarn", "llama_bias", "qwen2",
+                                   "mistral_window"};  // read only as run-time configs
 
 }  // namespace
 
@@ -205,6 +206,34 @@ TEST_CASE("run-time config: RoPE scaling read from config.json, saved back, and 
   CHECK(ops::rope_inv_freq(r, 0, 8) == 1.0);
   CHECK(ops::rope_inv_freq(r, 2, 8) == doctest::Approx(0.01 / 8));
   CHECK(ops::rope_amplitude(r) == 1.0);
+}
+
+TEST_CASE("families: Qwen2 and LLaMA biases and Mistral's window saved back as the same family, with its EOS ids") {
+  for (const char* name : {"llama_bias", "qwen2", "mistral_window"}) {
+    INFO(name);
+    const auto model = load_model<float>(golden_dir(name));
+    const auto out = test::tmp_dir() / (std::string("saved_") + name);
+    fs::remove_all(out);
+    save_hf(model, out);
+    CHECK(read_architecture(out) == model.config());
+    CHECK(io::read_hf_config(out).model_type == io::read_hf_config(golden_dir(name)).model_type);
+    const auto again = load_model<float>(out);
+    const auto a = model.named_parameters(), b = again.named_parameters();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(test::max_abs_diff(a[i].var.value(), b[i].var.value()) == 0);
+  }
+  CHECK(load_model<float>(golden_dir("qwen2")).blocks()[0].bq.shape() == Shape{32});
+  CHECK(!load_model<float>(golden_dir("qwen2")).blocks()[0].bo.defined());
+  // EOS ids: none in the golden (null); a Llama-3-style list read from config.json
+  CHECK(checkpoint_eos_ids(golden_dir("qwen2")).empty());
+  const auto dir = test::tmp_dir() / "eos_list";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto h = io::read_hf_config(golden_dir("gqa"));
+  h.eos_token_ids = {128001, 128009};
+  io::write_hf_config(dir / "config.json", h);
+  fs::copy_file(golden_dir("gqa") / "model.safetensors", dir / "model.safetensors");
+  CHECK(checkpoint_eos_ids(dir) == std::vector<std::int32_t>{128001, 128009});
 }
 
 TEST_CASE("kv cache: a decoding step reads the cache in place, allocating far less than one copy of its keys") {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Attention<Cpu>: causal GQA forward against naive loops (pos0 > 0, S > T, decoding, several causal query
-// blocks), dq/dk/dv by finite differences, 16-bit forward.
+// blocks, sliding windows), dq/dk/dv by finite differences, 16-bit forward.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -19,13 +19,14 @@ using Attn = pmc::ops::Attention<pmc::Cpu>;
 using pmc::test::random_tensor;
 
 struct Case {
-  std::int64_t b, t, h, hkv, dh, s, pos0;
+  std::int64_t b, t, h, hkv, dh, s, pos0, window = 0;  // window > 0: each query sees its `window` latest keys
   Shape q() const { return {b, t, h, dh}; }
   Shape kv() const { return {b, s, hkv, dh}; }
   Shape probs() const { return {b, h, t, s}; }
   std::string str() const {
     std::ostringstream os;  // (not "B" + std::to_string: g++ 12 gives a false -Wrestrict there)
-    os << "B" << b << " T" << t << " H" << h << " Hkv" << hkv << " Dh" << dh << " S" << s << " pos0 " << pos0;
+    os << "B" << b << " T" << t << " H" << h << " Hkv" << hkv << " Dh" << dh << " S" << s << " pos0 " << pos0
+       << " window " << window;
     return os.str();
   }
 };
@@ -38,16 +39,17 @@ Tensor<double> reference(const Case& c, const Tensor<double>& q, const Tensor<do
       for (std::int64_t t = 0; t < c.t; ++t) {
         std::vector<double> p(static_cast<std::size_t>(c.s), 0.0);
         double mx = -INFINITY, sum = 0;
-        for (std::int64_t s = 0; s <= c.pos0 + t; ++s) {
+        const std::int64_t first = c.window > 0 ? std::max<std::int64_t>(0, c.pos0 + t + 1 - c.window) : 0;
+        for (std::int64_t s = first; s <= c.pos0 + t; ++s) {
           double dot = 0;
           for (std::int64_t i = 0; i < c.dh; ++i) dot += q.at({b, t, h, i}) * k.at({b, s, h / g, i});
           p[static_cast<std::size_t>(s)] = dot / std::sqrt(double(c.dh));
           mx = std::max(mx, p[static_cast<std::size_t>(s)]);
         }
-        for (std::int64_t s = 0; s <= c.pos0 + t; ++s) sum += std::exp(p[static_cast<std::size_t>(s)] - mx);
+        for (std::int64_t s = first; s <= c.pos0 + t; ++s) sum += std::exp(p[static_cast<std::size_t>(s)] - mx);
         for (std::int64_t i = 0; i < c.dh; ++i) {
           double o = 0;
-          for (std::int64_t s = 0; s <= c.pos0 + t; ++s)
+          for (std::int64_t s = first; s <= c.pos0 + t; ++s)
             o += std::exp(p[static_cast<std::size_t>(s)] - mx) / sum * v.at({b, s, h / g, i});
           out.at({b, t, h, i}) = o;
         }
@@ -63,6 +65,11 @@ const std::vector<Case> kCases{
     // more queries than one causal block (64): three blocks, the last partial, each against only its keys
     {1, 150, 2, 1, 2, 150, 0},
     {1, 70, 2, 1, 3, 100, 20},  // two blocks after 20 cached tokens, S > pos0 + T
+    // sliding windows (Mistral): prefill with 3 keys a query; continuing after cached tokens; decoding
+    {2, 6, 4, 2, 3, 6, 0, 3},
+    {1, 4, 2, 1, 4, 9, 5, 4},
+    {1, 1, 2, 2, 3, 8, 7, 5},
+    {1, 70, 2, 1, 3, 70, 0, 16},  // two causal blocks, each query reading 16 keys
 };
 }  // namespace
 
@@ -74,7 +81,7 @@ TEST_CASE("attention forward matches naive causal GQA attention") {
                v = random_tensor<double>(c.kv(), rng);
     const auto expect = reference(c, q, k, v);
     Tensor<double> out(c.q()), probs(c.probs());
-    Attn::forward(q, k, v, c.pos0, out, probs);
+    Attn::forward(q, k, v, c.pos0, out, probs, c.window);
     CHECK(pmc::test::max_abs_diff(out, expect) < 1e-13);
     // probabilities: rows sum to 1, zero where masked
     for (std::int64_t t = 0; t < c.t; ++t) {
@@ -82,13 +89,13 @@ TEST_CASE("attention forward matches naive causal GQA attention") {
       for (std::int64_t j = 0; j < c.s; ++j) {
         const double p = probs.at({0, 0, t, j});
         s += p;
-        if (j > c.pos0 + t) CHECK(p == 0);
+        if (j > c.pos0 + t || (c.window > 0 && j <= c.pos0 + t - c.window)) CHECK(p == 0);
       }
       CHECK(s == doctest::Approx(1).epsilon(1e-14));
     }
     // float, without saving probs
     Tensor<float> outf(c.q());
-    Attn::forward(q.to<float>(), k.to<float>(), v.to<float>(), c.pos0, outf, Tensor<float>{});
+    Attn::forward(q.to<float>(), k.to<float>(), v.to<float>(), c.pos0, outf, Tensor<float>{}, c.window);
     CHECK(pmc::test::max_abs_diff(outf, expect) < 1e-5);
   }
 }
@@ -133,11 +140,11 @@ TEST_CASE("attention backward matches finite differences for dq, dk, dv") {
     const auto q = random_tensor<double>(c.q(), rng), k = random_tensor<double>(c.kv(), rng),
                v = random_tensor<double>(c.kv(), rng), dout = random_tensor<double>(c.q(), rng);
     Tensor<double> out(c.q()), probs(c.probs()), dq(c.q()), dk(c.kv()), dv(c.kv());
-    Attn::forward(q, k, v, c.pos0, out, probs);
+    Attn::forward(q, k, v, c.pos0, out, probs, c.window);
     Attn::backward(q, k, v, probs, dout, dq, dk, dv);
     auto loss = [&] {
       Tensor<double> o(c.q());
-      Attn::forward(q, k, v, c.pos0, o, Tensor<double>{});
+      Attn::forward(q, k, v, c.pos0, o, Tensor<double>{}, c.window);
       return pmc::test::dot(dout, o);
     };
     CHECK(pmc::test::gradcheck("attention dq", q, dq, loss) < 1e-6);

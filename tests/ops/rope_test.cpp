@@ -91,6 +91,45 @@ TEST_CASE("rope backward matches finite differences and accumulates") {
   }
 }
 
+TEST_CASE("rope with scaled frequencies (linear, llama3, yarn): the formula, and backward by finite differences") {
+  using pmc::ops::RopeParams;
+  using pmc::ops::RopeScaling;
+  using pmc::ops::RopeScalingType;
+  std::mt19937 rng(44);
+  const auto x = random_tensor<double>({1, 4, 2, 8}, rng), dy = random_tensor<double>({1, 4, 2, 8}, rng);
+  for (auto type : {RopeScalingType::linear, RopeScalingType::llama3, RopeScalingType::yarn}) {
+    CAPTURE(int(type));
+    RopeScaling s;
+    s.type = type;
+    s.factor = 4;
+    s.original_max_position = 64;
+    s.attention_factor = type == RopeScalingType::yarn ? 1.1386 : 1.0;
+    const RopeParams r(10000.f, s);
+    // forward: pair i of the token at position p rotated by p·f_i and scaled by m, f_i from rope_inv_freq
+    Tensor<double> y(x.shape());
+    Rope::forward(x, 3, r, RopeLayout::rotate_half, y);
+    for (std::int64_t t = 0; t < 4; ++t)
+      for (std::int64_t i = 0; i < 4; ++i) {
+        const double a = static_cast<double>(3 + t) * pmc::ops::rope_inv_freq(r, i, 8), m = pmc::ops::rope_amplitude(r);
+        const double xa = x.at({0, t, 1, i}), xb = x.at({0, t, 1, i + 4});
+        CHECK(y.at({0, t, 1, i}) == doctest::Approx(m * (xa * std::cos(a) - xb * std::sin(a))).epsilon(1e-13));
+        CHECK(y.at({0, t, 1, i + 4}) == doctest::Approx(m * (xa * std::sin(a) + xb * std::cos(a))).epsilon(1e-13));
+      }
+    Tensor<double> dx(x.shape());
+    Rope::backward(dy, 3, r, RopeLayout::rotate_half, dx);
+    auto loss = [&] {
+      Rope::forward(x, 3, r, RopeLayout::rotate_half, y);
+      return pmc::test::dot(dy, y);
+    };
+    CHECK(pmc::test::gradcheck("scaled rope dx", x, dx, loss) < 1e-6);
+  }
+  // linear scaling is position interpolation: position p with factor 4 is position p / 4 unscaled
+  RopeScaling lin;
+  lin.type = RopeScalingType::linear;
+  lin.factor = 4;
+  CHECK(pmc::ops::rope_inv_freq(RopeParams(10000.f, lin), 2, 8) == doctest::Approx(0.01 / 4).epsilon(1e-14));
+}
+
 TEST_CASE("rope rejects odd head dimensions and mismatched shapes") {
   Tensor<float> x({1, 2, 2, 5}), y({1, 2, 2, 5});
   CHECK_THROWS_AS(Rope::forward(x, 0, 1e4f, RopeLayout::interleaved, y), pmc::Error);

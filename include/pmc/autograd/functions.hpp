@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include <pmc/autograd/tape.hpp>
+#include <pmc/core/transfer.hpp>
 #include <pmc/ops/attention.hpp>
 #include <pmc/ops/cross_entropy.hpp>
 #include <pmc/ops/elementwise.hpp>
@@ -143,6 +144,19 @@ Var<T, D> reshape(const Var<T, D>& a, const Shape& shape) {
   return out;
 }
 
+/// A linear layer with bias: y = x · Wᵀ + 1 · bᵀ,  x: (N, in), W: (out, in), b: (out) → y: (N, out). The bias
+/// enters as a rank-1 product of a column of ones and the bias row, so its gradient, db = Σ_n dy[n, :], comes
+/// from matmul's backward on every device (no op of its own; the cost is one K = 1 product).
+template <class T, Device D>
+Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight, const Var<T, D>& bias) {
+  PMC_CHECK(bias.shape().rank() == 1 && bias.shape()[0] == weight.shape()[0], "linear: bias ", bias.shape().str(),
+            " does not match the ", weight.shape()[0], " outputs of weight ", weight.shape().str());
+  Tensor<T, Cpu> ones_host(Shape{x.shape()[0], 1});
+  ones_host.fill(T(1));
+  const Var<T, D> ones(to_device<D>(ones_host), false);
+  return add(linear(x, weight), matmul(ones, reshape(bias, Shape{1, bias.shape()[0]})));
+}
+
 /// Embedding lookup: weight (V, D), tokens (N) → (N, D).
 template <class T, Device D>
 Var<T, D> embedding(const Var<T, D>& weight, const Tensor<std::int32_t, D>& tokens) {
@@ -191,8 +205,10 @@ Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, const ops::RopeParams& rop
 }
 
 /// Causal grouped-query attention: q (B, T, H, Dh), k, v (B, S, Hkv, Dh) → (B, T, H, Dh); one fused node.
+/// window > 0: each query sees only the `window` latest keys (itself included), as Mistral's sliding window.
 template <class T, Device D>
-Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, std::int64_t pos0 = 0) {
+Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, std::int64_t pos0 = 0,
+                    std::int64_t window = 0) {
   const auto& qs = q.shape();
   const auto& ks = k.shape();
   PMC_CHECK(qs.rank() == 4 && ks.rank() == 4 && k.shape() == v.shape() && qs[0] == ks[0] && qs[3] == ks[3] &&
@@ -203,7 +219,7 @@ Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, 
   const bool rg = needs_grad(q, k, v);
   // Probabilities are kept for backward only; inference passes a one-row scratch per call.
   auto probs = Tensor<compute_t<T>, D>::empty(Shape{qs[0], qs[2], qs[1], ks[1]});
-  ops::Attention<D>::forward(q.value(), k.value(), v.value(), pos0, o, probs);
+  ops::Attention<D>::forward(q.value(), k.value(), v.value(), pos0, o, probs, window);
   auto out = detail::make_output(std::move(o), rg);
   if (rg) {
     current_tape().record([q, k, v, probs, out] {

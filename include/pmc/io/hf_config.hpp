@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,8 +33,10 @@ struct HfRopeScaling {
   friend bool operator==(const HfRopeScaling&, const HfRopeScaling&) = default;
 };
 
-/// The fields of HF's LlamaConfig that pmc's LLaMA uses. Defaults are LlamaConfig's.
+/// The fields of HF's LlamaConfig (and of the LLaMA-shaped MistralConfig and Qwen2Config) that pmc's LLaMA uses.
+/// Defaults are LlamaConfig's.
 struct HfLlamaConfig {
+  std::string model_type = "llama";  ///< llama, mistral or qwen2 (same weights' names; qwen2 has q/k/v biases)
   int hidden_size = 0;
   int intermediate_size = 0;
   int num_hidden_layers = 0;
@@ -46,7 +49,10 @@ struct HfLlamaConfig {
   bool tie_word_embeddings = false;
   std::string torch_dtype = "float32";  ///< the dtype of the stored weights: float32, bfloat16, float16
   int bos_token_id = 1;                 ///< -1 when the config says null
-  int eos_token_id = 2;                 ///< -1 when the config says null
+  std::vector<int> eos_token_ids{2};    ///< empty when the config says null; several for Llama-3 (end of text, of turn)
+  bool attention_bias = false;          ///< llama: biases on q, k, v and o (qwen2 has q, k, v biases whatever this says)
+  bool mlp_bias = false;                ///< llama: biases on gate, up and down
+  int sliding_window = 0;               ///< mistral: each query sees this many latest keys (itself included); 0: all
   /// head_dim when it is not hidden_size / num_attention_heads (Gemma-style and some Qwen/Mistral configs:
   /// q_proj is (heads·head_dim, hidden)); 0 when it is.
   int head_dim_explicit = 0;
@@ -76,6 +82,10 @@ struct HfLlamaConfig {
     PMC_CHECK(num_attention_heads % kv_heads() == 0, where, ": num_attention_heads ", num_attention_heads,
               " is not divisible by num_key_value_heads ", kv_heads());
     PMC_CHECK(head_dim() % 2 == 0, where, ": head dimension ", head_dim(), " must be even for RoPE");
+    PMC_CHECK(model_type == "llama" || model_type == "mistral" || model_type == "qwen2", where, ": model_type '",
+              model_type, "' is not one of llama, mistral, qwen2");
+    PMC_CHECK(sliding_window >= 0, where, ": sliding_window must not be negative, got ", sliding_window);
+    for (int id : eos_token_ids) PMC_CHECK(id >= 0, where, ": eos_token_id ", id, " is negative");
     PMC_CHECK(torch_dtype == "float32" || torch_dtype == "bfloat16" || torch_dtype == "float16", where,
               ": torch_dtype '", torch_dtype, "' is not one of float32, bfloat16, float16");
   }
@@ -114,13 +124,29 @@ inline double config_number(const nlohmann::json& j, const char* key, std::strin
   return v->get<double>();
 }
 
-/// bos/eos ids: an integer or null (no such token). Lists (several EOS ids, as LLaMA-3 has) are refused.
+/// A bos id: an integer, or null (no such token: -1).
 inline int config_token_id(const nlohmann::json& j, const char* key, std::string_view where, int fallback) {
   const auto* v = find_key(j, key);
   if (v == nullptr) return fallback;
   if (v->is_null()) return -1;
-  if (v->is_array()) fail(where, ": key \"", key, "\" lists several ids ", v->dump(), "; not supported");
+  if (v->is_array()) fail(where, ": key \"", key, "\" lists several ids ", v->dump(), "; one is expected");
   return config_int(j, key, where, nullptr);
+}
+
+/// eos ids: an integer, a list of them (Llama-3: end of text and end of turn), or null (none).
+inline std::vector<int> config_token_ids(const nlohmann::json& j, const char* key, std::string_view where,
+                                         const std::vector<int>& fallback) {
+  const auto* v = find_key(j, key);
+  if (v == nullptr) return fallback;
+  if (v->is_null()) return {};
+  if (!v->is_array()) return {config_int(j, key, where, nullptr)};
+  std::vector<int> ids;
+  for (const auto& e : *v) {
+    if (!e.is_number_integer() || e.get<std::int64_t>() < 0 || e.get<std::int64_t>() > std::numeric_limits<int>::max())
+      fail(where, ": key \"", key, "\" must list non-negative integer ids, got ", v->dump());
+    ids.push_back(e.get<int>());
+  }
+  return ids;
 }
 
 /// The scaling part of a RoPE dict (rope_type or type, factor, ...); unknown keys and types are errors.
@@ -202,15 +228,32 @@ inline nlohmann::json rope_json(double theta, const HfRopeScaling& s) {
 inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view where = "config.json") {
   using detail::find_key;
   if (!j.is_object()) fail(where, ": expected a JSON object, got ", j.type_name());
-  if (const auto* mt = find_key(j, "model_type"); mt && *mt != "llama")
-    fail(where, ": model_type ", mt->dump(), " is not supported (expected \"llama\")");
+  HfLlamaConfig c;
+  if (const auto* mt = find_key(j, "model_type")) {
+    if (!mt->is_string() || (*mt != "llama" && *mt != "mistral" && *mt != "qwen2"))
+      fail(where, ": model_type ", mt->dump(), " is not supported (pmc reads \"llama\", \"mistral\" and \"qwen2\")");
+    c.model_type = mt->get<std::string>();
+  }
   if (const auto* act = find_key(j, "hidden_act"); act && *act != "silu")
     fail(where, ": hidden_act ", act->dump(), " is not supported (LLaMA uses \"silu\")");
-  for (const char* key : {"attention_bias", "mlp_bias"})
-    if (const auto* b = find_key(j, key); b && !(b->is_boolean() && !b->get<bool>()) && !b->is_null())
-      fail(where, ": ", key, " = ", b->dump(), " is not supported (LLaMA has no biases)");
+  for (const char* key : {"attention_bias", "mlp_bias"}) {
+    const auto* b = find_key(j, key);
+    if (b == nullptr || b->is_null()) continue;
+    if (!b->is_boolean()) fail(where, ": key \"", key, "\" must be a boolean, got ", b->dump());
+    if (c.model_type != "llama" && b->get<bool>())
+      fail(where, ": ", key, " = true is not supported for model_type \"", c.model_type, "\"");
+    (std::string_view(key) == "attention_bias" ? c.attention_bias : c.mlp_bias) = b->get<bool>();
+  }
+  // sliding-window attention: Mistral's sliding_window; Qwen2's only when use_sliding_window (then per layer)
+  if (c.model_type == "qwen2") {
+    if (const auto* u = find_key(j, "use_sliding_window"); u && u->is_boolean() && u->get<bool>())
+      fail(where, ": use_sliding_window = true is not supported for qwen2 (its per-layer windows)");
+  } else if (const auto* w = find_key(j, "sliding_window"); w && !w->is_null()) {
+    if (c.model_type != "mistral") fail(where, ": sliding_window is only read for model_type \"mistral\"");
+    c.sliding_window = detail::config_int(j, "sliding_window", where, nullptr);
+    PMC_CHECK(c.sliding_window > 0, where, ": sliding_window must be positive or null, got ", c.sliding_window);
+  }
 
-  HfLlamaConfig c;
   const HfLlamaConfig d;  // defaults
   c.hidden_size = detail::config_int(j, "hidden_size", where, nullptr);
   c.intermediate_size = detail::config_int(j, "intermediate_size", where, nullptr);
@@ -255,7 +298,7 @@ inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view w
     if (!(c.num_attention_heads > 0 && h * c.num_attention_heads == c.hidden_size)) c.head_dim_explicit = h;
   }
   c.bos_token_id = detail::config_token_id(j, "bos_token_id", where, d.bos_token_id);
-  c.eos_token_id = detail::config_token_id(j, "eos_token_id", where, d.eos_token_id);
+  c.eos_token_ids = detail::config_token_ids(j, "eos_token_id", where, d.eos_token_ids);
   c.validate(where);
   return c;
 }
@@ -280,24 +323,27 @@ inline HfLlamaConfig read_hf_config(const std::filesystem::path& path) {
 inline nlohmann::json to_json(const HfLlamaConfig& c) {
   c.validate();
   auto token = [](int id) { return id < 0 ? nlohmann::json(nullptr) : nlohmann::json(id); };
-  return {
-      {"architectures", {"LlamaForCausalLM"}},
-      {"attention_bias", false},
+  nlohmann::json eos = nullptr;
+  if (c.eos_token_ids.size() == 1) eos = c.eos_token_ids[0];
+  if (c.eos_token_ids.size() > 1) eos = c.eos_token_ids;
+  const char* architecture = c.model_type == "mistral" ? "MistralForCausalLM"
+                             : c.model_type == "qwen2" ? "Qwen2ForCausalLM"
+                                                       : "LlamaForCausalLM";
+  nlohmann::json j{
+      {"architectures", {architecture}},
       {"attention_dropout", 0.0},
       {"bos_token_id", token(c.bos_token_id)},
-      {"eos_token_id", token(c.eos_token_id)},
+      {"eos_token_id", eos},
       {"head_dim", c.head_dim()},
       {"hidden_act", "silu"},
       {"hidden_size", c.hidden_size},
       {"initializer_range", 0.02},
       {"intermediate_size", c.intermediate_size},
       {"max_position_embeddings", c.max_position_embeddings},
-      {"mlp_bias", false},
-      {"model_type", "llama"},
+      {"model_type", c.model_type},
       {"num_attention_heads", c.num_attention_heads},
       {"num_hidden_layers", c.num_hidden_layers},
       {"num_key_value_heads", c.kv_heads()},
-      {"pretraining_tp", 1},
       {"rms_norm_eps", c.rms_norm_eps},
       {"rope_parameters", detail::rope_json(c.rope_theta, c.rope_scaling)},
       {"rope_scaling", c.rope_scaling.scaled() ? detail::rope_json(c.rope_theta, c.rope_scaling) : nlohmann::json(nullptr)},
@@ -307,6 +353,17 @@ inline nlohmann::json to_json(const HfLlamaConfig& c) {
       {"use_cache", true},
       {"vocab_size", c.vocab_size},
   };
+  if (c.model_type == "llama") {
+    j["attention_bias"] = c.attention_bias;
+    j["mlp_bias"] = c.mlp_bias;
+    j["pretraining_tp"] = 1;
+  }
+  if (c.model_type == "mistral") j["sliding_window"] = c.sliding_window > 0 ? nlohmann::json(c.sliding_window) : nlohmann::json(nullptr);
+  if (c.model_type == "qwen2") {
+    j["use_sliding_window"] = false;
+    j["sliding_window"] = nullptr;
+  }
+  return j;
 }
 
 /// Writes `path` (a config.json path, or a folder to put one in) atomically; returns the file written.

@@ -79,10 +79,11 @@ struct Attention<Cpu> {
   /// probs may be undefined (inference): the probabilities then live in per-thread scratch.
   template <class T>
   static void forward(const Tensor<T, Cpu>& q, const Tensor<T, Cpu>& k, const Tensor<T, Cpu>& v, std::int64_t pos0,
-                      const Tensor<T, Cpu>& out, const Tensor<compute_t<T>, Cpu>& probs) {
+                      const Tensor<T, Cpu>& out, const Tensor<compute_t<T>, Cpu>& probs, std::int64_t window = 0) {
     using C = compute_t<T>;
     using namespace backends::cpu;
     const AttentionDims d = check_attention_args(q, k, v, pos0, out, probs);
+    PMC_CHECK(window >= 0, "attention: negative sliding window ", window);
     for (const auto* x : {&q, &k, &v, &out}) check_head_layout(*x, "attention");
     const bool save = probs.defined();
     const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
@@ -103,10 +104,13 @@ struct Attention<Cpu> {
       });
       for (std::int64_t t = 0; t < d.t; ++t) {
         const std::int64_t valid = pos0 + t + 1;  // causal: keys s ≤ pos0 + t
+        const std::int64_t first = window > 0 ? std::max<std::int64_t>(0, valid - window) : 0;  // sliding window
         auto row = pfull.row(t);
-        const C mx = row.head(valid).maxCoeff();
-        row.head(valid) = (row.head(valid).array() - mx).exp();
-        row.head(valid) /= row.head(valid).sum();
+        auto seen = row.segment(first, valid - first);
+        const C mx = seen.maxCoeff();
+        seen = (seen.array() - mx).exp();
+        seen /= seen.sum();
+        row.head(first).setZero();
         row.tail(d.s - valid).setZero();
       }
       update(HeadBlock<T>::of(out, b, h, d.t), false, scratch<C, 4>(), [&](auto& om) {  // (T, Dh)

@@ -40,9 +40,12 @@ struct Attention<Cuda> {
   /// follows (P then lives in a scratch buffer).
   template <class T>
   static void forward(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
-                      std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<compute_t<T>, Cuda>& saved_probs) {
+                      std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<compute_t<T>, Cuda>& saved_probs,
+                      std::int64_t window = 0) {
     static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
     const auto d = check_attention_args(q, k, v, pos0, out, saved_probs);
+    PMC_CHECK(window == 0, "attention: a sliding window (", window, ") is not implemented on CUDA yet; run the model "
+              "on the CPU");
     cuda::detail::check_contiguous_all("attention", q, "q", k, "k", v, "v", out, "out");
     if (q.numel() == 0 || d.s == 0) return;
     const Tensor<compute_t<T>, Cuda> probs =

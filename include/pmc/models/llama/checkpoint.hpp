@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <pmc/io/hf_config.hpp>
 #include <pmc/io/llama2c.hpp>
@@ -46,6 +47,15 @@ inline Config read_architecture(const std::filesystem::path& path) {
     }
   }
   return {};
+}
+
+/// The end-of-sequence ids a checkpoint's config.json lists (Llama-3: end of text and end of turn); none for a
+/// llama2.c .bin or a .safetensors file without a config.json beside it.
+inline std::vector<std::int32_t> checkpoint_eos_ids(const std::filesystem::path& path) {
+  const auto cfg = std::filesystem::is_directory(path) ? path / "config.json" : path.parent_path() / "config.json";
+  if (detect_format(path) == CheckpointFormat::llama2c_bin || !std::filesystem::exists(cfg)) return {};
+  const auto ids = io::read_hf_config(cfg).eos_token_ids;
+  return {ids.begin(), ids.end()};
 }
 
 /// The architecture `name_or_path` names: a config of the registry ("llama_7b"), a config.json file, or a model

@@ -13,6 +13,10 @@
 
 namespace pmc::llama {
 
+/// The model families with LLaMA's shape that config.json names (model_type): their weights share LLaMA's names;
+/// Qwen2 has biases on q, k and v; Mistral may have a sliding attention window.
+enum class Family : std::uint8_t { llama, mistral, qwen2 };
+
 /// A LLaMA architecture. A structural type, so it is a template argument: Model<llama_7b, bf16, Cuda> fixes the
 /// sizes at compile time; Model<dynamic, bf16, Cuda> takes them at run time (from a checkpoint's config.json).
 struct Config {
@@ -28,16 +32,22 @@ struct Config {
   bool tied_embeddings = false;  // output head shares the token embedding
   int head_dim_override = 0;     // Dh when it is not D / H (0: D / H)
   ops::RopeScaling rope_scaling{};  // RoPE stretched beyond the training context (linear, llama3, yarn)
+  Family family = Family::llama;  // what config.json calls it
+  bool qkv_bias = false;          // biases on the q, k and v projections (Qwen2; LLaMA's attention_bias)
+  bool o_bias = false;            // a bias on the o projection (LLaMA's attention_bias)
+  bool mlp_bias = false;          // biases on gate, up and down (LLaMA's mlp_bias)
+  int sliding_window = 0;         // each query sees only this many latest keys, itself included (Mistral); 0: all
 
   PMC_HOST_DEVICE constexpr int head_dim() const { return head_dim_override ? head_dim_override : dim / n_heads; }
   PMC_HOST_DEVICE constexpr int q_dim() const { return n_heads * head_dim(); }
   PMC_HOST_DEVICE constexpr int kv_dim() const { return n_kv_heads * head_dim(); }
   constexpr ops::RopeParams rope() const { return {rope_theta, rope_scaling}; }
 
-  /// Parameters of one transformer block: q, k, v, o projections, gate/up/down, two norms.
+  /// Parameters of one transformer block: q, k, v, o projections, gate/up/down, two norms, and biases if any.
   constexpr std::int64_t block_parameters() const {
     const std::int64_t d = dim, q = q_dim(), kv = kv_dim(), f = ffn_dim;
-    return d * q + 2 * d * kv + q * d + 3 * d * f + 2 * d;
+    return d * q + 2 * d * kv + q * d + 3 * d * f + 2 * d + (qkv_bias ? q + 2 * kv : 0) + (o_bias ? d : 0) +
+           (mlp_bias ? 2 * f + d : 0);
   }
   /// Every parameter: embedding, blocks, final norm, and the head unless tied.
   constexpr std::int64_t parameters() const {
@@ -58,6 +68,13 @@ constexpr const char* config_problem(const Config& c) {
   if (c.n_heads % c.n_kv_heads != 0) return "the key/value heads must divide the query heads";
   if (c.head_dim() % 2 != 0) return "the head size must be even (RoPE rotates pairs)";
   if (!(c.norm_eps > 0) || !(c.rope_theta > 0)) return "norm_eps and rope_theta must be positive";
+  if (c.sliding_window < 0) return "sliding_window must not be negative";
+  if (c.family == Family::qwen2 && !(c.qkv_bias && !c.o_bias && !c.mlp_bias))
+    return "qwen2 has biases on q, k and v only";
+  if (c.family == Family::mistral && (c.qkv_bias || c.o_bias || c.mlp_bias)) return "mistral has no biases";
+  if (c.family == Family::llama && c.qkv_bias != c.o_bias)
+    return "llama's attention_bias puts biases on all of q, k, v and o";
+  if (c.family != Family::mistral && c.sliding_window != 0) return "only mistral has a sliding window here";
   if (c.rope_scaling.type != ops::RopeScalingType::none) {
     const auto& s = c.rope_scaling;
     if (!(s.factor >= 1)) return "rope_scaling's factor must be at least 1";
@@ -96,7 +113,10 @@ inline std::string describe(const Config& c) {
                         c.head_dim_override ? detail::concat(", head_dim ", c.head_dim_override) : std::string(),
                         ", ffn ", c.ffn_dim, ", vocab ", c.vocab_size, ", max_seq_len ", c.max_seq_len, ", eps ",
                         c.norm_eps, ", rope theta ", c.rope_theta, rope_scaling_words(c.rope_scaling),
-                        c.tied_embeddings ? ", tied head" : "");
+                        c.tied_embeddings ? ", tied head" : "", c.qkv_bias ? ", q/k/v biases" : "",
+                        c.o_bias ? ", o bias" : "", c.mlp_bias ? ", mlp biases" : "",
+                        c.sliding_window ? detail::concat(", sliding window ", c.sliding_window) : std::string(),
+                        c.family == Family::mistral ? " (mistral)" : c.family == Family::qwen2 ? " (qwen2)" : "");
 }
 
 /// Throws a pmc::Error naming `where`, the architecture and the broken rule when `c` is not a valid config.

@@ -67,6 +67,10 @@ class Model {
     Var<T, D> w_gate;     // (F, D)
     Var<T, D> w_up;       // (F, D)
     Var<T, D> w_down;     // (D, F)
+    // biases, defined only when the config has them (qkv_bias, o_bias, mlp_bias)
+    Var<T, D> bq, bk, bv;           // (H·Dh), (Hkv·Dh), (Hkv·Dh)
+    Var<T, D> bo;                   // (D)
+    Var<T, D> b_gate, b_up, b_down; // (F), (F), (D)
   };
 
   /// All parameters allocated (zero), requiring grad when `trainable`.
@@ -108,9 +112,13 @@ class Model {
     embed_ = param({c.vocab_size, c.dim});
     blocks_.reserve(static_cast<std::size_t>(c.n_layers));
     for (int l = 0; l < c.n_layers; ++l) {
-      blocks_.push_back(Block{param({c.dim}), param({c.q_dim(), c.dim}), param({c.kv_dim(), c.dim}),
-                              param({c.kv_dim(), c.dim}), param({c.dim, c.q_dim()}), param({c.dim}),
-                              param({c.ffn_dim, c.dim}), param({c.ffn_dim, c.dim}), param({c.dim, c.ffn_dim})});
+      Block b{param({c.dim}), param({c.q_dim(), c.dim}), param({c.kv_dim(), c.dim}),
+              param({c.kv_dim(), c.dim}), param({c.dim, c.q_dim()}), param({c.dim}),
+              param({c.ffn_dim, c.dim}), param({c.ffn_dim, c.dim}), param({c.dim, c.ffn_dim})};
+      if (c.qkv_bias) b.bq = param({c.q_dim()}), b.bk = param({c.kv_dim()}), b.bv = param({c.kv_dim()});
+      if (c.o_bias) b.bo = param({c.dim});
+      if (c.mlp_bias) b.b_gate = param({c.ffn_dim}), b.b_up = param({c.ffn_dim}), b.b_down = param({c.dim});
+      blocks_.push_back(std::move(b));
     }
     final_norm_ = param({c.dim});
     if (!c.tied_embeddings) head_ = param({c.vocab_size, c.dim});
@@ -125,28 +133,35 @@ class Model {
     for (int l = 0; l < config().n_layers; ++l) {
       const auto& b = blocks_[static_cast<std::size_t>(l)];
       const std::string p = "model.layers." + std::to_string(l) + ".";
+      auto with_bias = [&](const std::string& proj, const Var<T, D>& w, const Var<T, D>& bias) {
+        out.push_back({p + proj + ".weight", w});
+        if (bias.defined()) out.push_back({p + proj + ".bias", bias});
+      };
       out.push_back({p + "input_layernorm.weight", b.attn_norm});
-      out.push_back({p + "self_attn.q_proj.weight", b.wq});
-      out.push_back({p + "self_attn.k_proj.weight", b.wk});
-      out.push_back({p + "self_attn.v_proj.weight", b.wv});
-      out.push_back({p + "self_attn.o_proj.weight", b.wo});
+      with_bias("self_attn.q_proj", b.wq, b.bq);
+      with_bias("self_attn.k_proj", b.wk, b.bk);
+      with_bias("self_attn.v_proj", b.wv, b.bv);
+      with_bias("self_attn.o_proj", b.wo, b.bo);
       out.push_back({p + "post_attention_layernorm.weight", b.ffn_norm});
-      out.push_back({p + "mlp.gate_proj.weight", b.w_gate});
-      out.push_back({p + "mlp.up_proj.weight", b.w_up});
-      out.push_back({p + "mlp.down_proj.weight", b.w_down});
+      with_bias("mlp.gate_proj", b.w_gate, b.b_gate);
+      with_bias("mlp.up_proj", b.w_up, b.b_up);
+      with_bias("mlp.down_proj", b.w_down, b.b_down);
     }
     out.push_back({"model.norm.weight", final_norm_});
     if (!config().tied_embeddings) out.push_back({"lm_head.weight", head_});
     return out;
   }
 
-  /// Normal(0, std) weights (scaled by 1/sqrt(2L) on the residual projections, as GPT-2/llm.c), unit norms.
+  /// Normal(0, std) weights (scaled by 1/sqrt(2L) on the residual projections, as GPT-2/llm.c), unit norms,
+  /// zero biases.
   /// Drawn on the host, so a model on any device gets the same weights for the same seed.
   void init_random(std::uint64_t seed, float std = 0.02f) {
     std::mt19937_64 rng(seed);
     for (auto& [name, var] : named_parameters()) {
       Tensor<T, Cpu> t(var.shape());
-      if (t.rank() == 1) {
+      if (name.ends_with(".bias")) {
+        t.fill(T(0));
+      } else if (t.rank() == 1) {
         t.fill(T(1));
       } else {
         const bool residual = name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight");
@@ -288,11 +303,14 @@ class Model {
     const Config c = config();
     const std::int64_t H = c.n_heads, Hkv = c.n_kv_heads, Dh = c.head_dim();
     auto h = ag::rms_norm(x, b.attn_norm, c.norm_eps);                                   // (N, D)
-    auto q = ag::rope(ag::reshape(ag::linear(h, b.wq), {B, Tn, H, Dh}), pos0, c.rope(),
+    auto proj = [](const Var<T, D>& in, const Var<T, D>& w, const Var<T, D>& bias) {  // in · wᵀ (+ bias)
+      return bias.defined() ? ag::linear(in, w, bias) : ag::linear(in, w);
+    };
+    auto q = ag::rope(ag::reshape(proj(h, b.wq, b.bq), {B, Tn, H, Dh}), pos0, c.rope(),
                       rope_layout_);                                                     // (B, T, H, Dh)
-    auto k = ag::rope(ag::reshape(ag::linear(h, b.wk), {B, Tn, Hkv, Dh}), pos0, c.rope(),
+    auto k = ag::rope(ag::reshape(proj(h, b.wk, b.bk), {B, Tn, Hkv, Dh}), pos0, c.rope(),
                       rope_layout_);                                                     // (B, T, Hkv, Dh)
-    auto v = ag::reshape(ag::linear(h, b.wv), {B, Tn, Hkv, Dh});                         // (B, T, Hkv, Dh)
+    auto v = ag::reshape(proj(h, b.wv, b.bv), {B, Tn, Hkv, Dh});                         // (B, T, Hkv, Dh)
     Var<T, D> attn;
     if (cache) {
       PMC_CHECK(!autograd::grad_enabled() || !(q.requires_grad()),
@@ -303,14 +321,14 @@ class Model {
       pmc::copy(v.value(), cv.slice(1, pos0, pos0 + Tn));
       const Var<T, D> keys(cache_prefix(ck, pos0 + Tn), false);  // (B, pos0+T, Hkv, Dh): views of the cache
       const Var<T, D> values(cache_prefix(cv, pos0 + Tn), false);
-      attn = ag::attention(q, keys, values, pos0);
+      attn = ag::attention(q, keys, values, pos0, c.sliding_window);
     } else {
       PMC_CHECK(pos0 == 0, "Model::forward: pos0 > 0 needs a KV cache holding the earlier positions");
-      attn = ag::attention(q, k, v, 0);                                                  // (B, T, H, Dh)
+      attn = ag::attention(q, k, v, 0, c.sliding_window);                                // (B, T, H, Dh)
     }
-    auto x1 = ag::add(x, ag::linear(ag::reshape(attn, {B * Tn, c.q_dim()}), b.wo));     // (N, D)
+    auto x1 = ag::add(x, proj(ag::reshape(attn, {B * Tn, c.q_dim()}), b.wo, b.bo));     // (N, D)
     auto h2 = ag::rms_norm(x1, b.ffn_norm, c.norm_eps);
-    auto mlp = ag::linear(ag::swiglu(ag::linear(h2, b.w_gate), ag::linear(h2, b.w_up)), b.w_down);
+    auto mlp = proj(ag::swiglu(proj(h2, b.w_gate, b.b_gate), proj(h2, b.w_up, b.b_up)), b.w_down, b.b_down);
     return ag::add(x1, mlp);                                                             // (N, D)
   }
 

@@ -111,6 +111,11 @@ inline Config config_from_hf(const io::HfLlamaConfig& h) {
   c.tied_embeddings = h.tie_word_embeddings;
   c.head_dim_override = h.head_dim_explicit;
   c.rope_scaling = rope_scaling_from_hf(h.rope_scaling);
+  c.family = h.model_type == "mistral" ? Family::mistral : h.model_type == "qwen2" ? Family::qwen2 : Family::llama;
+  c.qkv_bias = h.attention_bias || c.family == Family::qwen2;
+  c.o_bias = h.attention_bias;
+  c.mlp_bias = h.mlp_bias;
+  c.sliding_window = h.sliding_window;
   return c;
 }
 
@@ -129,6 +134,10 @@ inline io::HfLlamaConfig hf_from_config(const Config& c, std::string torch_dtype
   h.tie_word_embeddings = c.tied_embeddings;
   h.head_dim_explicit = c.head_dim_override;
   h.rope_scaling = hf_rope_scaling(c.rope_scaling);
+  h.model_type = c.family == Family::mistral ? "mistral" : c.family == Family::qwen2 ? "qwen2" : "llama";
+  h.attention_bias = c.family == Family::llama && c.o_bias;
+  h.mlp_bias = c.mlp_bias;
+  h.sliding_window = c.sliding_window;
   h.torch_dtype = std::move(torch_dtype);
   return h;
 }
