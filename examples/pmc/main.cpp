@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   CLI::App app{"pmc: build, train and evaluate LLaMA-family models for medicine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "pmc 0.1.0");
+  app.option_defaults()->always_capture_default();  // every --help shows each option's default
   auto& commands = pmc::cli::registry();
   std::sort(commands.begin(), commands.end(), [](auto& a, auto& b) { return a.name < b.name; });
   std::map<CLI::App*, std::function<int()>> runners;

@@ -143,7 +143,7 @@ int run_pipeline(PipelineConfig cfg) {
     if (cfg.corpus.empty()) cfg.corpus = {files.corpus.string()};
     if (cfg.instruct.empty()) cfg.instruct = {files.instruct.string()};
     if (cfg.eval_data.empty()) cfg.eval_data = {files.heldout.string()}, cfg.eval_benchmark = "mcq";
-    std::printf("[1/6] data: embedded demo (%zu facts) written to %s\n", pmc::cli::demo_data::facts().size(),
+    std::printf("[1/7] data: embedded demo (%zu facts) written to %s\n", pmc::cli::demo_data::facts().size(),
                 (out / "data").string().c_str());
   }
 
@@ -163,7 +163,7 @@ int run_pipeline(PipelineConfig cfg) {
     pmc::tokenizer::save_bpe_model(pmc::tokenizer::train_bpe(lines, to), tok_path);
   }
   const auto tok = pmc::tokenizer::BpeTokenizer::load(tok_path);
-  std::printf("[2/6] tokenizer: %d pieces (%s)\n", tok.vocab_size(), tok_path.string().c_str());
+  std::printf("[2/7] tokenizer: %d pieces (%s)\n", tok.vocab_size(), tok_path.string().c_str());
 
   // 3. base model
   const fs::path base = out / "base";
@@ -173,10 +173,10 @@ int run_pipeline(PipelineConfig cfg) {
     pmc::llama::save_hf(m, base);
     mark_done(base);
   }
-  std::printf("[3/6] base: random %s weights (%lld parameters)\n", cfg.model.c_str(),
+  std::printf("[3/7] base: random %s weights (%lld parameters)\n", cfg.model.c_str(),
               static_cast<long long>(C.parameters()));
 
-  // 4-5. training stages
+  // 4-6. training stages
   auto corpus_docs = [&](const pmc::tokenizer::BpeTokenizer& t) {
     std::vector<fs::path> files(cfg.corpus.begin(), cfg.corpus.end());
     return pmc::cli::PreparedData{pmc::data::tokenize_documents(files, t), {}};
@@ -207,7 +207,7 @@ int run_pipeline(PipelineConfig cfg) {
       a.out = dir.string();
       a.seed = cfg.seed;
       a.device = cfg.device;
-      std::printf("[%d/6] %s: training from %s\n", k, s.name, s.init);
+      std::printf("[%d/7] %s: training from %s\n", k, s.name, s.init);
       std::fflush(stdout);
       const auto packing = s.instruct ? pmc::data::Packing::doc_start : pmc::data::Packing::plain;
       const pmc::cli::PrepareFn prepare =
@@ -220,19 +220,19 @@ int run_pipeline(PipelineConfig cfg) {
       }
       mark_done(dir);
     } else {
-      std::printf("[%d/6] %s: already done\n", k, s.name);
+      std::printf("[%d/7] %s: already done\n", k, s.name);
     }
-    if (!s.instruct) ++k;
+    ++k;  // each of the three training stages is one step: inject 4, inject_tune 5, tune_only 6
   }
 
-  // 6. evaluation of the four models on the held-out questions
+  // 7. evaluation of the four models on the held-out questions
   const auto bench = pmc::eval::parse_benchmark(cfg.eval_benchmark);
   std::vector<fs::path> eval_files(cfg.eval_data.begin(), cfg.eval_data.end());
   auto loaded = pmc::eval::load_benchmark(bench, eval_files);
   // eval_limit: a seeded sample stratified by answer label (and subject), as `pmc eval --limit`
   const auto subset =
       pmc::eval::keep_stratified_sample(loaded, static_cast<std::size_t>(std::max<std::int64_t>(0, cfg.eval_limit)), cfg.seed);
-  if (subset.taken < subset.total) std::printf("[6/6] evaluation on %s\n", subset.describe().c_str());
+  if (subset.taken < subset.total) std::printf("[7/7] evaluation on %s\n", subset.describe().c_str());
   struct Row {
     std::string name, what;
     pmc::eval::EvalReport report;
@@ -242,7 +242,7 @@ int run_pipeline(PipelineConfig cfg) {
                                                        {"inject", "knowledge injection"},
                                                        {"inject_tune", "injection + instruction tuning"},
                                                        {"tune_only", "instruction tuning only (ablation)"}};
-  std::printf("[6/6] evaluation: %zu held-out %s items, likelihood scorer (mean log-probability per token)\n", loaded.items.size(),
+  std::printf("[7/7] evaluation: %zu held-out %s items, likelihood scorer (mean log-probability per token)\n", loaded.items.size(),
               cfg.eval_benchmark.c_str());
   for (const auto& [name, what] : models) {
     pmc::eval::EvalOptions eo;

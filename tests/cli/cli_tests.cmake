@@ -23,7 +23,12 @@ set_tests_properties(cli/pipeline PROPERTIES FIXTURES_REQUIRED cli_pipeline FIXT
   LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
   PASS_REGULAR_EXPRESSION "report: .*index.html")
 set_tests_properties(cli/pipeline_again PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
-  ENVIRONMENT OMP_NUM_THREADS=1 PASS_REGULAR_EXPRESSION "inject_tune: already done.*report: ")
+  ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "\\[4/7\\] inject: already done.*\\[5/7\\] inject_tune: already done.*\\[6/7\\] tune_only: already done.*\\[7/7\\] evaluation.*report: ")
+# every --help shows the defaults
+add_test(NAME cli/help_shows_defaults COMMAND pmc_cli pretrain --help)
+set_tests_properties(cli/help_shows_defaults PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "--seq-len INT[^\n]*=128[^0-9].*--lr FLOAT[^\n]*=0.0003[^0-9]")
 add_test(NAME cli/plan_recompute COMMAND pmc_cli plan --model llama_7b --dtype bf16 --batch 4 --seq 512
                                          --recompute full --json)
 set_tests_properties(cli/plan_recompute PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"recompute\": \"full\"")
