@@ -5,6 +5,7 @@
 #
 #   python3 tools/make_io_golden.py                  # regenerate tests/golden/io/ (deterministic)
 #   python3 tools/make_io_golden.py --check-pmc DIR  # read the files tests/io left in DIR (build/io/tests/tmp/io)
+#   python3 tools/make_io_golden.py --check-tensorboard DIR  # TensorBoard's loader on pmc's event files in DIR
 """Golden files for pmc's checkpoint I/O tests, and the reverse check (Python reading pmc's files)."""
 
 import argparse
@@ -62,6 +63,7 @@ def make():
     d = json.loads(cfg.to_json_string(use_diff=True))  # what save_pretrained writes
     d.pop("transformers_version", None)  # keep the file stable across transformers releases
     (OUT / "hf_llama_config.json").write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+    make_tensorboard()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {OUT} ({total} bytes)")
 
@@ -100,11 +102,51 @@ def check_pmc(d: pathlib.Path):
         print("matches the llama2.c reference for", sum(a == b for a, b in zip(got[:m], want[:m])), "of", m, "ids")
 
 
+def make_tensorboard():
+    """An event file written by TensorBoard's own writer (fixed wall times): 4 scalars of 2 tags."""
+    import tempfile
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    with tempfile.TemporaryDirectory() as tmp:
+        w = EventFileWriter(tmp)
+        for i, (tag, step, value) in enumerate([("train/loss", 1, 2.5), ("train/lr", 1, 3e-4), ("train/loss", 2, 2.25),
+                                                ("eval/loss", 10, 1.75)]):
+            s = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+            w.add_event(event_pb2.Event(wall_time=1.7e9 + i, step=step, summary=s))
+        w.close()
+        # the writer's own first event (file_version) carries the current time: rewrite it with a fixed one
+        (f,) = pathlib.Path(tmp).glob("events.out.tfevents.*")
+        from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+        records = list(RawEventFileLoader(str(f)).Load())
+    first = event_pb2.Event.FromString(records[0])
+    first.wall_time = 1.7e9 - 1
+    records[0] = first.SerializeToString()
+    from tensorboard.summary.writer.record_writer import RecordWriter
+    with open(OUT / "tensorboard.tfevents", "wb") as out:
+        rw = RecordWriter(out)
+        for r in records:
+            rw.write(r)
+        rw.flush()
+
+
+def check_tensorboard(path: pathlib.Path):
+    """Reads an event file pmc wrote with TensorBoard's own loader and prints its scalars."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(path))
+    acc.Reload()
+    for tag in acc.Tags()["scalars"]:
+        ev = acc.Scalars(tag)
+        print(f"{tag}: {len(ev)} points, steps {ev[0].step}..{ev[-1].step}, last {ev[-1].value:.6g}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--check-pmc", type=pathlib.Path, help="folder with files written by tests/io")
+    ap.add_argument("--check-tensorboard", type=pathlib.Path, help="a folder of event files pmc wrote")
     a = ap.parse_args()
-    if a.check_pmc:
+    if a.check_tensorboard:
+        check_tensorboard(a.check_tensorboard)
+    elif a.check_pmc:
         check_pmc(a.check_pmc)
     else:
         make()

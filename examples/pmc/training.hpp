@@ -22,7 +22,7 @@
 namespace pmc::cli {
 
 struct TrainArgs {
-  std::string config, init, tokenizer, out, resume, precision = "fp32", device = "cpu";
+  std::string config, init, tokenizer, out, resume, precision = "fp32", device = "cpu", tensorboard;
   std::int64_t seq_len = 128, batch = 8, grad_accum = 1, steps = 0, warmup = -1, save_every = 0, eval_every = 0;
   double epochs = 0, lr = 3e-4, min_lr = 0, weight_decay = 0, clip = 1.0, eval_fraction = 0.05;
   std::uint64_t seed = 0;
@@ -109,6 +109,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   o.save_every = a.save_every;
   o.eval_every = a.eval_every;
   o.out_dir = out;
+  o.tensorboard_dir = a.tensorboard;
   o.recompute = a.recompute;
   o.comm = a.comm;
   const data::WindowSampler probe(train_file, o.seq_len, o.packing, o.seed);

@@ -32,6 +32,7 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   app.add_option("--save-every", a.save_every, "checkpoint every N steps")->check(CLI::NonNegativeNumber);
   app.add_option("--out", a.out, "output folder")->required();
   app.add_option("--resume", a.resume, "resume from this run folder's checkpoints");
+  app.add_option("--tensorboard", a.tensorboard, "also write the metrics as TensorBoard event files into this folder");
   app.add_option("--precision", a.precision,
                  "fp32, or bf16 (bf16 forward/backward with fp32 master weights, grads and AdamW state)")
       ->check(CLI::IsMember({"fp32", "bf16"}));

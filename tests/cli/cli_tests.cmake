@@ -34,7 +34,7 @@ add_test(NAME cli/plan_recompute COMMAND pmc_cli plan --model llama_7b --dtype b
 set_tests_properties(cli/plan_recompute PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"recompute\": \"full\"")
 # knowledge injection in bf16 mixed precision with activation recompute, on the pipeline's tokenizer and corpus
 set(pretrain_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pretrain_bf16)
-add_test(NAME cli/pretrain_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pretrain_out})
+add_test(NAME cli/pretrain_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pretrain_out} ${pretrain_out}_tensorboard)
 set_tests_properties(cli/pretrain_setup PROPERTIES FIXTURES_SETUP cli_pretrain LABELS "cpu;cli")
 add_test(NAME cli/pretrain_bf16_recompute
   COMMAND ${CMAKE_COMMAND} -E env OMP_NUM_THREADS=1
@@ -44,6 +44,16 @@ add_test(NAME cli/pretrain_bf16_recompute
 set_tests_properties(cli/pretrain_bf16_recompute PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pretrain"
   FIXTURES_SETUP cli_pretrain_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "4 steps, bf16-mixed, activation recompute")
+# --tensorboard: the metrics also as TensorBoard event files
+add_test(NAME cli/pretrain_tensorboard
+  COMMAND pmc_cli pretrain --config demo --tokenizer ${pipeline_out}/tokenizer.model --corpus ${pipeline_out}/data/corpus.txt
+          --seq-len 32 --batch 2 --steps 3 --eval-every 3 --eval-fraction 0.2 --out ${pretrain_out}_tensorboard
+          --tensorboard ${pretrain_out}_tensorboard/tb)
+set_tests_properties(cli/pretrain_tensorboard PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pretrain"
+  FIXTURES_SETUP cli_tensorboard LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1)
+add_test(NAME cli/pretrain_tensorboard_events COMMAND ${CMAKE_COMMAND} -DDIR=${pretrain_out}_tensorboard/tb
+  -DTAGS=train/loss,train/lr,train/grad_norm,eval/loss -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/check_tensorboard.cmake)
+set_tests_properties(cli/pretrain_tensorboard_events PROPERTIES FIXTURES_REQUIRED cli_tensorboard LABELS "cpu;cli")
 # determinism (docs/reliability.md): the same training in separate processes at 2 and 3 threads beside a busy
 # process gives the same bits; runs SIGKILLed at random steps and resumed end on the uninterrupted loss log
 foreach(check busy kill)

@@ -23,6 +23,7 @@
 #include <pmc/dist/communicator.hpp>
 #include <pmc/data/windows.hpp>
 #include <pmc/io/safetensors.hpp>
+#include <pmc/io/tensorboard.hpp>
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/optim/adamw.hpp>
 #include <pmc/optim/grad_clip.hpp>
@@ -55,6 +56,7 @@ struct TrainOptions {
   std::int64_t eval_every = 0;    // evaluation loss every N steps (0: never)
   std::int64_t eval_batches = 4;
   std::filesystem::path out_dir;  // metrics.jsonl, checkpoints/, and the final model (HF layout)
+  std::filesystem::path tensorboard_dir;  // when set, the metrics also as TensorBoard event files there
   bool progress = true;
   bool recompute = false;         // activation recompute per transformer block (Model::set_recompute)
   std::int64_t stop_after = -1;   // for tests: behave as if interrupted after this step
@@ -159,6 +161,11 @@ class Trainer {
     const StopSignals signals;
     std::optional<MetricsWriter> metrics;
     if (lead()) metrics.emplace(o_.out_dir / "metrics.jsonl");
+    std::optional<io::TensorBoardWriter> board;
+    if (lead() && !o_.tensorboard_dir.empty()) {
+      board.emplace(o_.tensorboard_dir);
+      if (step_ > 0) board->restart_at(step_ + 1);  // a resumed run: TensorBoard drops what followed the checkpoint
+    }
     ProgressBar bar("train", o_.steps, o_.progress && lead() ? stderr : nullptr);
     bar.start_at(step_);
     bool stopped = false;
@@ -172,6 +179,13 @@ class Trainer {
       if (lead() && o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0) rec.eval_loss = eval_loss();
       history_.push_back(rec);
       if (lead()) metrics->write(rec);
+      if (board) {
+        board->scalar("train/loss", rec.step, rec.loss);
+        board->scalar("train/lr", rec.step, rec.lr);
+        board->scalar("train/grad_norm", rec.step, rec.grad_norm);
+        board->scalar("train/tokens_per_s", rec.step, rec.tokens_per_s);
+        if (rec.eval_loss) board->scalar("eval/loss", rec.step, *rec.eval_loss);
+      }
       char detail[160];
       std::snprintf(detail, sizeof detail, "loss %.4f · lr %.2e · %.0f tok/s", rec.loss, rec.lr, rec.tokens_per_s);
       bar.update(step_, detail);

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT
+// io::read_tensorboard_scalars (TFRecord framing, checksums, Event/Summary protobufs) on arbitrary bytes.
+#include <pmc/io/tensorboard.hpp>
+
+#include "fuzz_support.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto path = pmc::fuzz::write_input(data, size, "events.out.tfevents.fuzz");
+  return pmc::fuzz::refuse_or_accept([&] { (void)pmc::io::read_tensorboard_scalars(path); });
+}
