@@ -29,6 +29,7 @@ const pmc::cli::Command convert_command{
             auto dst = half.named_parameters();
             for (std::size_t i = 0; i < src.size(); ++i) src[i].var.value().copy_to(dst[i].var.value());
             half.set_rope_layout(model.rope_layout());
+            half.set_special_tokens(model.special_tokens());
             pmc::llama::save_hf(half, o->out);
           } else {
             pmc::llama::save_hf(model, o->out);

@@ -208,7 +208,7 @@ TEST_CASE("run-time config: RoPE scaling read from config.json, saved back, and 
   CHECK(ops::rope_amplitude(r) == 1.0);
 }
 
-TEST_CASE("families: Qwen2 and LLaMA biases and Mistral's window saved back as the same family, with its EOS ids") {
+TEST_CASE("families: Qwen2 and LLaMA biases and Mistral's window saved back as the same family; EOS ids kept") {
   for (const char* name : {"llama_bias", "qwen2", "mistral_window"}) {
     INFO(name);
     const auto model = load_model<float>(golden_dir(name));
@@ -234,6 +234,14 @@ TEST_CASE("families: Qwen2 and LLaMA biases and Mistral's window saved back as t
   io::write_hf_config(dir / "config.json", h);
   fs::copy_file(golden_dir("gqa") / "model.safetensors", dir / "model.safetensors");
   CHECK(checkpoint_eos_ids(dir) == std::vector<std::int32_t>{128001, 128009});
+  // the ids travel with the model: loaded from the folder, written back by save_hf (and so by pmc convert)
+  const auto model = load_model<float>(dir);
+  CHECK(model.special_tokens().eos == std::vector<int>{128001, 128009});
+  const auto saved = test::tmp_dir() / "eos_list_saved";
+  fs::remove_all(saved);
+  save_hf(model, saved);
+  CHECK(io::read_hf_config(saved).eos_token_ids == std::vector<int>{128001, 128009});
+  CHECK(io::read_hf_config(saved).bos_token_id == h.bos_token_id);
 }
 
 TEST_CASE("kv cache: a decoding step reads the cache in place, allocating far less than one copy of its keys") {

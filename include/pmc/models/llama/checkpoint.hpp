@@ -91,14 +91,20 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
   const Config stored = read_architecture(path);
   PMC_CHECK(stored == model.config(), path.string(), ": the checkpoint's architecture (", describe(stored),
             ") does not match the model's (", describe(model.config()), ")");
+  const auto special_tokens_of = [](const std::filesystem::path& config_json) {
+    const auto h = io::read_hf_config(config_json);
+    return SpecialTokenIds{h.bos_token_id, h.eos_token_ids};
+  };
   switch (detect_format(path)) {
     case CheckpointFormat::hf_folder: {
+      model.set_special_tokens(special_tokens_of(path / "config.json"));
       auto ckpt = io::SafetensorsCheckpoint::open(path);
       detail::load_named(model, ckpt, path.string());
       model.set_rope_layout(ops::RopeLayout::rotate_half);
       break;
     }
     case CheckpointFormat::safetensors_file: {
+      model.set_special_tokens(special_tokens_of(path.parent_path() / "config.json"));
       auto file = io::SafetensorsFile::open(path);
       detail::load_named(model, file, path.string());
       model.set_rope_layout(ops::RopeLayout::rotate_half);
@@ -114,6 +120,7 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
         else p.var.set_value(it->second.template to<T>());
       }
       model.set_rope_layout(ops::RopeLayout::interleaved);
+      model.set_special_tokens({});  // llama2.c: LLaMA's 1 and 2
       break;
     }
   }
@@ -159,7 +166,10 @@ void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
   std::string dtype = std::is_same_v<T, bf16> ? "bfloat16" : std::is_same_v<T, f16> ? "float16" : "float32";
   io::ensure_directory(dir);
   io::write_safetensors_sharded(dir, entries, max_shard_bytes);
-  io::write_hf_config(dir / "config.json", hf_from_config(model.config(), dtype));
+  auto hf = hf_from_config(model.config(), dtype);
+  hf.bos_token_id = model.special_tokens().bos;
+  hf.eos_token_ids = model.special_tokens().eos;
+  io::write_hf_config(dir / "config.json", hf);
 }
 
 /// Saves a model on another device (a GPU) through a host copy of its weights.

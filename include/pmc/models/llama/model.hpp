@@ -34,6 +34,14 @@ struct KvCache {
   std::int64_t capacity() const { return k.empty() ? 0 : k[0].size(1); }
 };
 
+/// The special token ids a checkpoint's config.json names (not part of the architecture, but carried from the file
+/// a model was loaded from to the folder it is saved as): bos (-1: none) and the eos ids (several for Llama-3).
+struct SpecialTokenIds {
+  int bos = 1;
+  std::vector<int> eos{2};
+  friend bool operator==(const SpecialTokenIds&, const SpecialTokenIds&) = default;
+};
+
 /// A named parameter (Hugging Face's name, e.g. "model.layers.0.self_attn.q_proj.weight").
 template <class T, Device D>
 struct NamedParameter {
@@ -189,6 +197,7 @@ class Model {
       pmc::copy(to_device<D>(converted), dst[i].var.value());
     }
     rope_layout_ = host.rope_layout();
+    special_tokens_ = host.special_tokens();
   }
 
   /// A host copy of this model's weights (element type U), e.g. to save a model trained on the GPU.
@@ -202,12 +211,17 @@ class Model {
       else dst[i].var.set_value(pmc::to_host(src[i].var.value()).template to<U>());
     }
     out.set_rope_layout(rope_layout_);
+    out.set_special_tokens(special_tokens_);
     return out;
   }
 
   ops::RopeLayout rope_layout() const { return rope_layout_; }
   /// Meta's interleaved pairs (llama2.c / original checkpoints) or HF's rotate-half (HF checkpoints).
   void set_rope_layout(ops::RopeLayout layout) { rope_layout_ = layout; }
+  /// The bos/eos ids of the checkpoint this model was loaded from (LLaMA's 1 and 2 for a fresh one); save_hf
+  /// writes them back.
+  const SpecialTokenIds& special_tokens() const { return special_tokens_; }
+  void set_special_tokens(SpecialTokenIds ids) { special_tokens_ = std::move(ids); }
 
   const Var<T, D>& embedding() const { return embed_; }
   const std::vector<Block>& blocks() const { return blocks_; }
@@ -337,6 +351,7 @@ class Model {
   Var<T, D> final_norm_;
   Var<T, D> head_;
   ops::RopeLayout rope_layout_ = ops::RopeLayout::rotate_half;
+  SpecialTokenIds special_tokens_{};
   bool recompute_ = false;
   Config config_{};  // the architecture of a dynamic model (unused when C is static)
 };
