@@ -33,13 +33,11 @@ struct ModelTarget {
 /// a 7B takes 13.5 GB instead of 27) and returns f(model). A checkpoint stored in T is memory-mapped, not copied.
 template <Device D, class F>
 decltype(auto) with_model(const ModelTarget& t, const tokenizer::BpeTokenizer& tok, F&& f) {
-  const llama::Config C = llama::read_architecture(t.path);
-  llama::check_config(C, t.path);
   auto run = [&]<class T>() {
-    auto model = llama::Model<llama::dynamic, T, D>::unallocated(C, false);
-    llama::load_weights(model, t.path);
-    PMC_CHECK(tok.vocab_size() <= C.vocab_size, t.tokenizer, ": the tokenizer has ", tok.vocab_size(),
-              " pieces but the model ", t.path, " only ", C.vocab_size, " embeddings");
+    const auto model = llama::load_model<T, D>(t.path);
+    const int vocab = model.config().vocab_size;
+    PMC_CHECK(tok.vocab_size() <= vocab, t.tokenizer, ": the tokenizer has ", tok.vocab_size(),
+              " pieces but the model ", t.path, " only ", vocab, " embeddings");
     return f(std::as_const(model));
   };
   if (t.precision == "bf16") return run.template operator()<bf16>();

@@ -11,21 +11,13 @@
 
 #include <pmc/core/shape.hpp>
 #include <pmc/core/tensor.hpp>
+#include <support/errors.hpp>
 
 namespace {
 using pmc::Shape;
 using pmc::Tensor;
 
-/// The message of the pmc::Error that f throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pmc::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using pmc::test::error_of;
 
 bool contains_all(const std::string& s, std::initializer_list<const char*> parts) {
   for (const char* p : parts)

@@ -16,10 +16,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <pmc/core/error.hpp>
@@ -85,14 +87,22 @@ class TensorBoardWriter {
   const std::filesystem::path& file() const { return file_; }
 
   /// A scalar `value` of `tag` ("train/loss") at `step`.
-  void scalar(std::string_view tag, std::int64_t step, double value) {
-    std::string v;
-    detail::put_bytes_field(v, 1, tag);
-    detail::put_varint(v, 2 << 3 | 5);
-    detail::put_fixed(v, static_cast<float>(value));
+  void scalar(std::string_view tag, std::int64_t step, double value) { scalars(step, {{tag, value}}); }
+
+  /// Several scalars of one step, in one event (one record, one flush).
+  void scalars(std::int64_t step, std::span<const std::pair<std::string_view, double>> values) {
     std::string summary;
-    detail::put_bytes_field(summary, 1, v);
+    for (const auto& [tag, value] : values) {
+      std::string v;
+      detail::put_bytes_field(v, 1, tag);
+      detail::put_varint(v, 2 << 3 | 5);
+      detail::put_fixed(v, static_cast<float>(value));
+      detail::put_bytes_field(summary, 1, v);
+    }
     write_record(event_at(step, 5, summary));
+  }
+  void scalars(std::int64_t step, std::initializer_list<std::pair<std::string_view, double>> values) {
+    scalars(step, std::span<const std::pair<std::string_view, double>>(values.begin(), values.size()));
   }
 
   /// Marks a (re)start at `step`: TensorBoard discards the events of this run folder at steps ≥ `step` that

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -180,11 +181,11 @@ class Trainer {
       history_.push_back(rec);
       if (lead()) metrics->write(rec);
       if (board) {
-        board->scalar("train/loss", rec.step, rec.loss);
-        board->scalar("train/lr", rec.step, rec.lr);
-        board->scalar("train/grad_norm", rec.step, rec.grad_norm);
-        board->scalar("train/tokens_per_s", rec.step, rec.tokens_per_s);
-        if (rec.eval_loss) board->scalar("eval/loss", rec.step, *rec.eval_loss);
+        std::vector<std::pair<std::string_view, double>> values{
+            {"train/loss", rec.loss}, {"train/lr", rec.lr}, {"train/grad_norm", rec.grad_norm},
+            {"train/tokens_per_s", rec.tokens_per_s}};
+        if (rec.eval_loss) values.emplace_back("eval/loss", *rec.eval_loss);
+        board->scalars(rec.step, values);
       }
       char detail[160];
       std::snprintf(detail, sizeof detail, "loss %.4f · lr %.2e · %.0f tok/s", rec.loss, rec.lr, rec.tokens_per_s);

@@ -44,8 +44,8 @@ struct Attention<Cuda> {
                       std::int64_t window = 0) {
     static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
     const auto d = check_attention_args(q, k, v, pos0, out, saved_probs);
-    PMC_CHECK(window == 0, "attention: a sliding window (", window, ") is not implemented on CUDA yet; run the model "
-              "on the CPU");
+    PMC_CHECK(window == 0, "attention: sliding-window attention (window ", window, ") runs on the CPU only; run the "
+              "model with --device cpu");
     cuda::detail::check_contiguous_all("attention", q, "q", k, "k", v, "v", out, "out");
     if (q.numel() == 0 || d.s == 0) return;
     const Tensor<compute_t<T>, Cuda> probs =

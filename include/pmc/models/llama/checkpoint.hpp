@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,12 +33,23 @@ inline CheckpointFormat detect_format(const std::filesystem::path& path) {
   fail(path.string(), ": unknown model format (expected a Hugging Face folder, a .safetensors file or a llama2.c .bin)");
 }
 
+/// The config.json of the checkpoint at `path`: a folder's own, or the one beside a .safetensors file (which may
+/// be absent: check); none for a llama2.c .bin, whose header holds its architecture.
+inline std::optional<std::filesystem::path> config_json_of(const std::filesystem::path& path) {
+  switch (detect_format(path)) {
+    case CheckpointFormat::hf_folder: return path / "config.json";
+    case CheckpointFormat::safetensors_file: return path.parent_path() / "config.json";
+    case CheckpointFormat::llama2c_bin: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 /// The architecture stored at `path`: config.json of a folder (or beside a .safetensors file), or a .bin's header.
 inline Config read_architecture(const std::filesystem::path& path) {
   switch (detect_format(path)) {
-    case CheckpointFormat::hf_folder: return config_from_hf(io::read_hf_config(path / "config.json"));
+    case CheckpointFormat::hf_folder:
     case CheckpointFormat::safetensors_file: {
-      auto cfg = path.parent_path() / "config.json";
+      const auto cfg = *config_json_of(path);
       PMC_CHECK(std::filesystem::exists(cfg), path.string(), ": a config.json beside the file is needed to know the architecture");
       return config_from_hf(io::read_hf_config(cfg));
     }
@@ -52,9 +64,9 @@ inline Config read_architecture(const std::filesystem::path& path) {
 /// The end-of-sequence ids a checkpoint's config.json lists (Llama-3: end of text and end of turn); none for a
 /// llama2.c .bin or a .safetensors file without a config.json beside it.
 inline std::vector<std::int32_t> checkpoint_eos_ids(const std::filesystem::path& path) {
-  const auto cfg = std::filesystem::is_directory(path) ? path / "config.json" : path.parent_path() / "config.json";
-  if (detect_format(path) == CheckpointFormat::llama2c_bin || !std::filesystem::exists(cfg)) return {};
-  const auto ids = io::read_hf_config(cfg).eos_token_ids;
+  const auto cfg = config_json_of(path);
+  if (!cfg || !std::filesystem::exists(*cfg)) return {};
+  const auto ids = io::read_hf_config(*cfg).eos_token_ids;
   return {ids.begin(), ids.end()};
 }
 
@@ -91,20 +103,20 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
   const Config stored = read_architecture(path);
   PMC_CHECK(stored == model.config(), path.string(), ": the checkpoint's architecture (", describe(stored),
             ") does not match the model's (", describe(model.config()), ")");
-  const auto special_tokens_of = [](const std::filesystem::path& config_json) {
-    const auto h = io::read_hf_config(config_json);
-    return SpecialTokenIds{h.bos_token_id, h.eos_token_ids};
-  };
+  if (const auto cfg = config_json_of(path)) {  // read_architecture found it
+    const auto h = io::read_hf_config(*cfg);
+    model.set_special_tokens({h.bos_token_id, h.eos_token_ids});
+  } else {
+    model.set_special_tokens({});  // llama2.c: LLaMA's 1 and 2
+  }
   switch (detect_format(path)) {
     case CheckpointFormat::hf_folder: {
-      model.set_special_tokens(special_tokens_of(path / "config.json"));
       auto ckpt = io::SafetensorsCheckpoint::open(path);
       detail::load_named(model, ckpt, path.string());
       model.set_rope_layout(ops::RopeLayout::rotate_half);
       break;
     }
     case CheckpointFormat::safetensors_file: {
-      model.set_special_tokens(special_tokens_of(path.parent_path() / "config.json"));
       auto file = io::SafetensorsFile::open(path);
       detail::load_named(model, file, path.string());
       model.set_rope_layout(ops::RopeLayout::rotate_half);
@@ -120,7 +132,6 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
         else p.var.set_value(it->second.template to<T>());
       }
       model.set_rope_layout(ops::RopeLayout::interleaved);
-      model.set_special_tokens({});  // llama2.c: LLaMA's 1 and 2
       break;
     }
   }
