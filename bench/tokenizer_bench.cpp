@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Tokenizer throughput: pmc's BpeTokenizer and libsentencepiece encode (and decode) the same shared corpora
 // with LLaMA's tokenizer.model on one thread; prints MB/s for each and the pmc / sentencepiece ratio.
+// pmc's HfTokenizer encodes the same text with tokenizer.json files: LLaMA's model converted by pmc
+// (SentencePiece-style BPE) and the byte-level golden tests/golden/tokenizer_json/llama3_style.json; the
+// `tokenizers` library's figures on the same text come from tools/make_tokenizer_json_golden.py --speed.
 // Rates are bytes per CPU second of the benchmark thread, so that a busy shared machine skews both alike.
 //   bench/tokenizer_bench [--benchmark_filter=...]      (needs ../shared; PMC_TOKENIZER_MODEL overrides the model)
 #include <benchmark/benchmark.h>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/hf_tokenizer.hpp>
 
 #ifdef PMC_HAVE_SENTENCEPIECE
 #include <sentencepiece_processor.h>
@@ -68,6 +72,14 @@ const pmc::tokenizer::BpeTokenizer& pmc_tokenizer() {
   return tok;
 }
 
+const pmc::tokenizer::HfTokenizer& hf_tokenizer(const std::string& name) {
+  static const auto converted = pmc::tokenizer::HfTokenizer::from_json(
+      pmc::tokenizer::tokenizer_json_from_sentencepiece(pmc_tokenizer()).dump(), "llama_converted");
+  static const auto llama3 =
+      pmc::tokenizer::HfTokenizer::load(fs::path(PMC_SOURCE_DIR) / "tests/golden/tokenizer_json/llama3_style.json");
+  return name == "llama_converted" ? converted : llama3;
+}
+
 void set_rate(benchmark::State& state, size_t bytes, size_t ids) {
   state.counters["bytes_per_second"] = benchmark::Counter(static_cast<double>(bytes) * static_cast<double>(state.iterations()),
                                                           benchmark::Counter::kIsRate);
@@ -98,6 +110,24 @@ void BM_PmcEncodeCold(benchmark::State& state, const Corpus* c) {
   size_t n = 0;
   for (auto _ : state) {
     pmc::tokenizer::BpeTokenizer::clear_thread_cache();
+    n = 0;
+    for (const auto& l : c->lines) {
+      ids.clear();
+      tok.encode_append(l, ids);
+      n += ids.size();
+    }
+    benchmark::DoNotOptimize(ids.data());
+  }
+  set_rate(state, c->bytes, n);
+}
+
+// tokenizer.json: warm (steady state) or cold (the word cache emptied before each pass).
+void BM_HfEncode(benchmark::State& state, const Corpus* c, std::string name, bool cold) {
+  const auto& tok = hf_tokenizer(name);
+  std::vector<int32_t> ids;
+  size_t n = 0;
+  for (auto _ : state) {
+    if (cold) pmc::tokenizer::HfTokenizer::clear_thread_cache();
     n = 0;
     for (const auto& l : c->lines) {
       ids.clear();
@@ -177,6 +207,12 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
+    std::printf("\ntokenizer.json throughput (MB/s, 1 thread; compare with the tokenizers library's figures):\n");
+    for (const char* name : {"llama_converted", "llama3_style"})
+      for (const char* variant : {"warm", "cold"}) {
+        const double r = rate(std::string("BM_HfEncode/") + name + "/" + variant + "/all_corpora");
+        if (r > 0) std::printf("  Encode %-16s %-5s %8.2f MB/s\n", name, variant, r / 1e6);
+      }
     std::printf("\nthroughput (MB/s, 1 thread) and pmc / sentencepiece ratio:\n");
     for (const auto& c : corpora()) {
       for (const char* op : {"Encode", "Decode"}) {
@@ -207,6 +243,12 @@ int main(int argc, char** argv) {
     std::printf("[pmc-skip] tokenizer benchmark needs ../shared (tokenizer.model and data/corpus)\n");
     return 0;
   }
+  const Corpus& all = corpora().back();
+  for (const char* name : {"llama_converted", "llama3_style"})
+    for (const bool cold : {false, true})
+      benchmark::RegisterBenchmark((std::string("BM_HfEncode/") + name + (cold ? "/cold/" : "/warm/") + all.name).c_str(),
+                                   BM_HfEncode, &all, std::string(name), cold)
+          ->MinTime(1.0);
   for (const auto& c : corpora()) {
     benchmark::RegisterBenchmark(("BM_PmcEncode/" + c.name).c_str(), BM_PmcEncode, &c)->MinTime(1.0);
     benchmark::RegisterBenchmark(("BM_PmcEncodeCold/" + c.name).c_str(), BM_PmcEncodeCold, &c)->MinTime(1.0);

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    const auto tok = pmc::tokenizer::BpeTokenizer::load(tokenizer_path);
+    const auto tok = pmc::tokenizer::Tokenizer::load(tokenizer_path);
     const auto model = pmc::llama::load_model<float>(model_path);  // also sets the RoPE layout of the format
     const pmc::llama::Config C = model.config();
     PMC_CHECK(tok.vocab_size() <= C.vocab_size, tokenizer_path.string(), " has ", tok.vocab_size(),

@@ -42,7 +42,7 @@ int main() {
   std::vector<std::string> lines;
   std::istringstream prompt_stream(prompt);
   for (std::string line; std::getline(prompt_stream, line);) lines.push_back(line);
-  const pmc::tokenizer::BpeTokenizer tok(pmc::tokenizer::train_bpe(lines, {.vocab_size = kSmall.vocab_size}));
+  const pmc::tokenizer::Tokenizer tok(pmc::tokenizer::BpeTokenizer(pmc::tokenizer::train_bpe(lines, {.vocab_size = kSmall.vocab_size})));
   pmc::llama::Model<kSmall, float> model(/*trainable=*/false);
   model.init_random(/*seed=*/3);
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // `pmc convert`: any model pmc reads (HF folder, .safetensors, llama2.c .bin) to a Hugging Face folder.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/pmc.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 
 #include "command.hpp"
 
@@ -13,12 +15,16 @@ namespace {
 const pmc::cli::Command convert_command{
     "convert", "Convert a model (HF folder, .safetensors, llama2.c .bin) to a Hugging Face folder", [](CLI::App& app) {
       struct Opts {
-        std::string model, out, dtype = "fp32";
+        std::string model, out, dtype = "fp32", tokenizer;
       };
       auto o = std::make_shared<Opts>();
       app.add_option("--model", o->model, "HF folder, .safetensors file or llama2.c .bin")->required();
       app.add_option("--out", o->out, "output folder (config.json + model.safetensors)")->required();
-      app.add_option("--dtype", o->dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+      app.add_option("--dtype", o->dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
+      app.add_option("--tokenizer", o->tokenizer,
+                     "tokenizer.model, tokenizer.json or a folder holding one, written into --out as tokenizer.json "
+                     "(+ tokenizer.model) and tokenizer_config.json (default: --model's folder's, when it has one)")
+          ->check(CLI::ExistingPath);
       return [o]() {
         {
           const auto model = pmc::llama::load_model<float>(o->model);
@@ -36,6 +42,17 @@ const pmc::cli::Command convert_command{
           }
           std::printf("pmc convert: %s (%s, %lld parameters) -> %s\n", o->model.c_str(),
                       pmc::llama::config_label(C).c_str(), static_cast<long long>(C.parameters()), o->out.c_str());
+          std::string tok = o->tokenizer;
+          std::error_code ec;
+          if (tok.empty() && std::filesystem::is_directory(o->model, ec) &&
+              (std::filesystem::exists(std::filesystem::path(o->model) / "tokenizer.json", ec) ||
+               std::filesystem::exists(std::filesystem::path(o->model) / "tokenizer.model", ec)))
+            tok = o->model;
+          if (!tok.empty()) {
+            std::string files;
+            for (const auto& f : pmc::tokenizer::save_hf_tokenizer(tok, o->out)) files += (files.empty() ? "" : ", ") + f;
+            std::printf("pmc convert: tokenizer %s -> %s\n", tok.c_str(), files.c_str());
+          }
           return 0;
         }
       };

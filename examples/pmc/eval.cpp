@@ -89,7 +89,9 @@ const pmc::cli::Command eval_command{
     "eval", "Evaluate a model on a multiple-choice benchmark (option likelihood or generation)", [](CLI::App& app) {
       auto a = std::make_shared<EvalArgs>();
       app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
-      app.add_option("--tokenizer", a->tokenizer, "SentencePiece .model file")->required()->check(CLI::ExistingFile);
+      app.add_option("--tokenizer", a->tokenizer,
+                     "tokenizer.model (SentencePiece), tokenizer.json, or a folder holding one (default: --model's folder)")
+          ->check(CLI::ExistingPath);
       app.add_option("--benchmark", a->benchmark, "medqa, medmcqa, pubmedqa, mmlu or mcq")
           ->required()
           ->check(CLI::IsMember({"medqa", "medmcqa", "pubmedqa", "mmlu", "mcq"}));
@@ -140,7 +142,8 @@ const pmc::cli::Command eval_command{
         opt.bos = !a->no_bos;
         Progress progress("pmc eval " + a->benchmark);
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
-        auto tok = pmc::tokenizer::BpeTokenizer::load(a->tokenizer);
+        a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
+        auto tok = pmc::tokenizer::Tokenizer::load(a->tokenizer);
         const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer};
         const auto scorer = a->scorer == "generate" ? ev::Scorer::generate : ev::Scorer::likelihood;
         return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data, subset);

@@ -9,13 +9,15 @@
 #include <limits>
 #include <string>
 
+#include <pmc/data/chat_format.hpp>
+
 #include "command.hpp"
 #include "inference.hpp"
 
 namespace {
 
 struct GenerateArgs {
-  std::string model, tokenizer, prompt, stop;
+  std::string model, tokenizer, prompt, stop, chat_format;
   float temperature = 0.f, top_p = 1.f;
   int top_k = 0, max_new_tokens = 128;
   std::uint64_t seed = 0;
@@ -23,12 +25,15 @@ struct GenerateArgs {
   bool print_ids = false, no_bos = false;
 };
 
-int run_generate(const GenerateArgs& a, const pmc::tokenizer::BpeTokenizer& tok) {
-  auto prompt = tok.encode(a.prompt, !a.no_bos);
+int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
+  const bool chat = !a.chat_format.empty();
+  const auto format = chat ? pmc::data::chat_format_from_name(a.chat_format) : pmc::data::ChatFormat::pmc_llama;
+  auto prompt = chat ? pmc::data::chat_generation_prompt({{"user", a.prompt}}, format, tok) : tok.encode(a.prompt, !a.no_bos);
   pmc::llama::GenerateOptions go;
   go.max_new_tokens = a.max_new_tokens;
   go.sampler = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p, .seed = a.seed};
-  go.stop_tokens = {tok.eos_id()};  // and the checkpoint's own (Llama-3 ends a turn with another id)
+  go.stop_tokens = chat ? pmc::data::chat_stop_ids(format, tok) : std::vector<std::int32_t>{};
+  if (tok.eos_id() >= 0) go.stop_tokens.push_back(tok.eos_id());  // and the checkpoint's own (Llama-3 ends a turn with another id)
   for (const auto id : pmc::llama::checkpoint_eos_ids(a.model))
     if (std::find(go.stop_tokens.begin(), go.stop_tokens.end(), id) == go.stop_tokens.end()) go.stop_tokens.push_back(id);
   if (!a.stop.empty()) {
@@ -45,6 +50,8 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::BpeTokenizer& tok)
     for (std::size_t i = 0; i < prompt.size(); ++i) std::printf("%s%d", i ? " " : "", prompt[i]);
     for (auto id : out) std::printf(" %d", id);
     std::printf("\n");
+  } else if (chat) {
+    std::printf("%s\n", tok.decode(out).c_str());  // the assistant's turn (the prompt is the template's)
   } else {
     // Decoding prompt + continuation together keeps the space SentencePiece drops at the start of a text.
     std::vector<std::int32_t> all(prompt.begin(), prompt.end());
@@ -78,8 +85,14 @@ const pmc::cli::Command generate_command{
     "generate", "Generate text from a prompt (greedy or sampled, with a KV cache)", [](CLI::App& app) {
       auto a = std::make_shared<GenerateArgs>();
       app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
-      app.add_option("--tokenizer", a->tokenizer, "SentencePiece .model file")->required()->check(CLI::ExistingFile);
+      app.add_option("--tokenizer", a->tokenizer,
+                     "tokenizer.model (SentencePiece), tokenizer.json, or a folder holding one (default: --model's folder)")
+          ->check(CLI::ExistingPath);
       app.add_option("--prompt", a->prompt, "prompt text");
+      app.add_option("--chat-format", a->chat_format,
+                     "wrap the prompt as a user turn of this chat format and print the assistant's turn: pmc_llama, "
+                     "llama3, chatml or mistral (default: the prompt as it is)")
+          ->check(CLI::IsMember({"pmc_llama", "llama3", "chatml", "mistral"}));
       app.add_option("--temperature", a->temperature, "0 = greedy")
           ->check(pmc::cli::finite_number(0, std::numeric_limits<float>::max()));
       app.add_option("--top-k", a->top_k, "sample among the k most likely tokens (0 = all)")
@@ -93,7 +106,8 @@ const pmc::cli::Command generate_command{
       pmc::cli::add_device_flag(app, a->device);
       pmc::cli::add_model_precision_flag(app, a->precision);
       return [a]() {
-        auto tok = pmc::tokenizer::BpeTokenizer::load(a->tokenizer);
+        a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
+        auto tok = pmc::tokenizer::Tokenizer::load(a->tokenizer);
         return run_generate(*a, tok);
       };
     }};

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <utility>
@@ -15,13 +16,23 @@
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/models/llama/generate.hpp>
 #include <pmc/pmc.hpp>
-#include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 
 #include "device.hpp"
 
 namespace pmc::cli {
 
 /// Which checkpoint to run, where, and in which type.
+/// --tokenizer, or the model's folder when none is given (a Hugging Face folder carries tokenizer.json or
+/// tokenizer.model); a model file without --tokenizer is an error saying so.
+inline std::string tokenizer_or_model_folder(const std::string& tokenizer, const std::string& model) {
+  if (!tokenizer.empty()) return tokenizer;
+  std::error_code ec;
+  PMC_CHECK(std::filesystem::is_directory(model, ec), "--tokenizer is required when --model (", model,
+            ") is a file rather than a folder holding tokenizer.json or tokenizer.model");
+  return model;
+}
+
 struct ModelTarget {
   std::string path;                // HF folder, .safetensors file or llama2.c .bin
   std::string device = "cpu";      // cpu, or cuda
@@ -32,7 +43,7 @@ struct ModelTarget {
 /// Loads t.path as a Model<dynamic, T, D> (T from t.precision: fp32, or bf16, which halves the weights' memory:
 /// a 7B takes 13.5 GB instead of 27) and returns f(model). A checkpoint stored in T is memory-mapped, not copied.
 template <Device D, class F>
-decltype(auto) with_model(const ModelTarget& t, const tokenizer::BpeTokenizer& tok, F&& f) {
+decltype(auto) with_model(const ModelTarget& t, const tokenizer::Tokenizer& tok, F&& f) {
   auto run = [&]<class T>() {
     const auto model = llama::load_model<T, D>(t.path);
     const int vocab = model.config().vocab_size;
@@ -47,7 +58,7 @@ decltype(auto) with_model(const ModelTarget& t, const tokenizer::BpeTokenizer& t
 
 /// Scores `items` with `model` by option likelihood or by generation (see eval/scoring.hpp).
 template <class M>
-eval::EvalReport evaluate(const M& model, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+eval::EvalReport evaluate(const M& model, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
                           const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
   return scorer == eval::Scorer::generate ? eval::evaluate_generate(model, tok, items, opt)
                                           : eval::evaluate_likelihood(model, tok, items, opt);
@@ -55,14 +66,14 @@ eval::EvalReport evaluate(const M& model, eval::Scorer scorer, const tokenizer::
 
 #if defined(PMC_CLI_WITH_CUDA)
 /// evaluate and llama::generate on the GPU (cuda/inference_cuda.cu, compiled by nvcc).
-eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
                                const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt);
-std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::BpeTokenizer& tok,
+std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::Tokenizer& tok,
                                         std::span<const std::int32_t> prompt, const llama::GenerateOptions& go);
 #endif
 
 /// evaluate on the GPU (t.device == "cuda"), or fails saying why this program cannot.
-inline eval::EvalReport evaluate_on_gpu(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+inline eval::EvalReport evaluate_on_gpu(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
                                         const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
 #if defined(PMC_CLI_WITH_CUDA)
   return evaluate_cuda(t, scorer, tok, items, opt);
@@ -73,14 +84,14 @@ inline eval::EvalReport evaluate_on_gpu(const ModelTarget& t, eval::Scorer score
 }
 
 /// evaluate on t.device, for the architecture of the checkpoint.
-inline eval::EvalReport evaluate_on_device(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+inline eval::EvalReport evaluate_on_device(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
                                            const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
   if (wants_cuda(t.device)) return evaluate_on_gpu(t, scorer, tok, items, opt);
   return with_model<Cpu>(t, tok, [&](const auto& model) { return evaluate(model, scorer, tok, items, opt); });
 }
 
 /// llama::generate on t.device, for the architecture of the checkpoint.
-inline std::vector<std::int32_t> generate_on_device(const ModelTarget& t, const tokenizer::BpeTokenizer& tok,
+inline std::vector<std::int32_t> generate_on_device(const ModelTarget& t, const tokenizer::Tokenizer& tok,
                                                     std::span<const std::int32_t> prompt,
                                                     const llama::GenerateOptions& go) {
   if (wants_cuda(t.device)) {

@@ -17,6 +17,7 @@ const pmc::cli::Command instruct_command{
         std::vector<std::string> data;
         std::map<std::string, double> mix;
         std::string overflow = "truncate";
+        std::string chat_format = "pmc_llama";
       };
       auto a = std::make_shared<Args>();
       pmc::cli::add_training_flags(app, *a);
@@ -28,8 +29,13 @@ const pmc::cli::Command instruct_command{
                      "(keeping the response whole) or skip it; both are counted and reported")
           ->check(CLI::IsMember({"truncate", "skip"}))
           ->capture_default_str();
+      app.add_option("--chat-format", a->chat_format,
+                     "how records become tokens: pmc_llama (PMC-LLaMA's prompt), llama3, chatml (Qwen2) or mistral "
+                     "([INST]); the last three need their special tokens in the tokenizer")
+          ->check(CLI::IsMember({"pmc_llama", "llama3", "chatml", "mistral"}))
+          ->capture_default_str();
       return [a]() {
-        auto prepare = [a](const pmc::tokenizer::BpeTokenizer& tok) {
+        auto prepare = [a](const pmc::tokenizer::Tokenizer& tok) {
           std::vector<pmc::data::InstructionRecord> records;
           for (const auto& f : a->data) {
             auto r = pmc::data::read_instruction_jsonl(f);
@@ -39,8 +45,9 @@ const pmc::cli::Command instruct_command{
           pmc::cli::PreparedData d;
           pmc::data::FitCounts fit;
           const auto overflow = a->overflow == "skip" ? pmc::data::Overflow::skip : pmc::data::Overflow::truncate_prompt;
+          const auto format = pmc::data::chat_format_from_name(a->chat_format);
           for (const auto& r : records) {
-            auto ex = pmc::data::tokenize_example(r, tok);
+            auto ex = pmc::data::tokenize_example(r, tok, format);
             if (!pmc::data::fit_to_window(ex, a->seq_len + 1, overflow, fit)) continue;
             d.docs.push_back(std::move(ex.ids));
             d.masks.push_back(std::move(ex.predict));

@@ -40,6 +40,7 @@ struct PipelineConfig {
   std::vector<std::string> corpus, instruct, eval_data;  // empty: the embedded demo data
   std::string eval_benchmark = "mcq";
   std::int64_t eval_limit = 0;
+  std::string eval_precision = "fp32";  // the weights' type when evaluating: fp32, or bf16 (half the memory)
   std::string device = "cpu";  // training stages and evaluation: cpu, or cuda
   TrainArgs inject, tune;
 
@@ -108,6 +109,11 @@ PipelineConfig read_config(const fs::path& path) {
       else if (k == "eval_data") c.eval_data = v.get<std::vector<std::string>>();
       else if (k == "eval_benchmark") c.eval_benchmark = v.get<std::string>();
       else if (k == "eval_limit") c.eval_limit = v.get<std::int64_t>();
+      else if (k == "eval_precision") {
+        c.eval_precision = v.get<std::string>();
+        PMC_CHECK(c.eval_precision == "fp32" || c.eval_precision == "bf16", path.string(),
+                  ": eval_precision must be \"fp32\" or \"bf16\", got \"", c.eval_precision, "\"");
+      }
       else if (k == "device") {
         c.device = v.get<std::string>();
         PMC_CHECK(c.device == "cpu" || c.device == "cuda", path.string(), ": device must be \"cpu\" or \"cuda\", got \"",
@@ -162,7 +168,7 @@ int run_pipeline(PipelineConfig cfg) {
     to.vocab_size = cfg.vocab_size;
     pmc::tokenizer::save_bpe_model(pmc::tokenizer::train_bpe(lines, to), tok_path);
   }
-  const auto tok = pmc::tokenizer::BpeTokenizer::load(tok_path);
+  const auto tok = pmc::tokenizer::Tokenizer::load(tok_path);
   std::printf("[2/7] tokenizer: %d pieces (%s)\n", tok.vocab_size(), tok_path.string().c_str());
 
   // 3. base model
@@ -177,11 +183,11 @@ int run_pipeline(PipelineConfig cfg) {
               static_cast<long long>(C.parameters()));
 
   // 4-6. training stages
-  auto corpus_docs = [&](const pmc::tokenizer::BpeTokenizer& t) {
+  auto corpus_docs = [&](const pmc::tokenizer::Tokenizer& t) {
     std::vector<fs::path> files(cfg.corpus.begin(), cfg.corpus.end());
     return pmc::cli::PreparedData{pmc::data::tokenize_documents(files, t), {}};
   };
-  auto instruct_docs = [&](const pmc::tokenizer::BpeTokenizer& t) {
+  auto instruct_docs = [&](const pmc::tokenizer::Tokenizer& t) {
     pmc::cli::PreparedData d;
     for (const auto& f : cfg.instruct)
       for (const auto& r : pmc::data::read_instruction_jsonl(f)) {
@@ -248,7 +254,7 @@ int run_pipeline(PipelineConfig cfg) {
     pmc::eval::EvalOptions eo;
     eo.benchmark = bench;
     eo.choice = pmc::eval::ScoreChoice::mean;  // length-normalized: answers differ widely in token count
-    const pmc::cli::ModelTarget target{(out / name).string(), cfg.device, "fp32", tok_path.string()};
+    const pmc::cli::ModelTarget target{(out / name).string(), cfg.device, cfg.eval_precision, tok_path.string()};
     const auto scorer = pmc::eval::Scorer::likelihood;
     auto rep = on_gpu ? pmc::cli::evaluate_on_gpu(target, scorer, tok, loaded.items, eo)
                       : pmc::cli::with_model<pmc::Cpu>(target, tok, [&](const auto& m) {
@@ -297,6 +303,7 @@ int run_pipeline(PipelineConfig cfg) {
                                          {"only_b", t.only_b}, {"p_value", t.p_value}, {"test", "mcnemar_exact"}});
     }
   metrics["eval_items"] = {{"items", subset.taken}, {"of", subset.total}, {"description", subset.describe()}};
+  metrics["eval_precision"] = cfg.eval_precision;
   const double chance = loaded.items.empty() ? 0 : 1.0 / static_cast<double>(loaded.items[0].options.size());
   std::vector<pmc::cli::PlotRun> stage_runs;
   for (const auto& s : stages)

@@ -21,7 +21,7 @@ const pmc::cli::Command pretrain_command{
           ->check(CLI::IsMember({"plain", "doc-window"}));
       return [a]() {
         const auto packing = a->packing == "doc-window" ? pmc::data::Packing::doc_window : pmc::data::Packing::plain;
-        auto prepare = [a](const pmc::tokenizer::BpeTokenizer& tok) {
+        auto prepare = [a](const pmc::tokenizer::Tokenizer& tok) {
           std::vector<std::filesystem::path> files(a->corpus.begin(), a->corpus.end());
           return pmc::cli::PreparedData{pmc::data::tokenize_documents(files, tok), {}};
         };

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include <pmc/core/error.hpp>
-#include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 
 #include "command.hpp"
 
@@ -26,12 +26,12 @@ const pmc::cli::Command tokenize_command{
         bool decode = false, bos = false, eos = false;
       };
       auto o = std::make_shared<Opts>();
-      app.add_option("--tokenizer", o->tokenizer, "SentencePiece BPE model (tokenizer.model)")->required();
+      app.add_option("--tokenizer", o->tokenizer, "tokenizer.model (SentencePiece), tokenizer.json, or a model folder holding one")->required();
       app.add_flag("--decode", o->decode, "read lines of space-separated ids and print their text");
       app.add_flag("--bos", o->bos, "start each encoded line with the BOS id");
       app.add_flag("--eos", o->eos, "end each encoded line with the EOS id");
       return [o]() {
-        const auto tok = pmc::tokenizer::BpeTokenizer::load(o->tokenizer);
+        const auto tok = pmc::tokenizer::Tokenizer::load(o->tokenizer);
         std::ios::sync_with_stdio(false);
         std::string line, out;
         std::vector<int32_t> ids;

@@ -45,7 +45,7 @@ struct PreparedData {
 /// checkpoints if present.
 /// Returns 0 when training finished, 128 + the signal when Ctrl-C (130) or SIGTERM (143) stopped it (a
 /// checkpoint was saved). A diverged run throws (the last checkpoint stays the last good one).
-using PrepareFn = std::function<PreparedData(const tokenizer::BpeTokenizer&)>;
+using PrepareFn = std::function<PreparedData(const tokenizer::Tokenizer&)>;
 
 /// The architecture to train: that of the model given by --init, else of --config (a name or a config.json).
 inline llama::Config training_config(const TrainArgs& a) {
@@ -61,7 +61,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   using Model = llama::Model<llama::dynamic, T, D>;
   PMC_CHECK(a.seq_len <= C.max_seq_len, "--seq-len ", a.seq_len, " exceeds the model's context of ", C.max_seq_len,
             " positions");
-  const auto tok = tokenizer::BpeTokenizer::load(a.tokenizer);
+  const auto tok = tokenizer::Tokenizer::load(a.tokenizer);
   PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": ", tok.vocab_size(), " pieces do not fit the model's ",
             C.vocab_size, " embeddings");
   // a loaded model borrows the checkpoint's memory; only a fresh one allocates its weights

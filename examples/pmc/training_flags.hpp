@@ -11,7 +11,7 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   auto* cfg = app.add_option("--config", a.config, "start from random weights of this architecture: a config name or a config.json");
   auto* init = app.add_option("--init", a.init, "start from this model (HF folder, .safetensors, llama2.c .bin)");
   cfg->excludes(init);
-  app.add_option("--tokenizer", a.tokenizer, "SentencePiece .model")->required()->check(CLI::ExistingFile);
+  app.add_option("--tokenizer", a.tokenizer, "tokenizer.model (SentencePiece), tokenizer.json, or a model folder holding one")->required()->check(CLI::ExistingPath);
   app.add_option("--seq-len", a.seq_len, "tokens per sequence")->check(CLI::PositiveNumber);
   app.add_option("--batch", a.batch, "sequences per optimizer step")->check(CLI::PositiveNumber);
   app.add_option("--grad-accum", a.grad_accum, "micro-batches per step")->check(CLI::PositiveNumber);

@@ -196,7 +196,7 @@ pmc_cli_refuses(character_coverage_nan "--character-coverage: 'nan' is not a fin
 pmc_cli_refuses(max_piece_length_zero "--max-piece-length: Value 0 not in range"
   train-tokenizer --corpus ${any_file} --vocab-size 300 --out ${bad_out}/t.model --max-piece-length 0)
 # files: a folder as the tokenizer; numbers beyond double's range; a chat role that is a number
-pmc_cli_refuses(tokenizer_folder "pmc: error: .*/cli: is a folder, expected a SentencePiece .model file"
+pmc_cli_refuses(tokenizer_folder "pmc: error: .*/cli: a folder without tokenizer.json or tokenizer.model"
   tokenize --tokenizer ${CMAKE_CURRENT_SOURCE_DIR}/cli)
 pmc_cli_refuses(medqa_overflow "pmc: error: .*medqa_overflow.jsonl:1: a number out of range"
   eval --model ${any_file} --tokenizer ${any_file} --benchmark medqa --data ${bad_inputs}/medqa_overflow.jsonl)
@@ -291,6 +291,41 @@ set_tests_properties(cli/runtime_config_resume_bf16 PROPERTIES FIXTURES_REQUIRED
   LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1 PASS_REGULAR_EXPRESSION "2 steps, bf16-mixed")
 set_tests_properties(cli/runtime_config_convert PROPERTIES FIXTURES_REQUIRED cli_runtime_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "dim 64, layers 2, heads 4, kv heads 2, head_dim 24.*-> ")
+# a tokenizer.json (byte-level BPE, Llama-3's layout) with a Qwen2-shaped model: pretrain, instruction tuning in
+# Llama-3's chat format, convert with the tokenizer into a Hugging Face folder, then eval and chat generation from
+# that folder alone (the tokenizer found beside the weights)
+set(tj_cfg ${CMAKE_CURRENT_SOURCE_DIR}/cli/bytelevel_config.json)
+set(tj_tok ${CMAKE_CURRENT_SOURCE_DIR}/golden/tokenizer_json/llama3_style.json)
+set(tj_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_tokenizer_json)
+add_test(NAME cli/tokenizer_json_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${tj_out} ${tj_out}_chat ${tj_out}_hf)
+set_tests_properties(cli/tokenizer_json_setup PROPERTIES FIXTURES_SETUP cli_tj LABELS "cpu;cli")
+add_test(NAME cli/tokenizer_json_pretrain
+  COMMAND pmc_cli pretrain --config ${tj_cfg} --tokenizer ${tj_tok} --corpus ${pipeline_out}/data/corpus.txt
+          --seq-len 32 --batch 2 --steps 2 --lr 1e-3 --out ${tj_out})
+set_tests_properties(cli/tokenizer_json_pretrain PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_tj"
+  FIXTURES_SETUP cli_tj_pretrained LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "2 steps, fp32.*model saved")
+add_test(NAME cli/tokenizer_json_instruct_llama3
+  COMMAND pmc_cli instruct --init ${tj_out} --tokenizer ${tj_tok} --data ${pipeline_out}/data/instruct.jsonl
+          --chat-format llama3 --seq-len 96 --batch 2 --steps 2 --out ${tj_out}_chat)
+add_test(NAME cli/tokenizer_json_convert
+  COMMAND pmc_cli convert --model ${tj_out} --tokenizer ${tj_tok} --out ${tj_out}_hf)
+set_tests_properties(cli/tokenizer_json_instruct_llama3 PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_tj_pretrained"
+  LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1 PASS_REGULAR_EXPRESSION "2 steps, fp32")
+set_tests_properties(cli/tokenizer_json_convert PROPERTIES FIXTURES_REQUIRED cli_tj_pretrained
+  FIXTURES_SETUP cli_tj_hf LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "tokenizer .*llama3_style.json -> tokenizer.json, tokenizer_config.json")
+add_test(NAME cli/tokenizer_json_eval_folder COMMAND pmc_cli eval --model ${tj_out}_hf --benchmark mcq
+  --data ${pipeline_out}/data/heldout_mcq.jsonl --limit 4)
+add_test(NAME cli/tokenizer_json_generate_chat COMMAND pmc_cli generate --model ${tj_out}_hf --chat-format llama3
+  --prompt "Vitamin C" --max-new-tokens 3)
+set_tests_properties(cli/tokenizer_json_eval_folder PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_tj_hf"
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "total +4 ")
+set_tests_properties(cli/tokenizer_json_generate_chat PROPERTIES FIXTURES_REQUIRED cli_tj_hf
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "pmc generate: [0-3] tokens on cpu")
+pmc_cli_refuses(chat_format_unknown "--chat-format: vicuna not in" generate --model ${any_file} --chat-format vicuna)
+pmc_cli_refuses(generate_model_file_no_tokenizer "--tokenizer is required when --model"
+  generate --model ${CMAKE_CURRENT_SOURCE_DIR}/cli/runtime_config.json --prompt x)
 add_test(NAME cli/plan_runtime_config COMMAND pmc_cli plan --model ${runtime_cfg} --seq 64 --json)
 # 201024 = embeddings 2·800·64 + 2 blocks (q 96·64, k and v 48·64 each, o 64·96, 3·64·160 MLP, 2·64 norms) + final norm
 set_tests_properties(cli/plan_runtime_config PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"parameters\": 201024")

@@ -48,7 +48,7 @@ using Stories = pmc::llama::Model<pmc::llama::stories260k, float>;
 
 struct StoriesFixture {
   Stories model = Stories::unallocated(false);
-  pmc::tokenizer::BpeTokenizer tok;
+  pmc::tokenizer::Tokenizer tok{pmc::tokenizer::BpeTokenizer{}};
 };
 
 /// The real stories260K model and its tokenizer, or nothing when ../shared is absent.

@@ -11,7 +11,7 @@
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/models/llama/generate.hpp>
 #include <pmc/pmc.hpp>
-#include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 #include <support/compare.hpp>
 #include <support/errors.hpp>
 #include <support/paths.hpp>
@@ -437,7 +437,7 @@ TEST_CASE("stories260K: greedy decoding from BOS reproduces llama2.c's published
   CHECK(got == want);
   const auto tok_path = test::shared_file("data/models/stories260K/tok512.model");
   if (tok_path.empty()) PMC_SKIP("../shared/data/models/stories260K/tok512.model is absent");
-  const auto tok = tokenizer::BpeTokenizer::load(tok_path);
+  const auto tok = tokenizer::Tokenizer::load(tok_path);
   CHECK(tok.decode(got) == ref["greedy_text"].get<std::string>());
 }
 

@@ -10,19 +10,19 @@ namespace {
 
 /// f(model) for the checkpoint of `t` as a Model<dynamic, T, Cuda>.
 template <class F>
-decltype(auto) with_cuda_model(const ModelTarget& t, const tokenizer::BpeTokenizer& tok, F&& f) {
+decltype(auto) with_cuda_model(const ModelTarget& t, const tokenizer::Tokenizer& tok, F&& f) {
   PMC_CHECK(cuda::cuda_device_count() > 0, "--device cuda: no CUDA device (or driver) on this machine");
   return with_model<Cuda>(t, tok, f);
 }
 
 }  // namespace
 
-eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::BpeTokenizer& tok,
+eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
                                const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
   return with_cuda_model(t, tok, [&](const auto& model) { return evaluate(model, scorer, tok, items, opt); });
 }
 
-std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::BpeTokenizer& tok,
+std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::Tokenizer& tok,
                                         std::span<const std::int32_t> prompt, const llama::GenerateOptions& go) {
   return with_cuda_model(t, tok, [&](const auto& model) { return llama::generate(model, prompt, go); });
 }

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <pmc/core/error.hpp>
 #include <pmc/io/jsonl.hpp>
-#include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 
 namespace pmc::data {
 
@@ -47,7 +47,7 @@ inline std::vector<std::string> read_documents(const std::filesystem::path& path
 
 /// Token documents of every corpus file: BOS + encode(text) + EOS each.
 inline std::vector<std::vector<std::int32_t>> tokenize_documents(const std::vector<std::filesystem::path>& files,
-                                                                 const tokenizer::BpeTokenizer& tok) {
+                                                                 const tokenizer::Tokenizer& tok) {
   std::vector<std::vector<std::int32_t>> out;
   for (const auto& f : files)
     for (const auto& d : read_documents(f)) out.push_back(tok.encode(d, true, true));

@@ -14,9 +14,10 @@
 
 #include <nlohmann/json.hpp>
 #include <pmc/core/error.hpp>
+#include <pmc/data/chat_format.hpp>
 #include <pmc/eval/prompt.hpp>
 #include <pmc/io/jsonl.hpp>
-#include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 
 namespace pmc::data {
 
@@ -90,10 +91,26 @@ struct TokenizedExample {
   std::vector<std::uint8_t> predict;
 };
 
-/// BOS, the PMC-LLaMA prompt (context), then the response and EOS (trained on). Chat: each user turn is
-/// context ("### User:\n...\n\n### Assistant:"), each assistant turn and its EOS is trained on.
-inline TokenizedExample tokenize_example(const InstructionRecord& r, const tokenizer::BpeTokenizer& tok) {
+/// pmc_llama (the default): BOS, the PMC-LLaMA prompt (context), then the response and EOS (trained on); chat:
+/// each user turn is context ("### User:\n...\n\n### Assistant:"), each assistant turn and its EOS is trained
+/// on. Other formats (chat_format.hpp): an instruction record is one user turn (instruction, then a blank line
+/// and the input when there is one) and one assistant turn (the output).
+inline TokenizedExample tokenize_example(const InstructionRecord& r, const tokenizer::Tokenizer& tok,
+                                         ChatFormat format = ChatFormat::pmc_llama) {
   TokenizedExample ex;
+  if (format != ChatFormat::pmc_llama) {
+    std::vector<ChatMessage> messages;
+    if (r.turns.empty()) {
+      messages.push_back({"user", r.input.empty() ? r.instruction : r.instruction + "\n\n" + r.input});
+      messages.push_back({"assistant", r.output});
+    } else {
+      for (const auto& t : r.turns) messages.push_back({t.assistant ? "assistant" : "user", t.text});
+    }
+    ChatTokens c = encode_chat(messages, format, tok);
+    ex.ids = std::move(c.ids);
+    ex.predict = std::move(c.predict);
+    return ex;
+  }
   auto add = [&](const std::vector<std::int32_t>& ids, std::uint8_t predict) {
     ex.ids.insert(ex.ids.end(), ids.begin(), ids.end());
     ex.predict.insert(ex.predict.end(), ids.size(), predict);

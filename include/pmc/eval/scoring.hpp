@@ -26,7 +26,7 @@
 #include <pmc/eval/prompt.hpp>
 #include <pmc/models/llama/generate.hpp>
 #include <pmc/models/llama/model.hpp>
-#include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 
 namespace pmc::eval {
 
@@ -168,7 +168,7 @@ struct PromptTokens {
 /// and "### Response:"), and drops tokens from the middle: the start of the context or question, which is
 /// the part a model can best do without. If the head alone would take more than half the budget, only the
 /// end is kept (after BOS).
-inline PromptTokens encode_prompt(const tokenizer::BpeTokenizer& tok, const std::string& head, const std::string& prompt,
+inline PromptTokens encode_prompt(const tokenizer::Tokenizer& tok, const std::string& head, const std::string& prompt,
                                   std::int64_t budget, bool bos = true) {
   PromptTokens r;
   r.ids = tok.encode(prompt, bos);
@@ -271,7 +271,7 @@ inline EvalReport start_report(const EvalOptions& o, Scorer s, const std::string
 /// (the first on ties). Prompts longer than the model's context minus the longest continuation are
 /// truncated in the middle (encode_prompt) and counted in `truncated`.
 template <class M>
-EvalReport evaluate_likelihood(const M& model, const tokenizer::BpeTokenizer& tok, const std::vector<McqItem>& items,
+EvalReport evaluate_likelihood(const M& model, const tokenizer::Tokenizer& tok, const std::vector<McqItem>& items,
                                const EvalOptions& opt = {}) {
   const llama::Config cfg = model.config();
   const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
@@ -321,7 +321,7 @@ EvalReport evaluate_likelihood(const M& model, const tokenizer::BpeTokenizer& to
 /// at EOS or once "OPTION X IS CORRECT" has appeared), and extract_answer on the response. An unparsed
 /// response counts as wrong and in `unparsed`. Prompts are truncated to leave room for the new tokens.
 template <class M>
-EvalReport evaluate_generate(const M& model, const tokenizer::BpeTokenizer& tok, const std::vector<McqItem>& items,
+EvalReport evaluate_generate(const M& model, const tokenizer::Tokenizer& tok, const std::vector<McqItem>& items,
                              const EvalOptions& opt = {}) {
   const llama::Config cfg = model.config();
   PMC_CHECK(opt.max_new_tokens >= 1 && opt.max_new_tokens < cfg.max_seq_len / 2, "evaluate_generate: max_new_tokens ",
