@@ -25,6 +25,16 @@ set_tests_properties(cli/pipeline PROPERTIES FIXTURES_REQUIRED cli_pipeline FIXT
 set_tests_properties(cli/pipeline_again PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   ENVIRONMENT OMP_NUM_THREADS=1
   PASS_REGULAR_EXPRESSION "\\[4/7\\] inject: already done.*\\[5/7\\] inject_tune: already done.*\\[6/7\\] tune_only: already done.*\\[7/7\\] evaluation.*report: ")
+# the pipeline evaluating its models with bf16 weights (eval_precision), recorded in metrics.json
+add_test(NAME cli/pipeline_bf16_eval_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pipeline_out}_bf16_eval)
+set_tests_properties(cli/pipeline_bf16_eval_setup PROPERTIES FIXTURES_SETUP cli_pbf16_clean LABELS "cpu;cli")
+add_test(NAME cli/pipeline_bf16_eval COMMAND ${CMAKE_COMMAND} -E env OMP_NUM_THREADS=1 $<TARGET_FILE:pmc_cli> pipeline
+  --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_quick_bf16_eval.json --out ${pipeline_out}_bf16_eval)
+set_tests_properties(cli/pipeline_bf16_eval PROPERTIES LABELS "cpu;cli" FIXTURES_REQUIRED cli_pbf16_clean
+  FIXTURES_SETUP cli_pbf16 PASS_REGULAR_EXPRESSION "report: .*index.html")
+add_test(NAME cli/pipeline_bf16_eval_recorded COMMAND ${CMAKE_COMMAND} -E cat ${pipeline_out}_bf16_eval/report/metrics.json)
+set_tests_properties(cli/pipeline_bf16_eval_recorded PROPERTIES LABELS "cpu;cli" FIXTURES_REQUIRED cli_pbf16
+  PASS_REGULAR_EXPRESSION "\"eval_precision\": \"bf16\"")
 # every --help shows the defaults
 add_test(NAME cli/help_shows_defaults COMMAND pmc_cli pretrain --help)
 set_tests_properties(cli/help_shows_defaults PROPERTIES LABELS "cpu;cli"
