@@ -16,7 +16,9 @@ generation_config.json, model.safetensors in float32), and a
   grad.<name>    float64 (param)     d loss / d param, HF parameter names
   greedy_prompt  int32   (P,)        input_ids[0, :P]
   greedy_ids     int32   (N,)        the N greedy (argmax) continuation tokens
-  greedy_logits  float64 (N, V)      logits that produced each greedy token
+  greedy_logits  float64 (N, V)      logits that produced each greedy token (rope_dynamic: decoded with a KV
+                                     cache, prompt then one token per call, as generate() does: its frequencies
+                                     depend on each call's length)
 
 All golden values are computed in float64 from the float32 weights (cast
 exactly).  Stock transformers computes RMSNorm and the eager softmax in float32
@@ -26,8 +28,9 @@ against (a) an independent float64 re-implementation written here (agreement
 ~1e-15, which also proves the rotate-half RoPE layout, since the interleaved
 variant disagrees) and (b) the unpatched float64 HF model (agreement ~3e-7).
 
-Usage: python3 tools/make_golden_hf.py [--out tests/golden/hf] [--check]
+Usage: python3 tools/make_golden_hf.py [--out tests/golden/hf] [--check] [--cases NAME,...]
   --check   regenerate into a temporary folder and compare bytewise with --out.
+  --cases   only these cases (comma-separated; default: all).
 """
 
 import argparse
@@ -99,6 +102,13 @@ CASES = {
                       rms_norm_eps=1e-5, seed=1008,
                       rope_scaling=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=64),
                       max_position_embeddings=256),
+    # dynamic NTK: transformers scales from max_position_embeddings (6) on, with the call's length S (its largest
+    # position + 1): at T = 9 the base is 10000·(4·9/6 − 3)^(8/6) ≈ 43300; greedy decoding (a KV cache) reaches
+    # S = 15, and pmc reads the context as factor · 6 = 24
+    "rope_dynamic": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         intermediate_size=40, vocab_size=67, tie_word_embeddings=False, rope_theta=10000.0,
+                         rms_norm_eps=1e-5, seed=1013, rope_scaling=dict(rope_type="dynamic", factor=4.0),
+                         max_position_embeddings=6),
     # biases: LLaMA with attention_bias (q, k, v, o) and mlp_bias (gate, up, down)
     "llama_bias": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                        intermediate_size=40, vocab_size=67, tie_word_embeddings=False, rope_theta=10000.0,
@@ -148,7 +158,7 @@ def _eager_attention_forward(module, query, key, value, attention_mask, scaling,
 
 
 def _rotary_forward(self, x, position_ids):
-    inv = self.inv_freq
+    inv = self.inv_freq_of_len(int(position_ids.max()) + 1)  # the call's length (read by dynamic scaling only)
     freqs = position_ids[..., None].to(inv.dtype) * inv
     emb = torch.cat((freqs, freqs), dim=-1)  # rotate-half layout: angle i and i + d/2 equal
     m = self.amplitude_f64
@@ -175,9 +185,10 @@ def inv_freq_f64(theta, head_dim):
     return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
 
 
-def scaled_rope_f64(theta, head_dim, scaling):
+def scaled_rope_f64(theta, head_dim, scaling, seq_len=None, max_position_embeddings=None):
     """(inv_freq, amplitude) in float64 for a rope_parameters dict, written here from the formulas (independent
-    of transformers' float32 code, which main() compares it with)."""
+    of transformers' float32 code, which main() compares it with). dynamic reads the call's length seq_len (its
+    largest position + 1) and the config's max_position_embeddings, where its scaling starts."""
     inv = inv_freq_f64(theta, head_dim)
     kind = (scaling or {}).get("rope_type", "default")
     if kind == "default":
@@ -185,6 +196,11 @@ def scaled_rope_f64(theta, head_dim, scaling):
     f = scaling["factor"]
     if kind == "linear":
         return inv / f, 1.0
+    if kind == "dynamic":
+        if seq_len <= max_position_embeddings:
+            return inv, 1.0
+        base = theta * (f * seq_len / max_position_embeddings - (f - 1)) ** (head_dim / (head_dim - 2))
+        return inv_freq_f64(base, head_dim), 1.0
     orig = scaling["original_max_position_embeddings"]
     if kind == "llama3":
         lo, hi = scaling["low_freq_factor"], scaling["high_freq_factor"]
@@ -213,7 +229,12 @@ def make_float64_model(model32, theta):
     m = m.double()
     m.set_attn_implementation("eager")
     rot = m.model.rotary_emb
-    rot.inv_freq, rot.amplitude_f64 = scaled_rope_f64(theta, head_dim_of(m.config), m.config.rope_parameters)
+    rope, dim, n_pos = m.config.rope_parameters, head_dim_of(m.config), m.config.max_position_embeddings
+    rot.inv_freq, rot.amplitude_f64 = scaled_rope_f64(theta, dim, rope, n_pos, n_pos)
+    if rope["rope_type"] == "dynamic":  # stateless: each call's own length (transformers keeps its longest)
+        rot.inv_freq_of_len = lambda seq_len: scaled_rope_f64(theta, dim, rope, seq_len, n_pos)[0]
+    else:
+        rot.inv_freq_of_len = lambda seq_len: rot.inv_freq
     rot.forward = _rotary_forward.__get__(rot)
     m.eval()
     return m
@@ -222,11 +243,12 @@ def make_float64_model(model32, theta):
 # --------------------------------------------------------------------------
 # Independent float64 reference (used only for cross-checking)
 # --------------------------------------------------------------------------
-def ref_forward(w, cfg, ids, rope="half"):
+def ref_forward(w, cfg, ids, rope="half", scaled=True):
     H, KV, D = cfg.num_attention_heads, cfg.num_key_value_heads, head_dim_of(cfg)
     eps = cfg.rms_norm_eps
     Bn, Tn = ids.shape
-    inv, amp = scaled_rope_f64(cfg.rope_parameters["rope_theta"], D, cfg.rope_parameters)
+    inv, amp = scaled_rope_f64(cfg.rope_parameters["rope_theta"], D, cfg.rope_parameters if scaled else None, Tn,
+                               cfg.max_position_embeddings)
     ang = torch.arange(Tn, dtype=torch.float64)[:, None] * inv[None, :]  # (T, D/2)
     cos, sin = amp * ang.cos(), amp * ang.sin()
 
@@ -323,17 +345,25 @@ def build_case(name, spec, out_dir):
         loss.backward()
         grads = {f"grad.{n}": p.grad.detach().clone() for n, p in m64.named_parameters()}
 
-        # greedy decoding: manual argmax loop (no cache) ...
+        # greedy decoding: manual argmax loop (no cache; with dynamic RoPE a KV cache, prompt then one token per
+        # call, since the frequencies depend on each call's length) ...
         prompt = input_ids[0, :GREEDY_PROMPT].clone()
         seq = prompt.clone()
         step_logits, margins = [], []
+        cached = rope["rope_type"] == "dynamic"
         with torch.no_grad():
+            past, feed = None, prompt
             for _ in range(GREEDY_NEW):
-                lg = m64(input_ids=seq[None], use_cache=False).logits[0, -1]
+                if cached:
+                    out_step = m64(input_ids=feed[None], cache=past, use_cache=True)
+                    past, lg = out_step.cache, out_step.logits[0, -1]
+                else:
+                    lg = m64(input_ids=seq[None], use_cache=False).logits[0, -1]
                 top2 = lg.topk(2).values
                 margins.append((top2[0] - top2[1]).item())
                 step_logits.append(lg.clone())
-                seq = torch.cat([seq, lg.argmax().view(1)])
+                feed = lg.argmax().view(1)
+                seq = torch.cat([seq, feed])
             greedy = seq[GREEDY_PROMPT:]
             # ... cross-checked with HF generate (KV cache path)
             gen = m64.generate(prompt[None], attention_mask=torch.ones(1, GREEDY_PROMPT, dtype=torch.long),
@@ -345,25 +375,44 @@ def build_case(name, spec, out_dir):
 
     # ---- cross-checks
     if rope["rope_type"] != "default":
-        hf_inv, hf_amp = ROPE_INIT_FUNCTIONS[rope["rope_type"]](cfg, "cpu")
-        ours, amp = scaled_rope_f64(theta, head_dim_of(cfg), rope)
-        d_inv = ((hf_inv.double() - ours).abs() / ours).max().item()
-        assert d_inv < 1e-6 and abs(hf_amp - amp) < 1e-12, f"{name}: RoPE frequencies disagree {d_inv} {hf_amp} {amp}"
+        n_pos = cfg.max_position_embeddings
+        # dynamic: at call lengths below, at and above max_position_embeddings (T and the longest greedy call),
+        # passed as a tensor as dynamic_rope_update does (max(position_ids) + 1)
+        lengths = [2, n_pos, T, GREEDY_PROMPT + GREEDY_NEW - 1] if rope["rope_type"] == "dynamic" else [None]
+        for seq_len in lengths:
+            hf_inv, hf_amp = ROPE_INIT_FUNCTIONS[rope["rope_type"]](
+                cfg, "cpu", **({} if seq_len is None else {"seq_len": torch.tensor(seq_len)}))
+            ours, amp = scaled_rope_f64(theta, head_dim_of(cfg), rope, seq_len, n_pos)
+            d_inv = ((hf_inv.double() - ours).abs() / ours).max().item()
+            assert d_inv < 1e-6 and abs(hf_amp - amp) < 1e-12, \
+                f"{name}: RoPE frequencies disagree at seq_len {seq_len}: {d_inv} {hf_amp} {amp}"
     w64 = {n: p.detach().double() for n, p in model.state_dict().items()}
     with torch.no_grad():
         ref = ref_forward(w64, cfg, input_ids, rope="half")
         ref_il = ref_forward(w64, cfg, input_ids, rope="interleaved")
+        ref_unscaled = ref_forward(w64, cfg, input_ids, scaled=False)
         m64_stock = model_class(cfg)
         m64_stock.load_state_dict(model.state_dict())
         m64_stock = m64_stock.double().eval()
         m64_stock.set_attn_implementation("eager")
         stock = m64_stock(input_ids=input_ids, use_cache=False).logits
+        if cached:  # transformers' own (stateful, float32) dynamic frequencies in generate agree with the golden's
+            gen = m64_stock.generate(prompt[None], attention_mask=torch.ones(1, GREEDY_PROMPT, dtype=torch.long),
+                                     do_sample=False, max_new_tokens=GREEDY_NEW, min_new_tokens=GREEDY_NEW,
+                                     pad_token_id=0, eos_token_id=None, output_logits=True,
+                                     return_dict_in_generate=True)
+            assert torch.equal(gen.sequences[0, GREEDY_PROMPT:], greedy), (gen.sequences, greedy)
+            d_gen = max(((a[0] - b).abs().max() / b.abs().max()).item() for a, b in zip(gen.logits, step_logits))
+            assert d_gen < 1e-4, f"{name}: stock transformers' cached decoding disagrees: {d_gen}"
+            print(f"{name}: stock transformers generate (KV cache) logits agree to {d_gen:.1e}")
     scale = logits.abs().max().item()
     d_ref = (ref - logits).abs().max().item() / scale
     d_il = (ref_il - logits).abs().max().item() / scale
     d_stock = (stock - logits).abs().max().item() / scale
     assert d_ref < 1e-12, f"{name}: independent float64 reference disagrees: {d_ref}"
     assert d_il > 1e-2, f"{name}: interleaved RoPE unexpectedly matches: {d_il}"
+    d_unscaled = (ref_unscaled - logits).abs().max().item() / scale
+    assert rope["rope_type"] == "default" or d_unscaled > 1e-2, f"{name}: the RoPE scaling has no effect: {d_unscaled}"
     assert d_stock < 1e-4, f"{name}: stock transformers disagrees: {d_stock}"
 
     # gradients vs. independent reference (autograd through ref_forward)
@@ -397,7 +446,8 @@ def build_case(name, spec, out_dir):
     n_valid = int((targets != -100).sum())
     print(f"{name:9s} params={sum(p.numel() for p in model.parameters()):6d} loss={loss.item():.6f} "
           f"valid={n_valid} |logits|max={scale:.2f} ref={d_ref:.1e} interleaved={d_il:.1e} "
-          f"stock_hf={d_stock:.1e} grad={d_grad:.1e} greedy_margin_min={min(margins):.3g}")
+          f"stock_hf={d_stock:.1e} grad={d_grad:.1e} greedy_margin_min={min(margins):.3g}"
+          + (f" unscaled_rope={d_unscaled:.1e}" if rope["rope_type"] != "default" else ""))
 
 
 def main():
@@ -405,15 +455,20 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--out", default=os.path.join(root, "tests", "golden", "hf"))
     ap.add_argument("--check", action="store_true", help="regenerate in a temp dir and compare with --out")
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated case names (default: all)")
     args = ap.parse_args()
+    names = args.cases.split(",")
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; known: {', '.join(CASES)}")
     setup_determinism()
     target = tempfile.mkdtemp() if args.check else args.out
     os.makedirs(target, exist_ok=True)
-    for name, spec in CASES.items():
-        build_case(name, spec, target)
+    for name in names:
+        build_case(name, CASES[name], target)
     if args.check:
         bad = []
-        for name in CASES:
+        for name in names:
             for f in sorted(os.listdir(os.path.join(target, name))):
                 a, b = os.path.join(target, name, f), os.path.join(args.out, name, f)
                 if not (os.path.exists(b) and filecmp.cmp(a, b, shallow=False)):

@@ -345,7 +345,7 @@ set_tests_properties(cli/convert_golden_head_dim PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "head_dim 10.*15048 parameters")
 # the families with LLaMA's shape: a Qwen2 (q/k/v biases) and a Mistral (sliding window) folder written by
 # transformers convert to folders that name the same family, with every tensor
-foreach(family qwen2 mistral_window llama_bias rope_llama3)
+foreach(family qwen2 mistral_window llama_bias rope_llama3 rope_dynamic)
   add_test(NAME cli/convert_golden_${family} COMMAND pmc_cli convert --model ${CMAKE_CURRENT_SOURCE_DIR}/golden/hf/${family}
                                                    --out ${runtime_out}_${family})
 endforeach()
@@ -357,3 +357,6 @@ set_tests_properties(cli/convert_golden_llama_bias PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "q/k/v biases, o bias, mlp biases, 18688 parameters")
 set_tests_properties(cli/convert_golden_rope_llama3 PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "rope scaling llama3 x8 \\(original 64\\), 18272 parameters")
+# dynamic NTK scales from max_position_embeddings (6) on: pmc reads a context of 4·6 = 24
+set_tests_properties(cli/convert_golden_rope_dynamic PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "max_seq_len 24, .*rope scaling dynamic x4 \\(original 6\\), 18272 parameters")

@@ -71,28 +71,39 @@ TEST_CASE_TEMPLATE("swiglu/forward, backward, silu", T, float, bf16) {
   PMC_CHECK_PARITY(T, dad, da, "silu backward");
 }
 
-TEST_CASE_TEMPLATE("rope/both layouts, offset positions, in place", T, float, bf16) {
+TEST_CASE_TEMPLATE("rope/both layouts, offset positions, in place, scaled frequencies", T, float, bf16) {
   using Cpu = ops::Rope<pmc::Cpu>;
   using Gpu = ops::Rope<Cuda>;
   std::mt19937 rng(13);
   const Shape s{2, 11, 3, 16};
-  for (auto layout : {ops::RopeLayout::interleaved, ops::RopeLayout::rotate_half}) {
-    CAPTURE(static_cast<int>(layout));
-    auto x = rnd<T>(s, rng);
-    Tensor<T> y(s);
-    auto yd = Tensor<T, Cuda>(s);
-    Cpu::forward(x, 5, 10000.f, layout, y);
-    Gpu::forward(dev(x), 5, 10000.f, layout, yd);
-    PMC_CHECK_PARITY(T, yd, y, "rope forward");
-    auto xd = dev(x);  // in place
-    Gpu::forward(xd, 5, 10000.f, layout, xd);
-    PMC_CHECK_PARITY(T, xd, y, "rope forward in place");
-    auto dy = rnd<T>(s, rng), dx = rnd<T>(s, rng);
-    auto dxd = dev(dx);
-    Cpu::backward(dy, 5, 10000.f, layout, dx);
-    Gpu::backward(dev(dy), 5, 10000.f, layout, dxd);
-    PMC_CHECK_PARITY(T, dxd, dx, "rope backward");
-  }
+  ops::RopeScaling yarn, dynamic;
+  yarn.type = ops::RopeScalingType::yarn;
+  yarn.factor = 4;
+  yarn.original_max_position = 64;
+  yarn.attention_factor = 1.1386;
+  dynamic.type = ops::RopeScalingType::dynamic;  // positions 5..15: the call's length 16 exceeds 8
+  dynamic.factor = 2;
+  dynamic.original_max_position = 8;
+  for (const ops::RopeParams rope : {ops::RopeParams(10000.f), ops::RopeParams(10000.f, yarn),
+                                     ops::RopeParams(10000.f, dynamic)})
+    for (auto layout : {ops::RopeLayout::interleaved, ops::RopeLayout::rotate_half}) {
+      CAPTURE(static_cast<int>(layout));
+      CAPTURE(static_cast<int>(rope.scaling.type));
+      auto x = rnd<T>(s, rng);
+      Tensor<T> y(s);
+      auto yd = Tensor<T, Cuda>(s);
+      Cpu::forward(x, 5, rope, layout, y);
+      Gpu::forward(dev(x), 5, rope, layout, yd);
+      PMC_CHECK_PARITY(T, yd, y, "rope forward");
+      auto xd = dev(x);  // in place
+      Gpu::forward(xd, 5, rope, layout, xd);
+      PMC_CHECK_PARITY(T, xd, y, "rope forward in place");
+      auto dy = rnd<T>(s, rng), dx = rnd<T>(s, rng);
+      auto dxd = dev(dx);
+      Cpu::backward(dy, 5, rope, layout, dx);
+      Gpu::backward(dev(dy), 5, rope, layout, dxd);
+      PMC_CHECK_PARITY(T, dxd, dx, "rope backward");
+    }
 }
 
 }  // namespace pmc::test

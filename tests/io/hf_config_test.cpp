@@ -112,6 +112,20 @@ TEST_CASE("rope scaling: both spellings, the context as llama3's default origina
   c = parse_hf_config(j);
   CHECK(c.rope_scaling.mscale == doctest::Approx(0.707));
   CHECK(parse_hf_config(to_json(c)) == c);
+  // dynamic NTK (transformers 4 spelling): scales from max_position_embeddings on, written back with its factor only
+  j = minimal();
+  j["max_position_embeddings"] = 4096;
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  c = parse_hf_config(j);
+  CHECK(c.rope_scaling.type == "dynamic");
+  CHECK(c.rope_scaling.factor == 2.0);
+  CHECK(c.rope_scaling.original_max_position_embeddings == 4096);
+  const auto dyn = to_json(c);
+  CHECK(dyn["rope_parameters"] == nlohmann::json{{"rope_type", "dynamic"}, {"rope_theta", 10000.0}, {"factor", 2.0}});
+  CHECK(dyn["max_position_embeddings"] == 4096);
+  CHECK(parse_hf_config(dyn) == c);
+  j["num_attention_heads"] = 32;  // head dimension 2: the exponent d/(d-2) has no value
+  error_of([&] { (void)parse_hf_config(j); }, {"config.json", "dynamic RoPE scaling needs a head dimension above 2"});
 }
 
 TEST_CASE("families: Llama-3's list of EOS ids, LLaMA biases, Mistral's window, Qwen2; written back") {
@@ -193,8 +207,12 @@ TEST_CASE("config.json errors name the file and the key") {
   j["tie_word_embeddings"] = 1;
   error_of(read_with(j), {"config.json", "tie_word_embeddings", "boolean"});
   j = minimal();
-  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
-  error_of(read_with(j), {"config.json rope_scaling", "rope_type \"dynamic\" is not supported", "linear, llama3"});
+  j["rope_scaling"] = {{"type", "longrope"}, {"factor", 2.0}};
+  error_of(read_with(j), {"config.json rope_scaling", "rope_type \"longrope\" is not supported", "dynamic, llama3"});
+  j = minimal();  // dynamic takes its original length from max_position_embeddings, never from its dict
+  j["rope_parameters"] = {{"rope_type", "dynamic"}, {"factor", 2.0}, {"original_max_position_embeddings", 512}};
+  error_of(read_with(j), {"config.json rope_parameters",
+                          "\"original_max_position_embeddings\" is not supported for rope_type \"dynamic\""});
   j = minimal();
   j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 5e5}, {"factor", 8.0}, {"beta_fast", 3}};
   error_of(read_with(j), {"config.json rope_parameters", "\"beta_fast\" is not supported for rope_type \"llama3\""});

@@ -72,8 +72,8 @@ void check_case(const std::string& name, double tol) {
 }
 
 const char* kCases[] = {"gqa", "mha_tied", "odd", "mqa"};  // each has a static test config as well
-const char* kRuntimeOnlyCases[] = {"head_dim", "rope_linear", "rope_llama3", "rope_yarn", "llama_bias", "qwen2",
-                                   "mistral_window"};  // read only as run-time configs
+const char* kRuntimeOnlyCases[] = {"head_dim",   "rope_linear", "rope_llama3", "rope_yarn",     "rope_dynamic",
+                                   "llama_bias", "qwen2",       "mistral_window"};  // read only as run-time configs
 
 }  // namespace
 
@@ -194,18 +194,69 @@ TEST_CASE("run-time config: RoPE scaling read from config.json, saved back, and 
   const auto yarn = load_model<float>(golden_dir("rope_yarn"));
   CHECK(yarn.config().rope_scaling.attention_factor == doctest::Approx(0.1 * std::log(4.0) + 1.0));
   CHECK(describe(yarn.config()).find("rope scaling yarn x4 (original 64)") != std::string::npos);
-  for (const char* name : {"rope_linear", "rope_llama3", "rope_yarn"}) {
+  // dynamic NTK: scales beyond max_position_embeddings (6), which transformers takes as its original length; pmc
+  // reads the context as factor times it
+  const auto dyn = load_model<float>(golden_dir("rope_dynamic"));
+  CHECK(dyn.config().rope_scaling.type == ops::RopeScalingType::dynamic);
+  CHECK(dyn.config().rope_scaling.factor == 4.0);
+  CHECK(dyn.config().rope_scaling.original_max_position == 6);
+  CHECK(dyn.config().max_seq_len == 24);
+  CHECK(describe(dyn.config()).find("rope scaling dynamic x4 (original 6)") != std::string::npos);
+  for (const char* name : {"rope_linear", "rope_llama3", "rope_yarn", "rope_dynamic"}) {
     const auto model = load_model<float>(golden_dir(name));
     const auto out = test::tmp_dir() / (std::string("saved_") + name);
     fs::remove_all(out);
     save_hf(model, out);
     CHECK(read_architecture(out) == model.config());
   }
+  {  // written back as transformers wrote it: rope_type dynamic with its factor, max_position_embeddings 6
+    const auto saved = test::tmp_dir() / "saved_rope_dynamic";
+    CHECK(io::read_hf_config(saved).rope_scaling == io::read_hf_config(golden_dir("rope_dynamic")).rope_scaling);
+    const auto j = nlohmann::json::parse(std::ifstream(saved / "config.json"));
+    CHECK(j["rope_parameters"]["rope_type"] == "dynamic");
+    CHECK(j["rope_parameters"]["factor"] == 4.0);
+    CHECK(!j["rope_parameters"].contains("original_max_position_embeddings"));
+    CHECK(j["max_position_embeddings"] == 6);
+  }
   // the frequencies: llama3 keeps pair 0 (wavelength 6.3 < 64/4), divides pairs 2 and 3 (> 64) by the factor
   const ops::RopeParams r = llama3.config().rope();
-  CHECK(ops::rope_inv_freq(r, 0, 8) == 1.0);
-  CHECK(ops::rope_inv_freq(r, 2, 8) == doctest::Approx(0.01 / 8));
+  CHECK(ops::rope_inv_freq(r, 0, 8, 1) == 1.0);
+  CHECK(ops::rope_inv_freq(r, 2, 8, 1) == doctest::Approx(0.01 / 8));
   CHECK(ops::rope_amplitude(r) == 1.0);
+  // dynamic: a call ending at or below the original 6 positions has the unscaled frequencies; at S = 9 the base
+  // is 10000·(4·9/6 − 3)^(8/6)
+  const ops::RopeParams d = dyn.config().rope();
+  for (std::int64_t i = 0; i < 4; ++i) {
+    CHECK(ops::rope_inv_freq(d, i, 8, 6) == ops::rope_inv_freq(ops::RopeParams(1e4f), i, 8, 6));
+    CHECK(ops::rope_inv_freq(d, i, 8, 9) ==
+          doctest::Approx(std::pow(1e4 * std::pow(3.0, 8.0 / 6), -2.0 * static_cast<double>(i) / 8)).epsilon(1e-14));
+  }
+  CHECK(ops::rope_inv_freq(d, 2, 8, 9) < ops::rope_inv_freq(d, 2, 8, 6));
+  CHECK(ops::rope_amplitude(d) == 1.0);
+}
+
+TEST_CASE("dynamic rope: a call no longer than max_position_embeddings computes unscaled RoPE's bits") {
+  // the golden's weights under a config.json without scaling (and the same context of 24)
+  const auto plain_dir = test::tmp_dir() / "rope_dynamic_unscaled";
+  fs::remove_all(plain_dir);
+  fs::create_directories(plain_dir);
+  auto h = io::read_hf_config(golden_dir("rope_dynamic"));
+  h.rope_scaling = {};
+  h.max_position_embeddings = 24;
+  io::write_hf_config(plain_dir / "config.json", h);
+  fs::copy_file(golden_dir("rope_dynamic") / "model.safetensors", plain_dir / "model.safetensors");
+  const auto dyn = load_model<double>(golden_dir("rope_dynamic")), plain = load_model<double>(plain_dir);
+  REQUIRE(plain.config().rope_scaling.type == ops::RopeScalingType::none);
+  const auto golden = io::SafetensorsFile::open(golden_dir("rope_dynamic") / "golden.safetensors");
+  const auto ids = golden.get<std::int32_t>("input_ids");
+  autograd::NoGrad no_grad;
+  for (std::int64_t n : {1, 4, 6}) {  // positions 0..n-1
+    INFO("a call of ", n, " tokens");
+    const auto part = ids.slice(1, 0, n).contiguous();
+    CHECK(test::max_abs_diff(dyn.forward(part).value(), plain.forward(part).value()) == 0);
+  }
+  const auto part = ids.slice(1, 0, 7).contiguous();  // one more: scaled
+  CHECK(test::max_rel_diff(dyn.forward(part).value(), plain.forward(part).value()) > 1e-3);
 }
 
 TEST_CASE("families: Qwen2 and LLaMA biases and Mistral's window saved back as the same family; EOS ids kept") {
@@ -297,12 +348,22 @@ TEST_CASE("kv cache: incremental decoding equals the full forward, and greedy ma
     const std::int64_t T = ids.numel();
     autograd::NoGrad no_grad;
     const auto full = model.forward(ids.reshape({1, T})).value();  // (T, V)
+    // dynamic RoPE: a call's frequencies depend on its length (positions up to t: S = t + 1), so a decoding step
+    // equals the full forward of its prefix only while S stays within the original length (as in transformers)
+    const bool dynamic = C.rope_scaling.type == ops::RopeScalingType::dynamic;
+    auto reference = [&](std::int64_t t0, std::int64_t t1) {  // the no-cache logits of positions [t0, t1)
+      if (!dynamic) return full.slice(0, t0, t1);
+      return model.forward(ids.slice(0, 0, t1).contiguous().reshape({1, t1})).value().slice(0, t0, t1);
+    };
     KvCache<double, Cpu> cache(C.n_layers, 1, T, C.n_kv_heads, C.head_dim());
     const auto prefill = model.forward(ids.slice(0, 0, 3).contiguous().reshape({1, 3}), 0, &cache).value();
-    CHECK(test::max_rel_diff(prefill, full.slice(0, 0, 3)) < 1e-12);
+    CHECK(test::max_rel_diff(prefill, reference(0, 3)) < 1e-12);
     for (std::int64_t t = 3; t < T; ++t) {
       const auto step = model.forward(ids.slice(0, t, t + 1).contiguous().reshape({1, 1}), t, &cache).value();
-      CHECK(test::max_rel_diff(step, full.slice(0, t, t + 1)) < 1e-12);
+      if (!dynamic || t + 1 <= C.rope_scaling.original_max_position)
+        CHECK(test::max_rel_diff(step, reference(t, t + 1)) < 1e-12);
+      else  // the cached keys were rotated with the frequencies of their own, shorter calls
+        CHECK(test::max_rel_diff(step, reference(t, t + 1)) > 1e-6);
     }
     const auto want = golden.get<std::int32_t>("greedy_ids").to_vector();
     const auto prompt = golden.get<std::int32_t>("greedy_prompt").to_vector();
@@ -311,6 +372,24 @@ TEST_CASE("kv cache: incremental decoding equals the full forward, and greedy ma
     go.stop_tokens = {};
     const auto got = generate(model, std::span<const std::int32_t>(prompt), go);
     CHECK(got == want);
+    // the logits of each greedy step, decoded as generate does (prompt, then one token per call with the cache)
+    // against transformers' (rope_dynamic's decoded with a cache too; the others' from full forwards)
+    const auto want_logits = golden.get<double>("greedy_logits");  // (N, V)
+    KvCache<double, Cpu> gcache(C.n_layers, 1, static_cast<std::int64_t>(prompt.size() + want.size()), C.n_kv_heads,
+                                C.head_dim());
+    auto feed = Tensor<std::int32_t>::from(Shape{1, static_cast<std::int64_t>(prompt.size())},
+                                          std::span<const std::int32_t>(prompt));
+    std::int64_t pos = 0;
+    double worst = 0;
+    for (std::size_t n = 0; n < want.size(); ++n) {
+      const auto logits = model.forward(feed, pos, &gcache).value();
+      pos += feed.size(1);
+      worst = std::max(worst, test::max_rel_diff(logits.slice(0, logits.size(0) - 1, logits.size(0)),
+                                                  want_logits.slice(0, static_cast<std::int64_t>(n),
+                                                                    static_cast<std::int64_t>(n) + 1)));
+      feed = Tensor<std::int32_t>::from(Shape{1, 1}, {want[n]});
+    }
+    CHECK(worst < 1e-9);
   }
 }
 

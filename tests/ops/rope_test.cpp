@@ -91,18 +91,19 @@ TEST_CASE("rope backward matches finite differences and accumulates") {
   }
 }
 
-TEST_CASE("rope with scaled frequencies (linear, llama3, yarn): the formula, and backward by finite differences") {
+TEST_CASE("rope with scaled frequencies (linear, llama3, yarn, dynamic): the formula, backward by differences") {
   using pmc::ops::RopeParams;
   using pmc::ops::RopeScaling;
   using pmc::ops::RopeScalingType;
   std::mt19937 rng(44);
   const auto x = random_tensor<double>({1, 4, 2, 8}, rng), dy = random_tensor<double>({1, 4, 2, 8}, rng);
-  for (auto type : {RopeScalingType::linear, RopeScalingType::llama3, RopeScalingType::yarn}) {
+  for (auto type :
+       {RopeScalingType::linear, RopeScalingType::llama3, RopeScalingType::yarn, RopeScalingType::dynamic}) {
     CAPTURE(int(type));
     RopeScaling s;
     s.type = type;
     s.factor = 4;
-    s.original_max_position = 64;
+    s.original_max_position = type == RopeScalingType::dynamic ? 5 : 64;  // dynamic: the call (3..6) exceeds it
     s.attention_factor = type == RopeScalingType::yarn ? 1.1386 : 1.0;
     const RopeParams r(10000.f, s);
     // forward: pair i of the token at position p rotated by p·f_i and scaled by m, f_i from rope_inv_freq
@@ -110,7 +111,8 @@ TEST_CASE("rope with scaled frequencies (linear, llama3, yarn): the formula, and
     Rope::forward(x, 3, r, RopeLayout::rotate_half, y);
     for (std::int64_t t = 0; t < 4; ++t)
       for (std::int64_t i = 0; i < 4; ++i) {
-        const double a = static_cast<double>(3 + t) * pmc::ops::rope_inv_freq(r, i, 8), m = pmc::ops::rope_amplitude(r);
+        const double a = static_cast<double>(3 + t) * pmc::ops::rope_inv_freq(r, i, 8, 3 + 4);
+        const double m = pmc::ops::rope_amplitude(r);
         const double xa = x.at({0, t, 1, i}), xb = x.at({0, t, 1, i + 4});
         CHECK(y.at({0, t, 1, i}) == doctest::Approx(m * (xa * std::cos(a) - xb * std::sin(a))).epsilon(1e-13));
         CHECK(y.at({0, t, 1, i + 4}) == doctest::Approx(m * (xa * std::sin(a) + xb * std::cos(a))).epsilon(1e-13));
@@ -127,7 +129,50 @@ TEST_CASE("rope with scaled frequencies (linear, llama3, yarn): the formula, and
   RopeScaling lin;
   lin.type = RopeScalingType::linear;
   lin.factor = 4;
-  CHECK(pmc::ops::rope_inv_freq(RopeParams(10000.f, lin), 2, 8) == doctest::Approx(0.01 / 4).epsilon(1e-14));
+  CHECK(pmc::ops::rope_inv_freq(RopeParams(10000.f, lin), 2, 8, 1) == doctest::Approx(0.01 / 4).epsilon(1e-14));
+}
+
+TEST_CASE("rope with dynamic NTK scaling: the call's length pos0 + T sets the frequencies") {
+  using pmc::ops::RopeParams;
+  using pmc::ops::RopeScaling;
+  using pmc::ops::RopeScalingType;
+  RopeScaling s;
+  s.type = RopeScalingType::dynamic;
+  s.factor = 4;
+  s.original_max_position = 6;
+  const RopeParams dyn(10000.f, s), plain(10000.f);
+  // up to the original length exactly the unscaled frequencies; beyond, theta·(4·S/6 − 3)^(8/6)
+  for (std::int64_t i = 0; i < 4; ++i)
+    for (std::int64_t len : {1, 5, 6})
+      CHECK(pmc::ops::rope_inv_freq(dyn, i, 8, len) == pmc::ops::rope_inv_freq(plain, i, 8, len));
+  const double base = 1e4 * std::pow(4.0 * 9 / 6 - 3, 8.0 / 6);  // S = 9
+  for (std::int64_t i = 0; i < 4; ++i)
+    CHECK(pmc::ops::rope_inv_freq(dyn, i, 8, 9) == doctest::Approx(std::pow(base, -2.0 * i / 8)).epsilon(1e-14));
+  CHECK(pmc::ops::rope_inv_freq(dyn, 0, 8, 100) == 1.0);  // pair 0 never turns slower
+  CHECK(pmc::ops::rope_inv_freq(dyn, 3, 8, 10) < pmc::ops::rope_inv_freq(dyn, 3, 8, 9));
+  CHECK(pmc::ops::rope_amplitude(dyn) == 1.0);
+
+  std::mt19937 rng(45);
+  const auto x = random_tensor<double>({2, 6, 3, 8}, rng);
+  // a call that ends within the original length rotates exactly as unscaled RoPE (forward and backward)
+  const auto head = x.slice(1, 0, 4).contiguous();  // at positions 2..5: S = 6
+  Tensor<double> a(head.shape()), b(head.shape());
+  Rope::forward(head, 2, dyn, RopeLayout::rotate_half, a);
+  Rope::forward(head, 2, plain, RopeLayout::rotate_half, b);
+  CHECK(pmc::test::max_abs_diff(a, b) == 0);
+  Tensor<double> da(head.shape()), db(head.shape());
+  Rope::backward(head, 2, dyn, RopeLayout::interleaved, da);
+  Rope::backward(head, 2, plain, RopeLayout::interleaved, db);
+  CHECK(pmc::test::max_abs_diff(da, db) == 0);
+  // one position more (S = 7) scales every position of the call, the first one too
+  Rope::forward(head, 3, dyn, RopeLayout::rotate_half, a);
+  Rope::forward(head, 3, plain, RopeLayout::rotate_half, b);
+  CHECK(pmc::test::max_abs_diff(a.slice(1, 0, 1), b.slice(1, 0, 1)) > 1e-3);
+  // positions 0..3 as the head of a call of 6 (S = 6) are unscaled, as a call of 4 (S = 4) too: the same bits
+  Tensor<double> y(x.shape());
+  Rope::forward(x, 0, dyn, RopeLayout::rotate_half, y);
+  Rope::forward(head, 0, dyn, RopeLayout::rotate_half, a);
+  CHECK(pmc::test::max_abs_diff(y.slice(1, 0, 4), a) == 0);
 }
 
 TEST_CASE("rope rejects odd head dimensions and mismatched shapes") {

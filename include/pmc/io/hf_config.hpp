@@ -20,10 +20,11 @@ namespace pmc::io {
 
 /// A rope_parameters (transformers 5) or rope_scaling (4) dict: how RoPE is stretched beyond the training context.
 struct HfRopeScaling {
-  std::string type = "default";  ///< default, linear, llama3 or yarn (what pmc implements)
+  std::string type = "default";  ///< default, linear, dynamic, llama3 or yarn (what pmc implements)
   double factor = 1.0;
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  ///< llama3
-  int original_max_position_embeddings = 0;              ///< llama3, yarn (0: max_position_embeddings)
+  int original_max_position_embeddings = 0;              ///< llama3, yarn (0: max_position_embeddings); dynamic:
+                                                         ///< max_position_embeddings, never in the dict
   double beta_fast = 32.0, beta_slow = 1.0;              ///< yarn
   double attention_factor = 0.0;                         ///< yarn; 0: from factor (and mscale, mscale_all_dim)
   double mscale = 0.0, mscale_all_dim = 0.0;             ///< yarn (DeepSeek-style), 0 when absent
@@ -82,6 +83,8 @@ struct HfLlamaConfig {
     PMC_CHECK(num_attention_heads % kv_heads() == 0, where, ": num_attention_heads ", num_attention_heads,
               " is not divisible by num_key_value_heads ", kv_heads());
     PMC_CHECK(head_dim() % 2 == 0, where, ": head dimension ", head_dim(), " must be even for RoPE");
+    PMC_CHECK(rope_scaling.type != "dynamic" || head_dim() > 2, where,
+              ": dynamic RoPE scaling needs a head dimension above 2 (its exponent is d/(d-2)), got ", head_dim());
     PMC_CHECK(model_type == "llama" || model_type == "mistral" || model_type == "qwen2", where, ": model_type '",
               model_type, "' is not one of llama, mistral, qwen2");
     PMC_CHECK(sliding_window >= 0, where, ": sliding_window must not be negative, got ", sliding_window);
@@ -158,8 +161,9 @@ inline HfRopeScaling parse_rope_scaling(const nlohmann::json& rp, std::string_vi
     if (!t->is_string()) fail(w, ": key \"", key, "\" must be a string, got ", t->dump());
     s.type = t->get<std::string>();
   }
-  if (s.type != "default" && s.type != "linear" && s.type != "llama3" && s.type != "yarn")
-    fail(w, ": rope_type \"", s.type, "\" is not supported (pmc implements default, linear, llama3 and yarn)");
+  if (s.type != "default" && s.type != "linear" && s.type != "dynamic" && s.type != "llama3" && s.type != "yarn")
+    fail(w, ": rope_type \"", s.type,
+         "\" is not supported (pmc implements default, linear, dynamic, llama3 and yarn)");
   const HfRopeScaling d;
   auto number = [&](const char* key, double fallback) {
     const auto* v = find_key(rp, key);
@@ -167,7 +171,7 @@ inline HfRopeScaling parse_rope_scaling(const nlohmann::json& rp, std::string_vi
   };
   const std::set<std::string> common{"type", "rope_type", "rope_theta"};
   std::set<std::string> allowed = common;
-  if (s.type == "linear") allowed.insert("factor");
+  if (s.type == "linear" || s.type == "dynamic") allowed.insert("factor");  // dynamic: as transformers validates it
   if (s.type == "llama3") allowed.insert({"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"});
   if (s.type == "yarn")
     allowed.insert({"factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "attention_factor", "mscale",
@@ -223,7 +227,7 @@ inline nlohmann::json rope_json(double theta, const HfRopeScaling& s) {
 /// Parses a config.json object; `where` (the file name) prefixes every error. Required: hidden_size,
 /// intermediate_size, num_hidden_layers, num_attention_heads, vocab_size, rms_norm_eps. Accepts both the
 /// transformers 4 spelling (rope_theta, rope_scaling, torch_dtype) and the 5 one (rope_parameters, dtype).
-/// RoPE scaling: default, linear, llama3 and yarn. Refuses what pmc's LLaMA does not implement: other RoPE
+/// RoPE scaling: default, linear, dynamic, llama3 and yarn. Refuses what pmc's LLaMA does not implement: other RoPE
 /// types, biases, another model_type or activation.
 inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view where = "config.json") {
   using detail::find_key;
@@ -281,6 +285,8 @@ inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view w
       c.rope_scaling.original_max_position_embeddings =
           detail::config_int(j, "original_max_position_embeddings", where, &c.max_position_embeddings);
   }
+  // dynamic NTK scales beyond max_position_embeddings itself (transformers' _compute_dynamic_ntk_parameters)
+  if (c.rope_scaling.type == "dynamic") c.rope_scaling.original_max_position_embeddings = c.max_position_embeddings;
   if (const auto* t = find_key(j, "tie_word_embeddings")) {
     if (!t->is_boolean()) fail(where, ": key \"tie_word_embeddings\" must be a boolean, got ", t->dump());
     c.tie_word_embeddings = t->get<bool>();

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Rotary position embedding. Head vector x ∈ R^Dh at absolute position p is rotated pairwise:
 //   (x_a, x_b) ← m·(x_a cos θ_i − x_b sin θ_i,  x_a sin θ_i + x_b cos θ_i),   θ_i = p · f_i,  i < Dh/2
-// where f_i = theta^(−2i/Dh), rescaled for long contexts as the checkpoint's rope_scaling says (rope_inv_freq),
+// where f_i = theta^(−2i/Dh), rescaled for long contexts as the checkpoint's rope_scaling says (rope_inv_freq;
+// dynamic NTK scaling also reads the call's length pos0 + T),
 // m is 1 except for YaRN (its attention_factor), and the pair (a, b) is (2i, 2i+1) in Meta's interleaved layout
 // (llama2.c, the original checkpoints) or (i, i + Dh/2) in Hugging Face's rotate-half layout (whose q/k weights
 // are permuted accordingly).
@@ -27,8 +28,18 @@ enum class RopeLayout : std::uint8_t { interleaved, rotate_half };
 ///           original/high_freq_factor kept, a linear blend in 1/wavelength between;
 ///   yarn:   f_i/factor blended into f_i over the pairs [low, high] where the rotations beta_fast and beta_slow
 ///           fall within the original context (floored/ceiled when `truncate`), and cos/sin scaled by
-///           attention_factor.
-enum class RopeScalingType : std::uint8_t { none, linear, llama3, yarn };
+///           attention_factor;
+///   dynamic (dynamic NTK): for a call whose positions end at S = pos0 + T (its largest position + 1), as
+///           transformers' max(position_ids) + 1, the base grows once S exceeds the original context O:
+///             f_i = theta'^(−2i/Dh),  theta' = theta·(factor·S/O − (factor − 1))^(Dh/(Dh − 2))  when S > O,
+///           and f_i is unscaled when S ≤ O. O is config.json's max_position_embeddings (transformers ignores any
+///           original_max_position_embeddings for this type). The frequencies thus depend on the call: with a KV
+///           cache each decoding step rotates its new token's q and k with the frequencies of its own call
+///           (S = its position + 1) while the cached keys keep the ones they were rotated with, so cached decoding
+///           past O differs from one full forward over the same tokens (rotated with S = T); transformers does the
+///           same. One difference: transformers keeps the frequencies of its longest call so far until a call
+///           shorter than O resets them, so a call with O ≤ S < that longest S reuses them; pmc always uses S.
+enum class RopeScalingType : std::uint8_t { none, linear, llama3, yarn, dynamic };
 
 /// Doubles, as the config.json numbers are: YaRN's attention_factor (1 + 0.1·ln factor) is not a float.
 struct RopeScaling {
@@ -36,7 +47,8 @@ struct RopeScaling {
   double factor = 1.0;
   double low_freq_factor = 1.0;  // llama3
   double high_freq_factor = 4.0; // llama3
-  int original_max_position = 0; // llama3, yarn: the context the model was trained on
+  int original_max_position = 0; // llama3, yarn, dynamic: the context the model was trained on (dynamic: HF's
+                                 // max_position_embeddings, beyond which it scales)
   double beta_fast = 32.0;       // yarn
   double beta_slow = 1.0;        // yarn
   double attention_factor = 1.0; // yarn: the scale m of cos and sin (resolved from factor/mscale when read)
@@ -53,8 +65,10 @@ struct RopeParams {
   friend constexpr bool operator==(const RopeParams&, const RopeParams&) = default;
 };
 
-/// f_i, the angle per position of pair i < Dh/2, in double (see RopeScalingType).
-PMC_HOST_DEVICE inline double rope_inv_freq(const RopeParams& r, std::int64_t i, std::int64_t dh) {
+/// f_i, the angle per position of pair i < Dh/2, in double (see RopeScalingType), for a call whose positions end
+/// at seq_len = pos0 + T (read only by dynamic scaling; the Rope kernels pass their own pos0 + T).
+PMC_HOST_DEVICE inline double rope_inv_freq(const RopeParams& r, std::int64_t i, std::int64_t dh,
+                                            std::int64_t seq_len) {
   const double f = pow(static_cast<double>(r.theta), -2.0 * static_cast<double>(i) / static_cast<double>(dh));
   const RopeScaling& s = r.scaling;
   switch (s.type) {
@@ -82,6 +96,14 @@ PMC_HOST_DEVICE inline double rope_inv_freq(const RopeParams& r, std::int64_t i,
       const double ramp = fmin(fmax((static_cast<double>(i) - low) / (high - low), 0.0), 1.0);
       return f / s.factor * ramp + f * (1.0 - ramp);  // ramp 0: extrapolate (keep f_i); 1: interpolate
     }
+    case RopeScalingType::dynamic: {
+      if (seq_len <= s.original_max_position) return f;
+      const double d = static_cast<double>(dh);
+      const double base = static_cast<double>(r.theta) *
+                          pow(s.factor * static_cast<double>(seq_len) / s.original_max_position - (s.factor - 1.0),
+                              d / (d - 2.0));
+      return pow(base, -2.0 * static_cast<double>(i) / d);
+    }
   }
   return f;
 }
@@ -96,6 +118,7 @@ PMC_HOST_DEVICE inline double rope_amplitude(const RopeParams& r) {
 ///                                          RopeLayout layout, const Tensor<T, D>& y);
 ///   template <class T> static void backward(const Tensor<T, D>& dy, std::int64_t pos0, const RopeParams& rope,
 ///                                           RopeLayout layout, const Tensor<T, D>& dx);
+/// Both take the call's length for rope_inv_freq as pos0 + T of x (of dy, the same T, in backward).
 template <Device D>
 struct Rope;
 

@@ -49,7 +49,7 @@ struct Rope<Cpu> {
     std::vector<C> cs(static_cast<std::size_t>(nt * half)), sn(cs.size());
     const double m = rope_amplitude(rope);
     for (std::int64_t i = 0; i < half; ++i) {
-      const double inv_freq = rope_inv_freq(rope, i, dh);
+      const double inv_freq = rope_inv_freq(rope, i, dh, pos0 + nt);  // the call ends at position pos0 + T - 1
       for (std::int64_t t = 0; t < nt; ++t) {
         const double a = static_cast<double>(pos0 + t) * inv_freq;
         cs[static_cast<std::size_t>(t * half + i)] = static_cast<C>(m * std::cos(a));

@@ -31,7 +31,7 @@ struct Config {
   float rope_theta = 10000.f;
   bool tied_embeddings = false;  // output head shares the token embedding
   int head_dim_override = 0;     // Dh when it is not D / H (0: D / H)
-  ops::RopeScaling rope_scaling{};  // RoPE stretched beyond the training context (linear, llama3, yarn)
+  ops::RopeScaling rope_scaling{};  // RoPE stretched beyond the training context (linear, llama3, yarn, dynamic)
   Family family = Family::llama;  // what config.json calls it
   bool qkv_bias = false;          // biases on the q, k and v projections (Qwen2; LLaMA's attention_bias)
   bool o_bias = false;            // a bias on the o projection (LLaMA's attention_bias)
@@ -84,6 +84,8 @@ constexpr const char* config_problem(const Config& c) {
       return "llama3 rope_scaling needs high_freq_factor > low_freq_factor > 0";
     if (s.type == ops::RopeScalingType::yarn && !(s.beta_fast > 0 && s.beta_slow > 0 && s.attention_factor > 0))
       return "yarn rope_scaling needs positive beta_fast, beta_slow and attention_factor";
+    if (s.type == ops::RopeScalingType::dynamic && c.head_dim() <= 2)
+      return "dynamic rope_scaling needs a head size above 2 (its exponent is Dh/(Dh-2))";
   }
   return nullptr;
 }
@@ -103,6 +105,8 @@ inline std::string rope_scaling_words(const ops::RopeScaling& s) {
       return detail::concat(", rope scaling llama3 x", s.factor, " (original ", s.original_max_position, ")");
     case ops::RopeScalingType::yarn:
       return detail::concat(", rope scaling yarn x", s.factor, " (original ", s.original_max_position, ")");
+    case ops::RopeScalingType::dynamic:
+      return detail::concat(", rope scaling dynamic x", s.factor, " (original ", s.original_max_position, ")");
   }
   return "";
 }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,13 +52,15 @@ inline Config config_by_name(std::string_view name) {
 }
 
 /// The RoPE scaling of a config.json's rope dict; YaRN's attention_factor resolved as transformers does
-/// (given, else 0.1·ln(factor) + 1, or the ratio of that with mscale and mscale_all_dim when both are given).
+/// (given, else 0.1·ln(factor) + 1, or the ratio of that with mscale and mscale_all_dim when both are given);
+/// dynamic's original length is the config's max_position_embeddings (read_hf_config puts it in the dict).
 inline ops::RopeScaling rope_scaling_from_hf(const io::HfRopeScaling& h) {
   ops::RopeScaling s;
   if (!h.scaled()) return s;
-  s.type = h.type == "linear" ? ops::RopeScalingType::linear
-           : h.type == "llama3" ? ops::RopeScalingType::llama3
-                                : ops::RopeScalingType::yarn;
+  s.type = h.type == "linear"    ? ops::RopeScalingType::linear
+           : h.type == "llama3"  ? ops::RopeScalingType::llama3
+           : h.type == "dynamic" ? ops::RopeScalingType::dynamic
+                                 : ops::RopeScalingType::yarn;
   s.factor = h.factor;
   s.low_freq_factor = h.low_freq_factor;
   s.high_freq_factor = h.high_freq_factor;
@@ -84,6 +87,7 @@ inline io::HfRopeScaling hf_rope_scaling(const ops::RopeScaling& s) {
     case ops::RopeScalingType::linear: h.type = "linear"; break;
     case ops::RopeScalingType::llama3: h.type = "llama3"; break;
     case ops::RopeScalingType::yarn: h.type = "yarn"; break;
+    case ops::RopeScalingType::dynamic: h.type = "dynamic"; break;
   }
   h.factor = s.factor;
   h.low_freq_factor = s.low_freq_factor;
@@ -96,7 +100,8 @@ inline io::HfRopeScaling hf_rope_scaling(const ops::RopeScaling& s) {
   return h;
 }
 
-/// The architecture described by a Hugging Face config.json (max_seq_len from max_position_embeddings).
+/// The architecture described by a Hugging Face config.json (max_seq_len from max_position_embeddings; with
+/// dynamic NTK scaling, which starts there, factor times it: what transformers means a factor to reach).
 inline Config config_from_hf(const io::HfLlamaConfig& h) {
   Config c;
   c.dim = h.hidden_size;
@@ -111,6 +116,13 @@ inline Config config_from_hf(const io::HfLlamaConfig& h) {
   c.tied_embeddings = h.tie_word_embeddings;
   c.head_dim_override = h.head_dim_explicit;
   c.rope_scaling = rope_scaling_from_hf(h.rope_scaling);
+  if (c.rope_scaling.type == ops::RopeScalingType::dynamic) {
+    const double context = std::floor(c.rope_scaling.factor * h.max_position_embeddings);
+    PMC_CHECK(context <= std::numeric_limits<int>::max(), "config.json: dynamic rope scaling's factor ",
+              c.rope_scaling.factor, " times max_position_embeddings ", h.max_position_embeddings,
+              " overflows the context length");
+    c.max_seq_len = static_cast<int>(context);
+  }
   c.family = h.model_type == "mistral" ? Family::mistral : h.model_type == "qwen2" ? Family::qwen2 : Family::llama;
   c.qkv_bias = h.attention_bias || c.family == Family::qwen2;
   c.o_bias = h.attention_bias;
@@ -119,7 +131,8 @@ inline Config config_from_hf(const io::HfLlamaConfig& h) {
   return c;
 }
 
-/// The HF config.json fields of a compiled config.
+/// The HF config.json fields of a compiled config. With dynamic NTK scaling max_position_embeddings is its original
+/// length (where the scaling starts), so the context read back is factor times that, whatever max_seq_len was.
 inline io::HfLlamaConfig hf_from_config(const Config& c, std::string torch_dtype = "float32") {
   io::HfLlamaConfig h;
   h.hidden_size = c.dim;
@@ -134,6 +147,8 @@ inline io::HfLlamaConfig hf_from_config(const Config& c, std::string torch_dtype
   h.tie_word_embeddings = c.tied_embeddings;
   h.head_dim_explicit = c.head_dim_override;
   h.rope_scaling = hf_rope_scaling(c.rope_scaling);
+  if (c.rope_scaling.type == ops::RopeScalingType::dynamic)
+    h.max_position_embeddings = c.rope_scaling.original_max_position;
   h.model_type = c.family == Family::mistral ? "mistral" : c.family == Family::qwen2 ? "qwen2" : "llama";
   h.attention_bias = c.family == Family::llama && c.o_bias;
   h.mlp_bias = c.mlp_bias;

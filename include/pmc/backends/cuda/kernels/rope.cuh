@@ -11,14 +11,15 @@
 namespace pmc::cuda::kernels {
 
 /// forward:  y = m·R(θ) x;   backward (inverse = true): y += m·R(−θ) x.   x, y: (B, T, H, Dh); y may alias x.
-/// θ_i = (pos0 + t)·f_i with f_i and m as ops::rope_inv_freq and ops::rope_amplitude (the CPU's formulas).
+/// θ_i = (pos0 + t)·f_i with f_i and m as ops::rope_inv_freq and ops::rope_amplitude (the CPU's formulas), f_i for
+/// a call of positions pos0..pos0 + t_len - 1.
 template <class T, bool Inverse>
 __global__ void rope_kernel(const T* x, T* y, std::int64_t t_len, std::int64_t heads, std::int64_t dh,
                             std::int64_t pos0, ops::RopeParams rope, bool interleaved) {
   using C = compute_t<T>;
   const std::int64_t t = blockIdx.x, b = blockIdx.y, i = threadIdx.x, half = dh / 2;
   if (i >= half) return;
-  const double inv_freq = ops::rope_inv_freq(rope, i, dh), m = ops::rope_amplitude(rope);
+  const double inv_freq = ops::rope_inv_freq(rope, i, dh, pos0 + t_len), m = ops::rope_amplitude(rope);
   double sn = 0, cs = 0;
   sincos(static_cast<double>(pos0 + t) * inv_freq, &sn, &cs);
   const C c = static_cast<C>(m * cs), s = static_cast<C>(m * sn);
