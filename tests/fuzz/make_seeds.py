@@ -114,3 +114,57 @@ w('checkpoint', 'state_bad.json', b'\x00' + json.dumps(dict(state, step=-3, inde
 w('checkpoint', 'manifest_bad.json', b'\x01' + json.dumps({"files": {
     "model.safetensors": {"bytes": 1, "crc32c": "00000000"}, "optimizer.safetensors": {"bytes": 0, "crc32c": "zz"},
     "trainer.json": {"bytes": 18446744073709551615, "crc32c": "0"}}}).encode())
+
+# tokenizer.json: a byte-level BPE in Llama-3's layout and a SentencePiece-style one, both tiny, and broken ones
+def byte_level_alphabet():
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b); cs.append(256 + n); n += 1
+    return [chr(c) for c in cs]
+alpha = byte_level_alphabet()
+vocab = {c: i for i, c in enumerate(alpha)}
+for m in ['Ġt', 'Ġa', 'in', 'Ġth', 'er']:
+    vocab[m] = len(vocab)
+llama3_regex = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+byte_level = {
+    "version": "1.0", "truncation": None, "padding": None,
+    "added_tokens": [{"id": 261, "content": "<|begin_of_text|>", "single_word": False, "lstrip": False, "rstrip": False,
+                      "normalized": False, "special": True},
+                     {"id": 262, "content": "[MASKED]", "single_word": True, "lstrip": True, "rstrip": True,
+                      "normalized": True, "special": False}],
+    "normalizer": {"type": "NFC"},
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": llama3_regex}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
+    "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}], "pair": [], "special_tokens": {
+                       "<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [261], "tokens": ["<|begin_of_text|>"]}}},
+    "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+    "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+              "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": True,
+              "vocab": vocab, "merges": [["Ġ", "t"], ["Ġ", "a"], ["i", "n"], ["Ġt", "h"], "e r"]}}
+w('tokenizer_json', 'byte_level.json', json.dumps(byte_level, ensure_ascii=False))
+sp_vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+for b in range(256):
+    sp_vocab["<0x%02X>" % b] = len(sp_vocab)
+for p in ["▁", "a", "b", "▁a", "ab", "▁ab"]:
+    sp_vocab[p] = len(sp_vocab)
+sp_style = {
+    "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                      "normalized": False, "special": True} for i, t in enumerate(["<unk>", "<s>", "</s>"])],
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},
+                                                       {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+    "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": True},
+    "post_processor": None,
+    "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0},
+                {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always"}]},
+    "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True, "vocab": sp_vocab,
+              "merges": [["▁", "a"], ["a", "b"], ["▁a", "b"]]}}
+w('tokenizer_json', 'sentencepiece_style.json', json.dumps(sp_style, ensure_ascii=False))
+w('tokenizer_json', 'gpt2.json', json.dumps(dict(byte_level, normalizer=None, pre_tokenizer={"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}), ensure_ascii=False))
+w('tokenizer_json', 'bad_merge.json', json.dumps(dict(byte_level, model=dict(byte_level["model"], merges=[["zz", "q"]]))))
+w('tokenizer_json', 'cut.json', json.dumps(byte_level)[:300])
