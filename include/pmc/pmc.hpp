@@ -17,5 +17,6 @@
 #include <pmc/models/llama/memory_plan.hpp>
 #include <pmc/optim/optim.hpp>
 #include <pmc/tokenizer/bpe.hpp>
+#include <pmc/tokenizer/tokenizer.hpp>
 #include <pmc/data/windows.hpp>
 #include <pmc/train/trainer.hpp>

@@ -30,7 +30,7 @@ const std::map<std::string, std::set<std::string>>& allowed_includes() {
       {"backends", {"config", "core", "ops"}},
       {"autograd", {"config", "core", "ops"}},
       {"io", {"config", "core"}},
-      {"tokenizer", {"config", "core"}},
+      {"tokenizer", {"config", "core", "io"}},
       {"dist", {"config", "core"}},
       {"optim", {"config", "core", "ops"}},
       {"models", {"config", "core", "ops", "autograd", "io"}},
