@@ -531,6 +531,18 @@ class HfTokenizer {
     };
     bos_id_ = template_before_.size() == 1 ? template_before_[0] : first_named({"<s>", "<|begin_of_text|>"});
     eos_id_ = template_after_.size() == 1 ? template_after_[0] : first_named({"</s>", "<|end_of_text|>", "<|endoftext|>"});
+    // A SentencePiece-style vocabulary (U+2581 for spaces) in which no token has U+2581 right after another
+    // character: no merge can join the text before such a U+2581 to it, so a word may be cut there (the
+    // SentencePiece-style layouts have no pre-tokenizer split, and a line would otherwise be merged whole).
+    cut_before_space_ = vocab_.find(kSpaceSymbol) >= 0 && !byte_level_;
+    for (size_t id = 0; cut_before_space_ && id < id_to_token_.size(); ++id) {
+      const std::string_view t = id_to_token_[id];
+      for (size_t at = t.find(kSpaceSymbol, 1); at != std::string_view::npos; at = t.find(kSpaceSymbol, at + 1))
+        if (at < kSpaceSymbol.size() || t.compare(at - kSpaceSymbol.size(), kSpaceSymbol.size(), kSpaceSymbol) != 0) {
+          cut_before_space_ = false;
+          break;
+        }
+    }
     uid_ = detail::next_tokenizer_uid();
   }
 
@@ -752,6 +764,23 @@ class HfTokenizer {
         return;
       }
     }
+    if (!cut_before_space_) {
+      encode_piece(w, out, sc);
+      return;
+    }
+    // Cut before each U+2581 run that follows another character (see cut_before_space_): the parts are
+    // merged independently, and each is memoized.
+    const std::string_view sp = kSpaceSymbol;
+    size_t start = 0;
+    for (size_t at = w.find(sp, 1); at != std::string_view::npos; at = w.find(sp, at + sp.size())) {
+      if (at >= sp.size() && w.compare(at - sp.size(), sp.size(), sp) == 0) continue;  // inside a run
+      encode_piece(w.substr(start, at - start), out, sc);
+      start = at;
+    }
+    encode_piece(w.substr(start), out, sc);
+  }
+
+  void encode_piece(std::string_view w, std::vector<int32_t>& out, Scratch& sc) const {
     if (w.size() > kMaxCachedWord) {
       merge_word(w, out, sc);
       return;
@@ -969,6 +998,7 @@ class HfTokenizer {
   bool first_byte_[256] = {};  // the first bytes of added tokens
   int32_t unk_id_ = -1, bos_id_ = -1, eos_id_ = -1, pad_id_ = -1;
   bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false, byte_level_ = false;
+  bool cut_before_space_ = false;
   uint64_t uid_ = 0;
 };
 
