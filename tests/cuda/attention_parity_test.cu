@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Attention<Cuda> (GEMMs + masked softmax) and cuda::AttentionFlash (fused) against Attention<Cpu>, with
-// grouped KV heads and queries that start at pos0 > 0.
+// grouped KV heads, queries that start at pos0 > 0, and Mistral's sliding window.
 #include "parity.hpp"
 
 #include <algorithm>
@@ -95,6 +95,35 @@ TEST_CASE_TEMPLATE("attention/GEMM + masked softmax, forward and backward", T, f
     ops::Attention<pmc::Cpu>::backward(a.q, a.k, a.v, probs, a.dout, Tensor<T>{}, Tensor<T>{}, dv_only);
     ops::Attention<Cuda>::backward(qd, kd, vd, probsd, dev(a.dout), Tensor<T, Cuda>{}, Tensor<T, Cuda>{}, dv_onlyd);
     PMC_CHECK_PARITY(T, dv_onlyd, dv_only, "attention dv alone");
+  }
+}
+
+TEST_CASE_TEMPLATE("attention/sliding window (Mistral): the CPU's masks and gradients, with and without a prefix", T,
+                   float, bf16) {
+  using C = compute_t<T>;
+  std::mt19937 rng(31);
+  for (const std::int64_t window : {1, 4, 9}) {
+    for (const auto& c : {AttnCase{2, 13, 4, 2, 16, 3}, AttnCase{1, 17, 2, 1, 128, 5}}) {
+      CAPTURE(window);
+      CAPTURE(c.pos0);
+      auto a = make_case<T>(c, rng);
+      const std::int64_t s = c.pos0 + c.t;
+      Tensor<T> out({c.b, c.t, c.h, c.dh});
+      Tensor<C> probs({c.b, c.h, c.t, s});
+      Tensor<T, Cuda> outd({c.b, c.t, c.h, c.dh});
+      Tensor<C, Cuda> probsd({c.b, c.h, c.t, s});
+      auto qd = dev(a.q), kd = dev(a.k), vd = dev(a.v);
+      ops::Attention<pmc::Cpu>::forward(a.q, a.k, a.v, c.pos0, out, probs, window);
+      ops::Attention<Cuda>::forward(qd, kd, vd, c.pos0, outd, probsd, window);
+      PMC_CHECK_PARITY(T, outd, out, "windowed attention out");
+      PMC_CHECK_PARITY(T, probsd, probs, "windowed attention probs");
+      auto dqd = dev(a.dq), dkd = dev(a.dk), dvd = dev(a.dv);
+      ops::Attention<pmc::Cpu>::backward(a.q, a.k, a.v, probs, a.dout, a.dq, a.dk, a.dv);
+      ops::Attention<Cuda>::backward(qd, kd, vd, probsd, dev(a.dout), dqd, dkd, dvd);
+      PMC_CHECK_PARITY(T, dqd, a.dq, "windowed attention dq");
+      PMC_CHECK_PARITY(T, dkd, a.dk, "windowed attention dk");
+      PMC_CHECK_PARITY(T, dvd, a.dv, "windowed attention dv");
+    }
   }
 }
 

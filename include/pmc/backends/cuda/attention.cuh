@@ -44,8 +44,7 @@ struct Attention<Cuda> {
                       std::int64_t window = 0) {
     static_assert(!std::is_same_v<T, double>, "Attention<Cuda>: float, bf16 or f16");
     const auto d = check_attention_args(q, k, v, pos0, out, saved_probs);
-    PMC_CHECK(window == 0, "attention: sliding-window attention (window ", window, ") runs on the CPU only; run the "
-              "model with --device cpu");
+    PMC_CHECK(window >= 0, "attention: negative sliding window ", window);
     cuda::detail::check_contiguous_all("attention", q, "q", k, "k", v, "v", out, "out");
     if (q.numel() == 0 || d.s == 0) return;
     const Tensor<compute_t<T>, Cuda> probs =
@@ -62,12 +61,12 @@ struct Attention<Cuda> {
                              k.data() + b * kv_bstride, d.hkv * d.dh, d.dh, true,                     //
                              scores + (b * d.h + g) * ts, d.s, d.group * ts, scale, 0.f);
 
-    // P = causal softmax(S), and P in T for the next GEMM
+    // P = causal softmax(S) (within the sliding window, if any), and P in T for the next GEMM
     Tensor<T, Cuda> p16;
     if constexpr (!std::is_same_v<T, float>) p16 = cuda::empty<T>(probs.shape());
     cuda::kernels::causal_softmax_kernel<T><<<static_cast<unsigned>(d.b * d.h * d.t),
                                               cuda::kernels::threads_for_row(d.s, 256), 0, cuda::current_stream()>>>(
-        scores, p16.defined() ? p16.data() : nullptr, d.t, d.s, pos0);
+        scores, p16.defined() ? p16.data() : nullptr, d.t, d.s, pos0, window);
     PMC_CUDA_CHECK_LAUNCH();
     const T* p = p_operand(probs, p16);
 
