@@ -62,7 +62,8 @@ struct GemmThreads {
 
 /// Records in the output which GEMM float products ran on (`PMC_CPU_GEMM=eigen` selects Eigen's).
 [[maybe_unused]] const bool gemm_context =
-    (benchmark::AddCustomContext("cpu_gemm", pmc::backends::cpu::float_gemm_name()), true);
+    (benchmark::AddCustomContext("cpu_gemm", pmc::backends::cpu::float_gemm_name()),
+     benchmark::AddCustomContext("cpu_bf16_gemm", pmc::backends::cpu::bf16_gemm_name()), true);
 
 // ---- FMA peak ---------------------------------------------------------------------------------------
 // Independent accumulators hide the FMA latency (4 cycles) on both FMA ports: 2 × 4 = 8 chains is the
@@ -229,6 +230,85 @@ void register_gemm(const char* name, Gemm gemm) {
 #endif
   return true;
 }();
+
+// ---- the bf16 GEMMs side by side ------------------------------------------------------------------------
+// C (M, N) = A (M, K) · Bᵀ with B (N, K) in bf16 (a linear layer's forward), on pmc's AVX512-BF16 kernel
+// (bgemm.hpp), on the path it replaces (bf16 staged to float and multiplied by Eigen's GEMM, gemm_lowp), and the
+// same product in float on pmc's AVX-512 kernel, whatever PMC_CPU_GEMM says. Shapes: a small LLaMA's training
+// step, M = 2048 tokens, N, K in {384, 1024, 4096}; decoding and short prompts, M = 1 to 256 against a 4096 × 4096
+// weight.
+// BM_PeakDpbf16 measures vdpbf16ps's peak (64 flops per zmm instruction) in the same binary.
+
+#if defined(PMC_HAVE_OWN_BGEMM)
+template <int Acc>
+float dpbf16_chains(std::int64_t iters) {
+  __m512 acc[Acc];
+  for (int j = 0; j < Acc; ++j) acc[j] = _mm512_set1_ps(1.f + 0.01f * static_cast<float>(j));
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3400);  // 1, 2^-23
+  for (std::int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < Acc; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
+  }
+  __m512 s = acc[0];
+  for (int j = 1; j < Acc; ++j) s = _mm512_add_ps(s, acc[j]);
+  alignas(64) float out[16];
+  _mm512_store_ps(out, s);
+  return out[0] + out[15];
+}
+
+/// Args: threads.
+void BM_PeakDpbf16(benchmark::State& st) {
+  const int threads = static_cast<int>(st.range(0));
+  constexpr std::int64_t iters = 1 << 22;
+  constexpr int acc = 16;
+  for (auto _ : st) {
+    float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += dpbf16_chains<acc>(iters);
+    benchmark::DoNotOptimize(sink);
+  }
+  flops(st, 64.0 * acc * static_cast<double>(iters) * threads);
+}
+PMC_BENCH(BM_PeakDpbf16)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+/// Registers BM_GemmBf16/<name>; `gemm(a, b, c)` computes C = A · op(B) on T operands.
+template <class T, class Gemm>
+void register_gemm_bf16(const char* name, Gemm gemm) {
+  auto* bm = timed(benchmark::RegisterBenchmark(name, [gemm](benchmark::State& st) {
+    const std::int64_t m = st.range(0), k = st.range(1), n = st.range(2);
+    const auto a = random<T>({m, k}, 1), b = random<T>({n, k}, 2);
+    Tensor<T> c({m, n});
+    const MatDesc<const T> ad{a.data(), m, k, k, 1, 0}, bd{b.data(), k, n, 1, k, 0};
+    const MatDesc<T> cd{c.data(), m, n, n, 1, 0};
+    for (auto _ : st) {
+      gemm(ad, bd, cd);
+      benchmark::DoNotOptimize(c.data());
+    }
+    flops(st, 2.0 * m * n * k);
+  }));
+  bm->ArgNames({"m", "k", "n"})->Unit(benchmark::kMillisecond);
+  for (const std::int64_t k : {384, 1024, 4096})
+    for (const std::int64_t n : {384, 1024, 4096}) bm->Args({2048, k, n});
+  for (const std::int64_t m : {1, 16, 64, 256}) bm->Args({m, 4096, 4096});  // decoding, short prompts
+}
+
+[[maybe_unused]] const bool gemm_bf16_benchmarks = [] {
+  namespace cpu = pmc::backends::cpu;
+  register_gemm_bf16<bf16>("BM_GemmBf16/own_avx512bf16",
+                           [](const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<bf16>& c) {
+                             cpu::bgemm::gemm<bf16>(a, b, c, 1.f, 0.f);
+                           });
+  register_gemm_bf16<bf16>("BM_GemmBf16/staged",
+                           [](const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<bf16>& c) {
+                             cpu::gemm_lowp<bf16>(a, b, c, 1.f, 0.f);
+                           });
+  register_gemm_bf16<float>("BM_GemmBf16/f32_own_avx512",
+                            [](const MatDesc<const float>& a, const MatDesc<const float>& b, const MatDesc<float>& c) {
+                              cpu::sgemm::gemm<cpu::sgemm::Avx512>(a, b, c, 1.f, 0.f);
+                            });
+  return true;
+}();
+#endif
 
 // ---- RMSNorm, RoPE, SwiGLU, cross-entropy -----------------------------------------------------------------
 

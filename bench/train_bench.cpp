@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// One training step (forward, backward, clipping, AdamW) of a LLaMA on the CPU in fp32: tokens/s. The same
+// One training step (forward, backward, clipping, AdamW) of a LLaMA on the CPU in fp32 (and in bf16 mixed
+// precision): tokens/s. The same
 // step in PyTorch, same config, threads and batch, is timed by tools/bench_train_cpu.py, which runs both.
 // Each config runs twice: as a static config (Model<C>: sizes known to the compiler) and as a run-time one
 // (Model<dynamic>, as the pmc program runs every checkpoint), to show what the static sizes gain.
@@ -13,10 +14,10 @@
 
 namespace {
 
-template <pmc::llama::Config C, bool kRunTimeConfig>
+template <pmc::llama::Config C, bool kRunTimeConfig, class T_ = float>
 void BM_TrainStep(benchmark::State& state) {
   const std::int64_t B = state.range(0), T = state.range(1);
-  pmc::llama::Model<kRunTimeConfig ? pmc::llama::dynamic : C, float> model(C, true);
+  pmc::llama::Model<kRunTimeConfig ? pmc::llama::dynamic : C, T_> model(C, true);
   model.init_random(1);
   // the trainer needs a token file; batches here are random tokens made directly
   const auto dir = std::filesystem::temp_directory_path() / "pmc_train_bench";
@@ -50,12 +51,19 @@ BENCHMARK(BM_TrainStep<pmc::llama::small_20m, true>)->Name("BM_TrainStep/small_2
     ->Args({8, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 BENCHMARK(BM_TrainStep<pmc::llama::demo, false>)->Name("BM_TrainStep/demo/fp32")->Args({16, 128})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+// bf16 mixed precision (the Trainer's optim::Bf16Mixed): bf16 products on the GEMM that cpu_bf16_gemm names
+// (PMC_CPU_GEMM=avx512 keeps the staged path, to compare in one build).
+BENCHMARK(BM_TrainStep<pmc::llama::small_20m, false, pmc::bf16>)->Name("BM_TrainStep/small_20m/bf16")
+    ->Args({8, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+BENCHMARK(BM_TrainStep<pmc::llama::demo, false, pmc::bf16>)->Name("BM_TrainStep/demo/bf16")->Args({16, 128})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_TrainStep<pmc::llama::demo, true>)->Name("BM_TrainStep/demo/fp32/run_time_config")->Args({16, 128})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 /// Records in the output which GEMM float products ran on (`PMC_CPU_GEMM=eigen` selects Eigen's).
 [[maybe_unused]] const bool gemm_context =
-    (benchmark::AddCustomContext("cpu_gemm", pmc::backends::cpu::float_gemm_name()), true);
+    (benchmark::AddCustomContext("cpu_gemm", pmc::backends::cpu::float_gemm_name()),
+     benchmark::AddCustomContext("cpu_bf16_gemm", pmc::backends::cpu::bf16_gemm_name()), true);
 
 }  // namespace
 

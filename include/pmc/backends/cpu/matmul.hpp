@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Matmul<Cpu>: batched strided GEMM on Eigen (float, double), or on pmc's own AVX-512 / AVX2 kernel for float where
-// it is compiled in (sgemm.hpp); bf16/f16 staged to float in blocks.
+// it is compiled in (sgemm.hpp); bf16 on pmc's own AVX512-BF16 kernel where it is compiled in (bgemm.hpp); other
+// bf16 and f16 products staged to float in blocks.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <pmc/backends/cpu/bgemm.hpp>
 #include <pmc/backends/cpu/eigen.hpp>
 #include <pmc/backends/cpu/mat_desc.hpp>
 #include <pmc/backends/cpu/sgemm.hpp>
@@ -218,6 +220,16 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
 #endif
       gemm_eigen<C>(a.batch(i), b.batch(i), c.batch(i), static_cast<C>(alpha), static_cast<C>(beta_i));
     } else {
+#ifdef PMC_HAVE_OWN_BGEMM
+      if constexpr (std::is_same_v<T, bf16>) {
+        // Decoding (a few rows against a transposed weight) keeps gemm_lowp's dot products, which read the
+        // weight once without packing it.
+        if (bgemm::suits(c.rows, c.cols, a.cols) && !(c.rows <= 4 && b.col_major())) {
+          bgemm::gemm<bf16>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+          continue;
+        }
+      }
+#endif
       gemm_lowp<T>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
     }
   }
@@ -231,6 +243,15 @@ inline const char* float_gemm_name() {
 #else
   return "Eigen";
 #endif
+}
+
+/// The GEMM that bf16 products run on: "own AVX512-BF16" (bgemm.hpp) where compiled in and chosen, or "staged to
+/// float" (gemm_lowp on Eigen's GEMM). Benchmarks record it.
+inline const char* bf16_gemm_name() {
+#ifdef PMC_HAVE_OWN_BGEMM
+  if (sgemm::choice() == sgemm::Choice::native) return bgemm::name;
+#endif
+  return "staged to float";
 }
 
 template <class T>

@@ -19,7 +19,9 @@
 //   Avx512: 16 floats a vector, an 8 × 48 tile in 24 of the 32 zmm registers, KC = NC = 384;
 //   Avx2:    8 floats a vector, a 6 × 16 tile in 12 of the 16 ymm registers (BLIS's Haswell kernel shape).
 // `Native` is the widest one compiled in; PMC_CPU_GEMM=eigen selects Eigen's GEMM instead and PMC_CPU_GEMM=avx2
-// the AVX2 kernel on an AVX-512 build (to compare them in one build); an unknown value is a pmc::Error.
+// the AVX2 kernel on an AVX-512 build (to compare them in one build); an unknown value is a pmc::Error. The same
+// variable chooses the bf16 GEMM (bgemm.hpp): unset/native/avx512bf16 its AVX512-BF16 kernel where compiled in,
+// eigen/avx2/avx512 the older path that stages bf16 to float (see Choice).
 //
 // Work items are (jc, slice of the ir range) pairs, so a product with one column block (N ≤ NC, the
 // 384-wide projections of a small model) still splits across threads. Each C tile is written by one work item
@@ -95,21 +97,32 @@ using Native = Avx512;
 using Native = Avx2;
 #endif
 
-/// Which GEMM Matmul<Cpu> runs large float products on: Eigen's, the AVX2 kernel (also on an AVX-512 build, to
-/// compare the two), or the Native (widest compiled-in) kernel.
-enum class Choice { eigen, avx2, native };
+/// Which GEMMs Matmul<Cpu> runs large float products and bf16 products on:
+///   eigen:   Eigen's for float; bf16 staged to float (matmul.hpp's gemm_lowp, on Eigen's GEMM);
+///   avx2:    the AVX2 kernel for float (also on an AVX-512 build, to compare the two); bf16 staged;
+///   avx512:  the AVX-512 kernel for float; bf16 staged (the paths before bgemm.hpp, to compare);
+///   native:  the widest float kernel compiled in; bf16 on bgemm.hpp's AVX512-BF16 kernel where compiled in,
+///            staged otherwise.
+enum class Choice { eigen, avx2, avx512, native };
 
-/// The Choice a PMC_CPU_GEMM value names: "eigen", "avx2", "avx512" (where compiled in), "native" or "" (unset).
+/// The Choice a PMC_CPU_GEMM value names: "eigen", "avx2", "avx512" (where compiled in), "avx512bf16" (where
+/// compiled in: native), "native" or "" (unset).
 inline Choice parse_choice(std::string_view value) {
   if (value.empty() || value == "native") return Choice::native;
   if (value == "eigen") return Choice::eigen;
   if (value == "avx2") return Choice::avx2;
 #if defined(__AVX512F__)
-  if (value == "avx512") return Choice::native;
+  if (value == "avx512") return Choice::avx512;
 #else
   if (value == "avx512") fail("PMC_CPU_GEMM=avx512: this build has no AVX-512 kernel (it was compiled without -mavx512f)");
 #endif
-  fail("PMC_CPU_GEMM=", value, ": unknown GEMM; use eigen, avx2, avx512 or native, or leave it unset");
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
+  if (value == "avx512bf16") return Choice::native;
+#else
+  if (value == "avx512bf16")
+    fail("PMC_CPU_GEMM=avx512bf16: this build has no AVX512-BF16 kernel (it was compiled without -mavx512bf16)");
+#endif
+  fail("PMC_CPU_GEMM=", value, ": unknown GEMM; use eigen, avx2, avx512, avx512bf16 or native, or leave it unset");
 }
 
 /// The Choice of the environment's PMC_CPU_GEMM, read once.
