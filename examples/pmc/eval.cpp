@@ -20,9 +20,9 @@ namespace {
 
 struct EvalArgs {
   std::string model, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
-  std::string instruction, out, split = "test", device = "cpu", precision = "fp32";
+  std::string instruction, out, split = "test", device = "cpu", precision = "fp32", prompt_format = "pmc_llama";
   std::vector<std::string> data;
-  std::size_t limit = 0;
+  std::size_t limit = 0, first = 0;
   std::uint64_t sample_seed = 0;
   int max_new_tokens = 32, option_batch = 8;
   bool no_bos = false, no_items = false;
@@ -61,14 +61,30 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
   namespace ev = pmc::eval;
   // the loader's skips come first: they happened before scoring
   report.skipped.insert(report.skipped.begin(), data.skipped.begin(), data.skipped.end());
-  std::printf("%s", ev::format_table(report).c_str());
+  const auto bench = ev::parse_benchmark(a.benchmark);
+  const bool lm = a.prompt_format == "lm_eval";
+  std::printf("%s", lm ? ev::format_lm_eval_table(report, bench).c_str() : ev::format_table(report).c_str());
   for (const auto& s : report.skipped) std::fprintf(stderr, "pmc eval: skipped %s\n", s.c_str());
   if (report.truncated > 0)
     std::fprintf(stderr,
                  "pmc eval: %lld prompts exceeded the model's %lld-token context and lost tokens from the middle "
                  "(the instruction and the end of the question with its options are kept)\n",
                  static_cast<long long>(report.truncated), static_cast<long long>(report.context));
-  if (!a.out.empty()) {
+  if (!a.out.empty() && lm) {
+    auto j = ev::to_lm_eval_json(report, bench, !a.no_items);
+    j["config"] = {{"model", "pmc"},
+                   {"model_args", "pretrained=" + a.model},
+                   {"tokenizer", a.tokenizer},
+                   {"add_bos_token", !a.no_bos},
+                   {"device", a.device},
+                   {"precision", a.precision},
+                   {"limit", a.first ? nlohmann::ordered_json(a.first) : nlohmann::ordered_json(nullptr)},
+                   {"data", a.data},
+                   {"subset", subset.describe()}};
+    j["skipped"] = report.skipped;
+    pmc::io::write_file_atomic(a.out, j.dump(1) + "\n");
+    std::fprintf(stderr, "pmc eval: wrote %s\n", a.out.c_str());
+  } else if (!a.out.empty()) {
     auto j = ev::to_json(report, !a.no_items);
     j["model"] = a.model;
     j["tokenizer"] = a.tokenizer;
@@ -110,6 +126,14 @@ const pmc::cli::Command eval_command{
       app.add_option("--limit", a->limit,
                      "evaluate a seeded sample of N items, stratified by answer label and subject (0 = all)")
           ->check(CLI::NonNegativeNumber);
+      app.add_option("--first", a->first,
+                     "evaluate the first N items in file order, per task (MMLU: per subject file), as "
+                     "lm-evaluation-harness's --limit (0 = all)")
+          ->check(CLI::NonNegativeNumber);
+      app.add_option("--prompt-format", a->prompt_format,
+                     "pmc_llama (PMC-LLaMA's prompt, default) or lm_eval (lm-evaluation-harness's task prompts, "
+                     "choices, acc and acc_norm; likelihood only)")
+          ->check(CLI::IsMember({"pmc_llama", "lm_eval"}));
       app.add_option("--sample-seed", a->sample_seed, "the seed of --limit's sample")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
@@ -125,10 +149,17 @@ const pmc::cli::Command eval_command{
       return [a]() {
         namespace ev = pmc::eval;
         const auto bench = ev::parse_benchmark(a->benchmark);
+        PMC_CHECK(a->limit == 0 || a->first == 0, "--limit and --first cannot be combined");
+        PMC_CHECK(a->prompt_format != "lm_eval" || a->scorer == "likelihood",
+                  "--prompt-format lm_eval scores options by likelihood; it cannot be combined with --scorer generate");
+        PMC_CHECK(a->prompt_format != "lm_eval" || bench != ev::Benchmark::mcq,
+                  "--prompt-format lm_eval: the harness has no task for a generic mcq file (use medqa, medmcqa, "
+                  "pubmedqa or mmlu)");
         std::vector<std::filesystem::path> files(a->data.begin(), a->data.end());
         auto data = ev::load_benchmark(bench, files, a->split == "all" ? ev::PubmedqaSplit::all : ev::PubmedqaSplit::test);
         std::fprintf(stderr, "pmc eval: %s: %zu items loaded, %zu skipped\n", a->benchmark.c_str(), data.items.size(),
                      data.skipped.size());
+        if (a->first > 0) ev::keep_first_per_subject(data, a->first, bench == ev::Benchmark::mmlu);
         const auto subset = ev::keep_stratified_sample(data, a->limit, a->sample_seed);
         if (subset.taken < subset.total) std::fprintf(stderr, "pmc eval: %s\n", subset.describe().c_str());
         PMC_CHECK(!data.items.empty(), a->benchmark, ": no items to evaluate");
@@ -140,6 +171,7 @@ const pmc::cli::Command eval_command{
         opt.option_batch = a->option_batch;
         opt.max_new_tokens = a->max_new_tokens;
         opt.bos = !a->no_bos;
+        opt.format = ev::parse_prompt_format(a->prompt_format);
         Progress progress("pmc eval " + a->benchmark);
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);

@@ -360,3 +360,24 @@ set_tests_properties(cli/convert_golden_rope_llama3 PROPERTIES LABELS "cpu;cli"
 # dynamic NTK scales from max_position_embeddings (6) on: pmc reads a context of 4·6 = 24
 set_tests_properties(cli/convert_golden_rope_dynamic PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "max_seq_len 24, .*rope scaling dynamic x4 \\(original 6\\), 18272 parameters")
+# --prompt-format lm_eval: the first 20 items of the real benchmarks (../shared, optional: without it these tests are
+# not defined) scored with the tiny model of tests/golden/lm_eval give lm-evaluation-harness's own acc and stderr
+# (tests/golden/lm_eval/summary.json, made by tools/make_golden_lm_eval.py); --first takes the first N per task.
+set(lm_eval_model ${CMAKE_CURRENT_SOURCE_DIR}/golden/lm_eval/model)
+set(lm_eval_data ${PMC_SHARED_DIR}/data/benchmarks)
+if(EXISTS ${lm_eval_data}/medqa/phrases_no_exclude_test.jsonl)
+  add_test(NAME cli/eval_lm_eval_medqa COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark medqa
+    --data ${lm_eval_data}/medqa/phrases_no_exclude_test.jsonl --prompt-format lm_eval --first 20
+    --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_lm_eval_medqa.json)
+  set_tests_properties(cli/eval_lm_eval_medqa PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+    PASS_REGULAR_EXPRESSION "medqa_4options *\\| *Yaml\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.3500\\|[^|]*\\|0\\.1094\\|.*acc_norm\\|[^|]*\\| *0\\.3500\\|[^|]*\\|0\\.1094\\|")
+endif()
+if(EXISTS ${lm_eval_data}/mmlu_medical/anatomy_test.csv AND EXISTS ${lm_eval_data}/mmlu_medical/medical_genetics_test.csv)
+  add_test(NAME cli/eval_lm_eval_mmlu COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark mmlu
+    --data ${lm_eval_data}/mmlu_medical/anatomy_test.csv ${lm_eval_data}/mmlu_medical/medical_genetics_test.csv
+    --prompt-format lm_eval --first 20)
+  set_tests_properties(cli/eval_lm_eval_mmlu PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+    PASS_REGULAR_EXPRESSION "mmlu_anatomy *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*mmlu_medical_genetics *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*40 items")
+endif()
+pmc_cli_refuses(eval_lm_eval_generate "--prompt-format lm_eval scores options by likelihood"
+  eval --model ${lm_eval_model} --benchmark medqa --data ${any_file} --prompt-format lm_eval --scorer generate)

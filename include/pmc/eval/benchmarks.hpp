@@ -32,6 +32,7 @@ struct McqItem {
   std::vector<std::string> options;
   int answer = -1;
   std::string subject;
+  std::vector<std::string> passages;  // PubMedQA's CONTEXTS as listed (`context` joins them with spaces)
 };
 
 struct LoadResult {
@@ -240,6 +241,7 @@ inline LoadResult load_pubmedqa(const std::filesystem::path& path, PubmedqaSplit
       PMC_CHECK(s.is_string(), at, ": CONTEXTS must hold strings");
       if (!item.context.empty()) item.context += ' ';
       item.context += s.get<std::string>();
+      item.passages.push_back(s.get<std::string>());
     }
     item.options = pubmedqa_options();
     item.answer = answer_of(decision);

@@ -23,7 +23,9 @@
 #include <pmc/autograd/tape.hpp>
 #include <pmc/core/transfer.hpp>
 #include <pmc/eval/benchmarks.hpp>
+#include <pmc/eval/lm_eval.hpp>
 #include <pmc/eval/prompt.hpp>
+#include <pmc/eval/statistics.hpp>
 #include <pmc/models/llama/generate.hpp>
 #include <pmc/models/llama/model.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
@@ -61,6 +63,7 @@ struct Tally {
 struct ContinuationScore {
   std::vector<double> token_logprobs;
   double sum = 0, mean = 0;
+  bool greedy = true;  // every token is the argmax of its logits row (the harness's is_greedy)
 };
 
 namespace detail {
@@ -73,6 +76,15 @@ double token_logprob(const T* row, std::int64_t vocab, std::int32_t token) {
   double s = 0;
   for (std::int64_t v = 0; v < vocab; ++v) s += std::exp(static_cast<double>(row[v]) - mx);
   return static_cast<double>(row[token]) - mx - std::log(s);
+}
+
+/// Whether `token` is the first maximum of the row (torch's argmax).
+template <class T>
+bool is_argmax(const T* row, std::int64_t vocab, std::int32_t token) {
+  std::int64_t best = 0;
+  for (std::int64_t v = 1; v < vocab; ++v)
+    if (static_cast<double>(row[v]) > static_cast<double>(row[best])) best = v;
+  return best == token;
 }
 
 }  // namespace detail
@@ -117,6 +129,7 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
     for (std::size_t i = g0; i < g1; ++i) {
       out[i].token_logprobs.assign(continuations[i].size(), 0.0);
       out[i].token_logprobs[0] = detail::token_logprob(last, cfg.vocab_size, continuations[i][0]);
+      out[i].greedy = detail::is_argmax(last, cfg.vocab_size, continuations[i][0]);
       feed = std::max<std::int64_t>(feed, static_cast<std::int64_t>(continuations[i].size()) - 1);
     }
     if (feed > 0) {
@@ -142,6 +155,7 @@ std::vector<ContinuationScore> score_continuations(const M& model, std::span<con
         for (std::size_t j = 1; j < c.size(); ++j) {
           const T* row = logits.data() + (b * feed + static_cast<std::int64_t>(j) - 1) * cfg.vocab_size;
           out[i].token_logprobs[j] = detail::token_logprob(row, cfg.vocab_size, c[j]);
+          out[i].greedy = out[i].greedy && detail::is_argmax(row, cfg.vocab_size, c[j]);
         }
       }
     }
@@ -214,6 +228,9 @@ struct EvalOptions {
   int option_batch = 8;      // continuations per batched forward
   int max_new_tokens = 32;   // generation
   bool bos = true;
+  /// pmc_llama: PMC-LLaMA's prompt (above); lm_eval: the harness's task formats, continuations and metrics
+  /// (lm_eval.hpp; likelihood only; `instruction`, `choice` and `continuation` do not apply).
+  PromptFormat format = PromptFormat::pmc_llama;
   /// Called after each item with (items done, total).
   std::function<void(std::size_t, std::size_t)> on_item{};
 };
@@ -227,11 +244,19 @@ struct ItemResult {
   std::vector<int> option_tokens;               // likelihood
   std::string response;                         // generate
   AnswerRule rule = AnswerRule::unparsed;       // generate
+  // lm_eval format: the harness's task, context, choices and gold; per option is_greedy; acc_norm's pick
+  std::string task, lm_context;
+  std::vector<std::string> choices;
+  std::vector<bool> option_greedy;
+  int predicted_norm = -1;
+  bool correct_norm = false;
 };
 
 struct EvalReport {
   std::string benchmark, scorer, choice, continuation, instruction;
+  std::string prompt_format = "pmc_llama";
   Tally overall;
+  Tally overall_norm;  // lm_eval format: acc_norm (overall is acc)
   std::map<std::string, Tally> by_subject;
   std::int64_t truncated = 0;
   std::vector<std::string> skipped;  // loader skips and items the scorer could not score, with reasons
@@ -266,6 +291,86 @@ inline EvalReport start_report(const EvalOptions& o, Scorer s, const std::string
 
 }  // namespace detail
 
+/// The lm-evaluation-harness's multiple-choice scoring (lm_eval.hpp): per item the task's context, each
+/// choice scored as target_delimiter + choice with the tokens of encode_pair, acc from the summed
+/// log-likelihoods and acc_norm from them divided by the choice's length in characters. The context is run
+/// once into a KV cache and the choices are batched from it (score_continuations). A context too long for
+/// the model loses tokens from the left, as the harness's _loglikelihood_tokens cuts (context +
+/// continuation)[-(max_length + 1):], per choice; such items count in `truncated`.
+template <class M>
+EvalReport evaluate_lm_eval(const M& model, const tokenizer::Tokenizer& tok, const std::vector<McqItem>& items,
+                            const EvalOptions& opt = {}) {
+  const llama::Config cfg = model.config();
+  EvalReport report = detail::start_report(opt, Scorer::likelihood, std::string(), cfg.max_seq_len);
+  report.prompt_format = std::string(prompt_format_name(PromptFormat::lm_eval));
+  report.continuation = "target_delimiter + choice";
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t k = 0; k < items.size(); ++k) {
+    const McqItem& item = items[k];
+    const LmEvalDoc doc = lm_eval_doc(opt.benchmark, item);
+    ItemResult res{.id = item.id, .subject = item.subject, .answer = doc.gold};
+    res.task = doc.task;
+    res.lm_context = doc.context;
+    res.choices = doc.choices;
+    std::vector<std::int32_t> ctx;
+    std::vector<std::vector<std::int32_t>> conts;
+    std::string problem;
+    for (const auto& choice : doc.choices) {
+      auto pair = encode_pair(tok, doc.context, std::string(kLmEvalTargetDelimiter) + choice, opt.bos);
+      if (pair.continuation.empty() || pair.context.empty()) problem = "a choice or the context has no tokens";
+      if (static_cast<std::int64_t>(pair.continuation.size()) > cfg.max_seq_len)
+        problem = "a choice is longer than the model's context";
+      ctx = std::move(pair.context);  // the same for every choice: encode(context)
+      res.option_tokens.push_back(static_cast<int>(pair.continuation.size()));
+      conts.push_back(std::move(pair.continuation));
+    }
+    if (!problem.empty()) {
+      report.skipped.push_back("item " + item.id + ": " + problem);
+      if (opt.on_item) opt.on_item(k + 1, items.size());
+      continue;
+    }
+    res.prompt_tokens = static_cast<std::int64_t>(ctx.size());
+    // tokens dropped from the left of the context for each choice: (ctx + cont)[-(L + 1):][:-1]
+    std::vector<std::int64_t> drop(conts.size());
+    for (std::size_t i = 0; i < conts.size(); ++i)
+      drop[i] = std::max<std::int64_t>(
+          0, static_cast<std::int64_t>(ctx.size() + conts[i].size()) - (cfg.max_seq_len + 1));
+    res.option_sum.assign(conts.size(), 0.0);
+    res.option_mean.assign(conts.size(), 0.0);
+    res.option_greedy.assign(conts.size(), false);
+    std::vector<bool> done(conts.size(), false);
+    for (std::size_t i = 0; i < conts.size(); ++i) {  // one batched call per distinct truncation (usually one)
+      if (done[i]) continue;
+      std::vector<std::size_t> group;
+      std::vector<std::vector<std::int32_t>> batch;
+      for (std::size_t j = i; j < conts.size(); ++j)
+        if (!done[j] && drop[j] == drop[i]) group.push_back(j), batch.push_back(conts[j]), done[j] = true;
+      const std::span<const std::int32_t> context(ctx.data() + drop[i], ctx.size() - static_cast<std::size_t>(drop[i]));
+      const auto scores = score_continuations(model, context, batch, opt.option_batch);
+      for (std::size_t g = 0; g < group.size(); ++g) {
+        res.option_sum[group[g]] = scores[g].sum;
+        res.option_mean[group[g]] = scores[g].mean;
+        res.option_greedy[group[g]] = scores[g].greedy;
+      }
+      res.dropped_tokens = std::max(res.dropped_tokens, drop[i]);
+    }
+    const auto& ll = res.option_sum;
+    res.predicted = static_cast<int>(std::max_element(ll.begin(), ll.end()) - ll.begin());
+    std::vector<double> norm(ll.size());
+    for (std::size_t i = 0; i < ll.size(); ++i) norm[i] = ll[i] / static_cast<double>(python_len(doc.choices[i]));
+    res.predicted_norm = static_cast<int>(std::max_element(norm.begin(), norm.end()) - norm.begin());
+    res.correct = res.predicted == doc.gold;
+    res.correct_norm = res.predicted_norm == doc.gold;
+    detail::tally(report, res);
+    ++report.overall_norm.n;
+    report.overall_norm.correct += res.correct_norm ? 1 : 0;
+    report.items.push_back(std::move(res));
+    if (opt.on_item) opt.on_item(k + 1, items.size());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
 /// Option-likelihood evaluation: each item's PMC-LLaMA prompt, then every option's continuation scored
 /// with score_continuations; the option with the highest sum (or mean) log-probability is the answer
 /// (the first on ties). Prompts longer than the model's context minus the longest continuation are
@@ -273,6 +378,7 @@ inline EvalReport start_report(const EvalOptions& o, Scorer s, const std::string
 template <class M>
 EvalReport evaluate_likelihood(const M& model, const tokenizer::Tokenizer& tok, const std::vector<McqItem>& items,
                                const EvalOptions& opt = {}) {
+  if (opt.format == PromptFormat::lm_eval) return evaluate_lm_eval(model, tok, items, opt);
   const llama::Config cfg = model.config();
   const std::string instruction = opt.instruction.empty() ? default_instruction(opt.benchmark) : opt.instruction;
   const std::string head = prompt_head(instruction);
@@ -323,6 +429,8 @@ EvalReport evaluate_likelihood(const M& model, const tokenizer::Tokenizer& tok, 
 template <class M>
 EvalReport evaluate_generate(const M& model, const tokenizer::Tokenizer& tok, const std::vector<McqItem>& items,
                              const EvalOptions& opt = {}) {
+  PMC_CHECK(opt.format == PromptFormat::pmc_llama,
+            "evaluate_generate: the lm_eval prompt format scores options by likelihood; use the likelihood scorer");
   const llama::Config cfg = model.config();
   PMC_CHECK(opt.max_new_tokens >= 1 && opt.max_new_tokens < cfg.max_seq_len / 2, "evaluate_generate: max_new_tokens ",
             opt.max_new_tokens, " must be in [1, ", cfg.max_seq_len / 2, ") for a context of ", cfg.max_seq_len);
@@ -426,6 +534,134 @@ inline std::string format_table(const EvalReport& r) {
   row("total", r.overall);
   std::snprintf(buf, sizeof buf, "skipped %zu, truncated prompts %lld, %.1f s\n", r.skipped.size(),
                 static_cast<long long>(r.truncated), r.seconds);
+  s += buf;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// lm-evaluation-harness output
+
+/// acc and acc_norm of one harness task with the harness's standard errors.
+struct LmEvalTaskResult {
+  std::string task;
+  std::int64_t n = 0, acc_correct = 0, acc_norm_correct = 0;
+  double acc() const { return n ? static_cast<double>(acc_correct) / static_cast<double>(n) : 0.0; }
+  double acc_norm() const { return n ? static_cast<double>(acc_norm_correct) / static_cast<double>(n) : 0.0; }
+  double acc_stderr() const { return harness_stderr(acc_correct, n); }
+  double acc_norm_stderr() const { return harness_stderr(acc_norm_correct, n); }
+};
+
+/// The report's items grouped by harness task (MMLU: one task per subject), in order of first appearance.
+inline std::vector<LmEvalTaskResult> lm_eval_task_results(const EvalReport& r) {
+  std::vector<LmEvalTaskResult> out;
+  for (const auto& it : r.items) {
+    auto t = std::find_if(out.begin(), out.end(), [&](const auto& x) { return x.task == it.task; });
+    if (t == out.end()) t = out.insert(out.end(), LmEvalTaskResult{.task = it.task});
+    ++t->n;
+    t->acc_correct += it.correct ? 1 : 0;
+    t->acc_norm_correct += it.correct_norm ? 1 : 0;
+  }
+  return out;
+}
+
+/// A report of the lm_eval prompt format laid out like the harness's results file: "results" (per task
+/// "acc,none", "acc_stderr,none", "acc_norm,none", "acc_norm_stderr,none"), "configs", "versions",
+/// "n-shot", "higher_is_better", "n-samples" and, when `with_samples`, "samples" per task as the harness
+/// logs them (doc_id, target as doc_to_target gives it, arguments, resps/filtered_resps = [log-likelihood,
+/// is_greedy], acc, acc_norm; doc holds only pmc's item id).
+inline nlohmann::ordered_json to_lm_eval_json(const EvalReport& r, Benchmark b, bool with_samples = true) {
+  using oj = nlohmann::ordered_json;
+  oj j;
+  const auto tasks = lm_eval_task_results(r);
+  // built apart and attached at the end: ordered_json keeps its members in a vector, so a reference into j
+  // would dangle once a later key is added
+  oj results = oj::object(), configs = oj::object(), versions = oj::object(), nshot = oj::object();
+  oj hib = oj::object(), nsamples = oj::object(), samples = oj::object();
+  for (const auto& t : tasks) {
+    const std::string alias = b == Benchmark::mmlu && t.task.starts_with("mmlu_") ? t.task.substr(5) : t.task;
+    results[t.task] = {{"alias", alias},
+                       {"acc,none", t.acc()},
+                       {"acc_stderr,none", t.acc_stderr()},
+                       {"acc_norm,none", t.acc_norm()},
+                       {"acc_norm_stderr,none", t.acc_norm_stderr()}};
+  }
+  for (const auto& t : tasks) {
+    const auto first = std::find_if(r.items.begin(), r.items.end(), [&](const auto& it) { return it.task == t.task; });
+    oj metrics = oj::array();
+    for (const auto& m : lm_eval_stock_metrics(b)) metrics.push_back({{"metric", m}, {"aggregation", "mean"}, {"higher_is_better", true}});
+    std::string description;
+    if (b == Benchmark::mmlu) {
+      std::string subject = t.task.substr(5);
+      for (auto& c : subject)
+        if (c == '_') c = ' ';
+      description = "The following are multiple choice questions (with answers) about " + subject + ".\n\n";
+    }
+    configs[t.task] = {{"task", t.task},
+                       {"output_type", "multiple_choice"},
+                       {"description", description},
+                       {"doc_to_choice", first->choices},
+                       {"target_delimiter", std::string(kLmEvalTargetDelimiter)},
+                       {"fewshot_delimiter", "\n\n"},
+                       {"num_fewshot", 0},
+                       {"metric_list", metrics},
+                       {"metadata", {{"version", lm_eval_task_version(b)}, {"produced_by", "pmc eval --prompt-format lm_eval"}}}};
+    versions[t.task] = lm_eval_task_version(b) == "Yaml" ? oj("Yaml") : oj(1.0);
+    nshot[t.task] = 0;
+    hib[t.task] = {{"acc", true}, {"acc_norm", true}};
+    nsamples[t.task] = {{"original", t.n}, {"effective", t.n}};
+  }
+  if (with_samples) {
+    std::map<std::string, std::int64_t> doc_ids;
+    for (const auto& it : r.items) {
+      oj args = oj::array(), resps = oj::array(), filtered = oj::array();
+      for (std::size_t i = 0; i < it.choices.size(); ++i) {
+        args.push_back(oj::array({it.lm_context, std::string(kLmEvalTargetDelimiter) + it.choices[i]}));
+        resps.push_back(oj::array({oj::array({it.option_sum[i], static_cast<bool>(it.option_greedy[i])})}));
+        filtered.push_back(oj::array({it.option_sum[i], static_cast<bool>(it.option_greedy[i])}));
+      }
+      samples[it.task].push_back({{"doc_id", doc_ids[it.task]++},
+                                  {"doc", {{"id", it.id}}},
+                                  {"target", b == Benchmark::pubmedqa  // doc_to_target: final_decision
+                                                 ? oj(it.choices[static_cast<std::size_t>(it.answer)])
+                                                 : oj(it.answer)},
+                                  {"arguments", args},
+                                  {"resps", resps},
+                                  {"filtered_resps", filtered},
+                                  {"filter", "none"},
+                                  {"metrics", oj::array({"acc", "acc_norm"})},
+                                  {"acc", it.correct ? 1.0 : 0.0},
+                                  {"acc_norm", it.correct_norm ? 1.0 : 0.0},
+                                  {"truncated_tokens", it.dropped_tokens}});
+    }
+  }
+  j["results"] = std::move(results);
+  j["configs"] = std::move(configs);
+  j["versions"] = std::move(versions);
+  j["n-shot"] = std::move(nshot);
+  j["higher_is_better"] = std::move(hib);
+  j["n-samples"] = std::move(nsamples);
+  if (with_samples) j["samples"] = std::move(samples);
+  return j;
+}
+
+/// The harness's results table (make_table): one row per task and metric.
+inline std::string format_lm_eval_table(const EvalReport& r, Benchmark b) {
+  std::string s;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "|%-28s|Version|Filter|n-shot| Metric |   | Value |   |Stderr|\n", "Tasks");
+  s += buf;
+  s += "|----------------------------|-------|------|-----:|--------|---|------:|---|-----:|\n";
+  for (const auto& t : lm_eval_task_results(r)) {
+    const std::string v = lm_eval_task_version(b);
+    std::snprintf(buf, sizeof buf, "|%-28.28s|%7s|none  |     0|acc     |↑  |%7.4f|±  |%6.4f|\n", t.task.c_str(), v.c_str(),
+                  t.acc(), t.acc_stderr());
+    s += buf;
+    std::snprintf(buf, sizeof buf, "|%-28s|%7s|none  |     0|acc_norm|↑  |%7.4f|±  |%6.4f|\n", "", "", t.acc_norm(),
+                  t.acc_norm_stderr());
+    s += buf;
+  }
+  std::snprintf(buf, sizeof buf, "%lld items, skipped %zu, truncated contexts %lld, %.1f s\n",
+                static_cast<long long>(r.overall.n), r.skipped.size(), static_cast<long long>(r.truncated), r.seconds);
   s += buf;
   return s;
 }

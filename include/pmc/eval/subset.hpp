@@ -140,4 +140,15 @@ inline SubsetInfo keep_stratified_sample(LoadResult& data, std::size_t take, std
   return info;
 }
 
+/// Keeps the first `take` items in file order (all when take is 0), as lm-evaluation-harness's --limit does;
+/// `per_subject`: the first `take` of each subject (MMLU, whose subjects are separate harness tasks).
+inline void keep_first_per_subject(LoadResult& data, std::size_t take, bool per_subject) {
+  if (take == 0) return;
+  std::map<std::string, std::size_t> seen;
+  std::vector<McqItem> kept;
+  for (auto& item : data.items)
+    if (seen[per_subject ? item.subject : std::string()]++ < take) kept.push_back(std::move(item));
+  data.items = std::move(kept);
+}
+
 }  // namespace pmc::eval
