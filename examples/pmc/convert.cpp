@@ -9,6 +9,7 @@
 #include <pmc/tokenizer/tokenizer.hpp>
 
 #include "command.hpp"
+#include "tokenizer_files.hpp"
 
 namespace {
 
@@ -50,7 +51,7 @@ const pmc::cli::Command convert_command{
             tok = o->model;
           if (!tok.empty()) {
             std::string files;
-            for (const auto& f : pmc::tokenizer::save_hf_tokenizer(tok, o->out)) files += (files.empty() ? "" : ", ") + f;
+            for (const auto& f : pmc::cli::save_hf_tokenizer(tok, o->out)) files += (files.empty() ? "" : ", ") + f;
             std::printf("pmc convert: tokenizer %s -> %s\n", tok.c_str(), files.c_str());
           }
           return 0;

@@ -175,7 +175,7 @@ const pmc::cli::Command eval_command{
         Progress progress("pmc eval " + a->benchmark);
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
-        auto tok = pmc::tokenizer::Tokenizer::load(a->tokenizer);
+        auto tok = pmc::cli::load_tokenizer(a->tokenizer);
         const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer};
         const auto scorer = a->scorer == "generate" ? ev::Scorer::generate : ev::Scorer::likelihood;
         return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data, subset);

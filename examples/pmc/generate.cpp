@@ -107,7 +107,7 @@ const pmc::cli::Command generate_command{
       pmc::cli::add_model_precision_flag(app, a->precision);
       return [a]() {
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
-        auto tok = pmc::tokenizer::Tokenizer::load(a->tokenizer);
+        auto tok = pmc::cli::load_tokenizer(a->tokenizer);
         return run_generate(*a, tok);
       };
     }};

@@ -19,6 +19,7 @@
 #include <pmc/tokenizer/tokenizer.hpp>
 
 #include "device.hpp"
+#include "tokenizer_files.hpp"
 
 namespace pmc::cli {
 

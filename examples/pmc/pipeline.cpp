@@ -168,7 +168,7 @@ int run_pipeline(PipelineConfig cfg) {
     to.vocab_size = cfg.vocab_size;
     pmc::tokenizer::save_bpe_model(pmc::tokenizer::train_bpe(lines, to), tok_path);
   }
-  const auto tok = pmc::tokenizer::Tokenizer::load(tok_path);
+  const auto tok = pmc::cli::load_tokenizer(tok_path);
   std::printf("[2/7] tokenizer: %d pieces (%s)\n", tok.vocab_size(), tok_path.string().c_str());
 
   // 3. base model

@@ -11,6 +11,7 @@
 #include <pmc/tokenizer/tokenizer.hpp>
 
 #include "command.hpp"
+#include "tokenizer_files.hpp"
 
 namespace {
 
@@ -31,7 +32,7 @@ const pmc::cli::Command tokenize_command{
       app.add_flag("--bos", o->bos, "start each encoded line with the BOS id");
       app.add_flag("--eos", o->eos, "end each encoded line with the EOS id");
       return [o]() {
-        const auto tok = pmc::tokenizer::Tokenizer::load(o->tokenizer);
+        const auto tok = pmc::cli::load_tokenizer(o->tokenizer);
         std::ios::sync_with_stdio(false);
         std::string line, out;
         std::vector<int32_t> ids;

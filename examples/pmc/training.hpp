@@ -17,6 +17,7 @@
 #include <pmc/pmc.hpp>
 
 #include "device.hpp"
+#include "tokenizer_files.hpp"
 #include "loss_plot.hpp"
 
 namespace pmc::cli {
@@ -61,7 +62,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   using Model = llama::Model<llama::dynamic, T, D>;
   PMC_CHECK(a.seq_len <= C.max_seq_len, "--seq-len ", a.seq_len, " exceeds the model's context of ", C.max_seq_len,
             " positions");
-  const auto tok = tokenizer::Tokenizer::load(a.tokenizer);
+  const auto tok = load_tokenizer(a.tokenizer);
   PMC_CHECK(tok.vocab_size() <= C.vocab_size, a.tokenizer, ": ", tok.vocab_size(), " pieces do not fit the model's ",
             C.vocab_size, " embeddings");
   // a loaded model borrows the checkpoint's memory; only a fresh one allocates its weights
