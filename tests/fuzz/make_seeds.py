@@ -168,3 +168,4 @@ w('tokenizer_json', 'sentencepiece_style.json', json.dumps(sp_style, ensure_asci
 w('tokenizer_json', 'gpt2.json', json.dumps(dict(byte_level, normalizer=None, pre_tokenizer={"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}), ensure_ascii=False))
 w('tokenizer_json', 'bad_merge.json', json.dumps(dict(byte_level, model=dict(byte_level["model"], merges=[["zz", "q"]]))))
 w('tokenizer_json', 'cut.json', json.dumps(byte_level)[:300])
+w('tokenizer_json', 'sparse_ids.json', json.dumps(dict(byte_level, added_tokens=[dict(byte_level["added_tokens"][0], id=277777777)])))

@@ -268,6 +268,9 @@ TEST_CASE("tokenizer.json: malformed or unsupported files are refused, naming th
   refused([](json& j) { j["normalizer"] = {{"type", "NFKC"}}; }, "normalizer.type: normalizer 'NFKC' is not supported");
   refused([](json& j) { j["decoder"] = {{"type", "WordPiece"}}; }, "decoder.type: decoder 'WordPiece' is not supported");
   refused([](json& j) { j["added_tokens"][0].erase("id"); }, "added_tokens[0].id: missing");
+  // ids far beyond the vocabulary would size the id table by the id (found by the fuzzer: 8.9 GB)
+  refused([](json& j) { j["model"]["vocab"]["zzz"] = 277777777; }, "model.vocab: id 277777777 is far beyond");
+  refused([](json& j) { j["added_tokens"][0]["id"] = 500000000; }, "added_tokens: the id 500000000 of");
   refused([](json& j) { j["post_processor"] = {{"type", "RobertaProcessing"}}; }, "post-processor 'RobertaProcessing' is not supported");
   const HfTokenizer ok = HfTokenizer::from_json(base.dump(), "ok.json");
   PMC_CHECK_THROWS_WITH(ok.decode(std::vector<int32_t>{ok.vocab_size()}), "ok.json: invalid id");

@@ -295,6 +295,9 @@ class HfTokenizer {
       items.emplace_back(it.key(), static_cast<int32_t>(it->get<int64_t>()));
       max_id = std::max<int64_t>(max_id, it->get<int64_t>());
     }
+    if (max_id >= dense_limit(items.size()))
+      bad("model.vocab", "id " + std::to_string(max_id) + " is far beyond the vocabulary's " + std::to_string(items.size()) +
+                             " tokens (ids are expected dense: below 2 x tokens + 65536)");
     id_to_token_.assign(static_cast<size_t>(max_id + 1), std::string());
     std::vector<bool> seen(static_cast<size_t>(max_id + 1), false);
     vocab_.reserve(items.size());
@@ -510,9 +513,17 @@ class HfTokenizer {
     decoders_.push_back(std::move(s));
   }
 
+  // Ids beyond this would make the id table (and the memory it takes) out of proportion to the file.
+  static int64_t dense_limit(size_t tokens) { return 2 * static_cast<int64_t>(tokens) + 65536; }
+
   void finish() {
     int64_t n = static_cast<int64_t>(id_to_token_.size());
-    for (const AddedToken& a : added_) n = std::max<int64_t>(n, int64_t{a.id} + 1);
+    for (const AddedToken& a : added_) {
+      if (a.id >= dense_limit(id_to_token_.size() + added_.size()))
+        bad("added_tokens", "the id " + std::to_string(a.id) + " of '" + a.content + "' is far beyond the vocabulary's " +
+                                std::to_string(id_to_token_.size()) + " ids (ids are expected dense)");
+      n = std::max<int64_t>(n, int64_t{a.id} + 1);
+    }
     id_to_token_.resize(static_cast<size_t>(n));
     special_.assign(static_cast<size_t>(n), false);
     for (const AddedToken& a : added_) {
