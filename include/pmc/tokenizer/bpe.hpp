@@ -174,6 +174,26 @@ class WordCache {
   size_t size_ = 0;
 };
 
+/// The ids of word `w` from `cache` (owned by tokenizer `uid`), or from merge(w, out) appended to `out` and
+/// memoized; words longer than `max_cached` are merged without the cache.
+template <class Merge>
+void encode_memoized(WordCache& cache, uint64_t uid, std::string_view w, size_t max_cached, std::vector<int32_t>& out,
+                     Merge&& merge) {
+  if (w.size() > max_cached) {
+    merge(w, out);
+    return;
+  }
+  const uint64_t h = hash_bytes(w.data(), w.size());
+  size_t cnt = 0;
+  if (const int32_t* ids = cache.find(uid, w, h, &cnt)) {
+    out.insert(out.end(), ids, ids + cnt);
+    return;
+  }
+  const size_t before = out.size();
+  merge(w, out);
+  cache.insert(w, h, out.data() + before, out.size() - before);
+}
+
 inline uint64_t next_tokenizer_uid() {
   static std::atomic<uint64_t> counter{0};
   return ++counter;
@@ -530,19 +550,8 @@ class BpeTokenizer {
   }
 
   void encode_word(std::string_view w, std::vector<int32_t>& out, Scratch& sc) const {
-    if (w.size() > kMaxCachedWord) {
-      encode_symbols(w, out, sc);
-      return;
-    }
-    const uint64_t h = detail::hash_bytes(w.data(), w.size());
-    size_t cnt = 0;
-    if (const int32_t* ids = sc.cache.find(uid_, w, h, &cnt)) {
-      out.insert(out.end(), ids, ids + cnt);
-      return;
-    }
-    const size_t before = out.size();
-    encode_symbols(w, out, sc);
-    sc.cache.insert(w, h, out.data() + before, out.size() - before);
+    detail::encode_memoized(sc.cache, uid_, w, kMaxCachedWord, out,
+                            [&](std::string_view x, std::vector<int32_t>& o) { encode_symbols(x, o, sc); });
   }
 
   void emit(std::string_view piece, int32_t id, std::vector<int32_t>& out) const {

@@ -792,19 +792,8 @@ class HfTokenizer {
   }
 
   void encode_piece(std::string_view w, std::vector<int32_t>& out, Scratch& sc) const {
-    if (w.size() > kMaxCachedWord) {
-      merge_word(w, out, sc);
-      return;
-    }
-    const uint64_t h = detail::hash_bytes(w.data(), w.size());
-    size_t cnt = 0;
-    if (const int32_t* ids = sc.cache.find(uid_, w, h, &cnt)) {
-      out.insert(out.end(), ids, ids + cnt);
-      return;
-    }
-    const size_t before = out.size();
-    merge_word(w, out, sc);
-    sc.cache.insert(w, h, out.data() + before, out.size() - before);
+    detail::encode_memoized(sc.cache, uid_, w, kMaxCachedWord, out,
+                            [&](std::string_view x, std::vector<int32_t>& o) { merge_word(x, o, sc); });
   }
 
   // tokenizers' BPE::merge_word and Word::merge_all.
