@@ -14,6 +14,7 @@
 #include <pmc/models/llama/model.hpp>
 #include <pmc/models/llama/generate.hpp>
 #include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/lora.hpp>
 #include <pmc/models/llama/memory_plan.hpp>
 #include <pmc/optim/optim.hpp>
 #include <pmc/tokenizer/bpe.hpp>

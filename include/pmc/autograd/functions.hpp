@@ -109,6 +109,27 @@ Var<T, D> scale(const Var<T, D>& a, float s) {
   return out;
 }
 
+/// Inverted dropout: y = x ⊙ m, m_i = 1/(1 − p) with probability 1 − p, else 0. The mask is a function of
+/// (key, i) alone (splitmix64 of key + i as a uniform in [0, 1)), drawn on the host: the same key gives the same
+/// mask on every device and thread count, and a recomputed forward draws it again. p = 0 returns x itself.
+template <class T, Device D>
+Var<T, D> dropout(const Var<T, D>& x, double p, std::uint64_t key) {
+  PMC_CHECK(p >= 0 && p < 1, "dropout: probability ", p, " is not in [0, 1)");
+  if (p == 0) return x;
+  Tensor<T, Cpu> mask(x.shape());
+  const T keep = static_cast<T>(1.0 / (1.0 - p));
+  std::uint64_t i = 0;
+  for (auto& m : mask.span()) {
+    std::uint64_t z = key + 0x9e3779b97f4a7c15ull * ++i;  // splitmix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    const double u = static_cast<double>(z >> 11) * 0x1.0p-53;
+    m = u < p ? T(0) : keep;
+  }
+  return mul(x, Var<T, D>(to_device<D>(mask), false));
+}
+
 /// Σ a, as a scalar of shape ().
 template <class T, Device D>
 Var<T, D> sum(const Var<T, D>& a) {

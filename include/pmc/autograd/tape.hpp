@@ -118,6 +118,9 @@ class Var {
   void zero_grad() const {
     if (state_->grad.defined()) pmc::zero(state_->grad);
   }
+  /// Makes a leaf a parameter (true) or a constant (false, e.g. LoRA's frozen base): operations recorded after
+  /// this see the new setting.
+  void set_requires_grad(bool on) const { state_->requires_grad = on; }
   /// Drops the gradient buffer.
   void reset_grad() const { state_->grad = Tensor<T, D>(); }
   /// Replaces the value (same shape), e.g. after loading a checkpoint.

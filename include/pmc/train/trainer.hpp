@@ -26,6 +26,7 @@
 #include <pmc/io/safetensors.hpp>
 #include <pmc/io/tensorboard.hpp>
 #include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/lora.hpp>
 #include <pmc/optim/adamw.hpp>
 #include <pmc/optim/grad_clip.hpp>
 #include <pmc/optim/grad_accumulation.hpp>
@@ -66,16 +67,20 @@ struct TrainOptions {
   // (`batch` is the global batch: a multiple of ranks × grad_accum), the gradients are summed over the ranks,
   // and every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and the model.
   dist::Communicator* comm = nullptr;
+  // LoRA (a model with Model::add_lora): only the adapters train, and the run ends by writing them as a PEFT
+  // adapter folder in out_dir, naming this as the base model (adapter_config.json's base_model_name_or_path).
+  std::string base_model;
 };
 
 /// A trainable model's parameters as the optimizers take them (optim::AdamW::step, clip_grad_norm): each one's
-/// Hugging Face name, value and gradient buffer (allocated here if it was not), all updated in place.
+/// name, value and gradient buffer (allocated here if it was not), all updated in place; with LoRA only the
+/// adapters (PEFT's names), the base being frozen.
 ///   auto params = pmc::train::trainable_parameters(model);
 ///   model.zero_grad(); autograd::backward(model.loss(tokens, targets)); adamw.step(params, lr);
 template <llama::Config C, class T, Device D>
 std::vector<optim::Param<T, D>> trainable_parameters(const llama::Model<C, T, D>& model) {
   std::vector<optim::Param<T, D>> params;
-  for (const auto& p : model.named_parameters()) {
+  for (const auto& p : model.parameters_to_train()) {
     PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad (a model loaded for ",
               "inference; construct it trainable)");
     params.push_back(optim::Param<T, D>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
@@ -207,7 +212,8 @@ class Trainer {
                      stop_signal_ == SIGTERM ? "terminated (SIGTERM)" : "interrupted", static_cast<long long>(step_),
                      checkpoint_root().string().c_str());
     } else if (lead()) {
-      llama::save_hf(model_, o_.out_dir);
+      if (model_.lora()) llama::save_peft_adapter(model_, o_.out_dir, o_.base_model);
+      else llama::save_hf(model_, o_.out_dir);
     }
     return !stopped;
   }
@@ -261,25 +267,31 @@ class Trainer {
     if constexpr (kMixed) {
       optim::GradAccumulator<float, D> acc(masters_.params());
       acc.begin(total);
-      for (const auto& b : batches) {
+      for (std::size_t k = 0; k < batches.size(); ++k) {
+        const auto& b = batches[k];
         if (b.target_count == 0) continue;
+        model_.set_dropout_key(dropout_key(k));
         for (auto& p : model_params_) pmc::zero(p.grad);
         double value = 0;
         auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
         loss += value * static_cast<double>(b.target_count) / static_cast<double>(total);
         autograd::backward(l);
+        model_.set_dropout_key(std::nullopt);
         acc.add(model_params_, b.target_count);
       }
       acc.finish_share(local);
     } else {
       for (auto& p : model_params_) pmc::zero(p.grad);
-      for (const auto& b : batches) {
+      for (std::size_t k = 0; k < batches.size(); ++k) {
+        const auto& b = batches[k];
         if (b.target_count == 0) continue;
+        model_.set_dropout_key(dropout_key(k));
         const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
         double value = 0;
         auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
         loss += value * share;
         autograd::backward(autograd::scale(l, static_cast<float>(share)));
+        model_.set_dropout_key(std::nullopt);
       }
     }
     if (ranks() > 1) {
@@ -334,7 +346,7 @@ class Trainer {
     ts.optimizer_step = sd.step;
     ts.position = pos_;
     ts.seed = o_.seed;
-    ts.config = llama::describe(model_.config());
+    ts.config = run_description();
     ts.precision = std::string(precision);
     ts.param_steps = sd.steps;
     TrainingCheckpoint::save(checkpoint_root(), ts, weights, state);
@@ -343,7 +355,7 @@ class Trainer {
 
   /// What this run's checkpoints hold, to validate one before resuming from it.
   CheckpointSpec checkpoint_spec() const {
-    CheckpointSpec spec{.config = llama::describe(model_.config()), .precision = std::string(precision),
+    CheckpointSpec spec{.config = run_description(), .precision = std::string(precision),
                         .windows_per_epoch = sampler_.windows_per_epoch()};
     for (const auto& p : parameters()) {
       spec.weights.emplace(p.name, p.value.shape());
@@ -382,6 +394,26 @@ class Trainer {
   }
 
  private:
+  /// The key of micro-batch k's dropout masks at this step (LoRA dropout): a function of the seed, the step, k
+  /// and the rank only, so a rerun or a resumed run draws the same masks.
+  std::uint64_t dropout_key(std::size_t k) const {
+    std::uint64_t h = o_.seed * 0x9e3779b97f4a7c15ull;
+    for (std::uint64_t v : {static_cast<std::uint64_t>(step_), static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(rank())})
+      h = (h ^ (v + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2))) * 0xff51afd7ed558ccdull;
+    return h;
+  }
+
+  /// The architecture (and LoRA settings) a checkpoint of this run records and a resume must match.
+  std::string run_description() const {
+    std::string d = llama::describe(model_.config());
+    if (const auto& l = model_.lora()) {
+      d += "; LoRA rank " + std::to_string(l->rank) + ", alpha " + std::to_string(l->alpha) + ", dropout " +
+           std::to_string(l->dropout) + (l->rslora ? ", rsLoRA" : "") + ", targets";
+      for (const auto& m : llama::lora_target_modules(*l)) d += " " + m;
+    }
+    return d;
+  }
+
   /// x summed over the data-parallel ranks (x itself on one rank).
   double sum_over_ranks(double x) {
     if (ranks() > 1) o_.comm->allreduce_sum(std::span<double>(&x, 1));

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <array>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -13,6 +15,7 @@
 #include <pmc/autograd/functions.hpp>
 #include <pmc/autograd/recompute.hpp>
 #include <pmc/models/llama/config.hpp>
+#include <pmc/models/llama/lora_config.hpp>
 
 namespace pmc::llama {
 
@@ -49,6 +52,14 @@ struct NamedParameter {
   Var<T, D> var;
 };
 
+/// One projection's LoRA adapter: A (rank, in) and B (out, rank); both undefined where the projection has none.
+template <class T, Device D>
+struct LoraAdapter {
+  Var<T, D> a;
+  Var<T, D> b;
+  bool defined() const { return a.defined(); }
+};
+
 /// A LLaMA model. Its architecture is fixed at compile time (C a named Config: static sizes, checked by the
 /// compiler) or given at run time (C = dynamic: the Config is a member, checked when the model is made); both
 /// run the same code, a static config only lets the compiler fold the sizes.
@@ -79,6 +90,24 @@ class Model {
     Var<T, D> bq, bk, bv;           // (H·Dh), (Hkv·Dh), (Hkv·Dh)
     Var<T, D> bo;                   // (D)
     Var<T, D> b_gate, b_up, b_down; // (F), (F), (D)
+    // LoRA adapters by Projection (add_lora), undefined for the projections it does not target
+    std::array<LoraAdapter<T, D>, kProjections> lora{};
+
+    const Var<T, D>& weight(Projection p) const {
+      const std::array<const Var<T, D>*, kProjections> w{&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
+      return *w[static_cast<std::size_t>(p)];
+    }
+    const Var<T, D>& bias(Projection p) const {
+      const std::array<const Var<T, D>*, kProjections> b{&bq, &bk, &bv, &bo, &b_gate, &b_up, &b_down};
+      return *b[static_cast<std::size_t>(p)];
+    }
+    /// Whether training this block computes a gradient of one of its parameters (its weights or its adapters).
+    bool trains() const {
+      if (wq.requires_grad()) return true;
+      for (const auto& a : lora)
+        if (a.defined() && a.a.requires_grad()) return true;
+      return false;
+    }
   };
 
   /// All parameters allocated (zero), requiring grad when `trainable`.
@@ -253,7 +282,7 @@ class Model {
       if (recompute_ && cache == nullptr) {
         // keep only the block's input; its activations are recomputed when the gradient reaches it
         x = autograd::recompute([this, l, B, Tn](const Var<T, D>& in) { return block_forward(l, in, B, Tn, 0, nullptr); },
-                                x, blocks_[static_cast<std::size_t>(l)].wq.requires_grad());
+                                x, blocks_[static_cast<std::size_t>(l)].trains());
       } else {
         x = block_forward(l, x, B, Tn, pos0, cache);
       }
@@ -284,8 +313,94 @@ class Model {
   }
 
   void zero_grad() const {
-    for (auto& p : named_parameters()) p.var.zero_grad();
+    for (auto& p : parameters_to_train()) p.var.zero_grad();
   }
+
+  // ---- LoRA -----------------------------------------------------------------------------------------------
+
+  /// Freezes the base (no gradient is kept for any of its weights) and adds a LoRA adapter to every targeted
+  /// projection of every block (LoraConfig: y = x·Wᵀ + scaling · dropout(x)·Aᵀ·Bᵀ), initialized as PEFT does:
+  /// A ~ U(-1/√in, 1/√in) (Kaiming-uniform with a = √5), drawn on the host from `seed` (so any device gets the
+  /// same adapter), and B = 0, so the model's outputs are unchanged until B trains. The adapters require grad.
+  void add_lora(const LoraConfig& lora, std::uint64_t seed = 0) {
+    const std::string problem = lora.problem();
+    PMC_CHECK(problem.empty(), "Model::add_lora: ", problem);
+    PMC_CHECK(!lora_, "Model::add_lora: the model already has LoRA adapters");
+    freeze_base();
+    std::mt19937_64 rng(seed);
+    for (auto& b : blocks_) {
+      for (auto p : lora.targets) {
+        const Shape w = b.weight(p).shape();
+        const std::int64_t out = w[0], in = w[1];
+        Tensor<T, Cpu> a({lora.rank, in});
+        const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+        std::uniform_real_distribution<float> dist(-bound, bound);
+        for (auto& x : a.span()) x = static_cast<T>(dist(rng));
+        Tensor<T, Cpu> zero({out, lora.rank});
+        zero.fill(T(0));
+        b.lora[static_cast<std::size_t>(p)] = {Var<T, D>(to_device<D>(a), true), Var<T, D>(to_device<D>(zero), true)};
+      }
+    }
+    lora_ = lora;
+  }
+
+  /// The LoRA settings when the model has adapters.
+  const std::optional<LoraConfig>& lora() const { return lora_; }
+
+  /// Every adapter tensor with PEFT's name ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"),
+  /// block by block, projection by projection, A before B: the keys of PEFT's adapter_model.safetensors.
+  std::vector<NamedParameter<T, D>> lora_parameters() const {
+    std::vector<NamedParameter<T, D>> out;
+    for (int l = 0; l < config().n_layers; ++l) {
+      const auto& b = blocks_[static_cast<std::size_t>(l)];
+      for (auto p : kAllProjections) {
+        const auto& a = b.lora[static_cast<std::size_t>(p)];
+        if (!a.defined()) continue;
+        const std::string prefix = "base_model.model.model.layers." + std::to_string(l) + "." + projection_module(p);
+        out.push_back({prefix + ".lora_A.weight", a.a});
+        out.push_back({prefix + ".lora_B.weight", a.b});
+      }
+    }
+    return out;
+  }
+
+  /// What training updates: the adapters when the model has LoRA (the base is frozen), else every parameter.
+  std::vector<NamedParameter<T, D>> parameters_to_train() const {
+    return lora_ ? lora_parameters() : named_parameters();
+  }
+
+  /// Stops gradients for every base parameter (LoRA's frozen base) and drops their gradient buffers.
+  void freeze_base() const {
+    for (auto& p : named_parameters()) {
+      p.var.set_requires_grad(false);
+      p.var.reset_grad();
+    }
+  }
+
+  /// Folds the adapters into the base, W ← W + scaling · B·A (what PEFT's merge_and_unload does), and removes
+  /// them: the model then runs without LoRA and gives the same outputs (to the rounding of T).
+  void merge_lora() {
+    PMC_CHECK(lora_.has_value(), "Model::merge_lora: the model has no LoRA adapters");
+    const float s = static_cast<float>(lora_->scaling());
+    for (auto& b : blocks_) {
+      for (auto p : kAllProjections) {
+        auto& a = b.lora[static_cast<std::size_t>(p)];
+        if (!a.defined()) continue;
+        const auto& w = b.weight(p).value();
+        auto delta = Tensor<T, D>::empty(w.shape());
+        ops::Matmul<D>::forward(a.b.value(), a.a.value(), delta, false, false);  // (out, r)·(r, in)
+        ops::Elementwise<D>::accumulate(w, delta, s);
+        a = {};
+      }
+    }
+    lora_.reset();
+  }
+
+  /// Turns LoRA dropout on for the next forwards (a key) or off (nullopt, the default: evaluation, generation).
+  /// The masks are a function of the key, the layer, the projection and the element (autograd::dropout), so a
+  /// rerun, a block recomputed during backward, or a resumed run draws the same ones. The trainer sets a key
+  /// from the seed, step, micro-batch and rank before each training forward and clears it after the backward.
+  void set_dropout_key(std::optional<std::uint64_t> key) { dropout_key_ = key; }
 
  private:
   /// A token tensor as one flat row: a view when contiguous, else a copy (on a GPU, a strided token tensor must
@@ -317,14 +432,25 @@ class Model {
     const Config c = config();
     const std::int64_t H = c.n_heads, Hkv = c.n_kv_heads, Dh = c.head_dim();
     auto h = ag::rms_norm(x, b.attn_norm, c.norm_eps);                                   // (N, D)
-    auto proj = [](const Var<T, D>& in, const Var<T, D>& w, const Var<T, D>& bias) {  // in · wᵀ (+ bias)
-      return bias.defined() ? ag::linear(in, w, bias) : ag::linear(in, w);
+    // in · Wᵀ (+ bias) (+ scaling · dropout(in)·Aᵀ·Bᵀ with a LoRA adapter)
+    auto proj = [&](const Var<T, D>& in, Projection p) {
+      const Var<T, D>& w = b.weight(p);
+      const Var<T, D>& bias = b.bias(p);
+      auto y = bias.defined() ? ag::linear(in, w, bias) : ag::linear(in, w);
+      const auto& adapter = b.lora[static_cast<std::size_t>(p)];
+      if (!adapter.defined()) return y;
+      Var<T, D> x = in;
+      if (lora_->dropout > 0 && dropout_key_ && adapter.a.requires_grad())
+        x = ag::dropout(in, lora_->dropout, *dropout_key_ ^ (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(
+                                                                 l * kProjections + static_cast<int>(p) + 1)));
+      auto low = ag::linear(ag::linear(x, adapter.a), adapter.b);  // (N, r) then (N, out)
+      return ag::add(y, ag::scale(low, static_cast<float>(lora_->scaling())));
     };
-    auto q = ag::rope(ag::reshape(proj(h, b.wq, b.bq), {B, Tn, H, Dh}), pos0, c.rope(),
+    auto q = ag::rope(ag::reshape(proj(h, Projection::q), {B, Tn, H, Dh}), pos0, c.rope(),
                       rope_layout_);                                                     // (B, T, H, Dh)
-    auto k = ag::rope(ag::reshape(proj(h, b.wk, b.bk), {B, Tn, Hkv, Dh}), pos0, c.rope(),
+    auto k = ag::rope(ag::reshape(proj(h, Projection::k), {B, Tn, Hkv, Dh}), pos0, c.rope(),
                       rope_layout_);                                                     // (B, T, Hkv, Dh)
-    auto v = ag::reshape(proj(h, b.wv, b.bv), {B, Tn, Hkv, Dh});                         // (B, T, Hkv, Dh)
+    auto v = ag::reshape(proj(h, Projection::v), {B, Tn, Hkv, Dh});                      // (B, T, Hkv, Dh)
     Var<T, D> attn;
     if (cache) {
       PMC_CHECK(!autograd::grad_enabled() || !(q.requires_grad()),
@@ -340,9 +466,9 @@ class Model {
       PMC_CHECK(pos0 == 0, "Model::forward: pos0 > 0 needs a KV cache holding the earlier positions");
       attn = ag::attention(q, k, v, 0, c.sliding_window);                                // (B, T, H, Dh)
     }
-    auto x1 = ag::add(x, proj(ag::reshape(attn, {B * Tn, c.q_dim()}), b.wo, b.bo));     // (N, D)
+    auto x1 = ag::add(x, proj(ag::reshape(attn, {B * Tn, c.q_dim()}), Projection::o));  // (N, D)
     auto h2 = ag::rms_norm(x1, b.ffn_norm, c.norm_eps);
-    auto mlp = proj(ag::swiglu(proj(h2, b.w_gate, b.b_gate), proj(h2, b.w_up, b.b_up)), b.w_down, b.b_down);
+    auto mlp = proj(ag::swiglu(proj(h2, Projection::gate), proj(h2, Projection::up)), Projection::down);
     return ag::add(x1, mlp);                                                             // (N, D)
   }
 
@@ -353,6 +479,8 @@ class Model {
   ops::RopeLayout rope_layout_ = ops::RopeLayout::rotate_half;
   SpecialTokenIds special_tokens_{};
   bool recompute_ = false;
+  std::optional<LoraConfig> lora_;
+  std::optional<std::uint64_t> dropout_key_;
   Config config_{};  // the architecture of a dynamic model (unused when C is static)
 };
 

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+// LoRA's settings (rank, alpha, dropout, which projections) and the frozen base's storage (bf16, int8, NF4),
+// as Hugging Face PEFT names them; the adapters themselves live in the model (lora.hpp).
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <pmc/core/error.hpp>
+
+namespace pmc::llama {
+
+/// The seven linear projections of a LLaMA block, in the order of Model::Block's weights.
+enum class Projection : int { q, k, v, o, gate, up, down };
+inline constexpr int kProjections = 7;
+inline constexpr std::array<Projection, kProjections> kAllProjections{
+    Projection::q, Projection::k, Projection::v, Projection::o, Projection::gate, Projection::up, Projection::down};
+
+/// PEFT's target_modules name of a projection ("q_proj") and its Hugging Face module path in a block
+/// ("self_attn.q_proj").
+constexpr std::string_view projection_name(Projection p) {
+  constexpr std::array<std::string_view, kProjections> names{"q_proj",    "k_proj",  "v_proj",  "o_proj",
+                                                             "gate_proj", "up_proj", "down_proj"};
+  return names[static_cast<std::size_t>(p)];
+}
+inline std::string projection_module(Projection p) {
+  const int i = static_cast<int>(p);
+  return std::string(i < 4 ? "self_attn." : "mlp.") + std::string(projection_name(p));
+}
+
+/// How the frozen base's projection weights are stored while adapters train: as the model's own element type
+/// (none), or quantized (ops/quantize.hpp): int8 with a scale per block of 64, or QLoRA's 4-bit NormalFloat with
+/// double-quantized block scales.
+enum class BaseQuant { none, int8, nf4 };
+inline std::string_view base_quant_name(BaseQuant q) {
+  return q == BaseQuant::int8 ? "int8" : q == BaseQuant::nf4 ? "nf4" : "none";
+}
+inline BaseQuant parse_base_quant(std::string_view s, std::string_view what = "--base-quant") {
+  if (s == "none" || s == "bf16") return BaseQuant::none;
+  if (s == "int8") return BaseQuant::int8;
+  if (s == "nf4") return BaseQuant::nf4;
+  throw Error(std::string(what) + ": '" + std::string(s) + "' is not one of none, int8, nf4");
+}
+
+/// LoRA (Hu et al. 2021) as PEFT's LoraConfig: each targeted projection y = x·Wᵀ becomes
+///   y = x·Wᵀ + scaling · dropout(x)·Aᵀ·Bᵀ,  A: (rank, in), B: (out, rank),
+/// scaling = alpha / rank (alpha / √rank with rsLoRA); W is frozen, A and B train. PEFT initializes A
+/// Kaiming-uniform (U(-1/√in, 1/√in)) and B to zero, so a fresh adapter leaves the model unchanged.
+struct LoraConfig {
+  int rank = 8;
+  double alpha = 16;
+  double dropout = 0;  // on the adapter's input, training only
+  std::vector<Projection> targets{Projection::q, Projection::v};  // PEFT's LLaMA default
+  bool rslora = false;
+
+  double scaling() const { return rslora ? alpha / std::sqrt(static_cast<double>(rank)) : alpha / rank; }
+  bool targets_projection(Projection p) const {
+    for (auto t : targets)
+      if (t == p) return true;
+    return false;
+  }
+  /// Why this config cannot be used, or "".
+  std::string problem() const {
+    if (rank <= 0) return "rank must be positive, got " + std::to_string(rank);
+    if (!(alpha > 0) || !std::isfinite(alpha)) return "alpha must be positive and finite";
+    if (!(dropout >= 0 && dropout < 1)) return "dropout must be in [0, 1)";
+    if (targets.empty()) return "no target projection";
+    return "";
+  }
+  friend bool operator==(const LoraConfig&, const LoraConfig&) = default;
+};
+
+/// "q,k,v,o,gate,up,down" (either spelling: "q" or "q_proj"), or "all" / "attention" / "mlp", into projections
+/// in block order; a pmc::Error naming `what` and the unknown name otherwise.
+inline std::vector<Projection> parse_lora_targets(std::string_view list, std::string_view what = "--lora-targets") {
+  std::array<bool, kProjections> on{};
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = list.find(',', start);
+    std::string_view item = list.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    bool known = false;
+    if (item == "all" || item == "attention" || item == "mlp") {
+      for (int i = 0; i < kProjections; ++i)
+        if (item == "all" || (item == "attention") == (i < 4)) on[static_cast<std::size_t>(i)] = true;
+      known = true;
+    }
+    for (auto p : kAllProjections) {
+      const auto name = projection_name(p);
+      if (item == name || item == name.substr(0, name.size() - 5)) on[static_cast<std::size_t>(p)] = known = true;
+    }
+    PMC_CHECK(known, what, ": '", std::string(item), "' is not a projection (q, k, v, o, gate, up, down, or all, ",
+              "attention, mlp)");
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  std::vector<Projection> out;
+  for (auto p : kAllProjections)
+    if (on[static_cast<std::size_t>(p)]) out.push_back(p);
+  return out;
+}
+
+/// The targets as PEFT writes target_modules: {"q_proj", "v_proj"}.
+inline std::vector<std::string> lora_target_modules(const LoraConfig& c) {
+  std::vector<std::string> out;
+  for (auto p : c.targets) out.emplace_back(projection_name(p));
+  return out;
+}
+
+}  // namespace pmc::llama
