@@ -30,6 +30,10 @@ struct TrainArgs {
   float init_std = 0.02f;
   bool quiet = false;
   bool recompute = false;
+  // LoRA: rank 0 trains the whole model; > 0 freezes it and trains adapters (written as a PEFT adapter folder)
+  int lora_rank = 0;
+  double lora_alpha = 16, lora_dropout = 0;
+  std::string lora_targets = "q,v", base_quant = "none";
   dist::Communicator* comm = nullptr;  // data-parallel group (launched_group(): mpirun), or one process
 };
 
@@ -47,6 +51,23 @@ struct PreparedData {
 /// Returns 0 when training finished, 128 + the signal when Ctrl-C (130) or SIGTERM (143) stopped it (a
 /// checkpoint was saved). A diverged run throws (the last checkpoint stays the last good one).
 using PrepareFn = std::function<PreparedData(const tokenizer::Tokenizer&)>;
+
+/// The LoRA settings of --lora-rank, --lora-alpha, --lora-dropout and --lora-targets (nullopt: rank 0, full
+/// training), checked with the flags' names.
+inline std::optional<llama::LoraConfig> lora_config_of(const TrainArgs& a) {
+  if (a.lora_rank == 0) {
+    PMC_CHECK(a.base_quant == "none", "--base-quant ", a.base_quant, " quantizes LoRA's frozen base: give --lora-rank");
+    return std::nullopt;
+  }
+  llama::LoraConfig c;
+  c.rank = a.lora_rank;
+  c.alpha = a.lora_alpha;
+  c.dropout = a.lora_dropout;
+  c.targets = llama::parse_lora_targets(a.lora_targets, "--lora-targets");
+  const std::string problem = c.problem();
+  PMC_CHECK(problem.empty(), "--lora-rank/--lora-alpha/--lora-dropout: ", problem);
+  return c;
+}
 
 /// The architecture to train: that of the model given by --init, else of --config (a name or a config.json).
 inline llama::Config training_config(const TrainArgs& a) {
@@ -69,6 +90,8 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   auto model = a.init.empty() ? Model(C, true) : Model::unallocated(C, true);
   if (!a.init.empty()) llama::load_weights(model, a.init);
   else model.init_random(a.seed, a.init_std);
+  const auto lora = lora_config_of(a);
+  if (lora) model.add_lora(*lora, a.seed);
   const fs::path out = a.out;
   const bool lead = dist::rank_of(a.comm) == 0;  // with data-parallel ranks, rank 0 writes the token files
   io::ensure_directory(out / "data");
@@ -113,6 +136,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   o.tensorboard_dir = a.tensorboard;
   o.recompute = a.recompute;
   o.comm = a.comm;
+  o.base_model = a.init;
   const data::WindowSampler probe(train_file, o.seq_len, o.packing, o.seed);
   o.steps = a.steps > 0 ? a.steps
                         : static_cast<std::int64_t>(std::ceil(a.epochs * static_cast<double>(probe.windows_per_epoch()) /
@@ -124,6 +148,14 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
                static_cast<long long>(train_file.n_docs()), static_cast<long long>(probe.windows_per_epoch()),
                static_cast<long long>(o.seq_len), static_cast<long long>(o.steps),
                std::string(train::Trainer<llama::dynamic, T, D>::precision).c_str(), o.recompute ? ", activation recompute" : "");
+  if (lead && lora) {
+    std::int64_t adapters = 0;
+    for (const auto& p : model.lora_parameters()) adapters += p.var.value().numel();
+    std::fprintf(stderr, "%s: LoRA rank %d, alpha %g, dropout %g on %s: %lld trainable parameters (%.3f%% of %lld), base %s frozen\n",
+                 out.filename().string().c_str(), lora->rank, lora->alpha, lora->dropout, a.lora_targets.c_str(),
+                 static_cast<long long>(adapters), 100.0 * static_cast<double>(adapters) / static_cast<double>(model.parameter_count()),
+                 static_cast<long long>(model.parameter_count()), a.base_quant.c_str());
+  }
   if constexpr (!std::is_same_v<D, Cpu>) std::fprintf(stderr, "%s: training on %s\n", out.string().c_str(), D::name.data());
   if (a.comm && lead)
     std::fprintf(stderr, "%s: data parallel over %d %s ranks, %lld of the %lld windows of a batch each\n",
@@ -140,8 +172,9 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   if (!lead) return code;
   write_run_loss_plot(out);  // RUN/loss.svg, also after an interruption
   if (finished && eval_file)
-    std::fprintf(stderr, "%s: final eval loss %.4f; model saved (Hugging Face layout)\n", out.string().c_str(),
-                 trainer.eval_loss());
+    std::fprintf(stderr, "%s: final eval loss %.4f; %s\n", out.string().c_str(), trainer.eval_loss(),
+                 lora ? "adapter saved (PEFT layout: adapter_config.json, adapter_model.safetensors)"
+                      : "model saved (Hugging Face layout)");
   return code;
 }
 

@@ -39,6 +39,19 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   add_device_flag(app, a.device);
   app.add_flag("--recompute", a.recompute,
                "recompute each transformer block's activations during backward (keeps only block inputs)");
+  app.add_option("--lora-rank", a.lora_rank,
+                 "train LoRA adapters of this rank on a frozen base (0: train the whole model); the run folder "
+                 "ends as a PEFT adapter (adapter_config.json, adapter_model.safetensors)")
+      ->check(CLI::Range(0, 65536));
+  app.add_option("--lora-alpha", a.lora_alpha, "LoRA's alpha: the adapters are scaled by alpha / rank")
+      ->check(positive_number());
+  app.add_option("--lora-dropout", a.lora_dropout, "dropout on the adapters' input while training")
+      ->check(finite_number(0, 0.99));
+  app.add_option("--lora-targets", a.lora_targets,
+                 "projections given adapters: a list of q, k, v, o, gate, up, down, or all, attention, mlp");
+  app.add_option("--base-quant", a.base_quant,
+                 "the frozen base's storage under LoRA: none (the model's precision), int8 or nf4 (QLoRA)")
+      ->check(CLI::IsMember({"none", "int8", "nf4"}));
 }
 
 }  // namespace pmc::cli

@@ -167,14 +167,14 @@ void save_peft_adapter(const Model<C, T, D>& model, const std::filesystem::path&
 /// Adds to `model` (which must have none) the adapters of the PEFT folder `dir`, read in any floating dtype and
 /// converted to T: the config's rank, alpha, dropout and targets, then every tensor, whose names and shapes must
 /// be exactly those the config gives this model (else an error naming the file and the tensor). The base is
-/// frozen, the adapters require grad (they can be trained further).
+/// frozen; the adapters require grad when `trainable` (to train them further), not when they only run.
 template <Config C, class T, Device D>
-LoraConfig load_peft_adapter(Model<C, T, D>& model, const std::filesystem::path& dir) {
+LoraConfig load_peft_adapter(Model<C, T, D>& model, const std::filesystem::path& dir, bool trainable = true) {
   const LoraConfig lora = read_peft_config(dir);
   const auto weights = dir / kAdapterWeightsFile;
   PMC_CHECK(std::filesystem::exists(weights), weights.string(), ": no such file (the adapter's tensors)");
   const auto file = io::SafetensorsFile::open(weights);
-  model.add_lora(lora, 0);
+  model.add_lora(lora, 0, trainable);
   std::map<std::string, Shape> expected;
   for (const auto& p : model.lora_parameters()) expected.emplace(p.name, p.var.shape());
   io::check_tensors(file, expected, weights.string());

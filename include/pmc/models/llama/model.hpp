@@ -321,8 +321,9 @@ class Model {
   /// Freezes the base (no gradient is kept for any of its weights) and adds a LoRA adapter to every targeted
   /// projection of every block (LoraConfig: y = x·Wᵀ + scaling · dropout(x)·Aᵀ·Bᵀ), initialized as PEFT does:
   /// A ~ U(-1/√in, 1/√in) (Kaiming-uniform with a = √5), drawn on the host from `seed` (so any device gets the
-  /// same adapter), and B = 0, so the model's outputs are unchanged until B trains. The adapters require grad.
-  void add_lora(const LoraConfig& lora, std::uint64_t seed = 0) {
+  /// same adapter), and B = 0, so the model's outputs are unchanged until B trains. The adapters require grad
+  /// unless `trainable` is false (an adapter loaded to evaluate or generate).
+  void add_lora(const LoraConfig& lora, std::uint64_t seed = 0, bool trainable = true) {
     const std::string problem = lora.problem();
     PMC_CHECK(problem.empty(), "Model::add_lora: ", problem);
     PMC_CHECK(!lora_, "Model::add_lora: the model already has LoRA adapters");
@@ -338,7 +339,8 @@ class Model {
         for (auto& x : a.span()) x = static_cast<T>(dist(rng));
         Tensor<T, Cpu> zero({out, lora.rank});
         zero.fill(T(0));
-        b.lora[static_cast<std::size_t>(p)] = {Var<T, D>(to_device<D>(a), true), Var<T, D>(to_device<D>(zero), true)};
+        b.lora[static_cast<std::size_t>(p)] = {Var<T, D>(to_device<D>(a), trainable),
+                                               Var<T, D>(to_device<D>(zero), trainable)};
       }
     }
     lora_ = lora;
