@@ -26,4 +26,5 @@
 #include <pmc/backends/cuda/attention.cuh>
 #include <pmc/backends/cuda/attention_flash.cuh>
 #include <pmc/backends/cuda/adamw.cuh>
+#include <pmc/backends/cuda/quantize.cuh>
 #endif

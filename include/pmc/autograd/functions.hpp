@@ -12,6 +12,7 @@
 #include <pmc/ops/elementwise.hpp>
 #include <pmc/ops/embedding.hpp>
 #include <pmc/ops/matmul.hpp>
+#include <pmc/ops/quantize.hpp>
 #include <pmc/ops/rms_norm.hpp>
 #include <pmc/ops/rope.hpp>
 #include <pmc/ops/swiglu.hpp>
@@ -60,6 +61,32 @@ Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight) {
             "linear: input ", x.shape().str(), " does not match weight ", weight.shape().str(),
             " (expected (N, in) and (out, in))");
   return matmul(x, weight, false, true);
+}
+
+/// A linear layer on a frozen quantized weight (LoRA / QLoRA's base): y = x · dequant(W)ᵀ,  x: (N, in),
+/// W: (out, in) quantized (ops/quantize.hpp) → y: (N, out). Forward dequantizes W into a temporary T tensor
+/// that is freed after the product; backward (recorded only when x requires grad) dequantizes again and
+/// accumulates dx += dy · dequant(W). W gets no gradient. The closure holds a copy of w (tensor handles).
+template <class T, Device D>
+Var<T, D> linear(const Var<T, D>& x, const ops::QuantizedMatrix<D>& w) {
+  PMC_CHECK(x.value().rank() == 2 && x.value().size(1) == w.cols, "linear: input ", x.shape().str(),
+            " does not match the quantized weight (", w.rows, ", ", w.cols, ") (expected (N, in) and (out, in))");
+  auto y = Tensor<T, D>::empty(Shape{x.value().size(0), w.rows});
+  {
+    const auto wd = Tensor<T, D>::empty(w.shape());
+    ops::Quantize<D>::dequantize(w, wd);
+    ops::Matmul<D>::forward(x.value(), wd, y, false, true);
+  }
+  const bool rg = needs_grad(x);
+  auto out = detail::make_output(std::move(y), rg);
+  if (rg) {
+    current_tape().record([x, w, out] {
+      const auto wd = Tensor<T, D>::empty(w.shape());
+      ops::Quantize<D>::dequantize(w, wd);
+      ops::Matmul<D>::backward(x.value(), wd, out.grad(), x.state()->grad_buffer(), Tensor<T, D>(), false, true);
+    });
+  }
+  return out;
 }
 
 /// a + b (same shapes).

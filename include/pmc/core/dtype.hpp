@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Element types: float, double, and the 16-bit bf16 / f16 storage types with round-to-nearest-even conversion.
+// Element types: float, double, the 16-bit bf16 / f16 storage types with round-to-nearest-even conversion, and the
+// integers int32, int64 and uint8 (the bytes of quantized weights' codes, ops/quantize.hpp).
 #pragma once
 
 #include <bit>
@@ -97,7 +98,8 @@ struct f16 {
 /// The element types a Tensor may hold.
 template <class T>
 concept Element = std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16> ||
-                  std::is_same_v<T, f16> || std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>;
+                  std::is_same_v<T, f16> || std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t> ||
+                  std::is_same_v<T, std::uint8_t>;
 
 /// Floating element types (those ops compute with).
 template <class T>
@@ -108,7 +110,7 @@ concept Floating = std::is_same_v<T, float> || std::is_same_v<T, double> || std:
 template <class T>
 using compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-enum class DType : std::uint8_t { f32, f64, bf16, f16, i32, i64 };
+enum class DType : std::uint8_t { f32, f64, bf16, f16, i32, i64, u8 };
 
 template <class T>
 constexpr DType dtype_of() {
@@ -117,6 +119,7 @@ constexpr DType dtype_of() {
   else if constexpr (std::is_same_v<T, bf16>) return DType::bf16;
   else if constexpr (std::is_same_v<T, f16>) return DType::f16;
   else if constexpr (std::is_same_v<T, std::int32_t>) return DType::i32;
+  else if constexpr (std::is_same_v<T, std::uint8_t>) return DType::u8;
   else return DType::i64;
 }
 
@@ -128,6 +131,7 @@ constexpr std::string_view dtype_name(DType d) {
     case DType::f16: return "float16";
     case DType::i32: return "int32";
     case DType::i64: return "int64";
+    case DType::u8: return "uint8";
   }
   return "?";
 }
@@ -137,6 +141,7 @@ constexpr std::size_t dtype_size(DType d) {
     case DType::f32: case DType::i32: return 4;
     case DType::f64: case DType::i64: return 8;
     case DType::bf16: case DType::f16: return 2;
+    case DType::u8: return 1;
   }
   return 0;
 }

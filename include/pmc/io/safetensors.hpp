@@ -37,7 +37,7 @@ namespace pmc::io {
 /// `__metadata__` of a safetensors file: free-form string → string.
 using Metadata = std::map<std::string, std::string>;
 
-/// The format's name of a dtype: "F32", "F64", "BF16", "F16", "I32", "I64".
+/// The format's name of a dtype: "F32", "F64", "BF16", "F16", "I32", "I64", "U8".
 constexpr std::string_view safetensors_dtype_name(DType d) {
   switch (d) {
     case DType::f32: return "F32";
@@ -46,13 +46,14 @@ constexpr std::string_view safetensors_dtype_name(DType d) {
     case DType::f16: return "F16";
     case DType::i32: return "I32";
     case DType::i64: return "I64";
+    case DType::u8: return "U8";
   }
   return "?";
 }
 
 /// The DType of a format name, or nothing when pmc has no such element type.
 inline std::optional<DType> parse_safetensors_dtype(std::string_view s) {
-  for (DType d : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64})
+  for (DType d : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8})
     if (safetensors_dtype_name(d) == s) return d;
   return std::nullopt;
 }
@@ -174,10 +175,12 @@ void convert_elements(DType src, const std::byte* in, T* out, std::size_t n, con
   }
   for (std::size_t i = 0; i < n; ++i, in += w) {
     if constexpr (std::is_integral_v<T>) {
-      const std::int64_t v = src == DType::i32 ? load<std::int32_t>(in) : load<std::int64_t>(in);
-      if constexpr (std::is_same_v<T, std::int32_t>) {
-        PMC_CHECK(v >= std::numeric_limits<std::int32_t>::min() && v <= std::numeric_limits<std::int32_t>::max(),
-                  what, ": element ", i, " = ", v, " does not fit in int32");
+      const std::int64_t v = src == DType::i32  ? std::int64_t{load<std::int32_t>(in)}
+                             : src == DType::u8 ? std::int64_t{load<std::uint8_t>(in)}
+                                                : load<std::int64_t>(in);
+      if constexpr (!std::is_same_v<T, std::int64_t>) {
+        PMC_CHECK(v >= std::numeric_limits<T>::min() && v <= std::numeric_limits<T>::max(), what, ": element ", i,
+                  " = ", v, " does not fit in ", dtype_name(dst));
       }
       out[i] = static_cast<T>(v);
     } else {

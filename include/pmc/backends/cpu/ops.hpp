@@ -9,6 +9,7 @@
 #include <pmc/backends/cpu/embedding.hpp>
 #include <pmc/backends/cpu/matmul.hpp>
 #include <pmc/backends/cpu/param_ops.hpp>
+#include <pmc/backends/cpu/quantize.hpp>
 #include <pmc/backends/cpu/rms_norm.hpp>
 #include <pmc/backends/cpu/rope.hpp>
 #include <pmc/backends/cpu/sgd.hpp>

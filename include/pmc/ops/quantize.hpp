@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+// Quantized storage of a frozen weight matrix W (rows, cols) = (out, in), for LoRA / QLoRA: W is kept as codes and
+// per-block scales and dequantized on the fly (autograd::linear(x, QuantizedMatrix)). Blocks are 64 consecutive
+// elements of the row-major flat index (rows · cols must be a multiple of 64, as every LLaMA shape is).
+//
+// int8 (absmax, linear):  per block b, absmax_b = max |x| (fp32), and per element
+//     code = round(x / absmax_b · 127) ∈ [−127, 127] (round half away from zero; code 0 when absmax_b = 0),
+//     x̂ = code · absmax_b / 127 (in float, in that order).  |x − x̂| ≤ absmax_b / 254 (half a step) + rounding.
+//     codes: one signed byte per element (two's complement, held in a uint8 tensor); scales: absmax (fp32).
+//
+// nf4 (QLoRA, Dettmers et al. 2023; bitsandbytes' format, quantize_4bit(quant_type="nf4", blocksize=64,
+// compress_statistics=True)):
+//     per block b: absmax_b = max |x| (fp32); s = clamp(x · (1 / absmax_b), −1, 1) in float (1 / max(absmax_b,
+//     1e-38)); code = the index of the nearest of the 16 NF4 levels kNf4 (ties go to the lower index: code =
+//     #{j : mid_j < s}, mid_j = (kNf4[j] + kNf4[j+1]) / 2 in float, as torch.bucketize does).
+//     Packing: two codes per byte, element 2i in the HIGH nibble and element 2i+1 in the LOW nibble (bitsandbytes).
+//   Double quantization of the absmaxes: offset = their mean (fp32; pmc sums in double and rounds once, torch's
+//   float32 mean may differ by an ulp: pass bitsandbytes' offset to reproduce its bytes); then per group g of 256
+//   blocks, v_b = absmax_b − offset (float), absmax2_g = max |v_b|, absmax_codes_b = the index of the nearest entry
+//   of the signed dynamic 8-bit map kDynamicMap to v_b · (1 / absmax2_g) (in float; ties to the lower index; code 0
+//   when absmax2_g = 0). bitsandbytes' CUDA kernel also takes the nearest entry; its CPU kernel (0.50) reads a
+//   65536-bin lookup table instead and, within one bin (3e-5) of a midpoint, can pick the farther neighbour: pmc
+//   keeps the nearest (tests/ops/quantize_test.cpp checks both rules against a bitsandbytes golden).
+//   Dequantization: absmax'_b = kDynamicMap[absmax_codes_b] · absmax2_{b/256} + offset, x̂ = kNf4[code] · absmax'_b,
+//   each product and sum rounded to float (no fused multiply-add), exactly as bitsandbytes' CPU kernels.
+//   Bound: with g4 = the largest gap between adjacent NF4 levels (0.3038, between −1 and −0.6962) and gd = the
+//   largest gap of the dynamic map (0.0140625), e2 = absmax2_g · gd / 2 bounds |absmax_b − absmax'_b| and
+//   |x − x̂| ≤ (|absmax'_b| + e2) · g4 / 2 + e2 (+ float rounding, a relative 2^-20 of the scale).
+#pragma once
+
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <pmc/core/device.hpp>
+#include <pmc/core/error.hpp>
+#include <pmc/core/tensor.hpp>
+#include <pmc/core/transfer.hpp>
+#include <pmc/ops/checks.hpp>
+
+namespace pmc::ops {
+
+enum class QuantFormat { int8, nf4 };
+
+inline const char* quant_format_name(QuantFormat f) { return f == QuantFormat::int8 ? "int8" : "nf4"; }
+
+namespace quant {
+
+inline constexpr std::int64_t kBlock = 64;   ///< elements per block (one absmax each)
+inline constexpr std::int64_t kGroup = 256;  ///< nf4: absmaxes per second-level block (one absmax2 each)
+
+/// The 16 NF4 levels, bitsandbytes' float32 table (functional.get_4bit_type("nf4")), ascending.
+inline constexpr float kNf4[16] = {-1.0f,
+                                   -0.6961928009986877f,
+                                   -0.5250730514526367f,
+                                   -0.39491748809814453f,
+                                   -0.28444138169288635f,
+                                   -0.18477343022823334f,
+                                   -0.09105003625154495f,
+                                   0.0f,
+                                   0.07958029955625534f,
+                                   0.16093020141124725f,
+                                   0.24611230194568634f,
+                                   0.33791524171829224f,
+                                   0.44070982933044434f,
+                                   0.5626170039176941f,
+                                   0.7229568362236023f,
+                                   1.0f};
+
+/// bitsandbytes' signed dynamic 8-bit map, functional.create_dynamic_map(signed=True) (max_exponent_bits = 7,
+/// total_bits = 8), as float32, ascending: for i = 0..6 the 2^i midpoints of linspace(0.1, 1, 2^i + 1) scaled by
+/// ±10^(i − 6), then 0 and 1. Index 127 is 0, index 255 is 1; the most negative entry is −0.99296875.
+inline constexpr float kDynamicMap[256] = {
+    -0x1.fc6666p-1f, -0x1.f53334p-1f, -0x1.eep-1f, -0x1.e6ccccp-1f, -0x1.df999ap-1f, -0x1.d86666p-1f,
+    -0x1.d13334p-1f, -0x1.cap-1f, -0x1.c2ccccp-1f, -0x1.bb999ap-1f, -0x1.b46666p-1f, -0x1.ad3334p-1f,
+    -0x1.a6p-1f, -0x1.9eccccp-1f, -0x1.97999ap-1f, -0x1.906666p-1f, -0x1.893334p-1f, -0x1.82p-1f,
+    -0x1.7accccp-1f, -0x1.73999ap-1f, -0x1.6c6668p-1f, -0x1.653334p-1f, -0x1.5ep-1f, -0x1.56ccccp-1f,
+    -0x1.4f999ap-1f, -0x1.486668p-1f, -0x1.413334p-1f, -0x1.3ap-1f, -0x1.32ccccp-1f, -0x1.2b999ap-1f,
+    -0x1.246668p-1f, -0x1.1d3334p-1f, -0x1.16p-1f, -0x1.0eccccp-1f, -0x1.079998p-1f, -0x1.006666p-1f,
+    -0x1.f26664p-2f, -0x1.e4p-2f, -0x1.d59998p-2f, -0x1.c73334p-2f, -0x1.b8ccccp-2f, -0x1.aa6666p-2f,
+    -0x1.9cp-2f, -0x1.8d9998p-2f, -0x1.7f3334p-2f, -0x1.70ccccp-2f, -0x1.626666p-2f, -0x1.54p-2f,
+    -0x1.459998p-2f, -0x1.373334p-2f, -0x1.28ccccp-2f, -0x1.1a6668p-2f, -0x1.0cp-2f, -0x1.fb3332p-3f,
+    -0x1.de6666p-3f, -0x1.c1999ap-3f, -0x1.a4ccccp-3f, -0x1.88p-3f, -0x1.6b3334p-3f, -0x1.4e6666p-3f,
+    -0x1.31999ap-3f, -0x1.14ccccp-3f, -0x1.fp-4f, -0x1.b66668p-4f, -0x1.93d70ap-4f, -0x1.8851eep-4f,
+    -0x1.7ccccep-4f, -0x1.7147aep-4f, -0x1.65c29p-4f, -0x1.5a3d7p-4f, -0x1.4eb854p-4f, -0x1.433334p-4f,
+    -0x1.37ae14p-4f, -0x1.2c28f6p-4f, -0x1.20a3d6p-4f, -0x1.151ebap-4f, -0x1.09999ap-4f, -0x1.fc28f6p-5f,
+    -0x1.e51ebap-5f, -0x1.ce147ap-5f, -0x1.b70a3ep-5f, -0x1.ap-5f, -0x1.88f5c2p-5f, -0x1.71eb86p-5f,
+    -0x1.5ae146p-5f, -0x1.43d70ap-5f, -0x1.2ccccep-5f, -0x1.15c29p-5f, -0x1.fd70a4p-6f, -0x1.cf5c2ap-6f,
+    -0x1.a147aep-6f, -0x1.733334p-6f, -0x1.451ebap-6f, -0x1.170a3ep-6f, -0x1.d1eb86p-7f, -0x1.75c29p-7f,
+    -0x1.3e76c8p-7f, -0x1.2c083p-7f, -0x1.19999ap-7f, -0x1.072b02p-7f, -0x1.e978d4p-8f, -0x1.c49ba6p-8f,
+    -0x1.9fbe76p-8f, -0x1.7ae148p-8f, -0x1.56041ap-8f, -0x1.3126e8p-8f, -0x1.0c49bap-8f, -0x1.ced914p-9f,
+    -0x1.851eb8p-9f, -0x1.3b645ap-9f, -0x1.e353f8p-10f, -0x1.4fdf3ap-10f, -0x1.eecbfep-11f, -0x1.b3d07cp-11f,
+    -0x1.78d5p-11f, -0x1.3dd982p-11f, -0x1.02de02p-11f, -0x1.8fc506p-12f, -0x1.19ce0ap-12f, -0x1.47ae16p-13f,
+    -0x1.743e96p-14f, -0x1.15df66p-14f, -0x1.6f0068p-15f, -0x1.64840cp-16f, -0x1.040bfep-17f, -0x1.b43528p-19f,
+    -0x1.27476ep-21f, 0.0f, 0x1.27476ep-21f, 0x1.b43528p-19f, 0x1.040bfep-17f, 0x1.64840cp-16f,
+    0x1.6f0068p-15f, 0x1.15df66p-14f, 0x1.743e96p-14f, 0x1.47ae16p-13f, 0x1.19ce0ap-12f, 0x1.8fc506p-12f,
+    0x1.02de02p-11f, 0x1.3dd982p-11f, 0x1.78d5p-11f, 0x1.b3d07cp-11f, 0x1.eecbfep-11f, 0x1.4fdf3ap-10f,
+    0x1.e353f8p-10f, 0x1.3b645ap-9f, 0x1.851eb8p-9f, 0x1.ced914p-9f, 0x1.0c49bap-8f, 0x1.3126e8p-8f,
+    0x1.56041ap-8f, 0x1.7ae148p-8f, 0x1.9fbe76p-8f, 0x1.c49ba6p-8f, 0x1.e978d4p-8f, 0x1.072b02p-7f,
+    0x1.19999ap-7f, 0x1.2c083p-7f, 0x1.3e76c8p-7f, 0x1.75c29p-7f, 0x1.d1eb86p-7f, 0x1.170a3ep-6f,
+    0x1.451ebap-6f, 0x1.733334p-6f, 0x1.a147aep-6f, 0x1.cf5c2ap-6f, 0x1.fd70a4p-6f, 0x1.15c29p-5f,
+    0x1.2ccccep-5f, 0x1.43d70ap-5f, 0x1.5ae146p-5f, 0x1.71eb86p-5f, 0x1.88f5c2p-5f, 0x1.ap-5f,
+    0x1.b70a3ep-5f, 0x1.ce147ap-5f, 0x1.e51ebap-5f, 0x1.fc28f6p-5f, 0x1.09999ap-4f, 0x1.151ebap-4f,
+    0x1.20a3d6p-4f, 0x1.2c28f6p-4f, 0x1.37ae14p-4f, 0x1.433334p-4f, 0x1.4eb854p-4f, 0x1.5a3d7p-4f,
+    0x1.65c29p-4f, 0x1.7147aep-4f, 0x1.7ccccep-4f, 0x1.8851eep-4f, 0x1.93d70ap-4f, 0x1.b66668p-4f,
+    0x1.fp-4f, 0x1.14ccccp-3f, 0x1.31999ap-3f, 0x1.4e6666p-3f, 0x1.6b3334p-3f, 0x1.88p-3f,
+    0x1.a4ccccp-3f, 0x1.c1999ap-3f, 0x1.de6666p-3f, 0x1.fb3332p-3f, 0x1.0cp-2f, 0x1.1a6668p-2f,
+    0x1.28ccccp-2f, 0x1.373334p-2f, 0x1.459998p-2f, 0x1.54p-2f, 0x1.626666p-2f, 0x1.70ccccp-2f,
+    0x1.7f3334p-2f, 0x1.8d9998p-2f, 0x1.9cp-2f, 0x1.aa6666p-2f, 0x1.b8ccccp-2f, 0x1.c73334p-2f,
+    0x1.d59998p-2f, 0x1.e4p-2f, 0x1.f26664p-2f, 0x1.006666p-1f, 0x1.079998p-1f, 0x1.0eccccp-1f,
+    0x1.16p-1f, 0x1.1d3334p-1f, 0x1.246668p-1f, 0x1.2b999ap-1f, 0x1.32ccccp-1f, 0x1.3ap-1f,
+    0x1.413334p-1f, 0x1.486668p-1f, 0x1.4f999ap-1f, 0x1.56ccccp-1f, 0x1.5ep-1f, 0x1.653334p-1f,
+    0x1.6c6668p-1f, 0x1.73999ap-1f, 0x1.7accccp-1f, 0x1.82p-1f, 0x1.893334p-1f, 0x1.906666p-1f,
+    0x1.97999ap-1f, 0x1.9eccccp-1f, 0x1.a6p-1f, 0x1.ad3334p-1f, 0x1.b46666p-1f, 0x1.bb999ap-1f,
+    0x1.c2ccccp-1f, 0x1.cap-1f, 0x1.d13334p-1f, 0x1.d86666p-1f, 0x1.df999ap-1f, 0x1.e6ccccp-1f,
+    0x1.eep-1f, 0x1.f53334p-1f, 0x1.fc6666p-1f, 0x1p+0f,
+};
+
+/// The largest gap between adjacent entries of an ascending table.
+template <std::size_t N>
+constexpr double largest_gap(const float (&t)[N]) {
+  double g = 0;
+  for (std::size_t i = 0; i + 1 < N; ++i) g = t[i + 1] - t[i] > g ? t[i + 1] - t[i] : g;
+  return g;
+}
+inline constexpr double kNf4Gap = largest_gap(kNf4);             ///< 0.30380720 (between −1 and −0.6962)
+inline constexpr double kDynamicGap = largest_gap(kDynamicMap);  ///< 0.01406252
+/// Float rounding allowed on top of the bounds, relative to the block's scale.
+inline constexpr double kRoundingSlack = 0x1p-20;
+
+/// max |x| over n elements, in float.
+template <class T>
+float absmax_of(const T* x, std::int64_t n) {
+  float m = 0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::fmax(m, std::fabs(static_cast<float>(x[i])));
+  return m;
+}
+
+/// int8: the code of x in a block of absmax `a` (round(x / a · 127), half away from zero; 0 when a = 0).
+inline std::uint8_t int8_code(float x, float a) {
+  if (!(a > 0)) return 0;
+  const float v = x / a * 127.f;
+  const long c = std::lround(std::fmax(-127.f, std::fmin(127.f, v)));
+  return static_cast<std::uint8_t>(static_cast<std::int8_t>(c));
+}
+/// int8: x̂ of a code (a byte holding a two's complement int8) in a block of absmax a.
+PMC_HOST_DEVICE inline float int8_value(std::uint8_t code, float a) {
+  return static_cast<float>(static_cast<std::int8_t>(code)) * a / 127.f;
+}
+
+/// nf4: the index of the nearest NF4 level to s (s already scaled into [−1, 1]); ties to the lower index.
+inline std::uint8_t nf4_code(float s) {
+  std::uint8_t c = 0;
+  for (int j = 0; j < 15; ++j) c += (kNf4[j] + kNf4[j + 1]) / 2 < s ? 1 : 0;  // the float midpoints, as bitsandbytes
+  return c;
+}
+
+/// The index of the nearest entry of kDynamicMap to v ∈ [−1, 1]; ties to the lower index (the last entry ≤ v by
+/// binary search, moved right only when the right one is strictly closer, as bitsandbytes' binary searches do).
+inline std::uint8_t dynamic_code(float v) {
+  int lo = 0, hi = 255;  // the last index with kDynamicMap[i] <= v (0 when v is below them all)
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (kDynamicMap[mid] <= v) lo = mid;
+    else hi = mid - 1;
+  }
+  if (lo < 255 && std::fabs(v - kDynamicMap[lo + 1]) < std::fabs(v - kDynamicMap[lo])) ++lo;
+  return static_cast<std::uint8_t>(lo);
+}
+
+/// nf4's second-level absmax dequantized: kDynamicMap[code] · absmax2 + offset, each step rounded to float.
+inline float nf4_absmax(std::uint8_t code, float absmax2, float offset) {
+  const volatile float p = kDynamicMap[code] * absmax2;  // volatile: never fused into an FMA, whatever the flags
+  return p + offset;
+}
+
+/// The mean of the absmaxes, summed in double, rounded once to float (deterministic, any thread count).
+inline float absmax_mean(const float* a, std::int64_t n) {
+  double s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += a[i];
+  return n > 0 ? static_cast<float>(s / static_cast<double>(n)) : 0.f;
+}
+
+/// Double-quantizes one group of (at most 256) absmaxes: writes their codes and returns the group's absmax2.
+inline float quantize_absmax_group(const float* absmax, std::int64_t n, float offset, std::uint8_t* codes) {
+  float m = 0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::fmax(m, std::fabs(absmax[i] - offset));
+  if (!(m > 0)) {  // every absmax equals the offset: code 0, as bitsandbytes writes (its value times 0 is 0)
+    for (std::int64_t i = 0; i < n; ++i) codes[i] = 0;
+    return m;
+  }
+  const float inv = 1.0f / m;
+  for (std::int64_t i = 0; i < n; ++i) codes[i] = dynamic_code((absmax[i] - offset) * inv);
+  return m;
+}
+
+/// The bound on |x − x̂| for every element of a block. int8: `scale` is the block's absmax and the bound
+/// absmax / 254; nf4: `scale` is the block's dequantized absmax absmax'_b and `absmax2` its group's second-level
+/// absmax, the bound (|absmax'_b| + e2) · g4 / 2 + e2 with e2 = absmax2 · gd / 2 (see the top of this file). Both
+/// with kRoundingSlack of the scale added for float rounding.
+inline double element_error_bound(QuantFormat f, double scale, double absmax2 = 0) {
+  scale = std::fabs(scale);
+  if (f == QuantFormat::int8) return scale / 254 + scale * kRoundingSlack;
+  const double e2 = absmax2 * kDynamicGap / 2 + (absmax2 + scale) * kRoundingSlack;
+  return (scale + e2) * (kNf4Gap / 2) + e2 + (scale + e2) * kRoundingSlack;
+}
+
+}  // namespace quant
+
+/// A quantized (rows, cols) matrix on device D: codes and scales as described at the top of this file. Copies are
+/// cheap (tensor handles, shared storage).
+template <Device D>
+struct QuantizedMatrix {
+  QuantFormat format = QuantFormat::int8;
+  std::int64_t rows = 0, cols = 0;      ///< the logical (out, in) shape
+  std::int64_t block = quant::kBlock;   ///< elements per block (64)
+  Tensor<std::uint8_t, D> codes;        ///< int8: (rows·cols) int8 bytes; nf4: (rows·cols / 2) packed, 2i high nibble
+  Tensor<float, D> absmax;              ///< int8: (blocks) fp32 absmax per block; nf4: undefined
+  Tensor<std::uint8_t, D> absmax_codes; ///< nf4: (blocks) the absmaxes' dynamic-map codes; int8: undefined
+  Tensor<float, D> absmax2;             ///< nf4: (ceil(blocks / 256)) second-level absmax; int8: undefined
+  float offset = 0;                     ///< nf4: the mean subtracted from the absmaxes before their quantization
+
+  bool defined() const { return codes.defined(); }
+  std::int64_t numel() const { return rows * cols; }
+  std::int64_t blocks() const { return numel() / block; }
+  Shape shape() const { return Shape{rows, cols}; }
+  /// Bytes held: codes and scales (nf4: the absmax codes, absmax2 and the offset).
+  std::int64_t bytes() const {
+    std::int64_t b = codes.numel();
+    if (absmax.defined()) b += absmax.numel() * 4;
+    if (absmax_codes.defined()) b += absmax_codes.numel();
+    if (absmax2.defined()) b += absmax2.numel() * 4 + 4;
+    return b;
+  }
+};
+
+/// The per-block bound on |x − x̂| (quant::element_error_bound), computed on the host from the stored scales alone.
+template <Device D>
+std::vector<double> block_error_bounds(const QuantizedMatrix<D>& q) {
+  std::vector<double> out(static_cast<std::size_t>(q.blocks()));
+  if (q.format == QuantFormat::int8) {
+    const auto a = to_host(q.absmax);
+    for (std::int64_t b = 0; b < q.blocks(); ++b) out[b] = quant::element_error_bound(q.format, a.data()[b]);
+  } else {
+    const auto c = to_host(q.absmax_codes);
+    const auto a2 = to_host(q.absmax2);
+    for (std::int64_t b = 0; b < q.blocks(); ++b) {
+      const float g = a2.data()[b / quant::kGroup];
+      out[b] = quant::element_error_bound(q.format, quant::nf4_absmax(c.data()[b], g, q.offset), g);
+    }
+  }
+  return out;
+}
+
+/// Specialized per device in backends/<device>/quantize:
+///   template <class T> static QuantizedMatrix<D> quantize(const Tensor<T, D>& w, QuantFormat f,
+///                                                         std::optional<float> nf4_offset = std::nullopt);
+///       w: (rows, cols), contiguous, T float / bf16 (/ f16 / double); nf4_offset replaces the absmaxes' mean
+///       (to reproduce bitsandbytes' bytes, whose torch float32 mean may differ by an ulp).
+///   template <class T> static void dequantize(const QuantizedMatrix<D>& q, const Tensor<T, D>& out);
+///       out: (rows, cols), contiguous, overwritten with x̂ rounded to T.
+template <Device D>
+struct Quantize;
+
+/// D specializes the contract (T = float stands for every T).
+template <class D>
+concept ImplementsQuantize = Device<D> && requires(const Tensor<float, D>& t, const QuantizedMatrix<D>& q) {
+  { Quantize<D>::quantize(t, QuantFormat::nf4) } -> std::same_as<QuantizedMatrix<D>>;
+  Quantize<D>::dequantize(q, t);
+};
+
+namespace detail {
+inline void check_quant_shape(std::int64_t rows, std::int64_t cols, const char* op) {
+  PMC_CHECK(rows > 0 && cols > 0, op, ": the matrix (", rows, ", ", cols, ") is empty");
+  PMC_CHECK((rows * cols) % quant::kBlock == 0, op, ": rows · cols = ", rows, " · ", cols, " = ", rows * cols,
+            " is not a multiple of the block size ", quant::kBlock);
+}
+}  // namespace detail
+
+/// The quantize checks: w is a defined, contiguous 2-D tensor whose size is a positive multiple of 64.
+template <class T, Device D>
+void check_quantize_args(const Tensor<T, D>& w, QuantFormat f) {
+  detail::check_contiguous(w, "quantize", "w");
+  PMC_CHECK(w.rank() == 2, "quantize: w must be 2-D (out, in), got ", w.shape().str());
+  PMC_CHECK(f == QuantFormat::int8 || f == QuantFormat::nf4, "quantize: unknown format ", static_cast<int>(f));
+  detail::check_quant_shape(w.size(0), w.size(1), "quantize");
+}
+
+/// The dequantize checks: q is complete for its format and out is contiguous with q's (rows, cols).
+template <class T, Device D>
+void check_dequantize_args(const QuantizedMatrix<D>& q, const Tensor<T, D>& out) {
+  detail::check_quant_shape(q.rows, q.cols, "dequantize");
+  PMC_CHECK(q.block == quant::kBlock, "dequantize: block size ", q.block, " is not ", quant::kBlock);
+  const std::int64_t n = q.numel(), blocks = q.blocks();
+  if (q.format == QuantFormat::int8) {
+    PMC_CHECK(q.codes.defined() && q.codes.numel() == n, "dequantize: int8 codes must hold ", n, " bytes");
+    PMC_CHECK(q.absmax.defined() && q.absmax.numel() == blocks, "dequantize: int8 absmax must hold ", blocks,
+              " scales");
+  } else {
+    PMC_CHECK(q.format == QuantFormat::nf4, "dequantize: unknown format ", static_cast<int>(q.format));
+    PMC_CHECK(q.codes.defined() && q.codes.numel() == n / 2, "dequantize: nf4 codes must hold ", n / 2, " bytes");
+    PMC_CHECK(q.absmax_codes.defined() && q.absmax_codes.numel() == blocks, "dequantize: nf4 absmax codes must hold ",
+              blocks, " bytes");
+    const std::int64_t groups = (blocks + quant::kGroup - 1) / quant::kGroup;
+    PMC_CHECK(q.absmax2.defined() && q.absmax2.numel() == groups, "dequantize: nf4 absmax2 must hold ", groups,
+              " scales");
+  }
+  PMC_CHECK(q.codes.is_contiguous(), "dequantize: codes must be contiguous");
+  detail::check_contiguous(out, "dequantize", "out");
+  PMC_CHECK(out.shape() == q.shape(), "dequantize: out ", out.shape().str(), " must have the quantized shape ",
+            q.shape().str());
+}
+
+}  // namespace pmc::ops

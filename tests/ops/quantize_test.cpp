@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+// Quantize<Cpu>: int8 and NF4 round trips within their per-element bounds (random and adversarial blocks),
+// bitsandbytes parity on a committed golden (tools/make_golden_quant.py), the NF4 and dynamic-map tables, the
+// quantized linear's forward and backward (finite differences in double), its error against the unquantized
+// layer, thread-count independence, and the argument checks.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include <pmc/autograd/functions.hpp>
+#include <pmc/backends/cpu/ops.hpp>
+#include <pmc/io/safetensors.hpp>
+#include <support/compare.hpp>
+#include <support/gradcheck.hpp>
+#include <support/paths.hpp>
+
+namespace {
+using pmc::Shape;
+using pmc::Tensor;
+using pmc::ops::QuantFormat;
+using pmc::ops::QuantizedMatrix;
+using Q = pmc::ops::Quantize<pmc::Cpu>;
+namespace quant = pmc::ops::quant;
+static_assert(pmc::ops::ImplementsQuantize<pmc::Cpu>);
+
+Tensor<float> normal_matrix(std::int64_t rows, std::int64_t cols, std::mt19937& rng, double sigma = 1.0) {
+  std::normal_distribution<float> dist(0.f, static_cast<float>(sigma));
+  Tensor<float> t({rows, cols});
+  for (auto& x : t.span()) x = dist(rng);
+  return t;
+}
+
+/// A (8, 64·k) matrix whose blocks are the hard cases: zeros, one huge outlier among tiny values, constant,
+/// negative only, a single nonzero, huge and tiny magnitudes, then normal blocks.
+Tensor<float> adversarial_matrix(std::mt19937& rng) {
+  auto t = normal_matrix(8, 512, rng, 0.02);
+  float* x = t.data();
+  auto block = [&](int b) { return x + b * 64; };
+  std::fill(block(0), block(0) + 64, 0.f);                                      // all zeros
+  for (int i = 0; i < 64; ++i) block(1)[i] = 1e-4f * static_cast<float>(i % 7 - 3);
+  block(1)[5] = 1e4f;                                                            // one huge outlier
+  std::fill(block(2), block(2) + 64, 0.375f);                                    // constant
+  std::fill(block(3), block(3) + 64, -2.5f);                                     // constant negative
+  for (int i = 0; i < 64; ++i) block(4)[i] = -std::abs(block(4)[i]) - 1e-3f;    // negative only
+  std::fill(block(5), block(5) + 64, 0.f);
+  block(5)[63] = -7.f;                                                           // a single nonzero
+  for (int i = 0; i < 64; ++i) block(6)[i] *= 1e6f;                              // huge
+  for (int i = 0; i < 64; ++i) block(7)[i] *= 1e-6f;                             // tiny
+  return t;
+}
+
+struct RoundTrip {
+  double worst_abs = 0;    // max |x − x̂|
+  double worst_ratio = 0;  // max |x − x̂| / bound
+};
+
+/// Quantizes, dequantizes and checks every element against the format's bound from the stored scales (and, for
+/// int8, against absmax / 254 from the true absmax).
+template <class T>
+RoundTrip round_trip(const Tensor<T>& w, QuantFormat f) {
+  const auto q = Q::quantize(w, f);
+  Tensor<float> back(w.shape());
+  Q::dequantize(q, back);
+  const auto bounds = pmc::ops::block_error_bounds(q);
+  RoundTrip r;
+  bool ok = true;
+  for (std::int64_t b = 0; b < q.blocks(); ++b) {
+    const double true_absmax = quant::absmax_of(w.data() + b * 64, 64);
+    const double true_bound = f == QuantFormat::int8 ? quant::element_error_bound(f, true_absmax) : INFINITY;
+    for (std::int64_t i = b * 64; i < (b + 1) * 64; ++i) {
+      const double e = std::abs(static_cast<double>(static_cast<float>(w.data()[i])) - back.data()[i]);
+      r.worst_abs = std::max(r.worst_abs, e);
+      if (bounds[b] > 0) r.worst_ratio = std::max(r.worst_ratio, e / bounds[b]);
+      if (!(e <= bounds[b] && e <= true_bound)) {
+        if (ok) FAIL_CHECK("element ", i, " (block ", b, "): |x − x̂| = ", e, " > bound ", bounds[b]);
+        ok = false;
+      }
+    }
+  }
+  CHECK(ok);
+  return r;
+}
+
+float golden_scalar(const pmc::io::SafetensorsFile& f, const std::string& name) {
+  return f.get<float>(name).data()[0];
+}
+
+/// Reference y = x · Wᵀ in double.
+Tensor<double> reference_linear(const Tensor<double>& x, const Tensor<double>& w) {
+  const std::int64_t n = x.size(0), in = x.size(1), out = w.size(0);
+  Tensor<double> y({n, out});
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t o = 0; o < out; ++o) {
+      double s = 0;
+      for (std::int64_t k = 0; k < in; ++k) s += x.at({i, k}) * w.at({o, k});
+      y.at({i, o}) = s;
+    }
+  return y;
+}
+
+double frobenius(const Tensor<float>& a) {
+  double s = 0;
+  for (float v : a.span()) s += static_cast<double>(v) * v;
+  return std::sqrt(s);
+}
+
+}  // namespace
+
+TEST_CASE("quantize: int8 round trip is within absmax/254 per element, random and adversarial blocks") {
+  std::mt19937 rng(64);
+  const auto r1 = round_trip(normal_matrix(96, 256, rng), QuantFormat::int8);
+  const auto r2 = round_trip(adversarial_matrix(rng), QuantFormat::int8);
+  MESSAGE("int8 N(0,1) 96x256: max |x − x̂| = ", r1.worst_abs, ", max error / bound = ", r1.worst_ratio);
+  MESSAGE("int8 adversarial: max error / bound = ", r2.worst_ratio);
+  CHECK(r1.worst_ratio > 0.9);  // the bound is tight: half a step is reached on random data
+  // bf16 input: the same bytes as its float values
+  const auto w = normal_matrix(4, 128, rng).to<pmc::bf16>();
+  const auto qb = Q::quantize(w, QuantFormat::int8), qf = Q::quantize(w.to<float>(), QuantFormat::int8);
+  CHECK(qb.codes.to_vector() == qf.codes.to_vector());
+  CHECK(qb.absmax.to_vector() == qf.absmax.to_vector());
+  CHECK(round_trip(w, QuantFormat::int8).worst_ratio <= 1);
+}
+
+TEST_CASE("quantize: nf4 round trip is within its bound per element, random and adversarial blocks") {
+  std::mt19937 rng(65);
+  const auto r1 = round_trip(normal_matrix(96, 256, rng), QuantFormat::nf4);
+  const auto r2 = round_trip(adversarial_matrix(rng), QuantFormat::nf4);
+  MESSAGE("nf4 N(0,1) 96x256: max |x − x̂| = ", r1.worst_abs, ", max error / bound = ", r1.worst_ratio);
+  MESSAGE("nf4 adversarial: max error / bound = ", r2.worst_ratio);
+  // all-zero and constant blocks come back exactly (code 7 = 0; a constant block is ±absmax = level ±1)
+  const auto w = adversarial_matrix(rng);
+  const auto q = Q::quantize(w, QuantFormat::nf4);
+  Tensor<float> back(w.shape());
+  Q::dequantize(q, back);
+  for (int i = 0; i < 64; ++i) CHECK(back.data()[i] == 0.f);
+  const auto codes = q.codes.to_vector();
+  for (int i = 64; i < 96; ++i) CHECK(codes[i] == 0xff);  // block 2, 0.375 = +absmax: level 15 in both nibbles
+  for (int i = 96; i < 128; ++i) CHECK(codes[i] == 0x00);  // block 3, −2.5 = −absmax: level 0
+  CHECK(q.bytes() == w.numel() / 2 + q.blocks() + 4 * q.absmax2.numel() + 4);
+  const auto q8 = Q::quantize(w, QuantFormat::int8);
+  CHECK(q8.bytes() == w.numel() + 4 * q8.blocks());
+  MESSAGE("bytes per element: int8 ", static_cast<double>(q8.bytes()) / w.numel(), ", nf4 ",
+          static_cast<double>(q.bytes()) / w.numel());
+  // bf16 input: the same bytes as its float values
+  const auto wb = normal_matrix(4, 512, rng).to<pmc::bf16>();
+  const auto qb = Q::quantize(wb, QuantFormat::nf4), qf = Q::quantize(wb.to<float>(), QuantFormat::nf4);
+  CHECK(qb.codes.to_vector() == qf.codes.to_vector());
+  CHECK(qb.absmax_codes.to_vector() == qf.absmax_codes.to_vector());
+  CHECK(qb.offset == qf.offset);
+}
+
+TEST_CASE("quantize: the NF4 levels and the dynamic map are bitsandbytes' tables") {
+  // QLoRA's NF4 (Dettmers et al. 2023, appendix E; bitsandbytes functional.get_4bit_type("nf4"))
+  const double published[16] = {-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+                                -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+                                0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+                                0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
+  for (int i = 0; i < 16; ++i) CHECK(quant::kNf4[i] == static_cast<float>(published[i]));
+  // create_dynamic_map(signed=True): for i = 0..6, the midpoints of linspace(0.1, 1, 2^i + 1) times ±10^(i−6),
+  // then 0 and 1, sorted. Recomputed in double; float32 arithmetic in bitsandbytes makes them agree to 1e-6.
+  std::vector<double> d;
+  for (int i = 0; i < 7; ++i) {
+    const int items = (1 << i) + 1;
+    for (int k = 0; k + 1 < items; ++k) {
+      const double lo = 0.1 + 0.9 * k / (items - 1), hi = 0.1 + 0.9 * (k + 1) / (items - 1);
+      const double v = std::pow(10.0, i - 6) * (lo + hi) / 2;
+      d.push_back(v);
+      d.push_back(-v);
+    }
+  }
+  d.push_back(0);
+  d.push_back(1);
+  std::sort(d.begin(), d.end());
+  REQUIRE(d.size() == 256);
+  for (int i = 0; i < 256; ++i) CHECK(quant::kDynamicMap[i] == doctest::Approx(d[i]).epsilon(1e-6));
+  CHECK(quant::kDynamicMap[127] == 0.f);
+  CHECK(quant::kDynamicMap[255] == 1.f);
+  CHECK(quant::kNf4Gap == doctest::Approx(0.3038072).epsilon(1e-6));
+  CHECK(quant::kDynamicGap == doctest::Approx(0.0140625).epsilon(1e-5));
+}
+
+TEST_CASE("quantize: nf4 matches bitsandbytes (golden from tools/make_golden_quant.py)") {
+  const auto path = pmc::test::source_dir() / "tests/golden/quant/nf4.safetensors";
+  const auto f = pmc::io::SafetensorsFile::open(path);
+  const auto levels = f.get<float>("nf4_levels"), dyn = f.get<float>("dynamic_map");
+  for (int i = 0; i < 16; ++i)
+    CHECK(std::bit_cast<std::uint32_t>(levels.data()[i]) == std::bit_cast<std::uint32_t>(quant::kNf4[i]));
+  for (int i = 0; i < 256; ++i)
+    CHECK(std::bit_cast<std::uint32_t>(dyn.data()[i]) == std::bit_cast<std::uint32_t>(quant::kDynamicMap[i]));
+  // bitsandbytes' CPU quantize_blockwise (0.50): a 65536-bin table over [−1, 1], each bin holding the code nearest
+  // to the bin's value; v goes to bin round((v + 1) / 2 · 65535). Emulated here only to explain its choices.
+  std::vector<std::uint8_t> lut(65536);
+  {
+    float mids[255];
+    for (int i = 0; i < 255; ++i) mids[i] = 0.5f * (quant::kDynamicMap[i] + quant::kDynamicMap[i + 1]);
+    int c = 0;
+    for (int i = 0; i < 65536; ++i) {
+      const float val = -1.0f + (2.0f * static_cast<float>(i)) / 65535.f;
+      while (c < 255 && mids[c] < val) ++c;
+      lut[i] = static_cast<std::uint8_t>(c);
+    }
+  }
+  auto bnb_cpu_code = [&](float v) {
+    v = std::clamp(v, -1.f, 1.f);
+    return lut[static_cast<std::uint16_t>((v + 1.0f) * 0.5f * 65535.f + 0.5f)];
+  };
+
+  for (const std::string name : {"w64x256", "w40x512"}) {
+    CAPTURE(name);
+    const auto w = f.get<float>(name + ".w");
+    const float bnb_offset = golden_scalar(f, name + ".offset");
+    const auto bnb_codes = f.get<std::uint8_t>(name + ".codes");
+    const auto bnb_acodes = f.get<std::uint8_t>(name + ".absmax");
+    const auto bnb_absmax2 = f.get<float>(name + ".absmax2");
+    const auto bnb_dequant = f.get<float>(name + ".dequant");
+    auto bit_mismatches = [&](const Tensor<float>& a) {
+      std::int64_t n = 0;
+      for (std::int64_t i = 0; i < a.numel(); ++i)
+        n += std::bit_cast<std::uint32_t>(a.data()[i]) != std::bit_cast<std::uint32_t>(bnb_dequant.data()[i]);
+      return n;
+    };
+
+    // 1. The format: pmc dequantizes bitsandbytes' bytes to bitsandbytes' floats, bit for bit.
+    QuantizedMatrix<pmc::Cpu> theirs;
+    theirs.format = QuantFormat::nf4;
+    theirs.rows = w.size(0);
+    theirs.cols = w.size(1);
+    theirs.codes = bnb_codes;
+    theirs.absmax_codes = bnb_acodes;
+    theirs.absmax2 = bnb_absmax2;
+    theirs.offset = bnb_offset;
+    Tensor<float> back(w.shape());
+    Q::dequantize(theirs, back);
+    CHECK(bit_mismatches(back) == 0);
+
+    // 2. Quantization with bitsandbytes' offset: the NF4 codes and absmax2 are identical; each absmax code is the
+    //    nearest entry, which is bitsandbytes' except where its CPU table picks the farther neighbour.
+    const auto q = Q::quantize(w, QuantFormat::nf4, bnb_offset);
+    CHECK(q.codes.to_vector() == bnb_codes.to_vector());
+    REQUIRE(q.absmax2.numel() == bnb_absmax2.numel());
+    for (std::int64_t g = 0; g < q.absmax2.numel(); ++g) CHECK(q.absmax2.data()[g] == bnb_absmax2.data()[g]);
+    const auto true_absmax = [&](std::int64_t b) { return quant::absmax_of(w.data() + b * 64, 64); };
+    int differ = 0;
+    for (std::int64_t b = 0; b < q.blocks(); ++b) {
+      const float v = (true_absmax(b) - bnb_offset) * (1.0f / bnb_absmax2.data()[b / 256]);
+      const std::uint8_t mine = q.absmax_codes.data()[b], theirs_code = bnb_acodes.data()[b];
+      CHECK(theirs_code == bnb_cpu_code(v));  // the emulation explains every bitsandbytes code
+      if (mine != theirs_code) {
+        ++differ;
+        CHECK(std::abs(static_cast<int>(mine) - static_cast<int>(theirs_code)) == 1);
+        CHECK(std::fabs(v - quant::kDynamicMap[mine]) < std::fabs(v - quant::kDynamicMap[theirs_code]));
+      }
+    }
+    Q::dequantize(q, back);
+    MESSAGE(name, ": absmax codes differing from bitsandbytes' CPU table (pmc nearer each time): ", differ, " of ",
+            q.blocks(), "; dequantized floats differing: ", bit_mismatches(back), " of ", back.numel(),
+            ", max |x̂_pmc − x̂_bnb| = ", pmc::test::max_abs_diff(back, bnb_dequant));
+
+    // 3. pmc's own offset (the mean summed in double) is within an ulp of torch's float32 mean; the NF4 codes do
+    //    not depend on it.
+    const auto own = Q::quantize(w, QuantFormat::nf4);
+    CHECK(own.codes.to_vector() == bnb_codes.to_vector());
+    const float ulp = std::nextafter(std::abs(bnb_offset), INFINITY) - std::abs(bnb_offset);
+    CHECK(std::abs(own.offset - bnb_offset) <= ulp);
+    MESSAGE(name, ": offset ", own.offset, " vs bitsandbytes ", bnb_offset, " (", (own.offset - bnb_offset) / ulp,
+            " ulp)");
+  }
+}
+
+TEST_CASE("quantize: the quantized linear's forward is x · dequant(W)ᵀ and its backward matches finite differences") {
+  namespace ag = pmc::autograd;
+  std::mt19937 rng(66);
+  for (const auto fmt : {QuantFormat::int8, QuantFormat::nf4}) {
+    const std::string format_name = pmc::ops::quant_format_name(fmt);
+    CAPTURE(format_name);
+    const auto w = pmc::test::random_tensor<double>({6, 128}, rng);
+    const auto q = Q::quantize(w, fmt);
+    Tensor<double> wd({6, 128});
+    Q::dequantize(q, wd);
+    ag::Var<double> x(pmc::test::random_tensor<double>({5, 128}, rng), true);
+    const auto dy = pmc::test::random_tensor<double>({5, 6}, rng);
+    auto y = ag::linear(x, q);
+    CHECK(y.requires_grad());
+    CHECK(pmc::test::max_abs_diff(y.value(), reference_linear(x.value(), wd)) < 1e-12);
+    ag::backward(ag::sum(ag::mul(y, ag::Var<double>(dy, false))));
+    auto loss = [&] {
+      ag::NoGrad ng;
+      return pmc::test::dot(dy, ag::linear(x, q).value());
+    };
+    CHECK(pmc::test::gradcheck("quantized linear dx", x.value(), x.grad(), loss) < 1e-6);
+    // no gradient recorded when x does not require it
+    const ag::Var<double> xc(x.value(), false);
+    CHECK_FALSE(ag::linear(xc, q).requires_grad());
+  }
+}
+
+TEST_CASE("quantize: the quantized forward of a 256x512 weight is close to the unquantized one") {
+  std::mt19937 rng(67);
+  const auto w = normal_matrix(256, 512, rng, 0.02);
+  const auto x = normal_matrix(32, 512, rng);
+  Tensor<float> y({32, 256});
+  pmc::ops::Matmul<pmc::Cpu>::forward(x, w, y, false, true);
+  // stated bounds on ‖y_q − y‖_F / ‖y‖_F (measured: 0.0059 for int8 and 0.092 for nf4)
+  for (const auto& [fmt, limit] : {std::pair{QuantFormat::int8, 0.01}, std::pair{QuantFormat::nf4, 0.12}}) {
+    const auto q = Q::quantize(w, fmt);
+    const pmc::autograd::Var<float> xv(x, false);
+    const auto yq = pmc::autograd::linear(xv, q).value();
+    Tensor<float> diff({32, 256});
+    for (std::int64_t i = 0; i < diff.numel(); ++i) diff.data()[i] = yq.data()[i] - y.data()[i];
+    const double rel = frobenius(diff) / frobenius(y);
+    // the worst case from the per-element bounds: ‖x Eᵀ‖_F ≤ ‖x‖_F ‖E‖_F with |E_ij| ≤ bound of its block
+    const auto bounds = pmc::ops::block_error_bounds(q);
+    double e2 = 0;
+    for (double b : bounds) e2 += 64 * b * b;
+    const double worst = frobenius(x) * std::sqrt(e2) / frobenius(y);
+    MESSAGE(std::string(pmc::ops::quant_format_name(fmt)), ": relative error of the forward ", rel, " (stated bound ",
+            limit, ", worst case from the element bounds ", worst, ")");
+    CHECK(rel < limit);
+    CHECK(rel <= worst);
+  }
+}
+
+TEST_CASE("quantize: the bytes do not depend on the thread count") {
+#if defined(_OPENMP)
+  std::mt19937 rng(68);
+  const auto w = normal_matrix(512, 640, rng);  // 5120 blocks, 20 absmax groups
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto a = Q::quantize(w, QuantFormat::nf4);
+  const auto a8 = Q::quantize(w, QuantFormat::int8);
+  omp_set_num_threads(4);
+  const auto b = Q::quantize(w, QuantFormat::nf4);
+  const auto b8 = Q::quantize(w, QuantFormat::int8);
+  omp_set_num_threads(saved);
+  CHECK(a.codes.to_vector() == b.codes.to_vector());
+  CHECK(a.absmax_codes.to_vector() == b.absmax_codes.to_vector());
+  CHECK(a.absmax2.to_vector() == b.absmax2.to_vector());
+  CHECK(a.offset == b.offset);
+  CHECK(a8.codes.to_vector() == b8.codes.to_vector());
+  CHECK(a8.absmax.to_vector() == b8.absmax.to_vector());
+#else
+  MESSAGE("built without OpenMP: one thread only");
+#endif
+}
+
+TEST_CASE("quantize: bad shapes are refused with a clear pmc::Error") {
+  Tensor<float> w({3, 7});
+  CHECK_THROWS_AS(Q::quantize(w, QuantFormat::nf4), pmc::Error);
+  CHECK_THROWS_WITH(Q::quantize(w, QuantFormat::int8),
+                    doctest::Contains("rows · cols = 3 · 7 = 21 is not a multiple of the block size 64"));
+  CHECK_THROWS_WITH(Q::quantize(Tensor<float>({64}), QuantFormat::int8), doctest::Contains("must be 2-D"));
+  const auto q = Q::quantize(Tensor<float>({4, 64}), QuantFormat::nf4);
+  CHECK_THROWS_WITH(Q::dequantize(q, Tensor<float>({64, 4})),
+                    doctest::Contains("must have the quantized shape (4, 64)"));
+  const pmc::autograd::Var<float> x(Tensor<float>({2, 32}), false);
+  CHECK_THROWS_WITH(pmc::autograd::linear(x, q), doctest::Contains("does not match the quantized weight"));
+}
