@@ -91,7 +91,10 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   if (!a.init.empty()) llama::load_weights(model, a.init);
   else model.init_random(a.seed, a.init_std);
   const auto lora = lora_config_of(a);
-  if (lora) model.add_lora(*lora, a.seed);
+  if (lora) {
+    model.add_lora(*lora, a.seed);
+    model.quantize_base(llama::parse_base_quant(a.base_quant));
+  }
   const fs::path out = a.out;
   const bool lead = dist::rank_of(a.comm) == 0;  // with data-parallel ranks, rank 0 writes the token files
   io::ensure_directory(out / "data");

@@ -25,8 +25,8 @@ namespace {
 constexpr Config kCfg = test::hf_test_gqa;  // dim 24, 3 layers, 6 heads over 2 kv heads, ffn 52
 
 template <class T>
-Model<dynamic, T> random_model(std::uint64_t seed) {
-  Model<dynamic, T> m(kCfg);
+Model<dynamic, T> random_model(std::uint64_t seed, const Config& cfg = kCfg) {
+  Model<dynamic, T> m(cfg);
   m.init_random(seed, 0.1f);
   return m;
 }
@@ -41,10 +41,13 @@ void randomize_adapters(const Model<dynamic, T>& m, std::uint64_t seed, double s
   }
 }
 
+/// A shape whose projections hold whole blocks of 64 (quantized bases): dim 32, 2 layers, kv dim 16, ffn 64.
+constexpr Config kQuantCfg = test::hf_test_train;
+
 Tensor<std::int32_t> tokens_of(std::int64_t B, std::int64_t T, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   Tensor<std::int32_t> t({B, T});
-  for (auto& x : t.span()) x = static_cast<std::int32_t>(rng() % kCfg.vocab_size);
+  for (auto& x : t.span()) x = static_cast<std::int32_t>(rng() % 64);  // within both test shapes' vocabularies
   return t;
 }
 
@@ -374,4 +377,102 @@ TEST_CASE("lora: PEFT parity on all seven projections: logits, adapter gradients
 
 TEST_CASE("lora: PEFT parity with rsLoRA on q and v of a tied model") {
   check_against_peft("qv_rslora", 1e-2, 1e-3, 1);
+}
+
+TEST_CASE("qlora: a quantized base computes what its dequantized weights compute, forward and backward") {
+  for (auto format : {BaseQuant::int8, BaseQuant::nf4}) {
+    CAPTURE(base_quant_name(format));
+    auto q = random_model<float>(30, kQuantCfg);
+    q.add_lora(all_targets(2, 4), 31);
+    randomize_adapters(q, 32);
+    q.quantize_base(format);
+    CHECK(q.base_quant() == format);
+    CHECK(q.blocks()[0].wq.value().data() == nullptr);  // the dense weights are freed
+    // the same model with the dequantized weights as plain tensors
+    auto d = random_model<float>(30, kQuantCfg);
+    d.add_lora(all_targets(2, 4), 31);
+    randomize_adapters(d, 32);
+    for (std::size_t l = 0; l < q.blocks().size(); ++l)
+      for (auto p : kAllProjections) {
+        Tensor<float> w(d.blocks()[l].weight(p).shape());
+        ops::Quantize<Cpu>::dequantize(*q.blocks()[l].quantized[static_cast<std::size_t>(p)], w);
+        d.blocks()[l].weight(p).set_value(w);
+      }
+    const auto tokens = tokens_of(2, 6, 33), targets = tokens_of(2, 6, 34);
+    for (auto* m : {&q, &d}) {
+      m->zero_grad();
+      autograd::backward(m->loss(tokens, targets));
+    }
+    double worst = 0;
+    for (std::size_t i = 0; i < q.lora_parameters().size(); ++i)
+      worst = std::max(worst, test::max_rel_diff(q.lora_parameters()[i].var.grad(), d.lora_parameters()[i].var.grad()));
+    CHECK(worst == 0);  // the same dequantized values through the same products
+    CHECK(test::error_of([&] { q.merge_lora(); }).find("quantized") != std::string::npos);
+    CHECK(test::error_of([&] { save_hf(q, test::tmp_dir() / "qlora_save"); }).find("save_peft_adapter") != std::string::npos);
+  }
+  auto trainable = random_model<float>(35, kQuantCfg);
+  CHECK(test::error_of([&] { trainable.quantize_base(BaseQuant::nf4); }).find("freeze") != std::string::npos);
+}
+
+TEST_CASE("qlora: the quantized base's logits stay within the format's bound of the bf16 model's") {
+  // The bound is on the relative error ‖Δlogits‖ / ‖logits‖ (Frobenius) over a batch, for normal weights: one
+  // quantized product is within 1% (int8) and 12% (nf4) of the dense one (tests/ops/quantize_test.cpp), and this
+  // model stacks 14 of them in 2 blocks before the (unquantized) head; the errors, independent across products,
+  // add in quadrature, not linearly: 2% and 20%.
+  const std::map<BaseQuant, double> bound{{BaseQuant::int8, 0.02}, {BaseQuant::nf4, 0.20}};
+  auto ref = random_model<float>(36, kQuantCfg);
+  Model<dynamic, bf16> half(kQuantCfg);
+  half.copy_weights_from(ref);
+  const auto tokens = tokens_of(2, 16, 37);
+  autograd::NoGrad ng;
+  const auto base = half.forward(tokens).value().to<float>();
+  for (auto format : {BaseQuant::int8, BaseQuant::nf4}) {
+    Model<dynamic, bf16> q(kQuantCfg);
+    q.copy_weights_from(ref);
+    q.freeze_base();
+    q.quantize_base(format);
+    const auto logits = q.forward(tokens).value().to<float>();
+    const double e = std::sqrt(test::nmse(logits, base));
+    MESSAGE("  largest single logit difference relative to the largest logit: ", test::max_rel_diff(logits, base));
+    std::int64_t dense = 0;
+    for (const auto& b : q.blocks())
+      for (auto p : kAllProjections) dense += b.weight(p).shape().numel() * 2;
+    MESSAGE(base_quant_name(format), " base vs bf16 base: logits relative error (Frobenius) ", e, " (bound ",
+            bound.at(format), "); projections ", q.quantized_bytes(), " bytes vs ", dense, " in bf16");
+    CHECK(e < bound.at(format));
+    CHECK(e > 0);
+  }
+}
+
+TEST_CASE("qlora: bf16 adapters on an NF4 base train with the trainer; the loss falls; the adapter reloads") {
+  const auto corpus = test::write_markov_corpus("qlora.tokens", 60, 38, {.vocab = kQuantCfg.vocab_size});
+  const auto tf = data::TokenFile::open(corpus);
+  Model<dynamic, bf16> m(kQuantCfg);
+  m.copy_weights_from(random_model<float>(39, kQuantCfg));
+  LoraConfig lc = all_targets(4, 8);
+  lc.dropout = 0.1;
+  m.add_lora(lc, 40);
+  m.quantize_base(BaseQuant::nf4);
+  train::TrainOptions o;
+  o.seq_len = 16;
+  o.batch = 4;
+  o.steps = 30;
+  o.lr = 1e-2;
+  o.warmup = 2;
+  o.out_dir = test::tmp_dir() / "qlora_run";
+  o.progress = false;
+  o.recompute = true;
+  fs::remove_all(o.out_dir);
+  train::Trainer trainer(m, tf, nullptr, o);
+  CHECK(trainer.run());
+  const auto& h = trainer.history();
+  MESSAGE("QLoRA (nf4 base, bf16 adapters, dropout 0.1): loss ", h.front().loss, " -> ", h.back().loss);
+  CHECK(h.back().loss < h.front().loss - 0.3);
+  CHECK(is_adapter_folder(o.out_dir));
+  CHECK_FALSE(fs::exists(o.out_dir / "model.safetensors"));
+  Model<dynamic, bf16> again(kQuantCfg);
+  again.copy_weights_from(random_model<float>(39, kQuantCfg));
+  load_peft_adapter(again, o.out_dir, false);
+  for (std::size_t i = 0; i < again.lora_parameters().size(); ++i)
+    CHECK(test::max_abs_diff(again.lora_parameters()[i].var.value(), m.lora_parameters()[i].var.value()) == 0);
 }

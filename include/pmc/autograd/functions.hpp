@@ -192,6 +192,18 @@ Var<T, D> reshape(const Var<T, D>& a, const Shape& shape) {
   return out;
 }
 
+namespace detail {
+/// 1 · bᵀ: the bias b (out) repeated on n rows, as the product of a column of ones and the bias row (its
+/// gradient, Σ over rows, comes from matmul's backward).
+template <class T, Device D>
+Var<T, D> bias_rows(std::int64_t n, const Var<T, D>& bias) {
+  Tensor<T, Cpu> ones_host(Shape{n, 1});
+  ones_host.fill(T(1));
+  const Var<T, D> ones(to_device<D>(ones_host), false);
+  return matmul(ones, reshape(bias, Shape{1, bias.shape()[0]}));
+}
+}  // namespace detail
+
 /// A linear layer with bias: y = x · Wᵀ + 1 · bᵀ,  x: (N, in), W: (out, in), b: (out) → y: (N, out). The bias
 /// enters as a rank-1 product of a column of ones and the bias row, so its gradient, db = Σ_n dy[n, :], comes
 /// from matmul's backward on every device (no op of its own; the cost is one K = 1 product).
@@ -199,10 +211,15 @@ template <class T, Device D>
 Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight, const Var<T, D>& bias) {
   PMC_CHECK(bias.shape().rank() == 1 && bias.shape()[0] == weight.shape()[0], "linear: bias ", bias.shape().str(),
             " does not match the ", weight.shape()[0], " outputs of weight ", weight.shape().str());
-  Tensor<T, Cpu> ones_host(Shape{x.shape()[0], 1});
-  ones_host.fill(T(1));
-  const Var<T, D> ones(to_device<D>(ones_host), false);
-  return add(linear(x, weight), matmul(ones, reshape(bias, Shape{1, bias.shape()[0]})));
+  return add(linear(x, weight), detail::bias_rows(x.shape()[0], bias));
+}
+
+/// The same on a frozen quantized weight: y = x · dequant(W)ᵀ + 1 · bᵀ.
+template <class T, Device D>
+Var<T, D> linear(const Var<T, D>& x, const ops::QuantizedMatrix<D>& weight, const Var<T, D>& bias) {
+  PMC_CHECK(bias.shape().rank() == 1 && bias.shape()[0] == weight.rows, "linear: bias ", bias.shape().str(),
+            " does not match the ", weight.rows, " outputs of the quantized weight");
+  return add(linear(x, weight), detail::bias_rows(x.shape()[0], bias));
 }
 
 /// Embedding lookup: weight (V, D), tokens (N) → (N, D).

@@ -163,6 +163,8 @@ Model<dynamic, T, D> load_model(const std::filesystem::path& path, bool trainabl
 template <Config C, class T>
 void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
              std::uint64_t max_shard_bytes = 5ull << 30) {
+  PMC_CHECK(model.base_quant() == BaseQuant::none, "save_hf: ", dir.string(), ": the model's base is quantized (",
+            base_quant_name(model.base_quant()), "); save its LoRA adapter (save_peft_adapter) instead");
   std::vector<io::SafetensorsEntry> entries;
   const bool permute = model.rope_layout() == ops::RopeLayout::interleaved;
   for (const auto& p : model.named_parameters()) {

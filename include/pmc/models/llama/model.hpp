@@ -92,6 +92,8 @@ class Model {
     Var<T, D> b_gate, b_up, b_down; // (F), (F), (D)
     // LoRA adapters by Projection (add_lora), undefined for the projections it does not target
     std::array<LoraAdapter<T, D>, kProjections> lora{};
+    // the frozen projection weights held quantized (quantize_base), whose Vars then keep only their shapes
+    std::array<std::optional<ops::QuantizedMatrix<D>>, kProjections> quantized{};
 
     const Var<T, D>& weight(Projection p) const {
       const std::array<const Var<T, D>*, kProjections> w{&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
@@ -379,10 +381,43 @@ class Model {
     }
   }
 
+  /// Stores the seven projection weights of every block quantized (ops/quantize.hpp: int8, or QLoRA's NF4 with
+  /// double-quantized scales) and frees them: the forward and backward dequantize each one on the fly, one at a
+  /// time. The base must be frozen first (freeze_base, or add_lora before or after); embeddings, norms, biases and
+  /// the head stay in T. BaseQuant::none does nothing.
+  void quantize_base(BaseQuant format) {
+    if (format == BaseQuant::none) return;
+    PMC_CHECK(base_quant_ == BaseQuant::none, "Model::quantize_base: the base is already quantized (",
+              base_quant_name(base_quant_), ")");
+    PMC_CHECK(!blocks_.empty() && !blocks_[0].wq.requires_grad(),
+              "Model::quantize_base: a quantized base cannot train; freeze it (freeze_base or add_lora) first");
+    const auto f = format == BaseQuant::int8 ? ops::QuantFormat::int8 : ops::QuantFormat::nf4;
+    for (auto& b : blocks_) {
+      for (auto p : kAllProjections) {
+        const auto& w = b.weight(p);
+        b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::quantize(w.value(), f);
+        w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
+      }
+    }
+    base_quant_ = format;
+  }
+  /// How the base's projections are stored (none: in T).
+  BaseQuant base_quant() const { return base_quant_; }
+  /// Bytes of the quantized projection weights (codes and scales; 0 when the base is not quantized).
+  std::int64_t quantized_bytes() const {
+    std::int64_t n = 0;
+    for (const auto& b : blocks_)
+      for (const auto& q : b.quantized)
+        if (q) n += q->bytes();
+    return n;
+  }
+
   /// Folds the adapters into the base, W ← W + scaling · B·A (what PEFT's merge_and_unload does), and removes
   /// them: the model then runs without LoRA and gives the same outputs (to the rounding of T).
   void merge_lora() {
     PMC_CHECK(lora_.has_value(), "Model::merge_lora: the model has no LoRA adapters");
+    PMC_CHECK(base_quant_ == BaseQuant::none, "Model::merge_lora: the base is quantized (",
+              base_quant_name(base_quant_), "); merge into a model loaded unquantized");
     const float s = static_cast<float>(lora_->scaling());
     for (auto& b : blocks_) {
       for (auto p : kAllProjections) {
@@ -438,7 +473,9 @@ class Model {
     auto proj = [&](const Var<T, D>& in, Projection p) {
       const Var<T, D>& w = b.weight(p);
       const Var<T, D>& bias = b.bias(p);
-      auto y = bias.defined() ? ag::linear(in, w, bias) : ag::linear(in, w);
+      Var<T, D> y;
+      if (const auto& q = b.quantized[static_cast<std::size_t>(p)]) y = bias.defined() ? ag::linear(in, *q, bias) : ag::linear(in, *q);
+      else y = bias.defined() ? ag::linear(in, w, bias) : ag::linear(in, w);
       const auto& adapter = b.lora[static_cast<std::size_t>(p)];
       if (!adapter.defined()) return y;
       Var<T, D> x = in;
@@ -482,6 +519,7 @@ class Model {
   SpecialTokenIds special_tokens_{};
   bool recompute_ = false;
   std::optional<LoraConfig> lora_;
+  BaseQuant base_quant_ = BaseQuant::none;
   std::optional<std::uint64_t> dropout_key_;
   Config config_{};  // the architecture of a dynamic model (unused when C is static)
 };
