@@ -49,6 +49,50 @@ void check_loss_and_grads() {
 TEST_CASE("model/loss and every gradient, fp32") { check_loss_and_grads<float>(); }
 TEST_CASE("model/loss and every gradient, bf16") { check_loss_and_grads<bf16>(); }
 
+namespace {
+
+template <class T>
+void check_lora(llama::BaseQuant quant) {
+  llama::Model<kTiny, T, Cpu> cpu;
+  llama::Model<kTiny, T, Cuda> gpu;
+  cpu.init_random(9);
+  gpu.init_random(9);
+  llama::LoraConfig lc;
+  lc.rank = 4;
+  lc.alpha = 8;
+  lc.targets = llama::parse_lora_targets("all");
+  cpu.add_lora(lc, 11);
+  gpu.add_lora(lc, 11);  // drawn on the host: the same adapters
+  std::mt19937 rng(12);
+  const auto pc = cpu.lora_parameters();
+  const auto pg = gpu.lora_parameters();
+  for (std::size_t i = 0; i < pc.size(); ++i) {  // B ≠ 0, so that the adapters count
+    const auto t = rnd<T>(pc[i].var.shape(), rng, -0.1, 0.1);
+    pmc::copy(t, pc[i].var.value());
+    pmc::copy(dev(t), pg[i].var.value());
+  }
+  cpu.quantize_base(quant);
+  gpu.quantize_base(quant);
+  const auto tokens = random_ids(2, 24, 13), targets = random_ids(2, 24, 14);
+  double loss_cpu = 0, loss_gpu = 0;
+  autograd::backward(cpu.loss(tokens, targets, nullptr, &loss_cpu));
+  autograd::backward(gpu.loss(dev(tokens), dev(targets), nullptr, &loss_gpu));
+  INFO(type_name<T>(), " base ", llama::base_quant_name(quant), ": loss cpu ", loss_cpu, ", gpu ", loss_gpu);
+  CHECK(std::abs(loss_gpu - loss_cpu) / loss_cpu <= parity_bound<T>());
+  for (std::size_t i = 0; i < pc.size(); ++i) PMC_CHECK_PARITY(T, pg[i].var.grad(), pc[i].var.grad(), pc[i].name);
+}
+
+}  // namespace
+
+TEST_CASE("model/LoRA on all projections: loss and adapter gradients, fp32 and bf16 base") {
+  check_lora<float>(llama::BaseQuant::none);
+  check_lora<bf16>(llama::BaseQuant::none);
+}
+TEST_CASE("model/QLoRA: loss and adapter gradients on an int8 and an NF4 base (bf16)") {
+  check_lora<bf16>(llama::BaseQuant::int8);
+  check_lora<bf16>(llama::BaseQuant::nf4);
+}
+
 TEST_CASE("model/one clipped AdamW training step, fp32") {
   llama::Model<kTiny, float, Cpu> cpu;
   llama::Model<kTiny, float, Cuda> gpu;
