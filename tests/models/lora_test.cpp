@@ -476,3 +476,64 @@ TEST_CASE("qlora: bf16 adapters on an NF4 base train with the trainer; the loss 
   for (std::size_t i = 0; i < again.lora_parameters().size(); ++i)
     CHECK(test::max_abs_diff(again.lora_parameters()[i].var.value(), m.lora_parameters()[i].var.value()) == 0);
 }
+
+TEST_CASE("lora: a run stopped and resumed from its checkpoint continues bit for bit (dropout, accumulation, bf16)") {
+  const auto corpus = test::write_markov_corpus("lora_resume.tokens", 60, 41, {.vocab = kQuantCfg.vocab_size});
+  const auto tf = data::TokenFile::open(corpus);
+  auto run = [&](const fs::path& out, std::int64_t stop_after) {
+    Model<dynamic, bf16> m(kQuantCfg);
+    m.copy_weights_from(random_model<float>(42, kQuantCfg));
+    LoraConfig lc = all_targets(4, 8);
+    lc.dropout = 0.2;
+    m.add_lora(lc, 43);
+    train::TrainOptions o;
+    o.seq_len = 16;
+    o.batch = 4;
+    o.grad_accum = 2;
+    o.steps = 10;
+    o.lr = 5e-3;
+    o.warmup = 2;
+    o.seed = 44;
+    o.save_every = 4;
+    o.out_dir = out;
+    o.progress = false;
+    o.stop_after = stop_after;
+    train::Trainer trainer(m, tf, nullptr, o);
+    trainer.resume_if_present();
+    trainer.run();
+    return trainer.history();
+  };
+  const auto a = test::tmp_dir() / "lora_resume_a", b = test::tmp_dir() / "lora_resume_b";
+  fs::remove_all(a);
+  fs::remove_all(b);
+  const auto whole = run(a, -1);
+  run(b, 6);  // stops after step 6: the checkpoint holds the adapters' fp32 masters and AdamW state
+  CHECK(fs::exists(b / "checkpoints/latest"));
+  const auto resumed = run(b, -1);
+  REQUIRE(resumed.size() == whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    INFO("step ", i + 1);
+    CHECK(resumed[i].loss == whole[i].loss);
+    CHECK(resumed[i].grad_norm == whole[i].grad_norm);
+  }
+  const auto fa = io::SafetensorsFile::open(a / "adapter_model.safetensors");
+  const auto fb = io::SafetensorsFile::open(b / "adapter_model.safetensors");
+  for (const auto& n : fa.names()) CHECK(test::max_abs_diff(fa.get<bf16>(n), fb.get<bf16>(n)) == 0);
+  // a checkpoint of another LoRA setting is refused, naming what differs
+  Model<dynamic, bf16> other(kQuantCfg);
+  other.copy_weights_from(random_model<float>(42, kQuantCfg));
+  LoraConfig lc = all_targets(4, 16);
+  lc.dropout = 0.2;
+  other.add_lora(lc, 43);
+  train::TrainOptions o;
+  o.seq_len = 16;
+  o.batch = 4;
+  o.steps = 10;
+  o.out_dir = test::tmp_dir() / "lora_resume_other";
+  o.progress = false;
+  fs::remove_all(o.out_dir);
+  train::Trainer t(other, tf, nullptr, o);
+  const std::string e = test::error_of([&] { t.resume_if_present(b); });
+  INFO(e);
+  CHECK(e.find("alpha") != std::string::npos);
+}
