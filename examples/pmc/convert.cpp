@@ -5,6 +5,7 @@
 #include <string>
 
 #include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/lora.hpp>
 #include <pmc/pmc.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
 
@@ -16,11 +17,14 @@ namespace {
 const pmc::cli::Command convert_command{
     "convert", "Convert a model (HF folder, .safetensors, llama2.c .bin) to a Hugging Face folder", [](CLI::App& app) {
       struct Opts {
-        std::string model, out, dtype = "fp32", tokenizer;
+        std::string model, out, dtype = "fp32", tokenizer, adapter;
       };
       auto o = std::make_shared<Opts>();
       app.add_option("--model", o->model, "HF folder, .safetensors file or llama2.c .bin")->required();
       app.add_option("--out", o->out, "output folder (config.json + model.safetensors)")->required();
+      app.add_option("--adapter", o->adapter,
+                     "a PEFT LoRA adapter folder for --model (pmc's or PEFT's): merged into the weights "
+                     "(W + alpha/r * B*A, in fp32), so --out is a plain model");
       app.add_option("--dtype", o->dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
       app.add_option("--tokenizer", o->tokenizer,
                      "tokenizer.model, tokenizer.json or a folder holding one, written into --out as tokenizer.json "
@@ -28,8 +32,17 @@ const pmc::cli::Command convert_command{
           ->check(CLI::ExistingPath);
       return [o]() {
         {
-          const auto model = pmc::llama::load_model<float>(o->model);
+          if (!o->adapter.empty()) (void)pmc::llama::read_peft_config(o->adapter);  // fail before loading the base
+          auto model = pmc::llama::load_model<float>(o->model);
           const pmc::llama::Config C = model.config();
+          if (!o->adapter.empty()) {
+            const auto lora = pmc::llama::load_peft_adapter(model, o->adapter, /*trainable=*/false);
+            model.merge_lora();  // in fp32, before --dtype rounds the merged weights
+            std::string targets;
+            for (const auto& m : pmc::llama::lora_target_modules(lora)) targets += (targets.empty() ? "" : ",") + m;
+            std::printf("pmc convert: merged LoRA adapter %s (rank %d, alpha %g, %s) into %s\n", o->adapter.c_str(),
+                        lora.rank, lora.alpha, targets.c_str(), o->model.c_str());
+          }
           if (o->dtype == "bf16") {
             pmc::llama::Model<pmc::llama::dynamic, pmc::bf16> half(C, false);
             auto src = model.named_parameters();

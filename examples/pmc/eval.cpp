@@ -19,7 +19,7 @@
 namespace {
 
 struct EvalArgs {
-  std::string model, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
+  std::string model, adapter, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
   std::string instruction, out, split = "test", device = "cpu", precision = "fp32", prompt_format = "pmc_llama";
   std::vector<std::string> data;
   std::size_t limit = 0, first = 0;
@@ -73,7 +73,8 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
   if (!a.out.empty() && lm) {
     auto j = ev::to_lm_eval_json(report, bench, !a.no_items);
     j["config"] = {{"model", "pmc"},
-                   {"model_args", "pretrained=" + a.model},
+                   {"model_args", "pretrained=" + a.model + (a.adapter.empty() ? "" : ",peft=" + a.adapter)},
+                   {"adapter", a.adapter.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a.adapter)},
                    {"tokenizer", a.tokenizer},
                    {"add_bos_token", !a.no_bos},
                    {"device", a.device},
@@ -87,6 +88,7 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
   } else if (!a.out.empty()) {
     auto j = ev::to_json(report, !a.no_items);
     j["model"] = a.model;
+    j["adapter"] = a.adapter.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a.adapter);
     j["tokenizer"] = a.tokenizer;
     j["data"] = a.data;
     j["limit"] = a.limit;
@@ -105,6 +107,9 @@ const pmc::cli::Command eval_command{
     "eval", "Evaluate a model on a multiple-choice benchmark (option likelihood or generation)", [](CLI::App& app) {
       auto a = std::make_shared<EvalArgs>();
       app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
+      app.add_option("--adapter", a->adapter,
+                     "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors: pmc's or PEFT's) "
+                     "run on --model, not merged");
       app.add_option("--tokenizer", a->tokenizer,
                      "tokenizer.model (SentencePiece), tokenizer.json, or a folder holding one (default: --model's folder)")
           ->check(CLI::ExistingPath);
@@ -149,6 +154,7 @@ const pmc::cli::Command eval_command{
       return [a]() {
         namespace ev = pmc::eval;
         const auto bench = ev::parse_benchmark(a->benchmark);
+        if (!a->adapter.empty()) (void)pmc::llama::read_peft_config(a->adapter);  // a bad adapter fails before any work
         PMC_CHECK(a->limit == 0 || a->first == 0, "--limit and --first cannot be combined");
         PMC_CHECK(a->prompt_format != "lm_eval" || a->scorer == "likelihood",
                   "--prompt-format lm_eval scores options by likelihood; it cannot be combined with --scorer generate");
@@ -176,7 +182,8 @@ const pmc::cli::Command eval_command{
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
         auto tok = pmc::cli::load_tokenizer(a->tokenizer);
-        const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer};
+        const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer, a->adapter};
+        if (!a->adapter.empty()) std::fprintf(stderr, "pmc eval: LoRA adapter %s on %s\n", a->adapter.c_str(), a->model.c_str());
         const auto scorer = a->scorer == "generate" ? ev::Scorer::generate : ev::Scorer::likelihood;
         return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data, subset);
       };

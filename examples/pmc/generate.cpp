@@ -17,7 +17,7 @@
 namespace {
 
 struct GenerateArgs {
-  std::string model, tokenizer, prompt, stop, chat_format;
+  std::string model, adapter, tokenizer, prompt, stop, chat_format;
   float temperature = 0.f, top_p = 1.f;
   int top_k = 0, max_new_tokens = 128;
   std::uint64_t seed = 0;
@@ -43,7 +43,7 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
   using clock = std::chrono::steady_clock;
   clock::time_point first{}, last{};
   go.on_token = [&](std::int32_t) { (first == clock::time_point{} ? first : last) = clock::now(); };
-  const pmc::cli::ModelTarget target{a.model, a.device, a.precision, a.tokenizer};
+  const pmc::cli::ModelTarget target{a.model, a.device, a.precision, a.tokenizer, a.adapter};
   const auto out = pmc::cli::generate_on_device(target, tok, prompt, go);
   const double secs = out.size() > 1 ? std::chrono::duration<double>(last - first).count() : 0.0;
   if (a.print_ids) {
@@ -85,6 +85,9 @@ const pmc::cli::Command generate_command{
     "generate", "Generate text from a prompt (greedy or sampled, with a KV cache)", [](CLI::App& app) {
       auto a = std::make_shared<GenerateArgs>();
       app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
+      app.add_option("--adapter", a->adapter,
+                     "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors: pmc's or PEFT's) "
+                     "run on --model, not merged");
       app.add_option("--tokenizer", a->tokenizer,
                      "tokenizer.model (SentencePiece), tokenizer.json, or a folder holding one (default: --model's folder)")
           ->check(CLI::ExistingPath);
@@ -106,6 +109,7 @@ const pmc::cli::Command generate_command{
       pmc::cli::add_device_flag(app, a->device);
       pmc::cli::add_model_precision_flag(app, a->precision);
       return [a]() {
+        if (!a->adapter.empty()) (void)pmc::llama::read_peft_config(a->adapter);  // a bad adapter fails before any work
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
         auto tok = pmc::cli::load_tokenizer(a->tokenizer);
         return run_generate(*a, tok);

@@ -15,6 +15,7 @@
 #include <pmc/eval/scoring.hpp>
 #include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/models/llama/generate.hpp>
+#include <pmc/models/llama/lora.hpp>
 #include <pmc/pmc.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
 
@@ -39,14 +40,17 @@ struct ModelTarget {
   std::string device = "cpu";      // cpu, or cuda
   std::string precision = "fp32";  // fp32, or bf16 (the GPU only)
   std::string tokenizer;           // for messages: the tokenizer file checked against the model
+  std::string adapter;             // a PEFT LoRA adapter folder loaded (frozen, not merged) onto the model, or ""
 };
 
 /// Loads t.path as a Model<dynamic, T, D> (T from t.precision: fp32, or bf16, which halves the weights' memory:
-/// a 7B takes 13.5 GB instead of 27) and returns f(model). A checkpoint stored in T is memory-mapped, not copied.
+/// a 7B takes 13.5 GB instead of 27), with t.adapter's LoRA adapters on it when given (frozen, run beside the
+/// base's projections: not merged), and returns f(model). A checkpoint stored in T is memory-mapped, not copied.
 template <Device D, class F>
 decltype(auto) with_model(const ModelTarget& t, const tokenizer::Tokenizer& tok, F&& f) {
   auto run = [&]<class T>() {
-    const auto model = llama::load_model<T, D>(t.path);
+    auto model = llama::load_model<T, D>(t.path);
+    if (!t.adapter.empty()) llama::load_peft_adapter(model, t.adapter, /*trainable=*/false);
     const int vocab = model.config().vocab_size;
     PMC_CHECK(tok.vocab_size() <= vocab, t.tokenizer, ": the tokenizer has ", tok.vocab_size(),
               " pieces but the model ", t.path, " only ", vocab, " embeddings");

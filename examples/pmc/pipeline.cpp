@@ -31,7 +31,9 @@ using pmc::cli::TrainArgs;
 
 /// Everything the pipeline needs; the defaults are the embedded demo. A JSON config file may set any of
 /// these keys (stage blocks "inject" and "tune" take the training keys seq_len, batch, grad_accum, steps,
-/// epochs, lr, min_lr, warmup, weight_decay, clip).
+/// epochs, lr, min_lr, warmup, weight_decay, clip; "tune" also lora_rank, lora_alpha, lora_dropout,
+/// lora_targets and base_quant, which make both tuning stages LoRA: they end as adapter folders, evaluated on
+/// the model they were tuned from).
 struct PipelineConfig {
   std::string out = "pmc-pipeline";
   std::string model = "demo";
@@ -60,7 +62,7 @@ struct PipelineConfig {
   }
 };
 
-void read_training_block(const nlohmann::json& j, TrainArgs& a, const std::string& where) {
+void read_training_block(const nlohmann::json& j, TrainArgs& a, const std::string& where, bool lora_allowed) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     const auto& k = it.key();
     const auto& v = it.value();
@@ -82,6 +84,30 @@ void read_training_block(const nlohmann::json& j, TrainArgs& a, const std::strin
       a.precision = v.get<std::string>();
       PMC_CHECK(a.precision == "fp32" || a.precision == "bf16", where, ": precision must be \"fp32\" or \"bf16\", got \"",
                 a.precision, "\"");
+    } else if (k == "lora_rank" || k == "lora_alpha" || k == "lora_dropout" || k == "lora_targets" ||
+               k == "base_quant") {
+      PMC_CHECK(lora_allowed, where, ": '", k, "': LoRA is for the tuning stages (the \"tune\" block); injection ",
+                "trains the whole model, which the tuning stages start from");
+      if (k == "lora_rank") {
+        PMC_CHECK(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() <= 65536, where,
+                  ": lora_rank must be an integer in [0, 65536] (0: full tuning), got ", v.dump());
+        a.lora_rank = v.get<int>();
+      } else if (k == "lora_alpha") {
+        PMC_CHECK(v.is_number() && v.get<double>() > 0, where, ": lora_alpha must be a positive number, got ", v.dump());
+        a.lora_alpha = v.get<double>();
+      } else if (k == "lora_dropout") {
+        PMC_CHECK(v.is_number() && v.get<double>() >= 0 && v.get<double>() < 1, where,
+                  ": lora_dropout must be in [0, 1), got ", v.dump());
+        a.lora_dropout = v.get<double>();
+      } else if (k == "lora_targets") {
+        PMC_CHECK(v.is_string(), where, ": lora_targets must be a string such as \"q,v\" or \"all\", got ", v.dump());
+        a.lora_targets = v.get<std::string>();
+        (void)pmc::llama::parse_lora_targets(a.lora_targets, where + ": lora_targets");
+      } else {
+        PMC_CHECK(v.is_string(), where, ": base_quant must be \"none\", \"int8\" or \"nf4\", got ", v.dump());
+        a.base_quant = v.get<std::string>();
+        (void)pmc::llama::parse_base_quant(a.base_quant, where + ": base_quant");
+      }
     } else pmc::fail(where, ": unknown training key '", k, "'");
   }
 }
@@ -119,8 +145,8 @@ PipelineConfig read_config(const fs::path& path) {
         PMC_CHECK(c.device == "cpu" || c.device == "cuda", path.string(), ": device must be \"cpu\" or \"cuda\", got \"",
                   c.device, "\"");
       }
-      else if (k == "inject") read_training_block(v, c.inject, path.string() + ": inject");
-      else if (k == "tune") read_training_block(v, c.tune, path.string() + ": tune");
+      else if (k == "inject") read_training_block(v, c.inject, path.string() + ": inject", false);
+      else if (k == "tune") read_training_block(v, c.tune, path.string() + ": tune", true);
       else pmc::fail(path.string(), ": unknown key '", k, "'");
     }
   } catch (const nlohmann::json::exception& e) {
@@ -137,6 +163,18 @@ int run_pipeline(PipelineConfig cfg) {
   const auto t_start = std::chrono::steady_clock::now();
   const fs::path out = cfg.out;
   pmc::io::ensure_directory(out);
+  // LoRA tuning (tune.lora_rank > 0): checked before any work; the adapters' size for the report
+  const auto tune_lora = pmc::cli::lora_config_of(cfg.tune);
+  const std::int64_t tune_trainable = tune_lora ? pmc::llama::lora_parameter_count(C, *tune_lora) : C.parameters();
+  std::string tuning = "full (all " + std::to_string(C.parameters()) + " parameters)";
+  if (tune_lora) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "LoRA rank %d, alpha %g, dropout %g, targets %s, base %s (%lld trainable parameters, %.2f%%)",
+                  tune_lora->rank, tune_lora->alpha, tune_lora->dropout, cfg.tune.lora_targets.c_str(),
+                  cfg.tune.base_quant.c_str(), static_cast<long long>(tune_trainable),
+                  100.0 * static_cast<double>(tune_trainable) / static_cast<double>(C.parameters()));
+    tuning = buf;
+  }
   std::printf("pmc pipeline: model %s on %s, output in %s\n", cfg.model.c_str(), cfg.device.c_str(), out.string().c_str());
   const bool on_gpu = pmc::cli::wants_cuda(cfg.device);
 #if !defined(PMC_CLI_WITH_CUDA)
@@ -181,6 +219,7 @@ int run_pipeline(PipelineConfig cfg) {
   }
   std::printf("[3/7] base: random %s weights (%lld parameters)\n", cfg.model.c_str(),
               static_cast<long long>(C.parameters()));
+  std::printf("      instruction tuning: %s\n", tuning.c_str());
 
   // 4-6. training stages
   auto corpus_docs = [&](const pmc::tokenizer::Tokenizer& t) {
@@ -244,17 +283,25 @@ int run_pipeline(PipelineConfig cfg) {
     pmc::eval::EvalReport report;
   };
   std::vector<Row> rows;
-  const std::pair<const char*, const char*> models[] = {{"base", "random initialization"},
-                                                       {"inject", "knowledge injection"},
-                                                       {"inject_tune", "injection + instruction tuning"},
-                                                       {"tune_only", "instruction tuning only (ablation)"}};
+  struct Evaluated {
+    const char* name;
+    const char* what;
+    const char* lora_base;  // with LoRA tuning, the model the stage's adapter was tuned on (the stage's init)
+  };
+  const Evaluated models[] = {{"base", "random initialization", nullptr},
+                              {"inject", "knowledge injection", nullptr},
+                              {"inject_tune", tune_lora ? "injection + instruction tuning (LoRA)" : "injection + instruction tuning", "inject"},
+                              {"tune_only", tune_lora ? "instruction tuning only (ablation, LoRA)" : "instruction tuning only (ablation)", "base"}};
   std::printf("[7/7] evaluation: %zu held-out %s items, likelihood scorer (mean log-probability per token)\n", loaded.items.size(),
               cfg.eval_benchmark.c_str());
-  for (const auto& [name, what] : models) {
+  for (const auto& [name, what, lora_base] : models) {
     pmc::eval::EvalOptions eo;
     eo.benchmark = bench;
     eo.choice = pmc::eval::ScoreChoice::mean;  // length-normalized: answers differ widely in token count
-    const pmc::cli::ModelTarget target{(out / name).string(), cfg.device, cfg.eval_precision, tok_path.string()};
+    // a LoRA-tuned stage's folder is an adapter: evaluated on the model it was tuned from, not merged
+    const bool adapter = lora_base && pmc::llama::is_adapter_folder(out / name);
+    const pmc::cli::ModelTarget target{(out / (adapter ? lora_base : name)).string(), cfg.device, cfg.eval_precision,
+                                       tok_path.string(), adapter ? (out / name).string() : std::string()};
     const auto scorer = pmc::eval::Scorer::likelihood;
     auto rep = on_gpu ? pmc::cli::evaluate_on_gpu(target, scorer, tok, loaded.items, eo)
                       : pmc::cli::with_model<pmc::Cpu>(target, tok, [&](const auto& m) {
@@ -315,14 +362,25 @@ int run_pipeline(PipelineConfig cfg) {
   metrics["model"] = cfg.model;
   metrics["parameters"] = C.parameters();
   metrics["chance_accuracy"] = chance;
+  metrics["tuning"] = {{"method", tune_lora ? "lora" : "full"},
+                       {"trainable_parameters", tune_trainable},
+                       {"description", tuning}};
+  if (tune_lora)
+    metrics["tuning"]["lora"] = {{"rank", tune_lora->rank},
+                                 {"alpha", tune_lora->alpha},
+                                 {"dropout", tune_lora->dropout},
+                                 {"targets", pmc::llama::lora_target_modules(*tune_lora)},
+                                 {"base_quant", cfg.tune.base_quant}};
   pmc::io::write_file_atomic(rdir / "metrics.json", metrics.dump(2));
   const std::string plot = pmc::cli::svg_line_plot(loss, "Training loss", "step", pmc::cli::metric_label("loss"));
   pmc::io::write_file_atomic(rdir / "loss.svg", plot);
-  char intro[1024];
+  char intro[1536];
   std::snprintf(intro, sizeof intro,
-                "<p>Model <b>%s</b> (%lld parameters). Held-out questions: %s (%s), scored by option likelihood (mean log-probability per token); "
+                "<p>Model <b>%s</b> (%lld parameters). Instruction tuning: %s%s. Held-out questions: %s (%s), scored by option likelihood (mean log-probability per token); "
                 "chance is %.0f%%. Intervals are Wilson 95%%. Run time %.0f s.</p>",
                 pmc::cli::html_escape(cfg.model).c_str(), static_cast<long long>(C.parameters()),
+                pmc::cli::html_escape(tuning).c_str(),
+                tune_lora ? "; each tuning stage is a PEFT adapter folder, evaluated on the model it was tuned from" : "",
                 pmc::cli::html_escape(subset.describe()).c_str(), pmc::cli::html_escape(cfg.eval_benchmark).c_str(),
                 100 * chance, secs);
   const std::string page = pmc::cli::html_page(
@@ -336,7 +394,8 @@ int run_pipeline(PipelineConfig cfg) {
        "<p>Files: <a href=\"metrics.json\">metrics.json</a>, <a href=\"loss.svg\">loss.svg</a>; per-step metrics "
        "in each stage's metrics.jsonl.</p>"});
   pmc::io::write_file_atomic(rdir / "index.html", page);
-  std::printf("\nreport: %s (%.0f s in all)\n", (rdir / "index.html").string().c_str(), secs);
+  std::printf("\ninstruction tuning: %s\n", tuning.c_str());
+  std::printf("report: %s (%.0f s in all)\n", (rdir / "index.html").string().c_str(), secs);
   return 0;
 }
 

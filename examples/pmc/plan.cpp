@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <pmc/models/llama/memory_plan.hpp>
 #include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/lora_config.hpp>
 
 #include "command.hpp"
 
@@ -28,7 +29,10 @@ const pmc::cli::Command plan_command{
     "plan", "Bytes for weights, gradients, optimizer state and activations of a config", [](CLI::App& app) {
       struct Opts {
         std::string model, dtype = "fp32", optimizer = "adamw", recompute = "none";
+        std::string lora_targets = "q,v", base_quant = "none";
         std::int64_t batch = 1, seq = 512;
+        int lora_rank = 0;
+        double lora_alpha = 16, lora_dropout = 0;
         bool json = false, inference = false;
       };
       auto o = std::make_shared<Opts>();
@@ -41,6 +45,19 @@ const pmc::cli::Command plan_command{
       app.add_option("--recompute", o->recompute,
                      "activation recompute: none, or full (every block keeps only its input; pretrain --recompute)")
           ->check(CLI::IsMember({"none", "full"}));
+      app.add_option("--lora-rank", o->lora_rank,
+                     "plan LoRA training of adapters of this rank on a frozen base (0: full training)")
+          ->check(CLI::Range(0, 65536));
+      app.add_option("--lora-alpha", o->lora_alpha, "LoRA's alpha (does not change the plan)")
+          ->check(pmc::cli::positive_number());
+      app.add_option("--lora-dropout", o->lora_dropout,
+                     "dropout on the adapters' input (its masks and dropped inputs are activations)")
+          ->check(pmc::cli::finite_number(0, 0.99));
+      app.add_option("--lora-targets", o->lora_targets,
+                     "projections given adapters: a list of q, k, v, o, gate, up, down, or all, attention, mlp");
+      app.add_option("--base-quant", o->base_quant,
+                     "the frozen base's projections under LoRA: none (the compute dtype), int8 or nf4 (QLoRA)")
+          ->check(CLI::IsMember({"none", "int8", "nf4"}));
       app.add_flag("--inference", o->inference, "plan a forward with a KV cache instead of a training step");
       app.add_flag("--json", o->json, "print JSON");
       return [o]() {
@@ -55,25 +72,51 @@ const pmc::cli::Command plan_command{
                                                : PlanOptimizer::none;
         po.training = !o->inference;
         po.recompute = o->recompute == "full";
+        PMC_CHECK(o->base_quant == "none" || o->lora_rank > 0, "--base-quant ", o->base_quant,
+                  " quantizes LoRA's frozen base: give --lora-rank");
+        if (o->lora_rank > 0) {
+          PMC_CHECK(po.training, "--lora-rank plans LoRA training; --inference runs a model (a loaded adapter adds ",
+                    "only its own weights)");
+          LoraConfig lora;
+          lora.rank = o->lora_rank;
+          lora.alpha = o->lora_alpha;
+          lora.dropout = o->lora_dropout;
+          lora.targets = parse_lora_targets(o->lora_targets, "--lora-targets");
+          po.lora = lora;
+          po.base_quant = parse_base_quant(o->base_quant);
+        }
         const MemoryPlan p = plan_memory(c, po);
         if (o->json) {
           nlohmann::json j{{"model", o->model},           {"dtype", o->dtype},
                            {"batch", o->batch},           {"seq", o->seq},
                            {"optimizer", o->optimizer},   {"training", po.training},
                            {"recompute", o->recompute},
-                           {"parameters", p.parameters},  {"weight_bytes", p.weight_bytes},
+                           {"parameters", p.parameters},  {"trainable_parameters", p.trainable},
+                           {"weight_bytes", p.weight_bytes},
                            {"master_bytes", p.master_bytes}, {"gradient_bytes", p.gradient_bytes},
                            {"optimizer_bytes", p.optimizer_bytes}, {"activation_bytes", p.activation_bytes},
                            {"total_bytes", p.total_bytes()}};
+          if (po.lora)
+            j["lora"] = {{"rank", po.lora->rank}, {"alpha", po.lora->alpha}, {"dropout", po.lora->dropout},
+                         {"targets", lora_target_modules(*po.lora)}, {"base_quant", o->base_quant}};
           std::printf("%s\n", j.dump(2).c_str());
           return 0;
         }
-        const std::string what = po.training ? "training with " + o->optimizer +
-                                                   (po.recompute ? ", activation recompute" : "")
-                                             : "inference";
+        std::string what = po.training ? "training with " + o->optimizer +
+                                             (po.recompute ? ", activation recompute" : "")
+                                       : "inference";
+        if (po.lora) {
+          std::string targets;
+          for (const auto& m : lora_target_modules(*po.lora)) targets += (targets.empty() ? "" : ",") + m;
+          what += ", LoRA rank " + std::to_string(po.lora->rank) + " on " + targets + ", base " +
+                  (po.base_quant == BaseQuant::none ? o->dtype : o->base_quant);
+        }
         std::printf("model %s (%s), %s, batch %lld x seq %lld, %s\n", o->model.c_str(), describe(c).c_str(),
                     o->dtype.c_str(), static_cast<long long>(o->batch), static_cast<long long>(o->seq), what.c_str());
         std::printf("  parameters  %15lld\n", static_cast<long long>(p.parameters));
+        if (po.training)
+          std::printf("  trainable   %15lld  (%.3g%%)\n", static_cast<long long>(p.trainable),
+                      100.0 * static_cast<double>(p.trainable) / static_cast<double>(p.parameters));
         std::printf("  weights     %15s\n", human(p.weight_bytes).c_str());
         if (po.training) {
           std::printf("  master      %15s\n", human(p.master_bytes).c_str());

@@ -8,6 +8,15 @@ add_test(NAME cli/plan_7b COMMAND pmc_cli plan --model llama_7b --json)
 set_tests_properties(cli/plan_7b PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"parameters\": 6738415616")
 add_test(NAME cli/plan_unknown_config COMMAND pmc_cli plan --model llama_65b)
 set_tests_properties(cli/plan_unknown_config PROPERTIES LABELS "cpu;cli" WILL_FAIL TRUE)
+# LoRA and QLoRA: the adapters are the trainable parameters; 13B QLoRA (nf4, rank 64 on all seven projections,
+# bf16, 2048 tokens, recompute) plans under 16 GB (tests/models/lora_plan_test.cpp checks the figures)
+add_test(NAME cli/plan_13b_qlora COMMAND pmc_cli plan --model llama_13b --dtype bf16 --seq 2048 --recompute full
+                                         --lora-rank 64 --lora-targets all --base-quant nf4 --json)
+set_tests_properties(cli/plan_13b_qlora PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "\"total_bytes\": 15[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],.*\"trainable_parameters\": 250347520")
+add_test(NAME cli/plan_7b_lora_table COMMAND pmc_cli plan --model llama_7b --dtype bf16 --lora-rank 8)
+set_tests_properties(cli/plan_7b_lora_table PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "LoRA rank 8 on q_proj,v_proj, base bf16.*trainable +4194304 ")
 # the configs a user may name are the registry's, without the shapes that only tests use
 add_test(NAME cli/plan_help_configs COMMAND pmc_cli plan --help)
 set_tests_properties(cli/plan_help_configs PROPERTIES LABELS "cpu;cli"
@@ -113,6 +122,72 @@ add_test(NAME cli/pipeline_device_cuda COMMAND pmc_cli pipeline --config ${CMAKE
                                                --device cuda --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pipeline_cuda)
 set_tests_properties(cli/pipeline_device_cuda PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "built without CUDA|no CUDA device")
+# LoRA: the pipeline with LoRA tuning (both tuning stages end as PEFT adapter folders, evaluated on the model they
+# were tuned from; the report says so); pmc eval and pmc generate with --adapter; pmc convert --adapter merges, and
+# the merged model scores as the base with the adapter
+set(lora_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pipeline_lora)
+add_test(NAME cli/pipeline_lora_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${lora_out})
+set_tests_properties(cli/pipeline_lora_setup PROPERTIES FIXTURES_SETUP cli_plora_clean LABELS "cpu;cli")
+add_test(NAME cli/pipeline_lora COMMAND pmc_cli pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_quick_lora.json
+                                        --out ${lora_out})
+set_tests_properties(cli/pipeline_lora PROPERTIES FIXTURES_REQUIRED cli_plora_clean FIXTURES_SETUP cli_plora
+  LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "inject_tune: LoRA rank 8.*inject_tune +injection . instruction tuning .LoRA.*instruction tuning: LoRA rank 8, alpha 16, dropout 0, targets all, base none .[0-9]+ trainable parameters")
+add_test(NAME cli/pipeline_lora_report COMMAND ${CMAKE_COMMAND} -E cat ${lora_out}/report/index.html
+                                               ${lora_out}/report/metrics.json ${lora_out}/inject_tune/adapter_config.json)
+set_tests_properties(cli/pipeline_lora_report PROPERTIES FIXTURES_REQUIRED cli_plora LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "Instruction tuning: LoRA rank 8, alpha 16.*\"method\": \"lora\".*\"peft_type\": \"LORA\"")
+set(lora_eval_args --tokenizer ${lora_out}/tokenizer.model --benchmark mcq --data ${lora_out}/data/heldout_mcq.jsonl)
+add_test(NAME cli/eval_adapter COMMAND pmc_cli eval --model ${lora_out}/inject --adapter ${lora_out}/inject_tune
+                                       ${lora_eval_args} --out ${lora_out}/eval_adapter.json)
+set_tests_properties(cli/eval_adapter PROPERTIES FIXTURES_REQUIRED cli_plora FIXTURES_SETUP cli_plora_eval_adapter
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "LoRA adapter .*inject_tune on .*total +24 ")
+add_test(NAME cli/eval_adapter_recorded COMMAND ${CMAKE_COMMAND} -E cat ${lora_out}/eval_adapter.json)
+set_tests_properties(cli/eval_adapter_recorded PROPERTIES FIXTURES_REQUIRED cli_plora_eval_adapter LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "\"adapter\": \"[^\"]*inject_tune\"")
+add_test(NAME cli/generate_adapter COMMAND pmc_cli generate --model ${lora_out}/inject --adapter ${lora_out}/inject_tune
+                                           --tokenizer ${lora_out}/tokenizer.model --prompt "Vitamin C deficiency causes"
+                                           --max-new-tokens 6 --print-ids)
+set_tests_properties(cli/generate_adapter PROPERTIES FIXTURES_REQUIRED cli_plora LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "pmc generate: [0-6] tokens on cpu")
+add_test(NAME cli/convert_adapter COMMAND pmc_cli convert --model ${lora_out}/inject --adapter ${lora_out}/inject_tune
+                                          --out ${lora_out}/merged)
+set_tests_properties(cli/convert_adapter PROPERTIES FIXTURES_REQUIRED cli_plora FIXTURES_SETUP cli_plora_merged
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "merged LoRA adapter .*rank 8, alpha 16.*-> .*merged")
+add_test(NAME cli/eval_merged COMMAND pmc_cli eval --model ${lora_out}/merged ${lora_eval_args}
+                                      --out ${lora_out}/eval_merged.json)
+set_tests_properties(cli/eval_merged PROPERTIES FIXTURES_REQUIRED cli_plora_merged FIXTURES_SETUP cli_plora_eval_merged
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "total +24 ")
+add_test(NAME cli/eval_merged_equals_adapter
+  COMMAND ${CMAKE_COMMAND} -DA=${lora_out}/eval_adapter.json -DB=${lora_out}/eval_merged.json -DTOL=1e-4
+          -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_eval.cmake)
+set_tests_properties(cli/eval_merged_equals_adapter PROPERTIES LABELS "cpu;cli"
+  FIXTURES_REQUIRED "cli_plora_eval_adapter;cli_plora_eval_merged")
+# LoRA's bad inputs: a clear error and a non-zero exit status
+function(pmc_cli_fails name regex)
+  add_test(NAME cli/fails_${name} COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:pmc_cli>;${ARGN}" "-DREGEX=${regex}"
+                                          -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/expect_failure.cmake)
+  set_tests_properties(cli/fails_${name} PROPERTIES LABELS "cpu;cli")
+endfunction()
+set(lora_bad_train instruct --config demo --tokenizer ${CMAKE_CURRENT_SOURCE_DIR}/cli/bad_inputs/tiny_bpe.model
+    --data ${CMAKE_CURRENT_SOURCE_DIR}/cli/bad_inputs/instruction_overflow.jsonl --steps 1
+    --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_lora_bad)
+pmc_cli_fails(eval_adapter_missing "no_such_adapter[^ ]*: no such file .a PEFT adapter folder holds adapter_config.json"
+  eval --model ${lora_out}/inject --adapter ${lora_out}/no_such_adapter ${lora_eval_args})
+pmc_cli_fails(generate_adapter_missing "no_such_adapter[^ ]*: no such file .a PEFT adapter folder holds adapter_config.json"
+  generate --model ${lora_out}/inject --adapter ${lora_out}/no_such_adapter --tokenizer ${lora_out}/tokenizer.model
+  --prompt x)
+pmc_cli_fails(convert_adapter_missing "no_such_adapter[^ ]*: no such file .a PEFT adapter folder holds adapter_config.json"
+  convert --model ${lora_out}/inject --adapter ${lora_out}/no_such_adapter --out ${lora_out}/never)
+pmc_cli_fails(lora_targets_lm_head "--lora-targets: 'lm_head' is not a projection" ${lora_bad_train} --lora-rank 4
+  --lora-targets q,lm_head)
+pmc_cli_fails(lora_rank_negative "--lora-rank: Value -1 not in range" ${lora_bad_train} --lora-rank -1)
+pmc_cli_fails(base_quant_without_lora "--base-quant nf4 quantizes LoRA's frozen base: give --lora-rank"
+  ${lora_bad_train} --base-quant nf4)
+pmc_cli_fails(plan_base_quant_without_lora "--base-quant nf4 quantizes LoRA's frozen base: give --lora-rank"
+  plan --model llama_7b --base-quant nf4)
+set_tests_properties(cli/fails_eval_adapter_missing cli/fails_generate_adapter_missing cli/fails_convert_adapter_missing
+  PROPERTIES FIXTURES_REQUIRED cli_plora)
 # `pmc plot`: the pipeline's three training runs in one SVG; a run folder that is not there; and the loss.svg
 # that `pmc pretrain` leaves in its run folder
 add_test(NAME cli/plot_runs COMMAND pmc_cli plot ${pipeline_out}/inject ${pipeline_out}/inject_tune

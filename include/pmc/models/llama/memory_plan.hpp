@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
 // How many bytes training or running a Config takes, before anything is allocated: weights, gradients,
-// optimizer state and the activations pmc's autograd keeps alive between forward and backward.
+// optimizer state and the activations pmc's autograd keeps alive between forward and backward; for full
+// training, or LoRA on a frozen base (in the compute dtype, int8 or NF4: QLoRA).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <string>
 
 #include <pmc/core/error.hpp>
 #include <pmc/models/llama/config.hpp>
+#include <pmc/models/llama/lora_config.hpp>
 
 namespace pmc::llama {
 
@@ -21,11 +26,14 @@ struct PlanOptions {
   PlanOptimizer optimizer = PlanOptimizer::adamw;
   bool training = true;  // false: inference only (no gradients, optimizer or saved activations)
   bool recompute = false;  // activation recompute per block (Model::set_recompute): keep block inputs only
+  std::optional<LoraConfig> lora;  // LoRA: a frozen base, only the adapters train (Model::add_lora)
+  BaseQuant base_quant = BaseQuant::none;  // the frozen base's projections under LoRA: compute dtype, int8 or nf4
 };
 
 struct MemoryPlan {
-  std::int64_t parameters = 0;
-  std::int64_t weight_bytes = 0;     // the model's weights in the compute dtype
+  std::int64_t parameters = 0;       // the base model's
+  std::int64_t trainable = 0;        // what the optimizer updates: every parameter, or LoRA's adapters
+  std::int64_t weight_bytes = 0;     // the model's weights in the compute dtype (a quantized base: see plan_memory)
   std::int64_t master_bytes = 0;     // fp32 master copy (bf16 mixed precision)
   std::int64_t gradient_bytes = 0;   // one gradient per parameter in the compute dtype (+ fp32 master grads)
   std::int64_t optimizer_bytes = 0;  // AdamW: m and v in fp32; SGD: momentum in fp32
@@ -71,14 +79,162 @@ constexpr std::int64_t training_activation_bytes(const Config& c, std::int64_t B
   return head_peak > swiglu_peak ? head_peak : swiglu_peak;
 }
 
+/// (out, in) of a block's projection.
+constexpr std::pair<std::int64_t, std::int64_t> projection_shape(const Config& c, Projection p) {
+  switch (p) {
+    case Projection::q: return {c.q_dim(), c.dim};
+    case Projection::k:
+    case Projection::v: return {c.kv_dim(), c.dim};
+    case Projection::o: return {c.dim, c.q_dim()};
+    case Projection::gate:
+    case Projection::up: return {c.ffn_dim, c.dim};
+    case Projection::down: return {c.dim, c.ffn_dim};
+  }
+  return {0, 0};
+}
+
+/// LoRA's trainable parameters: r·(in + out) per targeted projection per layer (A: (r, in), B: (out, r)),
+/// what Model::lora_parameters() holds after add_lora.
+inline std::int64_t lora_parameter_count(const Config& c, const LoraConfig& lora) {
+  std::int64_t per_layer = 0;
+  for (auto p : lora.targets) {
+    const auto [out, in] = projection_shape(c, p);
+    per_layer += std::int64_t{lora.rank} * (in + out);
+  }
+  return per_layer * c.n_layers;
+}
+
+/// Bytes of one frozen projection weight of `elements` elements stored as `q` (ops/quantize.hpp), blocks of 64
+/// over the flattened weight: int8 = 1 byte an element + an fp32 scale a block; nf4 = half a byte an element +
+/// an 8-bit absmax code a block + an fp32 scale per 256 blocks + one fp32 offset (QLoRA's double quantization).
+/// `elt` is the compute dtype's size (BaseQuant::none).
+constexpr std::int64_t quantized_weight_bytes(std::int64_t elements, BaseQuant q, std::int64_t elt) {
+  const std::int64_t blocks = (elements + 63) / 64;
+  switch (q) {
+    case BaseQuant::none: return elements * elt;
+    case BaseQuant::int8: return elements + blocks * 4;
+    case BaseQuant::nf4: return (elements + 1) / 2 + blocks + (blocks + 255) / 256 * 4 + 4;
+  }
+  return 0;
+}
+
+/// LoRA's extra activations over full training's, in bytes (E bytes an element; N = B·T), per block:
+/// each adapter of a projection (in → out) adds what its recorded closures keep alive in Model's `proj`:
+/// linear(x, A)'s output (N·r), linear(·, B)'s output (N·out), scale's output (N·out) and add's output, the
+/// projection's result (N·out); the base projection's output y stays kept (by add). With dropout > 0, also the
+/// mask and the dropped input (2·N·in, mul's closure keeps both). `skip_down`: without the down projection's
+/// adapter (freed when the backward reaches the block's SwiGLU).
+inline std::int64_t lora_block_extra_bytes(const Config& c, const LoraConfig& lora, std::int64_t N, std::int64_t elt,
+                                           bool skip_down = false) {
+  std::int64_t e = 0;
+  for (auto p : lora.targets) {
+    if (skip_down && p == Projection::down) continue;
+    const auto [out, in] = projection_shape(c, p);
+    e += N * (std::int64_t{lora.rank} + 3 * out) + (lora.dropout > 0 ? 2 * N * in : 0);
+  }
+  return e * elt;
+}
+
+/// What block 0 keeps less under LoRA than a full-training block: its input (the frozen embedding's output)
+/// does not require grad, so nothing before the first adapter is recorded. With an adapter on q, k or v: the
+/// attention norm's rstd (N·4), the q and k projections' outputs when they have no adapter (rope's closure is not
+/// recorded; its output is kept by attention), and, with dropout, the q, k, v adapters' masks (N·dim each: mul is
+/// not recorded) and the attention norm's output (N·dim: the adapters keep their dropped copies, the base
+/// projections nothing). With adapters only from o on, block 0's attention is not recorded at all: its
+/// probabilities, q, k, their rotated copies, v, the attention output (3·q_dim + 3·kv_dim) and the norm's output
+/// and rstd; without an adapter on o also the o projection, the embedding output and the ffn norm's rstd.
+/// Exact for targets that include q, k or v (tests/models/lora_plan_test.cpp); for the others an upper bound.
+inline std::int64_t lora_block0_saving_bytes(const Config& c, const LoraConfig& lora, std::int64_t B, std::int64_t T,
+                                             std::int64_t elt) {
+  const std::int64_t N = B * T;
+  const bool qkv = lora.targets_projection(Projection::q) || lora.targets_projection(Projection::k) ||
+                   lora.targets_projection(Projection::v);
+  std::int64_t s = N * 4;
+  if (!qkv) {
+    s += N * (std::int64_t{c.dim} + 3 * c.q_dim() + 3 * c.kv_dim()) * elt + B * std::int64_t{c.n_heads} * T * T * 4;
+    if (!lora.targets_projection(Projection::o)) s += N * 4 + 2 * N * std::int64_t{c.dim} * elt;
+    return s;
+  }
+  if (!lora.targets_projection(Projection::q)) s += N * c.q_dim() * elt;
+  if (!lora.targets_projection(Projection::k)) s += N * c.kv_dim() * elt;
+  if (lora.dropout > 0) {
+    s += N * c.dim * elt;
+    for (auto p : {Projection::q, Projection::k, Projection::v})
+      if (lora.targets_projection(p)) s += N * c.dim * elt;
+  }
+  return s;
+}
+
+/// The activation peak of a LoRA training step (frozen base), in bytes; training_activation_bytes's two
+/// moments with the adapters' tensors added:
+///   blocks: without recompute, L · (full block + lora_block_extra) − lora_block0_saving; with recompute,
+///   every block keeps only its output (N·dim), as in full training;
+///   at the output head: as in full training, with these blocks;
+///   in the last block's SwiGLU backward: as in full training, plus the adapters the last block keeps then (all
+///   but down's, whose tensors were freed when its backward ran) — with recompute, those of the recomputed block.
+/// The base's weights get no gradient buffers (their matmul backwards compute only the input's gradient), and
+/// the adapters' gradient buffers are the plan's gradient_bytes.
+inline std::int64_t lora_training_activation_bytes(const Config& c, const LoraConfig& lora, std::int64_t B,
+                                                   std::int64_t T, std::int64_t elt, bool recompute) {
+  const std::int64_t N = B * T, L = c.n_layers, dim = c.dim, ffn = c.ffn_dim, V = c.vocab_size;
+  const std::int64_t full_block =
+      block_activation_elements(c, B, T) * elt + B * std::int64_t{c.n_heads} * T * T * 4 + 2 * N * 4;
+  const std::int64_t extra = lora_block_extra_bytes(c, lora, N, elt);
+  const std::int64_t outside = 2 * N * dim * elt + N * 4 + N * V * elt + N * 4;
+  const std::int64_t blocks = recompute ? L * N * dim * elt
+                                        : L * (full_block + extra) - lora_block0_saving_bytes(c, lora, B, T, elt);
+  const std::int64_t head_peak = blocks + outside + N * V * elt + N * dim * elt;
+  const std::int64_t last_block_extra = lora_block_extra_bytes(c, lora, N, elt, /*skip_down=*/true);
+  const std::int64_t swiglu_peak =
+      recompute ? blocks + N * dim * elt + 2 * N * dim * elt + full_block + last_block_extra + 3 * N * ffn * elt
+                : blocks + N * dim * elt + N * dim * elt + 3 * N * ffn * elt - 2 * N * dim * elt -
+                      (extra - last_block_extra);
+  return std::max(head_peak, swiglu_peak);
+}
+
+/// The plan of a training step (or, with !o.training, of a forward with a KV cache). With o.lora (LoRA on a
+/// frozen base): trainable = lora_parameter_count; weights = the base (its seven projections per
+/// quantized_weight_bytes, everything else in the compute dtype) + the adapters in the compute dtype; master
+/// (bf16: fp32), gradient and optimizer bytes for the adapters only (the base gets no gradient buffers);
+/// activations = lora_training_activation_bytes, plus with a quantized base one projection dequantized into the
+/// compute dtype (the largest, transient: freed after its product, in forward and again in backward).
 inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
   PMC_CHECK(o.batch > 0 && o.seq > 0, "plan: batch and seq must be positive");
   PMC_CHECK(o.seq <= c.max_seq_len, "plan: seq ", o.seq, " exceeds the config's max_seq_len ", c.max_seq_len);
+  PMC_CHECK(o.base_quant == BaseQuant::none || (o.lora && o.training), "plan: a quantized base (",
+            base_quant_name(o.base_quant), ") is LoRA's frozen base: give a LoRA config for training");
+  if (o.lora) {
+    const std::string problem = o.lora->problem();
+    PMC_CHECK(problem.empty(), "plan: LoRA: ", problem);
+  }
   MemoryPlan p;
   p.parameters = c.parameters();
   const std::int64_t elt = o.dtype == PlanDtype::bf16 ? 2 : 4;
   p.weight_bytes = p.parameters * elt;
+  p.trainable = p.parameters;
   const std::int64_t N = o.batch * o.seq;
+  if (o.lora && o.training) {
+    // the frozen base (its seven projections quantized or not; embeddings, norms and head in the compute dtype)
+    // and the adapters in the compute dtype; gradients, masters and optimizer state for the adapters only
+    const std::int64_t adapters = lora_parameter_count(c, *o.lora);
+    p.trainable = adapters;
+    std::int64_t projections = 0, largest = 0, quantized = 0;
+    for (auto pr : kAllProjections) {
+      const auto [out, in] = projection_shape(c, pr);
+      projections += out * in * c.n_layers;
+      quantized += quantized_weight_bytes(out * in, o.base_quant, elt) * c.n_layers;
+      largest = std::max(largest, out * in);
+    }
+    p.weight_bytes = (p.parameters - projections) * elt + quantized + adapters * elt;
+    if (o.dtype == PlanDtype::bf16) p.master_bytes = adapters * 4;
+    p.gradient_bytes = adapters * elt + (o.dtype == PlanDtype::bf16 ? adapters * 4 : 0);
+    const std::int64_t states = o.optimizer == PlanOptimizer::adamw ? 2 : o.optimizer == PlanOptimizer::sgd ? 1 : 0;
+    p.optimizer_bytes = adapters * 4 * states;
+    p.activation_bytes = lora_training_activation_bytes(c, *o.lora, o.batch, o.seq, elt, o.recompute);
+    // a quantized base: one projection dequantized into the compute dtype at a time, in forward and backward
+    if (o.base_quant != BaseQuant::none) p.activation_bytes += largest * elt;
+    return p;
+  }
   if (!o.training) {
     // one forward under NoGrad: the KV cache, the widest intermediates of a block and the logits
     const std::int64_t cache = 2 * std::int64_t{c.n_layers} * N * c.kv_dim() * elt;
