@@ -537,3 +537,30 @@ TEST_CASE("lora: a run stopped and resumed from its checkpoint continues bit for
   INFO(e);
   CHECK(e.find("alpha") != std::string::npos);
 }
+
+TEST_CASE("lora: on a base in Meta's interleaved RoPE layout, q/k adapters are saved in PEFT's rotate-half layout") {
+  auto m = random_model<float>(45);
+  m.set_rope_layout(ops::RopeLayout::interleaved);  // as a llama2.c checkpoint loads
+  LoraConfig lc = all_targets(2, 4);
+  m.add_lora(lc, 46);
+  randomize_adapters(m, 47);
+  const auto base_dir = test::tmp_dir() / "lora_interleaved_base", adapter_dir = test::tmp_dir() / "lora_interleaved_adapter";
+  fs::remove_all(base_dir);
+  fs::remove_all(adapter_dir);
+  save_hf(m, base_dir);  // the base, permuted to rotate-half as transformers reads it
+  save_peft_adapter(m, adapter_dir);
+  const auto tokens = tokens_of(2, 8, 48);
+  autograd::NoGrad ng;
+  const auto want = m.forward(tokens).value().clone();
+  auto hf = load_model<float>(base_dir);
+  load_peft_adapter(hf, adapter_dir, false);
+  const double e = test::max_rel_diff(hf.forward(tokens).value(), want);
+  MESSAGE("interleaved base + adapter vs its HF conversion + the saved adapter: ", e);
+  CHECK(e < 1e-5);
+  // loaded back onto the interleaved base, the adapters are the ones trained
+  auto again = random_model<float>(45);
+  again.set_rope_layout(ops::RopeLayout::interleaved);
+  load_peft_adapter(again, adapter_dir);
+  for (std::size_t i = 0; i < again.lora_parameters().size(); ++i)
+    CHECK(test::max_abs_diff(again.lora_parameters()[i].var.value(), m.lora_parameters()[i].var.value()) == 0);
+}

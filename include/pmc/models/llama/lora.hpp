@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <pmc/io/atomic_file.hpp>
+#include <pmc/io/llama2c.hpp>
 #include <pmc/io/safetensors.hpp>
 #include <pmc/models/llama/lora_config.hpp>
 #include <pmc/models/llama/model.hpp>
@@ -152,13 +153,33 @@ inline LoraConfig read_peft_config(const std::filesystem::path& path) {
   return c;
 }
 
+namespace detail {
+/// The q or k projection's head count when `name` is the B matrix of its adapter (whose rows are the projection's
+/// outputs, in the base's RoPE layout), else 0.
+inline int rotary_heads_of_adapter(const std::string& name, const Config& c) {
+  if (name.ends_with("self_attn.q_proj.lora_B.weight")) return c.n_heads;
+  if (name.ends_with("self_attn.k_proj.lora_B.weight")) return c.n_kv_heads;
+  return 0;
+}
+}  // namespace detail
+
 /// Writes the model's adapters as a PEFT adapter folder: adapter_config.json (`base_model`, when given, as its
-/// base_model_name_or_path) and adapter_model.safetensors in the model's element type.
+/// base_model_name_or_path) and adapter_model.safetensors in the model's element type. PEFT's adapters apply to
+/// Hugging Face's rotate-half layout: on a base in Meta's interleaved layout (a llama2.c checkpoint) the rows of the
+/// q and k adapters' B are permuted as save_hf permutes the base's q and k weights.
 template <Config C, class T, Device D>
 void save_peft_adapter(const Model<C, T, D>& model, const std::filesystem::path& dir, const std::string& base_model = "") {
   PMC_CHECK(model.lora().has_value(), "save_peft_adapter: the model has no LoRA adapters");
+  const bool permute = model.rope_layout() == ops::RopeLayout::interleaved;
   std::vector<io::SafetensorsEntry> entries;
-  for (const auto& p : model.lora_parameters()) entries.push_back(io::tensor_entry(p.name, pmc::to_host(p.var.value())));
+  for (const auto& p : model.lora_parameters()) {
+    const int heads = permute ? detail::rotary_heads_of_adapter(p.name, model.config()) : 0;
+    if (heads > 0)
+      entries.push_back(io::tensor_entry(
+          p.name, io::permute_rotary_for_hf(pmc::to_host(p.var.value()).template to<float>(), heads).template to<T>()));
+    else
+      entries.push_back(io::tensor_entry(p.name, pmc::to_host(p.var.value())));
+  }
   io::ensure_directory(dir);
   io::write_safetensors(dir / kAdapterWeightsFile, entries, {{"format", "pt"}});
   io::write_file_atomic(dir / kAdapterConfigFile, peft_config_json(*model.lora(), base_model).dump(2) + "\n");
@@ -167,7 +188,8 @@ void save_peft_adapter(const Model<C, T, D>& model, const std::filesystem::path&
 /// Adds to `model` (which must have none) the adapters of the PEFT folder `dir`, read in any floating dtype and
 /// converted to T: the config's rank, alpha, dropout and targets, then every tensor, whose names and shapes must
 /// be exactly those the config gives this model (else an error naming the file and the tensor). The base is
-/// frozen; the adapters require grad when `trainable` (to train them further), not when they only run.
+/// frozen; the adapters require grad when `trainable` (to train them further), not when they only run. On a base
+/// in Meta's interleaved RoPE layout the q and k adapters' B rows are permuted from PEFT's rotate-half layout.
 template <Config C, class T, Device D>
 LoraConfig load_peft_adapter(Model<C, T, D>& model, const std::filesystem::path& dir, bool trainable = true) {
   const LoraConfig lora = read_peft_config(dir);
@@ -178,7 +200,14 @@ LoraConfig load_peft_adapter(Model<C, T, D>& model, const std::filesystem::path&
   std::map<std::string, Shape> expected;
   for (const auto& p : model.lora_parameters()) expected.emplace(p.name, p.var.shape());
   io::check_tensors(file, expected, weights.string());
-  for (const auto& p : model.lora_parameters()) io::load_into(file, p.name, p.var.value());
+  const bool permute = model.rope_layout() == ops::RopeLayout::interleaved;  // see save_peft_adapter
+  for (const auto& p : model.lora_parameters()) {
+    const int heads = permute ? detail::rotary_heads_of_adapter(p.name, model.config()) : 0;
+    if (heads > 0)
+      pmc::copy(to_device<D>(io::permute_rotary_from_hf(file.get<float>(p.name), heads).template to<T>()), p.var.value());
+    else
+      io::load_into(file, p.name, p.var.value());
+  }
   return lora;
 }
 
