@@ -169,3 +169,19 @@ w('tokenizer_json', 'gpt2.json', json.dumps(dict(byte_level, normalizer=None, pr
 w('tokenizer_json', 'bad_merge.json', json.dumps(dict(byte_level, model=dict(byte_level["model"], merges=[["zz", "q"]]))))
 w('tokenizer_json', 'cut.json', json.dumps(byte_level)[:300])
 w('tokenizer_json', 'sparse_ids.json', json.dumps(dict(byte_level, added_tokens=[dict(byte_level["added_tokens"][0], id=277777777)])))
+
+# GGUF: the golden files of tools/make_golden_gguf.py (small ones whole; a large one cut to its header and
+# first tensors' infos), plus a minimal hand-made file: magic, version 3, 1 tensor, 2 metadata entries
+gguf_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'golden', 'gguf')
+for name in ('types.gguf', 'gqa32_q4_0.gguf'):
+    with open(os.path.join(gguf_dir, name), 'rb') as f: data = f.read()
+    w('gguf', name.replace('.gguf', ''), data[:8192])
+def gstr(s): return struct.pack('<Q', len(s)) + s.encode()
+g = b'GGUF' + struct.pack('<IQQ', 3, 1, 2)
+g += gstr('general.alignment') + struct.pack('<II', 4, 16)
+g += gstr('a.array') + struct.pack('<IIQ', 9, 9, 2) + struct.pack('<IQ', 0, 2) + b'\x01\x02' + struct.pack('<IQ', 8, 1) + gstr('x')
+g += gstr('w') + struct.pack('<I', 2) + struct.pack('<QQ', 32, 1) + struct.pack('<IQ', 8, 0)
+g += b'\0' * ((16 - len(g) % 16) % 16)
+g += struct.pack('<e', 0.5) + bytes(range(32))
+w('gguf', 'minimal_q8_0', g)
+w('gguf', 'minimal_v2_truncated', g[:4] + struct.pack('<I', 2) + g[8:-10])

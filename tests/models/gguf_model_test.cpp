@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+// LLaMA from GGUF files (tools/make_golden_gguf.py: a random transformers LlamaForCausalLM written as
+// convert_hf_to_gguf.py writes it, q/k permuted to Meta's layout) against the transformers logits.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <pmc/io/safetensors.hpp>
+#include <pmc/models/llama/gguf.hpp>
+#include <pmc/pmc.hpp>
+#include <support/compare.hpp>
+#include <support/errors.hpp>
+#include <support/paths.hpp>
+
+namespace fs = std::filesystem;
+using namespace pmc;
+using namespace pmc::llama;
+
+namespace {
+
+fs::path golden(const std::string& name) { return test::source_dir() / "tests/golden/gguf" / name; }
+
+const io::SafetensorsFile& expected() {
+  static const auto f = io::SafetensorsFile::open(golden("expected.safetensors"));
+  return f;
+}
+
+template <class M>
+double logits_error(const M& model, const std::string& want_key) {
+  autograd::NoGrad no_grad;
+  const auto ids = expected().get<std::int32_t>("input_ids");
+  const auto logits = model.forward(ids).value();
+  const auto want = expected().get<double>(want_key);
+  return test::max_rel_diff(logits, want.reshape({logits.size(0), logits.size(1)}));
+}
+
+std::vector<char> read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// A copy of golden `name` with the first occurrence of `from` replaced by `to` (same length).
+fs::path edited(const std::string& name, const std::string& from, const std::string& to) {
+  REQUIRE(from.size() == to.size());
+  auto b = read_bytes(golden(name));
+  auto it = std::search(b.begin(), b.end(), from.begin(), from.end());
+  REQUIRE(it != b.end());
+  std::copy(to.begin(), to.end(), it);
+  const auto dir = test::tmp_dir() / "gguf_model";
+  fs::create_directories(dir);
+  const auto path = dir / ("edited_" + name);
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(b.data(), static_cast<std::streamsize>(b.size()));
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("gguf model: config from the metadata, interleaved RoPE, special tokens") {
+  const auto model = load_gguf<float>(golden("gqa32_f32.gguf"));
+  const auto& c = model.config();
+  CHECK(c.dim == 32);
+  CHECK(c.n_layers == 2);
+  CHECK(c.n_heads == 4);
+  CHECK(c.n_kv_heads == 2);
+  CHECK(c.ffn_dim == 64);
+  CHECK(c.vocab_size == 64);
+  CHECK(c.max_seq_len == 64);
+  CHECK(c.head_dim() == 8);
+  CHECK(c.norm_eps == 1e-5f);
+  CHECK(c.rope_theta == 10000.f);
+  CHECK(!c.tied_embeddings);
+  CHECK(model.rope_layout() == ops::RopeLayout::interleaved);
+}
+
+TEST_CASE("gguf model: logits equal transformers' (F32 exactly up to float rounding, F16/BF16 their rounding)") {
+  const double f32 = logits_error(load_gguf<float>(golden("gqa32_f32.gguf")), "logits");
+  const double f64 = logits_error(load_gguf<double>(golden("gqa32_f32.gguf")), "logits");
+  const double f16 = logits_error(load_gguf<float>(golden("gqa32_f16.gguf")), "logits");
+  const double bf = logits_error(load_gguf<float>(golden("gqa32_bf16.gguf")), "logits");
+  const double bf_bf = logits_error(load_gguf<bf16>(golden("gqa32_bf16.gguf")), "logits");
+  MESSAGE("logits relative error against transformers: F32 file in float ", f32, ", in double ", f64,
+          "; F16 file ", f16, "; BF16 file ", bf, " (in bf16: ", bf_bf, ")");
+  CHECK(f32 < 1e-5);
+  CHECK(f64 < 1e-6);  // transformers' stock RMSNorm runs in float even for a float64 model
+  CHECK(f16 < 2e-3);
+  CHECK(bf < 2e-2);
+  CHECK(bf_bf < 5e-2);
+}
+
+TEST_CASE("gguf model: Q8_0 and Q4_0 logits equal transformers' with gguf's dequantized weights") {
+  for (const std::string kind : {"q8_0", "q4_0"}) {
+    INFO(kind);
+    const double same_weights = logits_error(load_gguf<double>(golden("gqa32_" + kind + ".gguf")), "logits_" + kind);
+    const double in_float = logits_error(load_gguf<float>(golden("gqa32_" + kind + ".gguf")), "logits_" + kind);
+    const double vs_f32 = logits_error(load_gguf<float>(golden("gqa32_" + kind + ".gguf")), "logits");
+    MESSAGE(kind, ": logits relative error against transformers with the dequantized weights ", same_weights,
+            " (double), ", in_float, " (float); against the unquantized model's logits ", vs_f32);
+    CHECK(same_weights < 1e-6);
+    CHECK(in_float < 1e-5);
+    // the quantization error itself, on this random model (weights N(0, 0.2)): measured 0.032 (Q8_0), 0.32 (Q4_0)
+    CHECK(vs_f32 < (kind == "q8_0" ? 0.05 : 0.5));
+  }
+}
+
+TEST_CASE("gguf model: vocabulary from token_embd, tied embeddings, refused files") {
+  // without llama.vocab_size the vocabulary is token_embd's rows
+  const auto no_vocab = load_gguf<float>(edited("gqa32_q8_0.gguf", "llama.vocab_size", "llama.vocab_sizx"));
+  CHECK(no_vocab.config().vocab_size == 64);
+  // without output.weight the embeddings are tied; the renamed tensor is then one nobody expected
+  const auto renamed = edited("gqa32_f32.gguf", std::string("\x0d\0\0\0\0\0\0\0output.weight", 21),
+                              std::string("\x0d\0\0\0\0\0\0\0output.weighx", 21));
+  auto msg = test::error_of([&] { (void)load_gguf<float>(renamed); });
+  CHECK(msg.find(renamed.string()) != std::string::npos);
+  CHECK(msg.find("1 unexpected ('output.weighx')") != std::string::npos);
+  const auto f = io::GgufFile::open(renamed);
+  CHECK(gguf_architecture(f).tied_embeddings);
+  // another architecture
+  msg = test::error_of([&] { (void)load_gguf<float>(edited("gqa32_f32.gguf", std::string("\x05\0\0\0\0\0\0\0llama", 13),
+                                                           std::string("\x05\0\0\0\0\0\0\0gemma", 13))); });
+  CHECK(msg.find("general.architecture is 'gemma'") != std::string::npos);
+  // a metadata value that does not match the tensors
+  msg = test::error_of([&] {
+    (void)load_gguf<float>(edited("gqa32_f32.gguf", "llama.feed_forward_length", "llama.feed_forward_lengtx"));
+  });
+  CHECK(msg.find("no metadata key 'llama.feed_forward_length'") != std::string::npos);
+}
