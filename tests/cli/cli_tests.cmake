@@ -83,6 +83,14 @@ foreach(check busy kill)
   set_tests_properties(cli/pretrain_same_bits_${check} PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
     LABELS "cpu;cli" RESOURCE_LOCK cpu_cores TIMEOUT 300)
 endforeach()
+# the same for QLoRA with dropout (adapters, their masters and AdamW state in the checkpoint; masks from the step)
+add_test(NAME cli/pretrain_same_bits_kill_qlora
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/determinism.sh kill $<TARGET_FILE:pmc_cli>
+          ${pipeline_out}/tokenizer.model ${pipeline_out}/data/corpus.txt
+          ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_same_bits_kill_qlora 2
+          --lora-rank 4 --lora-dropout 0.1 --lora-targets all --base-quant nf4 --precision bf16)
+set_tests_properties(cli/pretrain_same_bits_kill_qlora PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+  LABELS "cpu;cli" RESOURCE_LOCK cpu_cores TIMEOUT 300)
 # --device cuda says why it cannot run: no CUDA in this build, or no GPU on this machine
 add_test(NAME cli/pretrain_device_cuda
   COMMAND pmc_cli pretrain --config demo --tokenizer ${pipeline_out}/tokenizer.model

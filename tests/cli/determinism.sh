@@ -5,10 +5,11 @@
 #   determinism.sh busy PMC TOKENIZER CORPUS OUT
 #     the same training twice at 2 threads and once at 3, each a separate process beside a busy-looping process
 #     (so the threads run unevenly): every step's loss and grad_norm must be the same bits in all three;
-#   determinism.sh kill PMC TOKENIZER CORPUS OUT [TRIES]
+#   determinism.sh kill PMC TOKENIZER CORPUS OUT [TRIES [EXTRA PRETRAIN FLAGS...]]
 #     an uninterrupted reference at 2 threads; then TRIES times (default 3) the same run SIGKILLed at a random step
 #     after its first checkpoint (the steps come from a fixed seed and are printed) and resumed: the resumed loss
 #     log (loss and grad_norm of every step) must equal the reference's exactly.
+# Flags after TRIES are added to every run (e.g. QLoRA with dropout: --lora-rank 4 --lora-dropout 0.1 ...).
 #
 # metrics.jsonl holds the doubles as nlohmann::json writes them (shortest round-trip form), so equal text is
 # equal bits.
@@ -16,7 +17,7 @@ set -euo pipefail
 mode=$1 pmc=$2 tokenizer=$3 corpus=$4 out=$5 tries=${6:-3}
 steps=8
 args=(pretrain --config demo --tokenizer "$tokenizer" --corpus "$corpus" --seq-len 64 --batch 4 --grad-accum 2
-      --steps $steps --lr 1e-3 --seed 3 --save-every 1)
+      --steps $steps --lr 1e-3 --seed 3 --save-every 1 "${@:7}")
 rm -rf "$out"
 mkdir -p "$out"
 
