@@ -17,6 +17,7 @@
 #include <support/compare.hpp>
 #include <support/errors.hpp>
 #include <support/paths.hpp>
+#include <support/test_configs.hpp>
 
 namespace fs = std::filesystem;
 using namespace pmc;
@@ -129,4 +130,21 @@ TEST_CASE("gguf model: vocabulary from token_embd, tied embeddings, refused file
     (void)load_gguf<float>(edited("gqa32_f32.gguf", "llama.feed_forward_length", "llama.feed_forward_lengtx"));
   });
   CHECK(msg.find("no metadata key 'llama.feed_forward_length'") != std::string::npos);
+}
+
+TEST_CASE("gguf model: load_model, read_architecture and load_weights take a .gguf as any other checkpoint") {
+  const auto path = golden("gqa32_q8_0.gguf");
+  CHECK(detect_format(path) == CheckpointFormat::gguf_file);
+  const auto direct = load_gguf<float>(path);
+  CHECK(read_architecture(path) == direct.config());
+  CHECK(architecture_of(path.string()) == direct.config());
+  const auto model = load_model<float>(path);
+  CHECK(model.rope_layout() == ops::RopeLayout::interleaved);
+  CHECK(model.special_tokens() == direct.special_tokens());
+  const auto a = direct.named_parameters(), b = model.named_parameters();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(test::max_abs_diff(a[i].var.value(), b[i].var.value()) == 0);
+  // a model of another architecture is refused, naming both
+  Model<dynamic, float> other(test::hf_test_gqa);
+  CHECK(test::error_of([&] { load_weights(other, path); }).find("does not match") != std::string::npos);
 }

@@ -10,17 +10,19 @@
 #include <string>
 #include <vector>
 
+#include <pmc/io/gguf.hpp>
 #include <pmc/io/hf_config.hpp>
 #include <pmc/io/llama2c.hpp>
 #include <pmc/io/safetensors.hpp>
+#include <pmc/models/llama/gguf.hpp>
 #include <pmc/models/llama/model.hpp>
 #include <pmc/models/llama/registry.hpp>
 
 namespace pmc::llama {
 
-enum class CheckpointFormat { hf_folder, safetensors_file, llama2c_bin };
+enum class CheckpointFormat { hf_folder, safetensors_file, llama2c_bin, gguf_file };
 
-/// What a path holds: a folder with config.json, a `.safetensors` file, or a llama2.c `.bin`.
+/// What a path holds: a folder with config.json, a `.safetensors` file, a llama2.c `.bin`, or a llama.cpp `.gguf`.
 inline CheckpointFormat detect_format(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   PMC_CHECK(fs::exists(path), path.string(), ": no such file or folder");
@@ -30,7 +32,9 @@ inline CheckpointFormat detect_format(const std::filesystem::path& path) {
   }
   if (path.extension() == ".safetensors") return CheckpointFormat::safetensors_file;
   if (path.extension() == ".bin") return CheckpointFormat::llama2c_bin;
-  fail(path.string(), ": unknown model format (expected a Hugging Face folder, a .safetensors file or a llama2.c .bin)");
+  if (path.extension() == ".gguf") return CheckpointFormat::gguf_file;
+  fail(path.string(), ": unknown model format (expected a Hugging Face folder, a .safetensors file, a llama2.c .bin ",
+       "or a llama.cpp .gguf)");
 }
 
 /// The config.json of the checkpoint at `path`: a folder's own, or the one beside a .safetensors file (which may
@@ -39,7 +43,8 @@ inline std::optional<std::filesystem::path> config_json_of(const std::filesystem
   switch (detect_format(path)) {
     case CheckpointFormat::hf_folder: return path / "config.json";
     case CheckpointFormat::safetensors_file: return path.parent_path() / "config.json";
-    case CheckpointFormat::llama2c_bin: return std::nullopt;
+    case CheckpointFormat::llama2c_bin:
+    case CheckpointFormat::gguf_file: return std::nullopt;
   }
   return std::nullopt;
 }
@@ -57,6 +62,7 @@ inline Config read_architecture(const std::filesystem::path& path) {
       auto m = io::read_llama2c(path);
       return config_from_hf(m.header.hf_config());
     }
+    case CheckpointFormat::gguf_file: return gguf_architecture(io::GgufFile::open(path));
   }
   return {};
 }
@@ -134,6 +140,7 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path) {
       model.set_rope_layout(ops::RopeLayout::interleaved);
       break;
     }
+    case CheckpointFormat::gguf_file: load_gguf_weights(model, io::GgufFile::open(path)); break;
   }
 }
 

@@ -124,12 +124,13 @@ inline SpecialTokenIds gguf_special_tokens(const io::GgufFile& f) {
 /// interleaved RoPE layout. Errors name the file and the tensor: a missing tensor, one nobody expected, a shape
 /// that does not match the metadata, a type pmc does not dequantize.
 ///   auto model = pmc::llama::load_gguf<float>("llama-2-7b.Q8_0.gguf");
-template <class T>
-Model<dynamic, T> load_gguf(const std::filesystem::path& path, bool trainable = false) {
-  const auto f = io::GgufFile::open(path);
+/// Loads the tensors of the GGUF file `f` into `model`, whose architecture must be the file's (see load_gguf).
+template <Config C, class T>
+void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f) {
   const std::string file = f.path().string();
   const Config config = gguf_architecture(f);
-  auto model = Model<dynamic, T>::unallocated(config, trainable);
+  PMC_CHECK(config == model.config(), file, ": the file's architecture (", describe(config),
+            ") does not match the model's (", describe(model.config()), ")");
   std::set<std::string> expected;
   std::vector<std::string> missing;
   for (const auto& p : model.named_parameters()) {
@@ -165,6 +166,13 @@ Model<dynamic, T> load_gguf(const std::filesystem::path& path, bool trainable = 
   }
   model.set_rope_layout(ops::RopeLayout::interleaved);
   model.set_special_tokens(gguf_special_tokens(f));
+}
+
+template <class T>
+Model<dynamic, T> load_gguf(const std::filesystem::path& path, bool trainable = false) {
+  const auto f = io::GgufFile::open(path);
+  auto model = Model<dynamic, T>::unallocated(gguf_architecture(f), trainable);
+  load_gguf_weights(model, f);
   return model;
 }
 
