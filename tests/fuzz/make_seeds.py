@@ -185,3 +185,14 @@ g += b'\0' * ((16 - len(g) % 16) % 16)
 g += struct.pack('<e', 0.5) + bytes(range(32))
 w('gguf', 'minimal_q8_0', g)
 w('gguf', 'minimal_v2_truncated', g[:4] + struct.pack('<I', 2) + g[8:-10])
+
+# peft_adapter: adapter_config.json beside a valid rank-2 adapter on all seven projections
+peft = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 2, "lora_alpha": 16, "lora_dropout": 0.0,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "use_rslora": False, "bias": "none", "fan_in_fan_out": False, "use_dora": False, "modules_to_save": None,
+        "layers_to_transform": None, "rank_pattern": {}, "alpha_pattern": {}}
+w('peft_adapter', 'all', json.dumps(peft, indent=2))
+w('peft_adapter', 'qv_rank4', json.dumps(peft | {"r": 4, "target_modules": ["q_proj", "v_proj"]}))
+w('peft_adapter', 'string_target', json.dumps(peft | {"target_modules": "q_proj"}))
+w('peft_adapter', 'bias_all', json.dumps(peft | {"bias": "all"}))
+w('peft_adapter', 'huge_rank', json.dumps(peft | {"r": 1 << 40}))
