@@ -67,4 +67,14 @@ inline void add_model_precision_flag(CLI::App& app, std::string& precision) {
       ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 
+/// --weights: how the model's weights are held for inference: fp32 or bf16 (the model's type, as --precision), or
+/// q8_0 / q4_0 (llama.cpp's blocks of 32 with an fp16 scale: the seven projections of every block quantized, the
+/// embeddings, norms and head kept in --precision's type).
+inline void add_weights_flag(CLI::App& app, std::string& weights) {
+  app.add_option("--weights", weights,
+                 "the weights for inference: fp32, bf16, or q8_0 / q4_0 (llama.cpp's 8- and 4-bit blocks of the "
+                 "projections; embeddings, norms and the head stay in --precision)")
+      ->check(CLI::IsMember({"fp32", "bf16", "q8_0", "q4_0"}));
+}
+
 }  // namespace pmc::cli

@@ -21,6 +21,7 @@ namespace {
 struct EvalArgs {
   std::string model, adapter, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
   std::string instruction, out, split = "test", device = "cpu", precision = "fp32", prompt_format = "pmc_llama";
+  std::string weights;  // --weights: "" (as --precision), fp32, bf16, q8_0, q4_0
   std::vector<std::string> data;
   std::size_t limit = 0, first = 0;
   std::uint64_t sample_seed = 0;
@@ -79,6 +80,7 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
                    {"add_bos_token", !a.no_bos},
                    {"device", a.device},
                    {"precision", a.precision},
+                   {"weights", a.weights.empty() ? a.precision : a.weights},
                    {"limit", a.first ? nlohmann::ordered_json(a.first) : nlohmann::ordered_json(nullptr)},
                    {"data", a.data},
                    {"subset", subset.describe()}};
@@ -97,6 +99,7 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
                    {"description", subset.describe()}};
     j["device"] = a.device;
     j["precision"] = a.precision;
+    j["weights"] = a.weights.empty() ? a.precision : a.weights;
     pmc::io::write_file_atomic(a.out, j.dump(1) + "\n");
     std::fprintf(stderr, "pmc eval: wrote %s\n", a.out.c_str());
   }
@@ -151,6 +154,7 @@ const pmc::cli::Command eval_command{
       app.add_flag("--no-bos", a->no_bos, "do not start prompts with BOS");
       pmc::cli::add_device_flag(app, a->device);
       pmc::cli::add_model_precision_flag(app, a->precision);
+      pmc::cli::add_weights_flag(app, a->weights);
       return [a]() {
         namespace ev = pmc::eval;
         const auto bench = ev::parse_benchmark(a->benchmark);
@@ -182,7 +186,7 @@ const pmc::cli::Command eval_command{
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
         auto tok = pmc::cli::load_tokenizer(a->tokenizer);
-        const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer, a->adapter};
+        const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer, a->adapter, a->weights};
         if (!a->adapter.empty()) std::fprintf(stderr, "pmc eval: LoRA adapter %s on %s\n", a->adapter.c_str(), a->model.c_str());
         const auto scorer = a->scorer == "generate" ? ev::Scorer::generate : ev::Scorer::likelihood;
         return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data, subset);

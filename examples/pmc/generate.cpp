@@ -22,6 +22,7 @@ struct GenerateArgs {
   int top_k = 0, max_new_tokens = 128;
   std::uint64_t seed = 0;
   std::string device = "cpu", precision = "fp32";
+  std::string weights;  // --weights: "" (as --precision), fp32, bf16, q8_0, q4_0
   bool print_ids = false, no_bos = false;
 };
 
@@ -43,7 +44,7 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
   using clock = std::chrono::steady_clock;
   clock::time_point first{}, last{};
   go.on_token = [&](std::int32_t) { (first == clock::time_point{} ? first : last) = clock::now(); };
-  const pmc::cli::ModelTarget target{a.model, a.device, a.precision, a.tokenizer, a.adapter};
+  const pmc::cli::ModelTarget target{a.model, a.device, a.precision, a.tokenizer, a.adapter, a.weights};
   const auto out = pmc::cli::generate_on_device(target, tok, prompt, go);
   const double secs = out.size() > 1 ? std::chrono::duration<double>(last - first).count() : 0.0;
   if (a.print_ids) {
@@ -70,7 +71,7 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     pmc::llama::PlanOptions po;
-    po.dtype = a.precision == "bf16" ? pmc::llama::PlanDtype::bf16 : pmc::llama::PlanDtype::fp32;
+    po.dtype = a.precision == "bf16" || a.weights == "bf16" ? pmc::llama::PlanDtype::bf16 : pmc::llama::PlanDtype::fp32;
     po.seq = static_cast<std::int64_t>(prompt.size()) + a.max_new_tokens;
     po.training = false;
     const auto plan = pmc::llama::plan_memory(pmc::llama::read_architecture(a.model), po);
@@ -108,6 +109,7 @@ const pmc::cli::Command generate_command{
       app.add_flag("--no-bos", a->no_bos, "do not start the prompt with BOS");
       pmc::cli::add_device_flag(app, a->device);
       pmc::cli::add_model_precision_flag(app, a->precision);
+      pmc::cli::add_weights_flag(app, a->weights);
       return [a]() {
         if (!a->adapter.empty()) (void)pmc::llama::read_peft_config(a->adapter);  // a bad adapter fails before any work
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);

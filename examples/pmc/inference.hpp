@@ -41,23 +41,48 @@ struct ModelTarget {
   std::string precision = "fp32";  // fp32, or bf16 (the GPU only)
   std::string tokenizer;           // for messages: the tokenizer file checked against the model
   std::string adapter;             // a PEFT LoRA adapter folder loaded (frozen, not merged) onto the model, or ""
+  std::string weights;             // "" (as precision), fp32, bf16, q8_0 or q4_0 (see with_model)
 };
 
-/// Loads t.path as a Model<dynamic, T, D> (T from t.precision: fp32, or bf16, which halves the weights' memory:
-/// a 7B takes 13.5 GB instead of 27), with t.adapter's LoRA adapters on it when given (frozen, run beside the
-/// base's projections: not merged), and returns f(model). A checkpoint stored in T is memory-mapped, not copied.
+/// The values of --weights: the model's type (fp32, bf16) or llama.cpp's block quantization of its projections.
+inline bool quantized_weights(const std::string& w) { return w == "q8_0" || w == "q4_0"; }
+
+/// The element type a target's model is loaded in: --weights fp32 / bf16 when given (it must not contradict
+/// --precision bf16), else --precision.
+inline std::string model_precision(const ModelTarget& t) {
+  PMC_CHECK(t.weights.empty() || t.weights == "fp32" || t.weights == "bf16" || quantized_weights(t.weights),
+            "--weights must be fp32, bf16, q8_0 or q4_0, got '", t.weights, "'");
+  if (t.weights == "bf16") return "bf16";
+  if (t.weights == "fp32") {
+    PMC_CHECK(t.precision != "bf16", "--weights fp32 contradicts --precision bf16");
+    return "fp32";
+  }
+  return t.precision;
+}
+
+/// Loads t.path as a Model<dynamic, T, D> (T from t.precision or t.weights: fp32, or bf16, which halves the
+/// weights' memory: a 7B takes 13.5 GB instead of 27), with t.adapter's LoRA adapters on it when given (frozen, run
+/// beside the base's projections: not merged), and returns f(model). A checkpoint stored in T is memory-mapped, not
+/// copied. t.weights q8_0 / q4_0: the model is frozen and the seven projections of every block are quantized to
+/// llama.cpp's blocks (Model::quantize_base; embeddings, norms and the head stay in T), and run from them
+/// (autograd::linear on a QuantizedMatrix).
 template <Device D, class F>
 decltype(auto) with_model(const ModelTarget& t, const tokenizer::Tokenizer& tok, F&& f) {
   auto run = [&]<class T>() {
     auto model = llama::load_model<T, D>(t.path);
     if (!t.adapter.empty()) llama::load_peft_adapter(model, t.adapter, /*trainable=*/false);
+    if (quantized_weights(t.weights)) {
+      model.freeze_base();
+      model.quantize_base(llama::parse_base_quant(t.weights, "--weights"));
+    }
     const int vocab = model.config().vocab_size;
     PMC_CHECK(tok.vocab_size() <= vocab, t.tokenizer, ": the tokenizer has ", tok.vocab_size(),
               " pieces but the model ", t.path, " only ", vocab, " embeddings");
     return f(std::as_const(model));
   };
-  if (t.precision == "bf16") return run.template operator()<bf16>();
-  PMC_CHECK(t.precision == "fp32", "--precision must be fp32 or bf16, got '", t.precision, "'");
+  const std::string precision = model_precision(t);
+  if (precision == "bf16") return run.template operator()<bf16>();
+  PMC_CHECK(precision == "fp32", "--precision must be fp32 or bf16, got '", precision, "'");
   return run.template operator()<float>();
 }
 

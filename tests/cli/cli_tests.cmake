@@ -121,6 +121,28 @@ add_test(NAME cli/generate_bf16_cpu COMMAND pmc_cli generate --model ${eval_mode
                                           --prompt "Vitamin C deficiency causes" --max-new-tokens 6 --precision bf16)
 set_tests_properties(cli/generate_bf16_cpu PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "tokens on cpu.*peak memory [0-9.]+ GiB. pmc plan --inference: [0-9.]+ GiB")
+# weight-only quantized inference (llama.cpp's q8_0 / q4_0 blocks of the projections; the demo's down_proj, input
+# 344, stays fp32): the evaluation runs and records the format; generation runs; a bad format is refused
+add_test(NAME cli/eval_weights_q8_0 COMMAND pmc_cli eval ${eval_args} --weights q8_0
+                                            --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_eval_q8_0.json)
+set_tests_properties(cli/eval_weights_q8_0 PROPERTIES FIXTURES_REQUIRED cli_pipeline_done FIXTURES_SETUP cli_eval_q8_0
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "total +24 ")
+add_test(NAME cli/eval_weights_q8_0_recorded COMMAND ${CMAKE_COMMAND} -E cat ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_eval_q8_0.json)
+set_tests_properties(cli/eval_weights_q8_0_recorded PROPERTIES FIXTURES_REQUIRED cli_eval_q8_0 LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "\"weights\": \"q8_0\"")
+add_test(NAME cli/eval_weights_q4_0 COMMAND pmc_cli eval ${eval_args} --weights q4_0)
+set_tests_properties(cli/eval_weights_q4_0 PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "total +24 ")
+add_test(NAME cli/generate_weights_q4_0 COMMAND pmc_cli generate --model ${eval_model}
+  --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C deficiency causes" --max-new-tokens 6 --weights q4_0)
+set_tests_properties(cli/generate_weights_q4_0 PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "pmc generate: [0-6] tokens on cpu")
+add_test(NAME cli/eval_weights_bad COMMAND pmc_cli eval ${eval_args} --weights q5_0)
+set_tests_properties(cli/eval_weights_bad PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  WILL_FAIL TRUE)
+add_test(NAME cli/eval_weights_bad_message COMMAND pmc_cli eval ${eval_args} --weights q5_0)
+set_tests_properties(cli/eval_weights_bad_message PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "--weights: q5_0 not in \\{fp32,bf16,q8_0,q4_0\\}")
 add_test(NAME cli/eval_device_cuda COMMAND pmc_cli eval ${eval_args} --device cuda --precision bf16)
 add_test(NAME cli/generate_device_cuda COMMAND pmc_cli generate --model ${eval_model}
                                                --tokenizer ${pipeline_out}/tokenizer.model --prompt "x" --device cuda)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Quantize<Cuda> (int8, NF4) against Quantize<Cpu>: the same codes and scales, the same dequantized bits (the
+// Quantize<Cuda> (int8, NF4, q8_0, q4_0) against Quantize<Cpu>: the same codes and scales, the same dequantized bits (the
 // kernel rounds each product as the CPU does, without fused multiply-adds), and the quantized linear's forward
-// and backward on the GPU against the CPU's.
+// and backward on the GPU against the CPU's; under NoGrad with few rows the CPU multiplies from the blocks
+// (Quantize<Cpu>::matmul) and the GPU dequantizes and runs cuBLASLt: the same products up to rounding.
 #include <cstring>
 
 #include "parity.hpp"
@@ -11,7 +12,7 @@ namespace pmc::test {
 static_assert(ops::ImplementsQuantize<Cuda>);
 
 TEST_CASE_TEMPLATE("quantize/codes, dequantized bits and the quantized linear match the CPU", T, float, bf16) {
-  for (auto f : {ops::QuantFormat::int8, ops::QuantFormat::nf4}) {
+  for (auto f : {ops::QuantFormat::int8, ops::QuantFormat::nf4, ops::QuantFormat::q8_0, ops::QuantFormat::q4_0}) {
     CAPTURE(ops::quant_format_name(f));
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0.f, 1.f);
@@ -39,6 +40,9 @@ TEST_CASE_TEMPLATE("quantize/codes, dequantized bits and the quantized linear ma
     autograd::backward(autograd::sum(yc));
     PMC_CHECK_PARITY(T, yg.value(), yc.value(), "quantized linear forward");
     PMC_CHECK_PARITY(T, xg.grad(), xc.grad(), "quantized linear backward (dx)");
+    autograd::NoGrad ng;
+    PMC_CHECK_PARITY(T, autograd::linear(autograd::Var<T, Cuda>(dev(x), false), qg).value(),
+                     autograd::linear(autograd::Var<T, Cpu>(x, false), qc).value(), "quantized linear, small M");
   }
 }
 

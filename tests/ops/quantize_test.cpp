@@ -364,3 +364,237 @@ TEST_CASE("quantize: bad shapes are refused with a clear pmc::Error") {
   const pmc::autograd::Var<float> x(Tensor<float>({2, 32}), false);
   CHECK_THROWS_WITH(pmc::autograd::linear(x, q), doctest::Contains("does not match the quantized weight"));
 }
+
+// ---- llama.cpp's q8_0 and q4_0 (issue 21) ------------------------------------------------------------------------
+
+#include <pmc/io/gguf.hpp>
+
+namespace {
+
+/// q8_0 / q4_0 round trip: every element within the bound of its block, from the stored fp16 d and from the float
+/// d recomputed from the source (the tighter bound of ops/quantize.hpp's top).
+RoundTrip ggml_round_trip(const Tensor<float>& w, QuantFormat f) {
+  const auto q = Q::quantize(w, f);
+  CHECK(q.block == 32);
+  CHECK(q.codes.numel() == w.numel() / 32 * quant::ggml_block_bytes(f));
+  Tensor<float> back(w.shape());
+  Q::dequantize(q, back);
+  const auto bounds = pmc::ops::block_error_bounds(q);
+  RoundTrip r;
+  bool ok = true;
+  for (std::int64_t b = 0; b < q.blocks(); ++b) {
+    const float* xb = w.data() + b * 32;
+    float d = 0;  // the float d before fp16
+    if (f == QuantFormat::q8_0) {
+      d = quant::absmax_of(xb, 32) / 127.f;
+    } else {
+      float amax = 0;
+      for (int j = 0; j < 32; ++j)
+        if (std::fabs(xb[j]) > amax) amax = std::fabs(xb[j]), d = xb[j] / -8.f;
+    }
+    const double dstored = quant::ggml_block_scale(q.codes.data() + b * quant::ggml_block_bytes(f));
+    const double tight = quant::element_error_bound(f, dstored, d == 0 ? 0 : d);
+    for (std::int64_t i = b * 32; i < (b + 1) * 32; ++i) {
+      const double e = std::abs(static_cast<double>(w.data()[i]) - back.data()[i]);
+      r.worst_abs = std::max(r.worst_abs, e);
+      if (bounds[b] > 0) r.worst_ratio = std::max(r.worst_ratio, e / bounds[b]);
+      if (!(e <= bounds[b] && e <= tight + 1e-30)) {
+        if (ok) FAIL_CHECK("element ", i, " (block ", b, "): |x − x̂| = ", e, " > bound ", bounds[b], " / ", tight);
+        ok = false;
+      }
+    }
+  }
+  CHECK(ok);
+  return r;
+}
+
+/// y = x · dequant(q)ᵀ the long way: dequantize, then Matmul<Cpu>.
+template <class T>
+Tensor<T> dequant_matmul(const Tensor<T>& x, const QuantizedMatrix<pmc::Cpu>& q) {
+  Tensor<T> wd(q.shape()), y({x.size(0), q.rows});
+  Q::dequantize(q, wd);
+  pmc::ops::Matmul<pmc::Cpu>::forward(x, wd, y, false, true);
+  return y;
+}
+
+std::vector<pmc::backends::cpu::qmm::Isa> compiled_kernels() {
+  using pmc::backends::cpu::qmm::Isa;
+  std::vector<Isa> k;
+  for (auto i : {Isa::scalar, Isa::avx2, Isa::avx512})
+    if (pmc::backends::cpu::qmm::compiled(i)) k.push_back(i);
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("quantize: q8_0 and q4_0 round trips are within their bounds, random and adversarial blocks") {
+  std::mt19937 rng(70);
+  for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0}) {
+    const std::string name = pmc::ops::quant_format_name(f);
+    CAPTURE(name);
+    const auto r1 = ggml_round_trip(normal_matrix(96, 32 * 7, rng), f);
+    const auto r2 = ggml_round_trip(adversarial_matrix(rng), f);
+    MESSAGE(name, " N(0,1) 96x224: max |x − x̂| = ", r1.worst_abs, ", max error / bound = ", r1.worst_ratio,
+            "; adversarial: ", r2.worst_ratio);
+    CHECK(r1.worst_ratio > 0.4);  // the bounds are not loose by orders of magnitude
+    // x̂ is exactly what llama.cpp / io::GgufFile computes: d · q (d · (q − 8)) with d the stored fp16
+    const auto w = normal_matrix(2, 64, rng);
+    const auto q = Q::quantize(w, f);
+    Tensor<float> back(w.shape());
+    Q::dequantize(q, back);
+    const std::uint8_t* blk = q.codes.data();
+    const float d = pmc::f16::to_float(static_cast<std::uint16_t>(blk[0] | (blk[1] << 8)));
+    const float e0 = f == QuantFormat::q8_0 ? d * static_cast<float>(static_cast<std::int8_t>(blk[2]))
+                                            : d * static_cast<float>((blk[2] & 15) - 8);
+    const float e16 = f == QuantFormat::q8_0 ? d * static_cast<float>(static_cast<std::int8_t>(blk[18]))
+                                             : d * static_cast<float>((blk[2] >> 4) - 8);
+    CHECK(std::bit_cast<std::uint32_t>(back.data()[0]) == std::bit_cast<std::uint32_t>(e0));
+    CHECK(std::bit_cast<std::uint32_t>(back.data()[16]) == std::bit_cast<std::uint32_t>(e16));
+  }
+}
+
+TEST_CASE("quantize: q8_0 and q4_0 are gguf.quants.quantize's bytes (tests/golden/gguf, tools/make_golden_gguf.py)") {
+  const auto dir = pmc::test::source_dir() / "tests/golden/gguf";
+  const auto expected = pmc::io::SafetensorsFile::open(dir / "expected.safetensors");
+  for (const auto& [kind, f] : {std::pair{std::string("q8_0"), QuantFormat::q8_0}, std::pair{std::string("q4_0"), QuantFormat::q4_0}}) {
+    const auto file = pmc::io::GgufFile::open(dir / ("gqa32_" + kind + ".gguf"));
+    int compared = 0;
+    for (const auto& name : file.names()) {
+      const auto src = expected.get<float>("src." + name);
+      if (src.rank() != 2) continue;
+      CAPTURE(name);
+      const auto q = Q::quantize(src, f);
+      const auto raw = file.raw(name);
+      REQUIRE(static_cast<std::int64_t>(raw.size()) == q.codes.numel());
+      CHECK(std::memcmp(raw.data(), q.codes.data(), raw.size()) == 0);
+      // the GGUF bytes used as-is: dequantized they are gguf.quants.dequantize's floats
+      QuantizedMatrix<pmc::Cpu> g = q;
+      g.codes = Tensor<std::uint8_t>({static_cast<std::int64_t>(raw.size())});
+      std::memcpy(g.codes.data(), raw.data(), raw.size());
+      Tensor<float> back(src.shape());
+      Q::dequantize(g, back);
+      const auto want = expected.get<float>(kind + "." + name);
+      CHECK(std::memcmp(back.data(), want.data(), 4 * static_cast<std::size_t>(want.numel())) == 0);
+      ++compared;
+    }
+    CHECK(compared == 16);  // token_embd, output and 7 projections × 2 blocks
+    const auto raw_q = expected.get<std::uint8_t>("raw." + kind + ".blk.0.attn_q.weight");
+    const auto q = Q::quantize(expected.get<float>("src.blk.0.attn_q.weight"), f);
+    CHECK(raw_q.to_vector() == q.codes.to_vector());
+  }
+}
+
+TEST_CASE("quantize: q4_0 and q8_0 block rules at the edges (ties, zeros, the clamped far end)") {
+  // q4_0: the first element of largest |x| sets d (sign included); its opposite is clamped to 15
+  std::vector<float> v(32, 0.f);
+  v[3] = -1.f;
+  v[9] = 1.f;  // same |x|: the first (−1) wins, d = 1/8; x = 1 → 1 · 8 + 8.5 = 16.5 → 16 → clamped 15 (x̂ = 0.875)
+  std::uint8_t blk[18];
+  quant::quantize_q4_0_block(v.data(), blk);
+  CHECK(quant::ggml_block_scale(blk) == 0.125f);
+  CHECK(quant::q4_0_value(blk, 0.125f, 3) == -1.f);
+  CHECK(quant::q4_0_value(blk, 0.125f, 9) == 0.875f);
+  CHECK(quant::q4_0_value(blk, 0.125f, 0) == 0.f);
+  // all zeros: d = 0 / −8 = −0 (fp16 0x8000, as numpy writes it; +0 for a block of −0) and every code 8 (q4_0)
+  std::fill(v.begin(), v.end(), 0.f);
+  quant::quantize_q4_0_block(v.data(), blk);
+  CHECK((blk[0] == 0 && blk[1] == 0x80 && blk[2] == 0x88 && blk[17] == 0x88));
+  std::fill(v.begin(), v.end(), -0.f);
+  quant::quantize_q4_0_block(v.data(), blk);
+  CHECK((blk[0] == 0 && blk[1] == 0 && blk[2] == 0x88));
+  std::fill(v.begin(), v.end(), 0.f);
+  std::uint8_t b8[34];
+  quant::quantize_q8_0_block(v.data(), b8);
+  CHECK(std::all_of(b8, b8 + 34, [](std::uint8_t c) { return c == 0; }));
+  // q8_0 rounds half away from zero (np_roundf): x · id = ±2.5 → ±3
+  v[0] = 127.f;
+  v[1] = 2.5f;
+  v[2] = -2.5f;
+  quant::quantize_q8_0_block(v.data(), b8);
+  CHECK(static_cast<std::int8_t>(b8[2]) == 127);
+  CHECK(static_cast<std::int8_t>(b8[3]) == 3);
+  CHECK(static_cast<std::int8_t>(b8[4]) == -3);
+}
+
+TEST_CASE("quantize: the fused matmul equals dequantize-then-matmul, on every kernel, at any thread count") {
+  std::mt19937 rng(71);
+  const std::int64_t N = 72, K = 32 * 7;  // K = 224: not a multiple of 64 (int8/nf4 blocks straddle rows) nor of 48
+  const auto w = normal_matrix(N, K, rng, 0.05);
+  for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0, QuantFormat::int8, QuantFormat::nf4}) {
+    const std::string name = pmc::ops::quant_format_name(f);
+    CAPTURE(name);
+    const auto q = Q::quantize(w, f);
+    for (const std::int64_t M : {1, 3, 16}) {
+      CAPTURE(M);
+      const auto x = normal_matrix(M, K, rng);
+      const auto ref = dequant_matmul(x, q);
+      for (const auto isa : compiled_kernels()) {
+        CAPTURE(pmc::backends::cpu::qmm::isa_name(isa));
+        Tensor<float> y1({M, N}), y2({M, N});
+#if defined(_OPENMP)
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        Q::matmul_on(isa, x, q, y1);
+        omp_set_num_threads(2);
+        Q::matmul_on(isa, x, q, y2);
+        omp_set_num_threads(saved);
+#else
+        Q::matmul_on(isa, x, q, y1);
+        Q::matmul_on(isa, x, q, y2);
+#endif
+        CHECK(std::memcmp(y1.data(), y2.data(), 4 * static_cast<std::size_t>(y1.numel())) == 0);
+        // equal to float rounding: |Δ| ≤ K · 2^-22 · Σ|x_k ŵ_k| (a loose float-summation bound)
+        Tensor<float> wd(q.shape());
+        Q::dequantize(q, wd);
+        double worst = 0;
+        for (std::int64_t m = 0; m < M; ++m)
+          for (std::int64_t n = 0; n < N; ++n) {
+            double mag = 0;
+            for (std::int64_t k = 0; k < K; ++k) mag += std::fabs(x.data()[m * K + k] * wd.data()[n * K + k]);
+            const double diff = std::fabs(static_cast<double>(y1.data()[m * N + n]) - ref.data()[m * N + n]);
+            worst = std::max(worst, diff / (mag * K * 0x1p-24));
+          }
+        CHECK(worst <= 1.0);
+      }
+      // bf16 activations: staged to float, accumulated in float, rounded once
+      const auto xb = x.to<pmc::bf16>();
+      Tensor<pmc::bf16> yb({M, N});
+      Q::matmul(xb, q, yb);
+      const auto refb = dequant_matmul(xb.to<float>(), q);
+      double db = 0;
+      for (std::int64_t i = 0; i < yb.numel(); ++i)
+        db = std::max(db, std::fabs(static_cast<double>(static_cast<float>(yb.data()[i])) - refb.data()[i]) /
+                              (std::fabs(refb.data()[i]) + 1e-3));
+      CHECK(db < 1e-2);
+    }
+  }
+  // autograd::linear under NoGrad takes the fused path up to 16 rows and the GEMM above; with grad on, the GEMM
+  const auto q = Q::quantize(w, QuantFormat::q4_0);
+  for (const std::int64_t M : {1, 16, 17}) {
+    CAPTURE(M);
+    const auto x = normal_matrix(M, K, rng);
+    Tensor<float> fused({M, N});
+    Q::matmul(x, q, fused);
+    const auto gemm = dequant_matmul(x, q);
+    const auto& want = M <= 16 ? fused : gemm;
+    {
+      pmc::autograd::NoGrad ng;
+      const auto y = pmc::autograd::linear(pmc::autograd::Var<float>(x, false), q).value();
+      CHECK(std::memcmp(y.data(), want.data(), 4 * static_cast<std::size_t>(y.numel())) == 0);
+    }
+    const auto yg = pmc::autograd::linear(pmc::autograd::Var<float>(x, false), q).value();
+    CHECK(std::memcmp(yg.data(), gemm.data(), 4 * static_cast<std::size_t>(yg.numel())) == 0);
+  }
+}
+
+TEST_CASE("quantize: q8_0 / q4_0 shape checks") {
+  CHECK_THROWS_WITH(Q::quantize(Tensor<float>({4, 48}), QuantFormat::q8_0),
+                    doctest::Contains("q8_0 needs cols (the input dimension) a multiple of 32, got (4, 48)"));
+  CHECK_NOTHROW(Q::quantize(Tensor<float>({3, 32}), QuantFormat::q4_0));  // rows · cols not a multiple of 64: fine
+  auto q = Q::quantize(Tensor<float>({4, 64}), QuantFormat::q4_0);
+  Tensor<float> y({2, 4});
+  CHECK_THROWS_WITH(Q::matmul(Tensor<float>({2, 32}), q, y), doctest::Contains("must be (M, 64)"));
+  CHECK_THROWS_WITH(Q::matmul(Tensor<float>({2, 64}), q, Tensor<float>({2, 5})), doctest::Contains("must be (2, 4)"));
+  q.codes = Tensor<std::uint8_t>({10});
+  CHECK_THROWS_WITH(Q::dequantize(q, Tensor<float>({4, 64})), doctest::Contains("q4_0 blocks must hold 144 bytes"));
+}

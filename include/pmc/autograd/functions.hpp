@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include <pmc/autograd/tape.hpp>
 #include <pmc/core/transfer.hpp>
@@ -63,21 +64,34 @@ Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight) {
   return matmul(x, weight, false, true);
 }
 
-/// A linear layer on a frozen quantized weight (LoRA / QLoRA's base): y = x · dequant(W)ᵀ,  x: (N, in),
-/// W: (out, in) quantized (ops/quantize.hpp) → y: (N, out). Forward dequantizes W into a temporary T tensor
-/// that is freed after the product; backward (recorded only when x requires grad) dequantizes again and
-/// accumulates dx += dy · dequant(W). W gets no gradient. The closure holds a copy of w (tensor handles).
+/// Up to this many rows, under NoGrad (inference: decoding, scoring), linear(x, QuantizedMatrix)'s forward
+/// multiplies straight from the quantized blocks (Quantize<D>::matmul); otherwise it dequantizes W and runs a GEMM
+/// (a training step, with grad on, computes every product of the base on the same dequantized weights).
+inline constexpr std::int64_t kQuantizedMatmulMaxRows = 16;
+
+/// A linear layer on a frozen quantized weight (LoRA / QLoRA's base, weight-only quantized inference):
+/// y = x · dequant(W)ᵀ,  x: (N, in), W: (out, in) quantized (ops/quantize.hpp) → y: (N, out). Forward, under
+/// NoGrad with N ≤ kQuantizedMatmulMaxRows and T float or bf16, runs Quantize<D>::matmul (no dequantized copy of
+/// W); else it dequantizes W into a temporary T tensor that is freed after the product. Backward (recorded only
+/// when x requires grad) dequantizes again and accumulates dx += dy · dequant(W). W gets no gradient. The closure holds a copy of w (tensor handles).
 template <class T, Device D>
 Var<T, D> linear(const Var<T, D>& x, const ops::QuantizedMatrix<D>& w) {
   PMC_CHECK(x.value().rank() == 2 && x.value().size(1) == w.cols, "linear: input ", x.shape().str(),
             " does not match the quantized weight (", w.rows, ", ", w.cols, ") (expected (N, in) and (out, in))");
   auto y = Tensor<T, D>::empty(Shape{x.value().size(0), w.rows});
-  {
+  bool fused = false;
+  const bool rg = needs_grad(x);
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, bf16>) {
+    if (!grad_enabled() && x.value().size(0) <= kQuantizedMatmulMaxRows && x.value().is_contiguous()) {
+      ops::Quantize<D>::matmul(x.value(), w, y);  // straight from the blocks (decoding, scoring)
+      fused = true;
+    }
+  }
+  if (!fused) {
     const auto wd = Tensor<T, D>::empty(w.shape());
     ops::Quantize<D>::dequantize(w, wd);
     ops::Matmul<D>::forward(x.value(), wd, y, false, true);
   }
-  const bool rg = needs_grad(x);
   auto out = detail::make_output(std::move(y), rg);
   if (rg) {
     current_tape().record([x, w, out] {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Quantized storage of a frozen weight matrix W (rows, cols) = (out, in), for LoRA / QLoRA: W is kept as codes and
-// per-block scales and dequantized on the fly (autograd::linear(x, QuantizedMatrix)). Blocks are 64 consecutive
-// elements of the row-major flat index (rows · cols must be a multiple of 64, as every LLaMA shape is).
+// Quantized storage of a frozen weight matrix W (rows, cols) = (out, in), for LoRA / QLoRA and weight-only quantized
+// inference: W is kept as codes and per-block scales and dequantized on the fly (autograd::linear(x,
+// QuantizedMatrix)), or multiplied straight from its blocks (Quantize<D>::matmul, small M: decoding, scoring).
+// int8 and nf4: blocks are 64 consecutive elements of the row-major flat index (rows · cols must be a multiple of
+// 64, as every LLaMA shape is). q8_0 and q4_0: llama.cpp's blocks of 32 along a row (cols must be a multiple of 32).
 //
 // int8 (absmax, linear):  per block b, absmax_b = max |x| (fp32), and per element
 //     code = round(x / absmax_b · 127) ∈ [−127, 127] (round half away from zero; code 0 when absmax_b = 0),
@@ -26,6 +28,19 @@
 //   Bound: with g4 = the largest gap between adjacent NF4 levels (0.3038, between −1 and −0.6962) and gd = the
 //   largest gap of the dynamic map (0.0140625), e2 = absmax2_g · gd / 2 bounds |absmax_b − absmax'_b| and
 //   |x − x̂| ≤ (|absmax'_b| + e2) · g4 / 2 + e2 (+ float rounding, a relative 2^-20 of the scale).
+//
+// q8_0 and q4_0 (llama.cpp / GGUF, bit-exact to the `gguf` package's gguf.quants.quantize, itself bit-exact to
+// ggml-quants.c's reference quantizers): `codes` is one contiguous array of blocks, exactly the bytes of a GGUF
+// tensor of that type (a GGUF tensor's data can be used as-is); each block covers 32 consecutive elements of a row.
+//   q8_0, 34 bytes a block: d (fp16, little-endian), then 32 int8 q. Quantization, in float: d = absmax / 127,
+//     id = 1 / d (0 when d = 0), q = round(x · id) half away from zero; the block stores fp16(d) (round to nearest
+//     even). x̂ = fp16(d) · q.  |x − x̂| ≤ |d'| / 2 + |d − d'| · 127 (d' the stored fp16 value) + rounding.
+//   q4_0, 18 bytes a block: d (fp16), then 16 bytes: element j in the LOW nibble of byte j, element j + 16 in its
+//     HIGH nibble. Quantization, in float: m = the element of largest |x| (the first one on ties), d = m / −8,
+//     id = 1 / d (0 when d = 0), q = min(15, trunc(x · id + 8.5)) (the product and the sum each rounded to float);
+//     x̂ = fp16(d) · (q − 8) ∈ [−8 d', 7 d'].  |x − x̂| ≤ |d'| / 2 + |d − d'| · 8 + rounding, except that the
+//     element at the far end from m (x · id > 7.5, up to 8) is clamped to 7: the bound there is |d'| (the bound
+//     below takes |d'| for every element).
 #pragma once
 
 #include <cmath>
@@ -42,14 +57,87 @@
 
 namespace pmc::ops {
 
-enum class QuantFormat { int8, nf4 };
+enum class QuantFormat { int8, nf4, q8_0, q4_0 };
 
-inline const char* quant_format_name(QuantFormat f) { return f == QuantFormat::int8 ? "int8" : "nf4"; }
+inline const char* quant_format_name(QuantFormat f) {
+  switch (f) {
+    case QuantFormat::int8: return "int8";
+    case QuantFormat::nf4: return "nf4";
+    case QuantFormat::q8_0: return "q8_0";
+    case QuantFormat::q4_0: return "q4_0";
+  }
+  return "unknown";
+}
+
+/// Whether f is one of llama.cpp's formats (blocks of 32 along a row, scale and codes interleaved in `codes`).
+constexpr bool is_ggml_format(QuantFormat f) { return f == QuantFormat::q8_0 || f == QuantFormat::q4_0; }
 
 namespace quant {
 
 inline constexpr std::int64_t kBlock = 64;   ///< elements per block (one absmax each)
 inline constexpr std::int64_t kGroup = 256;  ///< nf4: absmaxes per second-level block (one absmax2 each)
+inline constexpr std::int64_t kGgmlBlock = 32;   ///< q8_0 / q4_0: elements per block
+inline constexpr std::int64_t kQ8_0Bytes = 34;   ///< q8_0: bytes per block (fp16 d, 32 int8)
+inline constexpr std::int64_t kQ4_0Bytes = 18;   ///< q4_0: bytes per block (fp16 d, 16 bytes of nibbles)
+
+/// Elements per block of a format (64 for int8 and nf4, 32 for q8_0 and q4_0).
+constexpr std::int64_t block_size(QuantFormat f) { return is_ggml_format(f) ? kGgmlBlock : kBlock; }
+/// q8_0 / q4_0: bytes per block.
+constexpr std::int64_t ggml_block_bytes(QuantFormat f) { return f == QuantFormat::q8_0 ? kQ8_0Bytes : kQ4_0Bytes; }
+
+/// The fp16 scale d of a q8_0 / q4_0 block (its first two bytes, little-endian), as float.
+PMC_HOST_DEVICE inline float ggml_block_scale(const std::uint8_t* blk) {
+  return f16::to_float(static_cast<std::uint16_t>(blk[0] | (blk[1] << 8)));
+}
+inline void store_ggml_block_scale(std::uint8_t* blk, float d) {
+  const std::uint16_t h = f16::from_float(d);
+  blk[0] = static_cast<std::uint8_t>(h & 0xff);
+  blk[1] = static_cast<std::uint8_t>(h >> 8);
+}
+
+/// q8_0: quantizes 32 floats into one 34-byte block (gguf.quants.Q8_0.quantize_blocks, bit for bit).
+inline void quantize_q8_0_block(const float* x, std::uint8_t* blk) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+  const float d = amax / 127.f;
+  const float id = d == 0 ? 0.f : 1.f / d;
+  store_ggml_block_scale(blk, d);
+  for (int j = 0; j < 32; ++j) {
+    const volatile float v = x[j] * id;  // volatile: one rounded product, never contracted
+    blk[2 + j] = static_cast<std::uint8_t>(static_cast<std::int8_t>(std::round(static_cast<float>(v))));
+  }
+}
+
+/// q4_0: quantizes 32 floats into one 18-byte block (gguf.quants.Q4_0.quantize_blocks, bit for bit).
+inline void quantize_q4_0_block(const float* x, std::uint8_t* blk) {
+  float amax = std::fabs(x[0]), m = x[0];  // an all-zero block: m = x[0] (±0), d = m / −8 keeps numpy's sign
+  for (int j = 1; j < 32; ++j)
+    if (std::fabs(x[j]) > amax) {  // strictly greater: the first element of largest |x|, as numpy's argmax
+      amax = std::fabs(x[j]);
+      m = x[j];
+    }
+  const float d = m / -8.f;
+  const float id = d == 0 ? 0.f : 1.f / d;
+  store_ggml_block_scale(blk, d);
+  auto code = [&](float v) -> unsigned {
+    const volatile float p = v * id;  // rounded, then the sum rounded: numpy's two float32 operations
+    const float s = static_cast<float>(p) + 8.5f;
+    const float t = std::trunc(s);
+    return t >= 15.f ? 15u : static_cast<unsigned>(t);  // s > 0 always (x · id ≥ −8 up to rounding)
+  };
+  for (int j = 0; j < 16; ++j) blk[2 + j] = static_cast<std::uint8_t>(code(x[j]) | (code(x[j + 16]) << 4));
+}
+
+/// q8_0: element j (0..31) of a block, x̂ = d · q in float.
+PMC_HOST_DEVICE inline float q8_0_value(const std::uint8_t* blk, float d, int j) {
+  return d * static_cast<float>(static_cast<std::int8_t>(blk[2 + j]));
+}
+/// q4_0: element j (0..31) of a block, x̂ = d · (q − 8) in float.
+PMC_HOST_DEVICE inline float q4_0_value(const std::uint8_t* blk, float d, int j) {
+  const unsigned b = blk[2 + (j & 15)];
+  const int q = static_cast<int>(j < 16 ? (b & 0x0fu) : (b >> 4)) - 8;
+  return d * static_cast<float>(q);
+}
 
 /// The 16 NF4 levels, bitsandbytes' float32 table (functional.get_4bit_type("nf4")), ascending.
 inline constexpr float kNf4[16] = {-1.0f,
@@ -200,8 +288,16 @@ inline float quantize_absmax_group(const float* absmax, std::int64_t n, float of
 /// absmax / 254; nf4: `scale` is the block's dequantized absmax absmax'_b and `absmax2` its group's second-level
 /// absmax, the bound (|absmax'_b| + e2) · g4 / 2 + e2 with e2 = absmax2 · gd / 2 (see the top of this file). Both
 /// with kRoundingSlack of the scale added for float rounding.
+/// q8_0 / q4_0: `scale` is the stored fp16 d' and `absmax2` the float d before rounding to fp16 (pass 0 when it is
+/// not known: then the fp16 rounding of d, a relative 2^-11, is taken from d' itself), the bound
+/// |d'| / 2 + |d − d'| · 127 (q8_0), |d'| + |d − d'| · 8 (q4_0; the clamped far end, see the top of this file).
 inline double element_error_bound(QuantFormat f, double scale, double absmax2 = 0) {
   scale = std::fabs(scale);
+  if (f == QuantFormat::q8_0 || f == QuantFormat::q4_0) {
+    const double dd = absmax2 != 0 ? std::fabs(std::fabs(absmax2) - scale) : std::fmax(scale * 0x1p-11, 0x1p-25);
+    const double base = f == QuantFormat::q8_0 ? scale / 2 + dd * 127 : scale + dd * 8;
+    return base + scale * 128 * kRoundingSlack;
+  }
   if (f == QuantFormat::int8) return scale / 254 + scale * kRoundingSlack;
   const double e2 = absmax2 * kDynamicGap / 2 + (absmax2 + scale) * kRoundingSlack;
   return (scale + e2) * (kNf4Gap / 2) + e2 + (scale + e2) * kRoundingSlack;
@@ -215,8 +311,10 @@ template <Device D>
 struct QuantizedMatrix {
   QuantFormat format = QuantFormat::int8;
   std::int64_t rows = 0, cols = 0;      ///< the logical (out, in) shape
-  std::int64_t block = quant::kBlock;   ///< elements per block (64)
-  Tensor<std::uint8_t, D> codes;        ///< int8: (rows·cols) int8 bytes; nf4: (rows·cols / 2) packed, 2i high nibble
+  std::int64_t block = quant::kBlock;   ///< elements per block (64; q8_0 and q4_0: 32)
+  /// int8: (rows·cols) int8 bytes; nf4: (rows·cols / 2) packed, 2i high nibble; q8_0 / q4_0: (rows·cols / 32 ·
+  /// 34 or 18) bytes, llama.cpp's blocks in row-major order (a GGUF tensor's data as stored).
+  Tensor<std::uint8_t, D> codes;
   Tensor<float, D> absmax;              ///< int8: (blocks) fp32 absmax per block; nf4: undefined
   Tensor<std::uint8_t, D> absmax_codes; ///< nf4: (blocks) the absmaxes' dynamic-map codes; int8: undefined
   Tensor<float, D> absmax2;             ///< nf4: (ceil(blocks / 256)) second-level absmax; int8: undefined
@@ -240,7 +338,12 @@ struct QuantizedMatrix {
 template <Device D>
 std::vector<double> block_error_bounds(const QuantizedMatrix<D>& q) {
   std::vector<double> out(static_cast<std::size_t>(q.blocks()));
-  if (q.format == QuantFormat::int8) {
+  if (is_ggml_format(q.format)) {
+    const auto c = to_host(q.codes);
+    const std::int64_t bb = quant::ggml_block_bytes(q.format);
+    for (std::int64_t b = 0; b < q.blocks(); ++b)
+      out[b] = quant::element_error_bound(q.format, quant::ggml_block_scale(c.data() + b * bb));
+  } else if (q.format == QuantFormat::int8) {
     const auto a = to_host(q.absmax);
     for (std::int64_t b = 0; b < q.blocks(); ++b) out[b] = quant::element_error_bound(q.format, a.data()[b]);
   } else {
@@ -261,6 +364,11 @@ std::vector<double> block_error_bounds(const QuantizedMatrix<D>& q) {
 ///       (to reproduce bitsandbytes' bytes, whose torch float32 mean may differ by an ulp).
 ///   template <class T> static void dequantize(const QuantizedMatrix<D>& q, const Tensor<T, D>& out);
 ///       out: (rows, cols), contiguous, overwritten with x̂ rounded to T.
+///   template <class T> static void matmul(const Tensor<T, D>& x, const QuantizedMatrix<D>& q, const Tensor<T, D>& y);
+///       y (M, rows) = x (M, cols) · dequant(W)ᵀ, T float or bf16, accumulated in float and rounded once to T;
+///       meant for small M (decoding, scoring): on the CPU straight from the blocks, never materializing
+///       dequant(W), each output computed by one thread in a fixed order (results do not depend on the thread
+///       count); equal to dequantize-then-Matmul up to float rounding.
 template <Device D>
 struct Quantize;
 
@@ -269,11 +377,18 @@ template <class D>
 concept ImplementsQuantize = Device<D> && requires(const Tensor<float, D>& t, const QuantizedMatrix<D>& q) {
   { Quantize<D>::quantize(t, QuantFormat::nf4) } -> std::same_as<QuantizedMatrix<D>>;
   Quantize<D>::dequantize(q, t);
+  Quantize<D>::matmul(t, q, t);
 };
 
 namespace detail {
-inline void check_quant_shape(std::int64_t rows, std::int64_t cols, const char* op) {
+inline void check_quant_shape(std::int64_t rows, std::int64_t cols, const char* op,
+                              QuantFormat f = QuantFormat::int8) {
   PMC_CHECK(rows > 0 && cols > 0, op, ": the matrix (", rows, ", ", cols, ") is empty");
+  if (is_ggml_format(f)) {
+    PMC_CHECK(cols % quant::kGgmlBlock == 0, op, ": ", quant_format_name(f), " needs cols (the input dimension) a ",
+              "multiple of ", quant::kGgmlBlock, ", got (", rows, ", ", cols, ")");
+    return;
+  }
   PMC_CHECK((rows * cols) % quant::kBlock == 0, op, ": rows · cols = ", rows, " · ", cols, " = ", rows * cols,
             " is not a multiple of the block size ", quant::kBlock);
 }
@@ -284,17 +399,24 @@ template <class T, Device D>
 void check_quantize_args(const Tensor<T, D>& w, QuantFormat f) {
   detail::check_contiguous(w, "quantize", "w");
   PMC_CHECK(w.rank() == 2, "quantize: w must be 2-D (out, in), got ", w.shape().str());
-  PMC_CHECK(f == QuantFormat::int8 || f == QuantFormat::nf4, "quantize: unknown format ", static_cast<int>(f));
-  detail::check_quant_shape(w.size(0), w.size(1), "quantize");
+  PMC_CHECK(f == QuantFormat::int8 || f == QuantFormat::nf4 || is_ggml_format(f), "quantize: unknown format ",
+            static_cast<int>(f));
+  detail::check_quant_shape(w.size(0), w.size(1), "quantize", f);
 }
 
 /// The dequantize checks: q is complete for its format and out is contiguous with q's (rows, cols).
-template <class T, Device D>
-void check_dequantize_args(const QuantizedMatrix<D>& q, const Tensor<T, D>& out) {
-  detail::check_quant_shape(q.rows, q.cols, "dequantize");
-  PMC_CHECK(q.block == quant::kBlock, "dequantize: block size ", q.block, " is not ", quant::kBlock);
+/// The checks of a QuantizedMatrix alone: complete for its format (`op` names the caller in messages).
+template <Device D>
+void check_quantized_matrix(const QuantizedMatrix<D>& q, const char* op = "dequantize") {
+  detail::check_quant_shape(q.rows, q.cols, op, q.format);
+  const std::int64_t bs = quant::block_size(q.format);
+  PMC_CHECK(q.block == bs, op, ": block size ", q.block, " is not ", bs, " (", quant_format_name(q.format), ")");
   const std::int64_t n = q.numel(), blocks = q.blocks();
-  if (q.format == QuantFormat::int8) {
+  if (is_ggml_format(q.format)) {
+    const std::int64_t bytes = blocks * quant::ggml_block_bytes(q.format);
+    PMC_CHECK(q.codes.defined() && q.codes.numel() == bytes, op, ": ", quant_format_name(q.format), " blocks must ",
+              "hold ", bytes, " bytes, got ", q.codes.defined() ? q.codes.numel() : 0);
+  } else if (q.format == QuantFormat::int8) {
     PMC_CHECK(q.codes.defined() && q.codes.numel() == n, "dequantize: int8 codes must hold ", n, " bytes");
     PMC_CHECK(q.absmax.defined() && q.absmax.numel() == blocks, "dequantize: int8 absmax must hold ", blocks,
               " scales");
@@ -307,10 +429,27 @@ void check_dequantize_args(const QuantizedMatrix<D>& q, const Tensor<T, D>& out)
     PMC_CHECK(q.absmax2.defined() && q.absmax2.numel() == groups, "dequantize: nf4 absmax2 must hold ", groups,
               " scales");
   }
-  PMC_CHECK(q.codes.is_contiguous(), "dequantize: codes must be contiguous");
+  PMC_CHECK(q.codes.is_contiguous(), op, ": codes must be contiguous");
+}
+
+template <class T, Device D>
+void check_dequantize_args(const QuantizedMatrix<D>& q, const Tensor<T, D>& out) {
+  check_quantized_matrix(q, "dequantize");
   detail::check_contiguous(out, "dequantize", "out");
   PMC_CHECK(out.shape() == q.shape(), "dequantize: out ", out.shape().str(), " must have the quantized shape ",
             q.shape().str());
+}
+
+/// The matmul checks: q complete, x (M, cols) and y (M, rows) contiguous 2-D.
+template <class T, Device D>
+void check_quant_matmul_args(const Tensor<T, D>& x, const QuantizedMatrix<D>& q, const Tensor<T, D>& y) {
+  check_quantized_matrix(q, "quantized matmul");
+  detail::check_contiguous(x, "quantized matmul", "x");
+  detail::check_contiguous(y, "quantized matmul", "y");
+  PMC_CHECK(x.rank() == 2 && x.size(1) == q.cols, "quantized matmul: x ", x.shape().str(), " must be (M, ", q.cols,
+            ")");
+  PMC_CHECK(y.rank() == 2 && y.size(0) == x.size(0) && y.size(1) == q.rows, "quantized matmul: y ",
+            y.shape().str(), " must be (", x.size(0), ", ", q.rows, ")");
 }
 
 }  // namespace pmc::ops

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Quantize<Cpu> (see pmc/ops/quantize.hpp): int8 and NF4 blockwise quantization of a frozen weight, OpenMP over
-// blocks. Every block (and every group of 256 absmaxes) is computed by one thread from its own inputs, so the bytes
+// Quantize<Cpu> (see pmc/ops/quantize.hpp): int8, NF4, q8_0 and q4_0 blockwise quantization of a frozen weight,
+// OpenMP over blocks; matmul straight from the blocks (quant_matmul.hpp). Every block (and every group of 256 absmaxes) is computed by one thread from its own inputs, so the bytes
 // do not depend on the thread count; the absmaxes' mean is summed serially in double.
 #pragma once
 
@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <optional>
 #include <type_traits>
+#include <vector>
 
 #include <pmc/backends/cpu/eigen.hpp>
+#include <pmc/backends/cpu/quant_matmul.hpp>
 #include <pmc/core/tensor.hpp>
 #include <pmc/ops/quantize.hpp>
 
@@ -28,8 +30,21 @@ struct Quantize<Cpu> {
     q.format = f;
     q.rows = w.size(0);
     q.cols = w.size(1);
-    const std::int64_t n = q.numel(), blocks = q.blocks();
+    const std::int64_t n = q.numel(), blocks = n / quant::block_size(f);
     const T* x = w.data();
+    if (is_ggml_format(f)) {
+      q.block = quant::kGgmlBlock;
+      const std::int64_t bb = quant::ggml_block_bytes(f);
+      q.codes = Tensor<std::uint8_t, Cpu>::empty(Shape{blocks * bb});
+      std::uint8_t* c = q.codes.data();
+      parallel_for(q.blocks(), 8 * quant::kGgmlBlock, [&](std::int64_t b) {
+        float v[quant::kGgmlBlock];
+        for (std::int64_t j = 0; j < quant::kGgmlBlock; ++j) v[j] = static_cast<float>(x[b * quant::kGgmlBlock + j]);
+        if (f == QuantFormat::q8_0) quant::quantize_q8_0_block(v, c + b * bb);
+        else quant::quantize_q4_0_block(v, c + b * bb);
+      });
+      return q;
+    }
     if (f == QuantFormat::int8) {
       q.codes = Tensor<std::uint8_t, Cpu>::empty(Shape{n});
       q.absmax = Tensor<float, Cpu>::empty(Shape{blocks});
@@ -80,6 +95,18 @@ struct Quantize<Cpu> {
     constexpr std::int64_t B = quant::kBlock;
     const std::uint8_t* c = q.codes.data();
     T* y = out.data();
+    if (is_ggml_format(q.format)) {
+      constexpr std::int64_t G = quant::kGgmlBlock;
+      const std::int64_t bb = quant::ggml_block_bytes(q.format);
+      const bool q8 = q.format == QuantFormat::q8_0;
+      parallel_for(q.blocks(), G, [&](std::int64_t b) {
+        const std::uint8_t* blk = c + b * bb;
+        const float d = quant::ggml_block_scale(blk);
+        for (int j = 0; j < G; ++j)
+          y[b * G + j] = static_cast<T>(q8 ? quant::q8_0_value(blk, d, j) : quant::q4_0_value(blk, d, j));
+      });
+      return;
+    }
     if (q.format == QuantFormat::int8) {
       const float* am = q.absmax.data();
       parallel_for(q.blocks(), B, [&](std::int64_t b) {
@@ -99,6 +126,30 @@ struct Quantize<Cpu> {
         y[i + 1] = static_cast<T>(quant::kNf4[byte & 0x0f] * a);
       }
     });
+  }
+
+  /// y (M, rows) = x (M, cols) · dequant(q)ᵀ from the blocks (quant_matmul.hpp), T float or bf16 (staged to float;
+  /// y accumulated in float and rounded once).
+  template <class T>
+  static void matmul(const Tensor<T, Cpu>& x, const QuantizedMatrix<Cpu>& q, const Tensor<T, Cpu>& y) {
+    matmul_on(backends::cpu::qmm::chosen(), x, q, y);
+  }
+
+  /// The same on a given kernel (tests compare them).
+  template <class T>
+  static void matmul_on(backends::cpu::qmm::Isa isa, const Tensor<T, Cpu>& x, const QuantizedMatrix<Cpu>& q,
+                        const Tensor<T, Cpu>& y) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, bf16>, "quantized matmul: T must be float or bf16");
+    check_quant_matmul_args(x, q, y);
+    const std::int64_t M = x.size(0);
+    if constexpr (std::is_same_v<T, float>) {
+      backends::cpu::qmm::matmul_f32(isa, x.data(), M, q, y.data());
+    } else {
+      std::vector<float> xf(static_cast<std::size_t>(x.numel())), yf(static_cast<std::size_t>(y.numel()));
+      for (std::size_t i = 0; i < xf.size(); ++i) xf[i] = static_cast<float>(x.data()[i]);
+      backends::cpu::qmm::matmul_f32(isa, xf.data(), M, q, yf.data());
+      for (std::size_t i = 0; i < yf.size(); ++i) y.data()[i] = static_cast<T>(yf[i]);
+    }
   }
 };
 

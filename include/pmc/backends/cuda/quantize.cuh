@@ -3,7 +3,9 @@
 // load): the weight is copied to the host, quantized by Quantize<Cpu>'s routines (the same bytes as on the CPU)
 // and the codes and scales copied back. dequantize is a kernel, grid-stride, one thread per code byte (int8: one
 // element; nf4: the two elements of a byte, 2i from the high nibble). Products and sums use __fmul_rn / __fadd_rn
-// so that nothing is fused into an FMA: the floats are the CPU's (and bitsandbytes') bit for bit.
+// so that nothing is fused into an FMA: the floats are the CPU's (and bitsandbytes') bit for bit. q8_0 / q4_0: one
+// thread per element, x̂ = d · q (d · (q − 8)), the CPU's floats. matmul: dequantize into a temporary, then
+// Matmul<Cuda> (cuBLASLt); a fused small-M kernel is not written yet.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 
 #include <pmc/backends/cpu/quantize.hpp>
 #include <pmc/backends/cuda/copy.hpp>
+#include <pmc/backends/cuda/cublaslt.hpp>
 #include <pmc/backends/cuda/elementwise.cuh>
 #include <pmc/backends/cuda/kernels/common.cuh>
 #include <pmc/core/transfer.hpp>
@@ -49,6 +52,18 @@ __global__ void dequantize_nf4_kernel(const std::uint8_t* __restrict__ codes,
   }
 }
 
+template <class T, bool Q8>
+__global__ void dequantize_ggml_kernel(const std::uint8_t* __restrict__ blocks, T* __restrict__ out, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t b = i / ops::quant::kGgmlBlock;
+    const int j = static_cast<int>(i % ops::quant::kGgmlBlock);
+    const std::uint8_t* blk = blocks + b * (Q8 ? ops::quant::kQ8_0Bytes : ops::quant::kQ4_0Bytes);
+    const float d = ops::quant::ggml_block_scale(blk);
+    out[i] = store<T>(Q8 ? ops::quant::q8_0_value(blk, d, j) : ops::quant::q4_0_value(blk, d, j));
+  }
+}
+
 }  // namespace pmc::cuda::kernels
 
 namespace pmc::ops {
@@ -78,6 +93,17 @@ struct Quantize<Cuda> {
   static void dequantize(const QuantizedMatrix<Cuda>& q, const Tensor<T, Cuda>& out) {
     check_dequantize_args(q, out);
     constexpr int threads = 256;
+    if (is_ggml_format(q.format)) {
+      const std::int64_t n = q.numel();
+      if (q.format == QuantFormat::q8_0)
+        cuda::kernels::dequantize_ggml_kernel<T, true>
+            <<<cuda::kernels::grid_for(n, threads), threads, 0, cuda::current_stream()>>>(q.codes.data(), out.data(), n);
+      else
+        cuda::kernels::dequantize_ggml_kernel<T, false>
+            <<<cuda::kernels::grid_for(n, threads), threads, 0, cuda::current_stream()>>>(q.codes.data(), out.data(), n);
+      PMC_CUDA_CHECK_LAUNCH();
+      return;
+    }
     if (q.format == QuantFormat::int8) {
       const std::int64_t n = q.numel();
       cuda::kernels::dequantize_int8_kernel<<<cuda::kernels::grid_for(n, threads), threads, 0,
@@ -95,6 +121,15 @@ struct Quantize<Cuda> {
                                                                      q.absmax2.data(), q.offset, tables,
                                                                      out.data(), bytes);
     PMC_CUDA_CHECK_LAUNCH();
+  }
+
+  /// y = x · dequant(q)ᵀ: dequantized into a temporary, then Matmul<Cuda>.
+  template <class T>
+  static void matmul(const Tensor<T, Cuda>& x, const QuantizedMatrix<Cuda>& q, const Tensor<T, Cuda>& y) {
+    check_quant_matmul_args(x, q, y);
+    const auto wd = Tensor<T, Cuda>::empty(q.shape());
+    dequantize(q, wd);
+    Matmul<Cuda>::forward(x, wd, y, false, true);
   }
 };
 

@@ -32,18 +32,27 @@ inline std::string projection_module(Projection p) {
   return std::string(i < 4 ? "self_attn." : "mlp.") + std::string(projection_name(p));
 }
 
-/// How the frozen base's projection weights are stored while adapters train: as the model's own element type
-/// (none), or quantized (ops/quantize.hpp): int8 with a scale per block of 64, or QLoRA's 4-bit NormalFloat with
-/// double-quantized block scales.
-enum class BaseQuant { none, int8, nf4 };
+/// How the base's projection weights are stored: as the model's own element type (none), or quantized
+/// (ops/quantize.hpp): int8 with a scale per block of 64, QLoRA's 4-bit NormalFloat with double-quantized block
+/// scales (both for LoRA's frozen base), or llama.cpp's q8_0 and q4_0 (blocks of 32 with an fp16 scale: weight-only
+/// quantized inference, `pmc eval/generate --weights`).
+enum class BaseQuant { none, int8, nf4, q8_0, q4_0 };
 inline std::string_view base_quant_name(BaseQuant q) {
-  return q == BaseQuant::int8 ? "int8" : q == BaseQuant::nf4 ? "nf4" : "none";
+  switch (q) {
+    case BaseQuant::int8: return "int8";
+    case BaseQuant::nf4: return "nf4";
+    case BaseQuant::q8_0: return "q8_0";
+    case BaseQuant::q4_0: return "q4_0";
+    default: return "none";
+  }
 }
 inline BaseQuant parse_base_quant(std::string_view s, std::string_view what = "--base-quant") {
   if (s == "none" || s == "bf16") return BaseQuant::none;
   if (s == "int8") return BaseQuant::int8;
   if (s == "nf4") return BaseQuant::nf4;
-  throw Error(std::string(what) + ": '" + std::string(s) + "' is not one of none, int8, nf4");
+  if (s == "q8_0") return BaseQuant::q8_0;
+  if (s == "q4_0") return BaseQuant::q4_0;
+  throw Error(std::string(what) + ": '" + std::string(s) + "' is not one of none, int8, nf4, q8_0, q4_0");
 }
 
 /// LoRA (Hu et al. 2021) as PEFT's LoraConfig: each targeted projection y = x·Wᵀ becomes

@@ -106,7 +106,8 @@ inline std::int64_t lora_parameter_count(const Config& c, const LoraConfig& lora
 
 /// Bytes of one frozen projection weight of `elements` elements stored as `q` (ops/quantize.hpp), blocks of 64
 /// over the flattened weight: int8 = 1 byte an element + an fp32 scale a block; nf4 = half a byte an element +
-/// an 8-bit absmax code a block + an fp32 scale per 256 blocks + one fp32 offset (QLoRA's double quantization).
+/// an 8-bit absmax code a block + an fp32 scale per 256 blocks + one fp32 offset (QLoRA's double quantization);
+/// q8_0 / q4_0 = 34 / 18 bytes per block of 32 (llama.cpp).
 /// `elt` is the compute dtype's size (BaseQuant::none).
 constexpr std::int64_t quantized_weight_bytes(std::int64_t elements, BaseQuant q, std::int64_t elt) {
   const std::int64_t blocks = (elements + 63) / 64;
@@ -114,6 +115,8 @@ constexpr std::int64_t quantized_weight_bytes(std::int64_t elements, BaseQuant q
     case BaseQuant::none: return elements * elt;
     case BaseQuant::int8: return elements + blocks * 4;
     case BaseQuant::nf4: return (elements + 1) / 2 + blocks + (blocks + 255) / 256 * 4 + 4;
+    case BaseQuant::q8_0: return (elements + 31) / 32 * 34;
+    case BaseQuant::q4_0: return (elements + 31) / 32 * 18;
   }
   return 0;
 }

@@ -381,20 +381,33 @@ class Model {
     }
   }
 
-  /// Stores the seven projection weights of every block quantized (ops/quantize.hpp: int8, or QLoRA's NF4 with
-  /// double-quantized scales) and frees them: the forward and backward dequantize each one on the fly, one at a
-  /// time. The base must be frozen first (freeze_base, or add_lora before or after); embeddings, norms, biases and
-  /// the head stay in T. BaseQuant::none does nothing.
+  /// Stores the seven projection weights of every block quantized (ops/quantize.hpp: int8, QLoRA's NF4 with
+  /// double-quantized scales, or llama.cpp's q8_0 / q4_0) and frees them: the forward and backward dequantize each
+  /// one on the fly, one at a time (or, for a few rows, multiply straight from the blocks). The base must be frozen
+  /// first (freeze_base, or add_lora before or after); embeddings, norms, biases and the head stay in T.
+  /// q8_0 / q4_0 block a row in 32s: a projection whose input width is not a multiple of 32 stays in T, as
+  /// llama.cpp's converters keep such tensors unquantized (an error when no projection can be quantized).
+  /// BaseQuant::none does nothing.
   void quantize_base(BaseQuant format) {
     if (format == BaseQuant::none) return;
     PMC_CHECK(base_quant_ == BaseQuant::none, "Model::quantize_base: the base is already quantized (",
               base_quant_name(base_quant_), ")");
     PMC_CHECK(!blocks_.empty() && !blocks_[0].wq.requires_grad(),
               "Model::quantize_base: a quantized base cannot train; freeze it (freeze_base or add_lora) first");
-    const auto f = format == BaseQuant::int8 ? ops::QuantFormat::int8 : ops::QuantFormat::nf4;
+    const auto f = format == BaseQuant::int8   ? ops::QuantFormat::int8
+                   : format == BaseQuant::q8_0 ? ops::QuantFormat::q8_0
+                   : format == BaseQuant::q4_0 ? ops::QuantFormat::q4_0
+                                               : ops::QuantFormat::nf4;
+    auto blockable = [&](const Shape& s) { return !ops::is_ggml_format(f) || s[1] % ops::quant::kGgmlBlock == 0; };
+    bool any = false;
+    for (auto p : kAllProjections) any = any || blockable(blocks_[0].weight(p).shape());
+    PMC_CHECK(any, "Model::quantize_base: ", base_quant_name(format), " blocks rows in 32s, and no projection of this ",
+              "model has an input width that is a multiple of 32 (dim ", config().dim, ", ffn_dim ", config().ffn_dim,
+              ")");
     for (auto& b : blocks_) {
       for (auto p : kAllProjections) {
         const auto& w = b.weight(p);
+        if (!blockable(w.shape())) continue;  // kept in T (q8_0 / q4_0 only)
         b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::quantize(w.value(), f);
         w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
       }

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+// Decoding on the CPU with weight-only quantized projections (issue 21): tokens/s of a llama_1b-shaped model
+// (random weights) with weights fp32, bf16, q8_0 and q4_0, and each as a fraction of the DRAM bound: the bytes of
+// weights one token reads (the seven projections of every block as stored, the head, the norms, one embedding
+// row) divided by a stream-read bandwidth measured in the same run with the same thread count (a sum over a 1 GiB
+// buffer, best of 3). q8_0 / q4_0 keep the embeddings, norms and head in the model's type: fp32, or bf16 (the
+// "/bf16" rows).
+//   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench
+//   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench --benchmark_filter=small_20m
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <pmc/models/llama/generate.hpp>
+#include <pmc/pmc.hpp>
+
+namespace {
+
+using pmc::llama::BaseQuant;
+
+/// Stream-read bandwidth in bytes/s: a sum over a 1 GiB buffer (first touched by the same threads, static
+/// schedule), best of 3 passes. Measured once per process.
+double read_bandwidth() {
+  static const double bw = [] {
+    const std::int64_t n = (std::int64_t{1} << 30) / 8;
+    std::unique_ptr<std::uint64_t[]> buf(new std::uint64_t[static_cast<std::size_t>(n)]);
+    std::uint64_t* p = buf.get();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<std::uint64_t>(i);
+    double best = 0;
+    for (int pass = 0; pass < 3; ++pass) {
+      std::uint64_t s = 0;
+      const auto t0 = std::chrono::steady_clock::now();
+      constexpr std::int64_t chunk = 8192;  // 64 KiB a work item, summed by 8 independent lanes (vectorized)
+#pragma omp parallel for schedule(static) reduction(+ : s)
+      for (std::int64_t c = 0; c < n / chunk; ++c) {
+        std::uint64_t lane[8] = {};
+        const std::uint64_t* q = p + c * chunk;
+        for (std::int64_t i = 0; i < chunk; i += 8)
+          for (int l = 0; l < 8; ++l) lane[l] += q[i + l];
+        for (int l = 0; l < 8; ++l) s += lane[l];
+      }
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      benchmark::DoNotOptimize(s);
+      best = std::max(best, static_cast<double>(n * 8) / secs);
+    }
+    return best;
+  }();
+  return bw;
+}
+
+/// Uniform(−a, a) weights from a counter-based generator (as llama_generate_bench), norms 1.
+template <class Model>
+void fill_weights(const Model& model, float a) {
+  std::uint64_t seed = 0x9e3779b97f4a7c15ull;
+  for (const auto& p : model.named_parameters()) {
+    auto span = p.var.value().span();
+    const bool norm = p.var.value().rank() == 1;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(span.size()); ++i) {
+      std::uint64_t z = seed + static_cast<std::uint64_t>(i) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
+      z ^= z >> 29;
+      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
+      span[static_cast<std::size_t>(i)] = typename Model::value_type(norm ? 1.f : a * u);
+    }
+    seed += 0x632be59bd9b4e019ull;
+  }
+}
+
+/// Bytes of weights one decoded token reads: projections as stored, the head, the norms and one embedding row.
+template <class Model>
+double weight_bytes_per_token(const Model& m) {
+  const auto& c = m.config();
+  const double elt = sizeof(typename Model::value_type);
+  double b = 0;
+  for (const auto& blk : m.blocks())
+    for (auto p : pmc::llama::kAllProjections) {
+      const auto& q = blk.quantized[static_cast<std::size_t>(p)];
+      b += q ? static_cast<double>(q->bytes()) : static_cast<double>(blk.weight(p).shape().numel()) * elt;
+    }
+  b += static_cast<double>(c.vocab_size) * c.dim * elt;              // the head (tied or not: read once)
+  b += static_cast<double>(c.dim) * elt;                              // one embedding row
+  b += static_cast<double>(2 * c.n_layers + 1) * c.dim * elt;         // norms
+  return b;
+}
+
+/// range(0): the BaseQuant (0 none, 3 q8_0, 4 q4_0); T the model's type. Times decoding only: from the first new
+/// token to the last (the prompt of 4 tokens runs before).
+template <pmc::llama::Config C, class T>
+void BM_Decode(benchmark::State& state) {
+  const auto format = static_cast<BaseQuant>(state.range(0));
+  const int new_tokens = static_cast<int>(state.range(1));
+  pmc::llama::Model<pmc::llama::dynamic, T> model(C, false);
+  fill_weights(model, 0.02f);
+  if (format != BaseQuant::none) {
+    model.freeze_base();
+    model.quantize_base(format);
+  }
+  std::vector<std::int32_t> prompt{1, 7, 42, 99};
+  pmc::llama::GenerateOptions go;
+  go.max_new_tokens = new_tokens;
+  go.stop_tokens = {};
+  using clock = std::chrono::steady_clock;
+  clock::time_point first{}, last{};
+  go.on_token = [&](std::int32_t) { (first == clock::time_point{} ? first : last) = clock::now(); };
+  double seconds = 0;
+  std::int64_t decoded = 0;
+  for (auto _ : state) {
+    first = last = clock::time_point{};
+    auto out = pmc::llama::generate(model, std::span<const std::int32_t>(prompt), go);
+    seconds += std::chrono::duration<double>(last - first).count();
+    decoded += static_cast<std::int64_t>(out.size()) - 1;
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double tps = static_cast<double>(decoded) / seconds;
+  const double bytes = weight_bytes_per_token(model);
+  const double bw = read_bandwidth();
+  state.counters["tokens_per_s"] = tps;
+  state.counters["weights_MB_per_token"] = bytes / 1e6;
+  state.counters["read_GBps"] = bw / 1e9;
+  state.counters["dram_bound_tokens_per_s"] = bw / bytes;
+  state.counters["fraction_of_bound"] = tps * bytes / bw;
+#ifdef _OPENMP
+  state.counters["threads"] = omp_get_max_threads();
+#endif
+}
+
+constexpr auto kNone = static_cast<std::int64_t>(BaseQuant::none);
+constexpr auto kQ8 = static_cast<std::int64_t>(BaseQuant::q8_0);
+constexpr auto kQ4 = static_cast<std::int64_t>(BaseQuant::q4_0);
+
+#define PMC_DECODE_BENCH(CFG, NAME, TOKENS)                                                                       \
+  BENCHMARK(BM_Decode<pmc::llama::CFG, float>)->Name("BM_Decode/" NAME "/fp32")->Args({kNone, TOKENS})          \
+      ->Iterations(1)->Unit(benchmark::kSecond);                                                                 \
+  BENCHMARK(BM_Decode<pmc::llama::CFG, pmc::bf16>)->Name("BM_Decode/" NAME "/bf16")->Args({kNone, TOKENS})      \
+      ->Iterations(1)->Unit(benchmark::kSecond);                                                                 \
+  BENCHMARK(BM_Decode<pmc::llama::CFG, float>)->Name("BM_Decode/" NAME "/q8_0")->Args({kQ8, TOKENS})            \
+      ->Iterations(1)->Unit(benchmark::kSecond);                                                                 \
+  BENCHMARK(BM_Decode<pmc::llama::CFG, float>)->Name("BM_Decode/" NAME "/q4_0")->Args({kQ4, TOKENS})            \
+      ->Iterations(1)->Unit(benchmark::kSecond);                                                                 \
+  BENCHMARK(BM_Decode<pmc::llama::CFG, pmc::bf16>)->Name("BM_Decode/" NAME "/q8_0/bf16")->Args({kQ8, TOKENS})   \
+      ->Iterations(1)->Unit(benchmark::kSecond);                                                                 \
+  BENCHMARK(BM_Decode<pmc::llama::CFG, pmc::bf16>)->Name("BM_Decode/" NAME "/q4_0/bf16")->Args({kQ4, TOKENS})   \
+      ->Iterations(1)->Unit(benchmark::kSecond);
+
+PMC_DECODE_BENCH(small_20m, "small_20m", 64)
+PMC_DECODE_BENCH(llama_1b, "llama_1b", 12)
+
+}  // namespace
+
+BENCHMARK_MAIN();

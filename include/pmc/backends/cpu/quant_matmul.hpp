@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: MIT
+// Quantize<Cpu>::matmul's kernels (see pmc/ops/quantize.hpp): y (M, N) = x (M, K) · dequant(W)ᵀ for a small M
+// (decoding: M = 1; scoring and short prompts: a few rows), straight from the quantized blocks, never materializing
+// dequant(W). Memory-bound at M = 1: a token reads every weight byte once, so q4_0 reads ~0.56 bytes an element
+// where fp32 reads 4.
+//
+//   q8_0, q4_0: for each output row n, for each 32-element block: the codes widened to float (two zmm, four ymm,
+//     or a scalar loop), s_r = Σ_j q_j · x_r[j] lane-wise, acc_r += d · s_r lane-wise (two accumulators a row on
+//     the SIMD kernels, even and odd blocks, so that the FMA latency does not serialize the blocks; d converted by
+//     F16C where compiled in); the lanes summed at the end of the row. Rows of x go 4 at a time, so each weight block is decoded once per 4 rows of x.
+//   int8, nf4 (blocks of 64 over the flat index, which may straddle rows): the row of W decoded into a per-thread
+//     float buffer with dequantize's exact formulas, then a dot product with each row of x.
+//
+// Every output element is computed by one thread, in an order fixed by K and the kernel alone: OpenMP's static
+// schedule over the output rows N, so results do not depend on the thread count. The instruction set is the
+// widest compiled in (-march=native: AVX-512, else AVX2 + FMA, else the scalar loops); PMC_CPU_GEMM=avx2 picks the
+// AVX2 kernel on an AVX-512 build and PMC_CPU_GEMM=eigen the scalar one (as for sgemm.hpp's choice()). The kernels
+// differ from each other (and from dequantize-then-Matmul) only by float rounding.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#include <pmc/backends/cpu/sgemm.hpp>
+#include <pmc/core/dtype.hpp>
+#include <pmc/ops/quantize.hpp>
+
+namespace pmc::backends::cpu::qmm {
+
+using i64 = std::int64_t;
+
+enum class Isa { scalar, avx2, avx512 };
+
+inline const char* isa_name(Isa k) { return k == Isa::avx512 ? "AVX-512" : k == Isa::avx2 ? "AVX2" : "scalar"; }
+
+/// Whether the kernel for `k` is compiled in.
+constexpr bool compiled(Isa k) {
+  switch (k) {
+    case Isa::scalar: return true;
+    case Isa::avx2:
+#if defined(__AVX2__) && defined(__FMA__)
+      return true;
+#else
+      return false;
+#endif
+    case Isa::avx512:
+#if defined(__AVX512F__)
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+/// The kernel Quantize<Cpu>::matmul runs: the widest compiled in, or what PMC_CPU_GEMM asks for.
+inline Isa chosen() {
+#if defined(PMC_HAVE_OWN_SGEMM)
+  switch (sgemm::choice()) {
+    case sgemm::Choice::eigen: return Isa::scalar;
+    case sgemm::Choice::avx2: return Isa::avx2;
+    default: break;
+  }
+#endif
+  if (compiled(Isa::avx512)) return Isa::avx512;
+  if (compiled(Isa::avx2)) return Isa::avx2;
+  return Isa::scalar;
+}
+
+namespace detail {
+
+constexpr int kRowsAtOnce = 4;
+
+/// A block's fp16 scale as float: the F16C instruction where compiled in (exact either way: every fp16 is a float).
+inline float block_scale_fast(const std::uint8_t* blk) {
+#if defined(__F16C__)
+  std::uint16_t h;
+  std::memcpy(&h, blk, 2);
+  return _cvtsh_ss(h);
+#else
+  return ops::quant::ggml_block_scale(blk);
+#endif
+}
+
+// ---- q8_0 / q4_0: R rows of x against one row of W (K / 32 blocks) -----------------------------------------------
+
+/// Scalar: per block s = Σ_j w_j x_j (j ascending), acc += d · s.
+template <ops::QuantFormat F, int R>
+void row_scalar(const std::uint8_t* wrow, i64 nblocks, const float* const* x, float* out) {
+  constexpr i64 bb = ops::quant::ggml_block_bytes(F);
+  float acc[R] = {};
+  for (i64 b = 0; b < nblocks; ++b) {
+    const std::uint8_t* blk = wrow + b * bb;
+    const float d = ops::quant::ggml_block_scale(blk);
+    float w[32];
+    for (int j = 0; j < 32; ++j) {
+      if constexpr (F == ops::QuantFormat::q8_0) w[j] = static_cast<float>(static_cast<std::int8_t>(blk[2 + j]));
+      else w[j] = static_cast<float>(static_cast<int>(j < 16 ? (blk[2 + j] & 0x0f) : (blk[2 + j - 16] >> 4)) - 8);
+    }
+    for (int r = 0; r < R; ++r) {
+      const float* xr = x[r] + b * 32;
+      float s = 0;
+      for (int j = 0; j < 32; ++j) s += w[j] * xr[j];
+      acc[r] += d * s;
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+#if defined(__AVX512F__)
+inline float hsum512(__m512 v) {  // a fixed tree over the 16 lanes (once per output: a store is cheap enough)
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+  return t[0];
+}
+
+/// Two accumulators a row (even and odd blocks) so that consecutive blocks' FMAs do not wait on each other.
+template <ops::QuantFormat F, int R>
+void row_avx512(const std::uint8_t* wrow, i64 nblocks, const float* const* x, float* out) {
+  constexpr i64 bb = ops::quant::ggml_block_bytes(F);
+  __m512 acc[2][R];
+  for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm512_setzero_ps();
+  for (i64 b = 0; b < nblocks; ++b) {
+    const std::uint8_t* blk = wrow + b * bb;
+    const __m512 d = _mm512_set1_ps(block_scale_fast(blk));
+    __m512 w0, w1;
+    if constexpr (F == ops::QuantFormat::q8_0) {
+      w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2))));
+      w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18))));
+    } else {
+      const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+      const __m512i eight = _mm512_set1_epi32(8);
+      w0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x0f)), eight));
+      w1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), eight));
+    }
+    auto& a = acc[b & 1];
+    for (int r = 0; r < R; ++r) {
+      const float* xr = x[r] + b * 32;
+      const __m512 s = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xr + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(xr)));
+      a[r] = _mm512_fmadd_ps(d, s, a[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hsum512(_mm512_add_ps(acc[0][r], acc[1][r]));
+}
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+inline float hsum256(__m256 v) {
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 e = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(e, _mm_movehdup_ps(e)));
+}
+
+template <ops::QuantFormat F, int R>
+void row_avx2(const std::uint8_t* wrow, i64 nblocks, const float* const* x, float* out) {
+  constexpr i64 bb = ops::quant::ggml_block_bytes(F);
+  __m256 acc[2][R];
+  for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+  for (i64 b = 0; b < nblocks; ++b) {
+    const std::uint8_t* blk = wrow + b * bb;
+    const __m256 d = _mm256_set1_ps(block_scale_fast(blk));
+    __m256 w[4];
+    if constexpr (F == ops::QuantFormat::q8_0) {
+      for (int g = 0; g < 4; ++g)
+        w[g] = _mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + 8 * g))));
+    } else {
+      const __m256i eight = _mm256_set1_epi32(8), low = _mm256_set1_epi32(0x0f);
+      const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2)));
+      const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 10)));
+      w[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v0, low), eight));
+      w[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v1, low), eight));
+      w[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v0, 4), eight));
+      w[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v1, 4), eight));
+    }
+    auto& a = acc[b & 1];
+    for (int r = 0; r < R; ++r) {
+      const float* xr = x[r] + b * 32;
+      __m256 s = _mm256_mul_ps(w[0], _mm256_loadu_ps(xr));
+      s = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xr + 8), s);
+      s = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xr + 16), s);
+      s = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xr + 24), s);
+      a[r] = _mm256_fmadd_ps(d, s, a[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hsum256(_mm256_add_ps(acc[0][r], acc[1][r]));
+}
+#endif
+
+template <ops::QuantFormat F, int R>
+void ggml_row(Isa isa, const std::uint8_t* wrow, i64 nblocks, const float* const* x, float* out) {
+#if defined(__AVX512F__)
+  if (isa == Isa::avx512) return row_avx512<F, R>(wrow, nblocks, x, out);
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+  if (isa == Isa::avx2) return row_avx2<F, R>(wrow, nblocks, x, out);
+#endif
+  (void)isa;
+  row_scalar<F, R>(wrow, nblocks, x, out);
+}
+
+template <ops::QuantFormat F>
+void ggml_rows(Isa isa, int r, const std::uint8_t* wrow, i64 nblocks, const float* const* x, float* out) {
+  switch (r) {
+    case 1: return ggml_row<F, 1>(isa, wrow, nblocks, x, out);
+    case 2: return ggml_row<F, 2>(isa, wrow, nblocks, x, out);
+    case 3: return ggml_row<F, 3>(isa, wrow, nblocks, x, out);
+    default: return ggml_row<F, 4>(isa, wrow, nblocks, x, out);
+  }
+}
+
+// ---- int8 / nf4: a decoded row of W against a row of x ------------------------------------------------------------
+
+/// Σ a_k b_k over n floats, in an order fixed by n and the kernel.
+inline float dot(Isa isa, const float* a, const float* b, i64 n) {
+#if defined(__AVX512F__)
+  if (isa == Isa::avx512) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    i64 k = 0;
+    for (; k + 32 <= n; k += 32) {
+      s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+      s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), s1);
+    }
+    for (; k < n; k += 16) {
+      const __mmask16 m = n - k >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+      s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k), s0);
+    }
+    return hsum512(_mm512_add_ps(s0, s1));
+  }
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+  if (isa == Isa::avx2) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    i64 k = 0;
+    for (; k + 16 <= n; k += 16) {
+      s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+      s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+    }
+    float s = hsum256(_mm256_add_ps(s0, s1));
+    for (; k < n; ++k) s += a[k] * b[k];
+    return s;
+  }
+#endif
+  (void)isa;
+  float s[8] = {};
+  i64 k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int l = 0; l < 8; ++l) s[l] += a[k + l] * b[k + l];
+  float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; k < n; ++k) t += a[k] * b[k];
+  return t;
+}
+
+/// Elements [e0, e0 + n) of the flat index of an int8 / nf4 matrix, decoded as Quantize<Cpu>::dequantize does.
+inline void decode_span(const ops::QuantizedMatrix<Cpu>& q, i64 e0, i64 n, float* out) {
+  constexpr i64 B = ops::quant::kBlock;
+  const std::uint8_t* c = q.codes.data();
+  if (q.format == ops::QuantFormat::int8) {
+    const float* am = q.absmax.data();
+    for (i64 i = 0; i < n; ++i) out[i] = ops::quant::int8_value(c[e0 + i], am[(e0 + i) / B]);
+    return;
+  }
+  const std::uint8_t* ac = q.absmax_codes.data();
+  const float* a2 = q.absmax2.data();
+  i64 i = 0;
+  while (i < n) {
+    const i64 e = e0 + i, b = e / B, end = std::min(n, (b + 1) * B - e0);
+    const float a = ops::quant::nf4_absmax(ac[b], a2[b / ops::quant::kGroup], q.offset);
+    for (; i < end; ++i) {
+      const std::uint8_t byte = c[(e0 + i) / 2];
+      out[i] = ops::quant::kNf4[(e0 + i) % 2 == 0 ? byte >> 4 : byte & 0x0f] * a;
+    }
+  }
+}
+
+}  // namespace detail
+
+/// y (M, N) = x (M, K) · dequant(q)ᵀ on kernel `isa` (compiled in), x and y float (M · K and M · N, row-major).
+inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatrix<Cpu>& q, float* y) {
+  PMC_CHECK(compiled(isa), "quantized matmul: the ", isa_name(isa), " kernel is not compiled in");
+  const i64 N = q.rows, K = q.cols;
+  const bool worth = N > 1 && N * K * std::max<i64>(M, 1) >= (i64{1} << 16);
+  if (ops::is_ggml_format(q.format)) {
+    const i64 nblocks = K / ops::quant::kGgmlBlock, bb = ops::quant::ggml_block_bytes(q.format);
+    const std::uint8_t* w = q.codes.data();
+    const bool q8 = q.format == ops::QuantFormat::q8_0;
+#pragma omp parallel for schedule(static) if (worth)
+    for (i64 n = 0; n < N; ++n) {
+      const std::uint8_t* wrow = w + n * nblocks * bb;
+      for (i64 m0 = 0; m0 < M; m0 += detail::kRowsAtOnce) {
+        const int r = static_cast<int>(std::min<i64>(detail::kRowsAtOnce, M - m0));
+        const float* xs[detail::kRowsAtOnce];
+        float out[detail::kRowsAtOnce];
+        for (int i = 0; i < r; ++i) xs[i] = x + (m0 + i) * K;
+        if (q8) detail::ggml_rows<ops::QuantFormat::q8_0>(isa, r, wrow, nblocks, xs, out);
+        else detail::ggml_rows<ops::QuantFormat::q4_0>(isa, r, wrow, nblocks, xs, out);
+        for (int i = 0; i < r; ++i) y[(m0 + i) * N + n] = out[i];
+      }
+    }
+    return;
+  }
+#pragma omp parallel if (worth)
+  {
+    std::vector<float> wrow(static_cast<std::size_t>(K));
+#pragma omp for schedule(static)
+    for (i64 n = 0; n < N; ++n) {
+      detail::decode_span(q, n * K, K, wrow.data());
+      for (i64 m = 0; m < M; ++m) y[m * N + n] = detail::dot(isa, wrow.data(), x + m * K, K);
+    }
+  }
+}
+
+}  // namespace pmc::backends::cpu::qmm
