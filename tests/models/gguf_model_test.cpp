@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -147,4 +149,29 @@ TEST_CASE("gguf model: load_model, read_architecture and load_weights take a .gg
   // a model of another architecture is refused, naming both
   Model<dynamic, float> other(test::hf_test_gqa);
   CHECK(test::error_of([&] { load_weights(other, path); }).find("does not match") != std::string::npos);
+}
+
+TEST_CASE("gguf model: a Q8_0 / Q4_0 file loaded and quantized again (--weights) runs the file's own blocks") {
+  for (auto [file, format] : {std::pair{"gqa32_q8_0.gguf", BaseQuant::q8_0}, std::pair{"gqa32_q4_0.gguf", BaseQuant::q4_0}}) {
+    CAPTURE(file);
+    const auto f = io::GgufFile::open(golden(file));
+    auto model = load_model<float>(golden(file));
+    model.freeze_base();
+    model.quantize_base(format);
+    std::size_t checked = 0;
+    for (std::size_t l = 0; l < model.blocks().size(); ++l)
+      for (auto p : kAllProjections) {
+        const auto& q = model.blocks()[l].quantized[static_cast<std::size_t>(p)];
+        REQUIRE(q.has_value());
+        const std::string name = "blk." + std::to_string(l) + "." +
+                                 std::array{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+                                            "ffn_down"}[static_cast<std::size_t>(p)] + ".weight";
+        const auto raw = f.raw(name);
+        const auto codes = q->codes.to_vector();
+        REQUIRE(codes.size() == raw.size());
+        CHECK(std::memcmp(codes.data(), raw.data(), raw.size()) == 0);
+        ++checked;
+      }
+    CHECK(checked == 7 * model.blocks().size());
+  }
 }
