@@ -23,6 +23,8 @@
 #include <pmc/models/llama/generate.hpp>
 #include <pmc/pmc.hpp>
 
+#include "fill_weights.hpp"
+
 namespace {
 
 using pmc::llama::BaseQuant;
@@ -58,24 +60,7 @@ double read_bandwidth() {
   return bw;
 }
 
-/// Uniform(−a, a) weights from a counter-based generator (as llama_generate_bench), norms 1.
-template <class Model>
-void fill_weights(const Model& model, float a) {
-  std::uint64_t seed = 0x9e3779b97f4a7c15ull;
-  for (const auto& p : model.named_parameters()) {
-    auto span = p.var.value().span();
-    const bool norm = p.var.value().rank() == 1;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < static_cast<std::int64_t>(span.size()); ++i) {
-      std::uint64_t z = seed + static_cast<std::uint64_t>(i) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
-      z ^= z >> 29;
-      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
-      span[static_cast<std::size_t>(i)] = typename Model::value_type(norm ? 1.f : a * u);
-    }
-    seed += 0x632be59bd9b4e019ull;
-  }
-}
+using pmc::bench::fill_weights;
 
 /// Bytes of weights one decoded token reads: projections as stored, the head, the norms and one embedding row.
 template <class Model>

@@ -13,6 +13,8 @@
 #include <pmc/models/llama/memory_plan.hpp>
 #include <pmc/pmc.hpp>
 
+#include "fill_weights.hpp"
+
 namespace {
 
 double peak_rss_bytes() {
@@ -21,24 +23,7 @@ double peak_rss_bytes() {
   return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux reports KiB
 }
 
-/// Uniform(−a, a) weights from a counter-based generator: random enough for timing, fast enough for 7B.
-template <class Model>
-void fill_weights(const Model& model, float a) {
-  std::uint64_t seed = 0x9e3779b97f4a7c15ull;
-  for (const auto& p : model.named_parameters()) {
-    auto span = p.var.value().span();
-    const bool norm = p.var.value().rank() == 1;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < static_cast<std::int64_t>(span.size()); ++i) {
-      std::uint64_t z = seed + static_cast<std::uint64_t>(i) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
-      z ^= z >> 29;
-      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
-      span[static_cast<std::size_t>(i)] = typename Model::value_type(norm ? 1.f : a * u);
-    }
-    seed += 0x632be59bd9b4e019ull;
-  }
-}
+using pmc::bench::fill_weights;
 
 /// kRunTimeConfig: the same model as Model<dynamic> (as the pmc program runs it) instead of Model<C>.
 template <pmc::llama::Config C, class T, bool kRunTimeConfig = false>

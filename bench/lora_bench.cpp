@@ -5,8 +5,7 @@
 // `pmc plan`'s figure for the same settings (llama::plan_memory), in the same run.
 //   build/release/bench/lora_bench --benchmark_filter=llama_7b/bf16     # ~14 GB; ~1 min a step on 2 cores
 //   build/release/bench/lora_bench --benchmark_filter=small_20m         # seconds
-// Weights are a cheap deterministic pattern (speed and memory do not depend on their values), not init_random,
-// which would take minutes for 7B.
+// Weights are bench::fill_weights' cheap pattern (speed and memory do not depend on their values).
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
@@ -17,27 +16,11 @@
 
 #include <pmc/pmc.hpp>
 
+#include "fill_weights.hpp"
+
 namespace {
 
 using namespace pmc;
-
-/// Fills every weight with small values from a hash of its index (norms with 1), in parallel.
-template <class T>
-void fill_weights(const llama::Model<llama::dynamic, T>& model) {
-  std::uint64_t salt = 1;
-  for (const auto& p : model.named_parameters()) {
-    T* data = p.var.value().data();
-    const std::int64_t n = p.var.value().numel();
-    const bool norm = p.var.value().rank() == 1;
-    ++salt;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::uint64_t z = (static_cast<std::uint64_t>(i) + salt * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
-      z ^= z >> 31;
-      data[i] = norm ? T(1) : static_cast<T>((static_cast<float>(z >> 40) * 0x1.0p-24f - 0.5f) * 0.04f);
-    }
-  }
-}
 
 double max_rss_bytes() {
   rusage u{};
@@ -58,7 +41,7 @@ void BM_LoraStep(benchmark::State& state) {
   lora.alpha = 2.0 * lora.rank;
   lora.targets = llama::parse_lora_targets("all");
   llama::Model<llama::dynamic, bf16> model(C, true);
-  fill_weights(model);
+  bench::fill_weights(model, 0.02f);
   const bool full = lora.rank == 0;
   if (!full) {
     model.add_lora(lora, 1);

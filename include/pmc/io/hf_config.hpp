@@ -312,15 +312,7 @@ inline HfLlamaConfig parse_hf_config(const nlohmann::json& j, std::string_view w
 /// Reads `path`: a config.json, or a folder holding one.
 inline HfLlamaConfig read_hf_config(const std::filesystem::path& path) {
   const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
-  const auto map = MappedFile::open(file);
-  nlohmann::json j;
-  try {
-    const auto* p = reinterpret_cast<const char*>(map->data());
-    j = nlohmann::json::parse(p, p + map->size());
-  } catch (const nlohmann::json::exception& e) {
-    fail(file.string(), ": malformed JSON: ", e.what());
-  }
-  return parse_hf_config(j, file.string());
+  return parse_hf_config(read_json_file(file), file.string());
 }
 
 /// The config.json object transformers' LlamaConfig / LlamaForCausalLM.from_pretrained accepts, with the

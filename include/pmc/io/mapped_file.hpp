@@ -11,6 +11,8 @@
 #include <span>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -88,5 +90,17 @@ class MappedFile {
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
 };
+
+/// The JSON document of the file at `path`, read through a mapping: a missing file is MappedFile::open's error,
+/// malformed JSON an error naming the file.
+inline nlohmann::json read_json_file(const std::filesystem::path& path) {
+  const auto map = MappedFile::open(path);
+  try {
+    const auto* p = reinterpret_cast<const char*>(map->data());
+    return nlohmann::json::parse(p, p + map->size());
+  } catch (const nlohmann::json::exception& e) {
+    fail(path.string(), ": malformed JSON: ", e.what());
+  }
+}
 
 }  // namespace pmc::io

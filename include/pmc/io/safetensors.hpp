@@ -619,14 +619,7 @@ class SafetensorsCheckpoint {
   void open_index(const std::filesystem::path& index_path) {
     path_ = index_path;
     const std::string idx = index_path.string();
-    const auto map = MappedFile::open(index_path);
-    nlohmann::json j;
-    try {
-      const auto* p = reinterpret_cast<const char*>(map->data());
-      j = nlohmann::json::parse(p, p + map->size());
-    } catch (const nlohmann::json::exception& e) {
-      fail(idx, ": malformed JSON: ", e.what());
-    }
+    nlohmann::json j = read_json_file(index_path);
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       fail(idx, ": malformed index: no \"weight_map\" object");
     if (j.contains("metadata")) metadata_ = j["metadata"];

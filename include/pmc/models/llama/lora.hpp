@@ -64,14 +64,7 @@ inline LoraConfig read_peft_config(const std::filesystem::path& path) {
   const std::string where = file.string();
   PMC_CHECK(fs::exists(file), where, ": no such file (a PEFT adapter folder holds adapter_config.json and ",
             kAdapterWeightsFile, ")");
-  nlohmann::json j;
-  try {
-    const auto map = io::MappedFile::open(file);
-    const auto* p = reinterpret_cast<const char*>(map->data());
-    j = nlohmann::json::parse(p, p + map->size());
-  } catch (const nlohmann::json::exception& e) {
-    fail(where, ": malformed JSON: ", e.what());
-  }
+  const nlohmann::json j = io::read_json_file(file);
   PMC_CHECK(j.is_object(), where, ": not a JSON object");
   auto get = [&](const char* key) -> const nlohmann::json* {
     auto it = j.find(key);
