@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstring>
+#include <vector>
 #include <span>
 #include <string>
 
@@ -74,6 +76,36 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   void allreduce_sum(std::span<float> data) override { sum(data.data(), data.size(), MPI_FLOAT); }
   void allreduce_sum(std::span<double> data) override { sum(data.data(), data.size(), MPI_DOUBLE); }
+  void reduce_scatter_sum(std::span<const float> in, std::span<float> out) override {
+    reduce_scatter(in.data(), in.size(), out.data(), out.size(), MPI_FLOAT);
+  }
+  void reduce_scatter_sum(std::span<const double> in, std::span<double> out) override {
+    reduce_scatter(in.data(), in.size(), out.data(), out.size(), MPI_DOUBLE);
+  }
+  void all_gather(std::span<const std::byte> in, std::span<std::byte> out) override {
+    PMC_CHECK(out.size() == in.size() * static_cast<std::size_t>(size_), "MPI all_gather: ", in.size(),
+              " bytes into ", out.size(), " on ", size_, " ranks (out must hold size() blocks)");
+    if (in.size() <= static_cast<std::size_t>(INT_MAX / 2)) {
+      detail::check_mpi(MPI_Allgather(in.data(), static_cast<int>(in.size()), MPI_BYTE, out.data(),
+                                      static_cast<int>(in.size()), MPI_BYTE, MPI_COMM_WORLD),
+                        "MPI_Allgather");
+      return;
+    }
+    // blocks over MPI's int counts: one broadcast per rank, in pieces
+    for (int r = 0; r < size_; ++r) {
+      std::byte* block = out.data() + static_cast<std::size_t>(r) * in.size();
+      if (r == rank_) std::copy(in.begin(), in.end(), block);
+      broadcast(std::span<std::byte>(block, in.size()), r);
+    }
+  }
+  void broadcast(std::span<std::byte> data, int root) override {
+    PMC_CHECK(root >= 0 && root < size_, "MPI broadcast from rank ", root, " of ", size_);
+    for (std::size_t done = 0; done < data.size();) {
+      const int n = static_cast<int>(std::min<std::size_t>(data.size() - done, INT_MAX / 2));
+      detail::check_mpi(MPI_Bcast(data.data() + done, n, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+      done += static_cast<std::size_t>(n);
+    }
+  }
   void barrier() override { detail::check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
   std::string name() const override { return "mpi"; }
 
@@ -88,6 +120,32 @@ class MpiCommunicator final : public Communicator {
                                       MPI_COMM_WORLD),
                         "MPI_Allreduce");
       done += static_cast<std::size_t>(n);
+    }
+  }
+
+  // MPI_Reduce_scatter_block, in chunks of each block when a block exceeds MPI's int counts (each chunk a
+  // strided gather of the ranks' pieces into a contiguous buffer)
+  void reduce_scatter(const void* in, std::size_t in_count, void* out, std::size_t n, MPI_Datatype type) const {
+    PMC_CHECK(in_count == n * static_cast<std::size_t>(size_), "MPI reduce_scatter_sum of ", in_count,
+              " values into blocks of ", n, " on ", size_, " ranks (in must hold size() blocks)");
+    int bytes = 0;
+    MPI_Type_size(type, &bytes);
+    const auto elt = static_cast<std::size_t>(bytes);
+    if (n <= static_cast<std::size_t>(INT_MAX / 2)) {
+      detail::check_mpi(MPI_Reduce_scatter_block(in, out, static_cast<int>(n), type, MPI_SUM, MPI_COMM_WORLD),
+                        "MPI_Reduce_scatter_block");
+      return;
+    }
+    const std::size_t chunk = INT_MAX / 2 / static_cast<std::size_t>(size_);
+    std::vector<std::byte> packed(chunk * static_cast<std::size_t>(size_) * elt);
+    for (std::size_t done = 0; done < n; done += chunk) {
+      const std::size_t m = std::min(chunk, n - done);
+      for (int r = 0; r < size_; ++r)
+        std::memcpy(packed.data() + static_cast<std::size_t>(r) * m * elt,
+                    static_cast<const std::byte*>(in) + (static_cast<std::size_t>(r) * n + done) * elt, m * elt);
+      detail::check_mpi(MPI_Reduce_scatter_block(packed.data(), static_cast<std::byte*>(out) + done * elt,
+                                                 static_cast<int>(m), type, MPI_SUM, MPI_COMM_WORLD),
+                        "MPI_Reduce_scatter_block");
     }
   }
 
