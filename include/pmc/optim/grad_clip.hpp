@@ -32,6 +32,15 @@ struct ClipOptions {
   bool error_if_nonfinite = false;
 };
 
+/// Scales the grads by c = max_norm / (norm + 1e-6) when c < 1, `norm` being their global norm computed by the
+/// caller (sharded training sums the squares of every rank's shard): clip_grad_norm's second half.
+template <class T, Device D>
+void clip_grads_with_norm(std::span<Param<T, D>> params, double max_norm, double norm) {
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1)
+    for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), static_cast<T>(coef));
+}
+
 /// Clips the global gradient norm, as torch.nn.utils.clip_grad_norm_:
 ///   norm = ‖g‖₂ (all grads, in double);  c = max_norm / (norm + 1e-6);  if c < 1: g ← g·c
 /// so grads are scaled when norm > max_norm - 1e-6, to a norm just under max_norm. Returns the norm before
@@ -49,9 +58,7 @@ double clip_grad_norm(std::span<Param<T, D>> params, double max_norm, ClipOption
               " (non-finite); not clipping");
     return norm;
   }
-  const double coef = max_norm / (norm + 1e-6);
-  if (coef < 1)
-    for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), static_cast<T>(coef));
+  clip_grads_with_norm(params, max_norm, norm);
   return norm;
 }
 

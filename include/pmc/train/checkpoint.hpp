@@ -12,6 +12,8 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include <pmc/core/error.hpp>
 #include <pmc/core/shape.hpp>
 #include <pmc/data/windows.hpp>
+#include <pmc/dist/communicator.hpp>
 #include <pmc/io/atomic_file.hpp>
 #include <pmc/io/checksum.hpp>
 #include <pmc/io/jsonl.hpp>
@@ -35,6 +38,7 @@ struct TrainerState {
   std::string config;                               // "config": llama::describe of the architecture
   std::string precision;                            // "precision": Trainer::precision
   std::map<std::string, std::int64_t> param_steps;  // "param_steps": each parameter's updates, <= optimizer_step
+  int shards = 1;  // "shards": the ranks whose files hold the weights and optimizer state (1: one pair of files)
 };
 
 /// What a run resumes from: its architecture and precision, the names and shapes of the tensors it saves, and
@@ -50,10 +54,14 @@ struct CheckpointSpec {
 ///   model.safetensors      the weights the optimizer updates (the fp32 masters in mixed precision)
 ///   optimizer.safetensors  the optimizer's state (AdamW: m.<name>, v.<name>)
 ///   trainer.json           TrainerState
-///   manifest.json          {"files": {name: {"bytes": size, "crc32c": "8 hex digits"}}} of the three above
+///   manifest.json          {"files": {name: {"bytes": size, "crc32c": "8 hex digits"}}} of the others, written last
+/// A sharded run (train/sharding.hpp: R ranks, each owning chunk r of every parameter, dist::shard_range) writes
+/// instead one pair per rank, model-rank-0000r-of-0000R.safetensors and optimizer-rank-..., each holding that
+/// rank's chunks as 1-D tensors under the parameters' names; trainer.json's "shards" says R. Any run reads
+/// any checkpoint by ranges of the flattened tensors (read_range), so a run resumes on another rank count.
 ///
 ///   TrainingCheckpoint::save(root, state, weights, optimizer);   // then rotate(root, keep)
-///   if (auto c = TrainingCheckpoint::open_latest(root)) { c->validate(spec); ... c->weights() ... }
+///   if (auto c = TrainingCheckpoint::open_latest(root)) { c->validate(spec); ... c->read_range(...) ... }
 class TrainingCheckpoint {
  public:
   static constexpr const char* kWeights = "model.safetensors";
@@ -61,6 +69,14 @@ class TrainingCheckpoint {
   static constexpr const char* kState = "trainer.json";
   static constexpr const char* kManifest = "manifest.json";
   static constexpr const char* kLatest = "latest";
+
+  /// The file of rank `rank` of `ranks` in a sharded checkpoint: "model" or "optimizer" -rank-00001-of-00002.safetensors.
+  static std::string shard_file(std::string_view kind, int rank, int ranks) {
+    char name[96];
+    std::snprintf(name, sizeof name, "%.*s-rank-%05d-of-%05d.safetensors", static_cast<int>(kind.size()), kind.data(),
+                  rank, ranks);
+    return name;
+  }
 
   /// The folder name of the checkpoint after `step` updates: step_00000012.
   static std::string folder_name(std::int64_t step) {
@@ -89,11 +105,45 @@ class TrainingCheckpoint {
     return final_dir;
   }
 
-  /// Writes dir/manifest.json: the size and CRC-32C of the weights, optimizer and trainer-state files in `dir`
+  /// The sharded save: every rank of `comm` calls it with its own chunks (the same state on every rank). Rank 0
+  /// makes root/step_N.tmp; every rank writes its pair of files there; after a barrier rank 0 writes trainer.json
+  /// and the manifest, renames the folder into place and points latest at it; a last barrier. A rank killed
+  /// before the end leaves only the .tmp folder: the previous checkpoint stays the latest.
+  static std::filesystem::path save_sharded(const std::filesystem::path& root, TrainerState state,
+                                            dist::Communicator* comm, const std::vector<io::SafetensorsEntry>& weights,
+                                            const std::vector<io::SafetensorsEntry>& optimizer) {
+    namespace fs = std::filesystem;
+    const int rank = dist::rank_of(comm), ranks = dist::size_of(comm);
+    state.shards = ranks;
+    const std::string name = folder_name(state.step);
+    const fs::path final_dir = root / name, tmp = root / (name + ".tmp");
+    if (rank == 0) {
+      fs::remove_all(tmp);
+      io::ensure_directory(tmp);
+    }
+    dist::barrier(comm);
+    io::write_safetensors(tmp / shard_file("model", rank, ranks), weights);
+    io::write_safetensors(tmp / shard_file("optimizer", rank, ranks), optimizer);
+    dist::barrier(comm);
+    if (rank == 0) {
+      io::write_file_atomic(tmp / kState, state_json(state).dump(2) + "\n");
+      write_manifest(tmp);
+      fs::remove_all(final_dir);
+      fs::rename(tmp, final_dir);
+      io::write_file_atomic(root / kLatest, name);
+    }
+    dist::barrier(comm);
+    return final_dir;
+  }
+
+  /// Writes dir/manifest.json: the size and CRC-32C of trainer.json and of every .safetensors file in `dir`
   /// (save does; after editing a checkpoint by hand, this seals it again).
   static void write_manifest(const std::filesystem::path& dir) {
+    std::vector<std::string> names{kState};
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".safetensors") names.push_back(e.path().filename().string());
     nlohmann::json files = nlohmann::json::object();
-    for (const char* file : {kWeights, kOptimizer, kState}) {
+    for (const auto& file : names) {
       const auto sum = io::checksum_file(dir / file);
       files[file] = {{"bytes", sum.bytes}, {"crc32c", hex(sum.crc32c)}};
     }
@@ -142,10 +192,19 @@ class TrainingCheckpoint {
   /// or missing file is an error naming it), trainer.json has every key with a value in range, and both
   /// safetensors files are well-formed.
   static TrainingCheckpoint open(const std::filesystem::path& dir) {
-    verify_manifest(dir);
+    const auto listed = verify_manifest(dir);
     TrainerState state = parse_state(dir / kState);
-    return TrainingCheckpoint(dir, std::move(state), io::SafetensorsFile::open(dir / kWeights),
-                              io::SafetensorsFile::open(dir / kOptimizer));
+    std::vector<io::SafetensorsFile> weights, optimizer;
+    for (int q = 0; q < state.shards; ++q) {
+      const std::string w = state.shards == 1 ? kWeights : shard_file("model", q, state.shards);
+      const std::string o = state.shards == 1 ? kOptimizer : shard_file("optimizer", q, state.shards);
+      for (const auto& file : {w, o})
+        PMC_CHECK(listed.count(file), (dir / kManifest).string(), ": does not list ", file, " (trainer.json says ",
+                  state.shards, state.shards == 1 ? " shard)" : " shards)");
+      weights.push_back(io::SafetensorsFile::open(dir / w));
+      optimizer.push_back(io::SafetensorsFile::open(dir / o));
+    }
+    return TrainingCheckpoint(dir, std::move(state), std::move(weights), std::move(optimizer));
   }
 
   /// Throws, naming the file and the problem, unless a run of `spec` can resume from this checkpoint: the same
@@ -164,18 +223,62 @@ class TrainingCheckpoint {
       PMC_CHECK(state_.param_steps.count(name), file, ": \"param_steps\" has no entry for parameter ", name);
     for (const auto& [name, steps] : state_.param_steps)
       PMC_CHECK(spec.weights.count(name), file, ": \"param_steps\" names ", name, ", which this model does not have");
-    io::check_tensors(weights_, spec.weights, weights_.path().string());
-    io::check_tensors(optimizer_, spec.optimizer, optimizer_.path().string());
+    const int shards = state_.shards;
+    for (int q = 0; q < shards; ++q) {
+      // one shard: the whole tensors; several: rank q's chunk of each, flattened (none when it is empty)
+      auto expected = [&](const std::map<std::string, Shape>& whole) {
+        if (shards == 1) return whole;
+        std::map<std::string, Shape> chunks;
+        for (const auto& [name, shape] : whole) {
+          const auto r = dist::shard_range(shape.numel(), shards, q);
+          if (r.size() > 0) chunks.emplace(name, Shape{r.size()});
+        }
+        return chunks;
+      };
+      const auto& w = weights_[static_cast<std::size_t>(q)];
+      const auto& o = optimizer_[static_cast<std::size_t>(q)];
+      io::check_tensors(w, expected(spec.weights), w.path().string());
+      io::check_tensors(o, expected(spec.optimizer), o.path().string());
+    }
   }
 
   const std::filesystem::path& dir() const { return dir_; }
   const TrainerState& state() const { return state_; }
-  const io::SafetensorsFile& weights() const { return weights_; }
-  const io::SafetensorsFile& optimizer() const { return optimizer_; }
+  /// The weights and optimizer files of a checkpoint of one shard (the whole tensors).
+  const io::SafetensorsFile& weights() const { return weights_.front(); }
+  const io::SafetensorsFile& optimizer() const { return optimizer_.front(); }
+
+  enum class Part { weights, optimizer };
+  /// Elements [begin, end) of tensor `name` (`numel` elements in all, flattened) of the weights or the optimizer
+  /// state, read from whichever shards hold them (converted to T) into `dst` (end - begin elements, contiguous,
+  /// on any device). A validated checkpoint has every range.
+  template <class T, Device D>
+  void read_range(Part part, const std::string& name, std::int64_t numel, std::int64_t begin, std::int64_t end,
+                  const Tensor<T, D>& dst) const {
+    PMC_CHECK(0 <= begin && begin <= end && end <= numel && dst.numel() == end - begin && dst.is_contiguous(),
+              dir_.string(), ": read_range of ", name, " [", begin, ", ", end, ") of ", numel, " into ",
+              dst.shape().str());
+    const auto& files = part == Part::weights ? weights_ : optimizer_;
+    Tensor<T, Cpu> host(dst.shape());
+    const int shards = state_.shards;
+    for (int q = 0; q < shards; ++q) {
+      const auto r = shards == 1 ? dist::ShardRange{0, numel, numel} : dist::shard_range(numel, shards, q);
+      const std::int64_t lo = std::max(begin, r.begin), hi = std::min(end, r.end);
+      if (lo >= hi) continue;
+      const auto& file = files[static_cast<std::size_t>(q)];
+      const auto& info = file.info(name);
+      PMC_CHECK(info.shape.numel() == r.size(), file.path().string(), ": tensor '", name, "' holds ",
+                info.shape.numel(), " elements, not the ", r.size(), " of shard ", q, " of ", shards);
+      io::detail::convert_elements<T>(info.dtype, file.raw(name).data() + (lo - r.begin) * dtype_size(info.dtype),
+                                      host.data() + (lo - begin), static_cast<std::size_t>(hi - lo),
+                                      file.path().string() + ": tensor '" + name + "'");
+    }
+    if (host.data() != dst.data()) pmc::copy(pmc::to_device<D>(host), dst);
+  }
 
  private:
-  TrainingCheckpoint(std::filesystem::path dir, TrainerState state, io::SafetensorsFile weights,
-                     io::SafetensorsFile optimizer)
+  TrainingCheckpoint(std::filesystem::path dir, TrainerState state, std::vector<io::SafetensorsFile> weights,
+                     std::vector<io::SafetensorsFile> optimizer)
       : dir_(std::move(dir)), state_(std::move(state)), weights_(std::move(weights)), optimizer_(std::move(optimizer)) {}
 
   static std::string latest_name(const std::filesystem::path& root) {
@@ -195,7 +298,7 @@ class TrainingCheckpoint {
     return {{"step", s.step},         {"optimizer_step", s.optimizer_step},
             {"epoch", s.position.epoch}, {"index", s.position.index},
             {"seed", s.seed},         {"config", s.config},
-            {"precision", s.precision}, {"param_steps", s.param_steps}};
+            {"precision", s.precision}, {"param_steps", s.param_steps}, {"shards", s.shards}};
   }
 
   static nlohmann::json read_json(const std::filesystem::path& path) {
@@ -206,7 +309,8 @@ class TrainingCheckpoint {
     }
   }
 
-  static void verify_manifest(const std::filesystem::path& dir) {
+  // Checks every listed file's size and checksum; returns the names listed.
+  static std::set<std::string> verify_manifest(const std::filesystem::path& dir) {
     const auto path = dir / kManifest;
     const std::string where = path.string();
     PMC_CHECK(std::filesystem::exists(path), where, ": missing (every checkpoint lists the sizes and checksums of ",
@@ -214,9 +318,10 @@ class TrainingCheckpoint {
     const auto j = read_json(path);
     PMC_CHECK(j.is_object() && j.contains("files") && j["files"].is_object(), where, ": no \"files\" object");
     const auto& files = j["files"];
-    for (const char* required : {kWeights, kOptimizer, kState})
-      PMC_CHECK(files.contains(required), where, ": does not list ", required);
+    PMC_CHECK(files.contains(kState), where, ": does not list ", kState);
+    std::set<std::string> listed;
     for (const auto& [name, entry] : files.items()) {
+      listed.insert(name);
       PMC_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..", where,
                 ": \"", name, "\" is not a file of the checkpoint folder");
       PMC_CHECK(entry.is_object() && entry.contains("bytes") && entry["bytes"].is_number_unsigned() &&
@@ -232,6 +337,7 @@ class TrainingCheckpoint {
       PMC_CHECK(hex(sum.crc32c) == crc, file.string(), ": corrupt: its CRC-32C is ", hex(sum.crc32c), " but ",
                 kManifest, " says ", crc);
     }
+    return listed;
   }
 
   static TrainerState parse_state(const std::filesystem::path& path) {
@@ -269,12 +375,15 @@ class TrainingCheckpoint {
     PMC_CHECK(steps.is_object(), where, ": \"param_steps\" is ", steps.type_name(), ", not an object");
     for (const auto& [name, v] : steps.items())
       s.param_steps[name] = count(("param_steps." + name).c_str(), v, s.optimizer_step);
+    // absent in the checkpoints of unsharded runs before sharding existed: one shard
+    if (j.contains("shards")) s.shards = static_cast<int>(count("shards", j["shards"], 1 << 20));
+    PMC_CHECK(s.shards >= 1, where, ": \"shards\" is 0; a checkpoint has at least one shard");
     return s;
   }
 
   std::filesystem::path dir_;
   TrainerState state_;
-  io::SafetensorsFile weights_, optimizer_;
+  std::vector<io::SafetensorsFile> weights_, optimizer_;  // one per shard
 };
 
 }  // namespace pmc::train

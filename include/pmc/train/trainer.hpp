@@ -36,6 +36,7 @@
 #include <pmc/train/metrics.hpp>
 #include <pmc/train/progress.hpp>
 #include <pmc/train/run_lock.hpp>
+#include <pmc/train/sharding.hpp>
 #include <pmc/train/stop_signals.hpp>
 
 namespace pmc::train {
@@ -67,6 +68,9 @@ struct TrainOptions {
   // (`batch` is the global batch: a multiple of ranks × grad_accum), the gradients are summed over the ranks,
   // and every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and the model.
   dist::Communicator* comm = nullptr;
+  // With several ranks: what they shard (sharding.hpp): nothing, the optimizer state and fp32 masters (ZeRO-1),
+  // or also the gradients (ZeRO-2). Sharded runs write one file pair per rank in each checkpoint.
+  ShardLevel shard = ShardLevel::none;
   // LoRA (a model with Model::add_lora): only the adapters train, and the run ends by writing them as a PEFT
   // adapter folder in out_dir, naming this as the base model (adapter_config.json's base_model_name_or_path).
   std::string base_model;
@@ -126,14 +130,12 @@ class Trainer {
                   .warmup_steps = o_.warmup >= 0 ? o_.warmup : optim::warmup_fraction(o_.steps),
                   .total_steps = o_.steps},
         model_params_(trainable_parameters(model)),
-        masters_(make_masters(model_params_)),
-        // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay)
-        adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps},
-               optim::no_decay_for_norms_and_embeddings(optimizer_params(), o_.weight_decay)) {
-    if constexpr (kMixed) {
-      // the groups were assigned to the masters; the model's params carry the same for symmetry
-      for (std::size_t i = 0; i < model_params_.size(); ++i) model_params_[i].group = masters_.params()[i].group;
-    }
+        // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay); the
+        // masters and shards take their parameters' groups
+        groups_(optim::no_decay_for_norms_and_embeddings(model_params_, o_.weight_decay)),
+        shards_(make_shards(model_params_, o_)),
+        masters_(make_masters(model_params_, shards_.has_value())),
+        adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps}, groups_) {
     model_.set_recompute(o_.recompute);
     PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % (o_.grad_accum * ranks()) == 0, "train: batch ",
               o_.batch, " must be a positive multiple of grad_accum ", o_.grad_accum,
@@ -156,6 +158,8 @@ class Trainer {
   int rank() const { return dist::rank_of(o_.comm); }
   /// Rank 0, the one that writes metrics, checkpoints and the final model.
   bool lead() const { return rank() == 0; }
+  /// What the ranks shard: TrainOptions::shard with several ranks, none with one.
+  ShardLevel shard_level() const { return shards_ ? shards_->level() : ShardLevel::none; }
   /// The signal that stopped the last run() (SIGINT or SIGTERM), or 0 (it finished, or stopped at stop_after).
   int stop_signal() const { return stop_signal_; }
 
@@ -241,14 +245,21 @@ class Trainer {
   StepRecord train_step_on(const std::vector<data::Batch>& batches) {
     const double loss = accumulate_gradients(batches);
     auto params = optimizer_params();
-    const double norm = o_.clip > 0 ? optim::clip_grad_norm(params, o_.clip)
-                                    : optim::grad_norm(std::span<const optim::Param<master_t, D>>(params));
+    double norm = 0;
+    if (shards_) {  // the global norm: every rank's chunks
+      norm = shards_->grad_norm();
+      if (o_.clip > 0 && std::isfinite(norm)) optim::clip_grads_with_norm(params, o_.clip, norm);
+    } else {
+      norm = o_.clip > 0 ? optim::clip_grad_norm(params, o_.clip)
+                         : optim::grad_norm(std::span<const optim::Param<master_t, D>>(params));
+    }
     PMC_CHECK(std::isfinite(loss) && std::isfinite(norm), "train: step ", step_ + 1, " diverged: loss ", loss,
               ", gradient norm ", norm, "; stopped without saving it (the last checkpoint in ",
               checkpoint_root().string(), " is the last good state; resume with a lower learning rate)");
     const double lr = schedule_.lr(step_);
     adamw_.step(params, lr);
-    if constexpr (kMixed) masters_.write_back();  // bf16 weights = round-to-nearest-even(fp32 masters)
+    if (shards_) shards_->gather_weights();  // every rank's weights = all ranks' updated chunks
+    else if constexpr (kMixed) masters_->write_back();  // bf16 weights = round-to-nearest-even(fp32 masters)
     ++step_;
     return {.step = step_, .loss = loss, .lr = lr, .grad_norm = norm};
   }
@@ -264,8 +275,26 @@ class Trainer {
     const std::int64_t total = static_cast<std::int64_t>(sum_over_ranks(static_cast<double>(local)));
     PMC_CHECK(total > 0, "train: a batch with no target tokens (every target is -100)");
     double loss = 0;
+    if (shard_level() == ShardLevel::gradients && kMixed) {
+      // each micro-batch's bf16 gradients reduce-scattered into the fp32 shard gradients: no whole fp32 gradient
+      shards_->zero_grads();
+      for (std::size_t k = 0; k < batches.size(); ++k) {
+        const auto& b = batches[k];
+        for (auto& p : model_params_) pmc::zero(p.grad);
+        if (b.target_count > 0) {
+          model_.set_dropout_key(dropout_key(k));
+          double value = 0;
+          auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
+          loss += value * static_cast<double>(b.target_count) / static_cast<double>(total);
+          autograd::backward(l);
+          model_.set_dropout_key(std::nullopt);
+        }
+        if constexpr (kMixed) shards_->reduce_micro_batch(static_cast<double>(b.target_count) / static_cast<double>(total));
+      }
+      return sum_over_ranks(loss);
+    }
     if constexpr (kMixed) {
-      optim::GradAccumulator<float, D> acc(masters_.params());
+      optim::GradAccumulator<float, D> acc(shards_ ? shards_->accumulators() : masters_->params());
       acc.begin(total);
       for (std::size_t k = 0; k < batches.size(); ++k) {
         const auto& b = batches[k];
@@ -295,17 +324,23 @@ class Trainer {
       }
     }
     if (ranks() > 1) {
-      std::vector<Tensor<master_t, D>> grads;
-      for (const auto& p : optimizer_params()) grads.push_back(p.grad);
-      dist::allreduce_sum<master_t, D>(o_.comm, grads);
+      if (shards_) {
+        shards_->reduce_gradients();
+      } else {
+        std::vector<Tensor<master_t, D>> grads;
+        for (const auto& p : optimizer_params()) grads.push_back(p.grad);
+        dist::allreduce_sum<master_t, D>(o_.comm, grads);
+      }
       loss = sum_over_ranks(loss);
     }
     return loss;
   }
 
   /// What the optimizer updates: the model's parameters, or the fp32 masters in mixed precision.
+  /// Sharded (shard_level() other than none): this rank's chunks of them.
   std::span<const optim::Param<master_t, D>> parameters() const {
-    if constexpr (kMixed) return masters_.params();
+    if (shards_) return shards_->params();
+    if constexpr (kMixed) return masters_->params();
     else return model_params_;
   }
 
@@ -333,9 +368,9 @@ class Trainer {
 
   /// Writes checkpoints/step_N/ (TrainingCheckpoint: weights, optimizer state, trainer state, manifest) and
   /// points checkpoints/latest at it; keeps the newest `keep_checkpoints`. Rank 0 writes; the others, whose
-  /// state is the same, do nothing.
+  /// state is the same, do nothing. Sharded, every rank writes its chunks (TrainingCheckpoint::save_sharded).
   void save_checkpoint() {
-    if (!lead()) return;
+    if (!lead() && !shards_) return;
     std::vector<io::SafetensorsEntry> weights, state;
     for (const auto& p : parameters())
       weights.push_back(io::tensor_entry(p.name, pmc::to_host(p.value)));  // the fp32 masters in mixed precision
@@ -349,15 +384,16 @@ class Trainer {
     ts.config = run_description();
     ts.precision = std::string(precision);
     ts.param_steps = sd.steps;
-    TrainingCheckpoint::save(checkpoint_root(), ts, weights, state);
-    TrainingCheckpoint::rotate(checkpoint_root(), o_.keep_checkpoints);
+    if (shards_) TrainingCheckpoint::save_sharded(checkpoint_root(), ts, o_.comm, weights, state);
+    else TrainingCheckpoint::save(checkpoint_root(), ts, weights, state);
+    if (lead()) TrainingCheckpoint::rotate(checkpoint_root(), o_.keep_checkpoints);
   }
 
   /// What this run's checkpoints hold, to validate one before resuming from it.
   CheckpointSpec checkpoint_spec() const {
     CheckpointSpec spec{.config = run_description(), .precision = std::string(precision),
                         .windows_per_epoch = sampler_.windows_per_epoch()};
-    for (const auto& p : parameters()) {
+    for (const auto& p : model_params_) {  // whole shapes (the masters' are the model's)
       spec.weights.emplace(p.name, p.value.shape());
       spec.optimizer.emplace("m." + p.name, p.value.shape());  // AdamW's state_dict keys (optim::OptimizerState)
       spec.optimizer.emplace("v." + p.name, p.value.shape());
@@ -376,15 +412,26 @@ class Trainer {
     const TrainerState& s = ckpt->state();
     const auto metrics_path = o_.out_dir / "metrics.jsonl";
     std::vector<StepRecord> history = lead() ? metrics_until(metrics_path, s.step) : std::vector<StepRecord>{};
-    // nothing below fails on a validated checkpoint
-    for (const auto& p : parameters()) io::load_into(ckpt->weights(), p.name, p.value);
-    if constexpr (kMixed) masters_.write_back();
-    optim::OptimizerState<master_t, D> sd{.step = s.optimizer_step, .steps = s.param_steps};
-    for (const auto& [name, shape] : checkpoint_spec().optimizer) {
-      Tensor<master_t, D> t(shape);
-      io::load_into(ckpt->optimizer(), name, t);
-      sd.tensors.emplace(name, std::move(t));
+    // nothing below fails on a validated checkpoint. Each optimizer parameter (a whole one, or this rank's
+    // chunk) is read by its range of the flattened tensor, from the checkpoint's shards however many they are.
+    using Part = TrainingCheckpoint::Part;
+    optim::OptimizerState<master_t, D> sd{.step = s.optimizer_step, .steps = {}};
+    const auto params = parameters();
+    for (std::size_t j = 0; j < params.size(); ++j) {
+      const auto& p = params[j];
+      const std::int64_t n = model_params_[shards_ ? shards_->parameter_of(j) : j].value.numel();
+      const dist::ShardRange r = shards_ ? shards_->range_of(j) : dist::ShardRange{0, n, n};
+      const auto flat = [](const Tensor<master_t, D>& t) { return t.reshape(Shape{t.numel()}); };
+      ckpt->read_range(Part::weights, p.name, n, r.begin, r.end, flat(p.value));
+      for (const char* prefix : {"m.", "v."}) {
+        Tensor<master_t, D> t(p.value.shape());
+        ckpt->read_range(Part::optimizer, prefix + p.name, n, r.begin, r.end, flat(t));
+        sd.tensors.emplace(prefix + p.name, std::move(t));
+      }
+      sd.steps[p.name] = s.param_steps.at(p.name);
     }
+    if (shards_) shards_->gather_weights();
+    else if constexpr (kMixed) masters_->write_back();
     adamw_.load_state_dict(sd, parameters());
     step_ = s.step;
     pos_ = s.position;
@@ -423,14 +470,26 @@ class Trainer {
   bool any_rank(bool flag) { return sum_over_ranks(flag ? 1.0 : 0.0) > 0; }
 
   std::span<optim::Param<master_t, D>> optimizer_params() {
-    if constexpr (kMixed) return masters_.params();
+    if (shards_) return shards_->params();
+    if constexpr (kMixed) return masters_->params();
     else return model_params_;
   }
 
-  using Masters = std::conditional_t<kMixed, optim::MasterWeights<optim::Bf16Mixed, D>, std::monostate>;
-  static Masters make_masters(const std::vector<optim::Param<T, D>>& model_params) {
-    if constexpr (kMixed) return Masters(model_params);
-    else return {};
+  // fp32 masters of the whole model: bf16 mixed precision, unsharded (sharded, each rank has its chunks')
+  using Masters = std::conditional_t<kMixed, std::optional<optim::MasterWeights<optim::Bf16Mixed, D>>, std::monostate>;
+  static Masters make_masters(const std::vector<optim::Param<T, D>>& model_params, bool sharded) {
+    if constexpr (kMixed) {
+      if (sharded) return std::nullopt;
+      return Masters(std::in_place, model_params);
+    } else {
+      return {};
+    }
+  }
+  static std::optional<ZeroShards<T, D>> make_shards(const std::vector<optim::Param<T, D>>& model_params,
+                                                     const TrainOptions& o) {
+    if (o.shard == ShardLevel::none || dist::size_of(o.comm) == 1) return std::nullopt;
+    return std::optional<ZeroShards<T, D>>(std::in_place, std::span<const optim::Param<T, D>>(model_params), o.comm,
+                                           o.shard);
   }
 
   llama::Model<C, T, D>& model_;
@@ -440,8 +499,10 @@ class Trainer {
   std::optional<RunLock> lock_;  // rank 0's, of out_dir
   data::WindowSampler sampler_;
   optim::WarmupCosine schedule_;
-  std::vector<optim::Param<T, D>> model_params_;  // before masters_ and adamw_, which are built from it
-  Masters masters_;                                 // fp32 masters (bf16 mixed precision only)
+  std::vector<optim::Param<T, D>> model_params_;  // before the members built from it
+  std::vector<optim::ParamGroup> groups_;           // AdamW's groups, assigned to model_params_
+  std::optional<ZeroShards<T, D>> shards_;          // this rank's chunks (sharded runs only)
+  Masters masters_;                                 // fp32 masters (bf16 mixed precision, unsharded, only)
   optim::AdamW<master_t, D> adamw_;
   std::int64_t step_ = 0;
   data::DataPosition pos_{};
