@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 #include <span>
 #include <string>
@@ -61,11 +60,23 @@ class MpiSession {
   bool owner_ = false;
 };
 
-/// This process's rank of MPI_COMM_WORLD (MPI must be initialized: MpiSession). Sums are MPI_Allreduce with
-/// MPI_SUM, in chunks of at most INT_MAX / 2 elements (MPI counts are int).
+/// This process's rank of MPI_COMM_WORLD (MPI must be initialized: MpiSession). Sums add the ranks' values in
+/// rank order, as ThreadGroup does, so they have ThreadGroup's bits whatever MPI's algorithms (MPI_SUM's order
+/// depends on the implementation, the message size and the number of ranks, and would differ between an
+/// all-reduce and a reduce-scatter of the same values): each rank receives every rank's piece of the block it
+/// owns (MPI_Alltoall[v]) and adds them in rank order; an all-reduce then gathers the blocks (MPI_Allgatherv).
+/// The same traffic as a ring all-reduce or reduce-scatter; sums go in pieces of at most kSumChunk elements
+/// (the buffers they need), every other call in pieces of at most max_count elements counting all ranks' (MPI
+/// counts are int).
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator() {
+  static constexpr std::size_t kMaxCount = INT_MAX / 2;
+  /// The most elements of a sum handled at once (all ranks' pieces together): 64 MiB of floats of buffers.
+  static constexpr std::size_t kSumChunk = std::size_t{1} << 24;
+  /// max_count: the most elements one MPI call moves (tests lower it to reach the chunked paths cheaply).
+  explicit MpiCommunicator(std::size_t max_count = kMaxCount) : max_count_(max_count) {
+    PMC_CHECK(max_count >= 1 && max_count <= kMaxCount, "MpiCommunicator: max_count ", max_count,
+              " is not in [1, ", kMaxCount, "]");
     int initialized = 0;
     MPI_Initialized(&initialized);
     PMC_CHECK(initialized, "MpiCommunicator: MPI is not initialized (create a pmc::dist::MpiSession first)");
@@ -74,34 +85,37 @@ class MpiCommunicator final : public Communicator {
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  void allreduce_sum(std::span<float> data) override { sum(data.data(), data.size(), MPI_FLOAT); }
-  void allreduce_sum(std::span<double> data) override { sum(data.data(), data.size(), MPI_DOUBLE); }
+  void allreduce_sum(std::span<float> data) override { sum(data, MPI_FLOAT); }
+  void allreduce_sum(std::span<double> data) override { sum(data, MPI_DOUBLE); }
   void reduce_scatter_sum(std::span<const float> in, std::span<float> out) override {
-    reduce_scatter(in.data(), in.size(), out.data(), out.size(), MPI_FLOAT);
+    reduce_scatter(in, out, MPI_FLOAT);
   }
   void reduce_scatter_sum(std::span<const double> in, std::span<double> out) override {
-    reduce_scatter(in.data(), in.size(), out.data(), out.size(), MPI_DOUBLE);
+    reduce_scatter(in, out, MPI_DOUBLE);
   }
   void all_gather(std::span<const std::byte> in, std::span<std::byte> out) override {
     PMC_CHECK(out.size() == in.size() * static_cast<std::size_t>(size_), "MPI all_gather: ", in.size(),
               " bytes into ", out.size(), " on ", size_, " ranks (out must hold size() blocks)");
-    if (in.size() <= static_cast<std::size_t>(INT_MAX / 2)) {
-      detail::check_mpi(MPI_Allgather(in.data(), static_cast<int>(in.size()), MPI_BYTE, out.data(),
-                                      static_cast<int>(in.size()), MPI_BYTE, MPI_COMM_WORLD),
+    std::byte* const own = out.data() + static_cast<std::size_t>(rank_) * in.size();
+    const bool in_place = in.data() == own;  // MPI forbids aliasing the buffers: MPI_IN_PLACE says it
+    if (out.size() <= max_count_) {
+      const int n = static_cast<int>(in.size());
+      detail::check_mpi(MPI_Allgather(in_place ? MPI_IN_PLACE : in.data(), n, MPI_BYTE, out.data(), n, MPI_BYTE,
+                                      MPI_COMM_WORLD),
                         "MPI_Allgather");
       return;
     }
-    // blocks over MPI's int counts: one broadcast per rank, in pieces
+    // blocks over MPI's int counts (counting all ranks'): one broadcast per rank, in pieces
     for (int r = 0; r < size_; ++r) {
       std::byte* block = out.data() + static_cast<std::size_t>(r) * in.size();
-      if (r == rank_) std::copy(in.begin(), in.end(), block);
+      if (r == rank_ && !in_place) std::copy(in.begin(), in.end(), block);
       broadcast(std::span<std::byte>(block, in.size()), r);
     }
   }
   void broadcast(std::span<std::byte> data, int root) override {
     PMC_CHECK(root >= 0 && root < size_, "MPI broadcast from rank ", root, " of ", size_);
     for (std::size_t done = 0; done < data.size();) {
-      const int n = static_cast<int>(std::min<std::size_t>(data.size() - done, INT_MAX / 2));
+      const int n = static_cast<int>(std::min(data.size() - done, max_count_));
       detail::check_mpi(MPI_Bcast(data.data() + done, n, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
       done += static_cast<std::size_t>(n);
     }
@@ -110,46 +124,78 @@ class MpiCommunicator final : public Communicator {
   std::string name() const override { return "mpi"; }
 
  private:
-  static void sum(void* data, std::size_t count, MPI_Datatype type) {
-    int bytes = 0;
-    MPI_Type_size(type, &bytes);
-    auto* p = static_cast<char*>(data);
-    for (std::size_t done = 0; done < count;) {
-      const int n = static_cast<int>(std::min<std::size_t>(count - done, INT_MAX / 2));
-      detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, p + done * static_cast<std::size_t>(bytes), n, type, MPI_SUM,
-                                      MPI_COMM_WORLD),
-                        "MPI_Allreduce");
-      done += static_cast<std::size_t>(n);
+  std::size_t sum_chunk() const { return std::min(max_count_, kSumChunk); }
+
+  // In pieces of m values: rank r owns [m·r/size, m·(r+1)/size) of each piece; it receives every rank's values
+  // of its block, adds them in rank order and sends the sum to every rank.
+  template <class T>
+  void sum(std::span<T> data, MPI_Datatype type) const {
+    if (size_ == 1) return;
+    const auto ranks = static_cast<std::size_t>(size_);
+    std::vector<int> counts(ranks), displs(ranks), mine_counts(ranks), mine_displs(ranks);
+    std::vector<T> received;
+    for (std::size_t done = 0; done < data.size();) {
+      const std::size_t m = std::min(data.size() - done, sum_chunk());
+      for (std::size_t r = 0; r < ranks; ++r) {
+        displs[r] = static_cast<int>(m * r / ranks);
+        counts[r] = static_cast<int>(m * (r + 1) / ranks) - displs[r];
+      }
+      const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(rank_)]);
+      for (std::size_t r = 0; r < ranks; ++r) {
+        mine_counts[r] = static_cast<int>(mine);
+        mine_displs[r] = static_cast<int>(r * mine);
+      }
+      received.resize(mine * ranks);
+      T* piece = data.data() + done;
+      detail::check_mpi(MPI_Alltoallv(piece, counts.data(), displs.data(), type, received.data(),
+                                      mine_counts.data(), mine_displs.data(), type, MPI_COMM_WORLD),
+                        "MPI_Alltoallv");
+      add_in_rank_order(received.data(), mine, piece + displs[static_cast<std::size_t>(rank_)]);
+      detail::check_mpi(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, piece, counts.data(), displs.data(),
+                                       type, MPI_COMM_WORLD),
+                        "MPI_Allgatherv");
+      done += m;
     }
   }
 
-  // MPI_Reduce_scatter_block, in chunks of each block when a block exceeds MPI's int counts (each chunk a
-  // strided gather of the ranks' pieces into a contiguous buffer)
-  void reduce_scatter(const void* in, std::size_t in_count, void* out, std::size_t n, MPI_Datatype type) const {
-    PMC_CHECK(in_count == n * static_cast<std::size_t>(size_), "MPI reduce_scatter_sum of ", in_count,
-              " values into blocks of ", n, " on ", size_, " ranks (in must hold size() blocks)");
-    int bytes = 0;
-    MPI_Type_size(type, &bytes);
-    const auto elt = static_cast<std::size_t>(bytes);
-    if (n <= static_cast<std::size_t>(INT_MAX / 2)) {
-      detail::check_mpi(MPI_Reduce_scatter_block(in, out, static_cast<int>(n), type, MPI_SUM, MPI_COMM_WORLD),
-                        "MPI_Reduce_scatter_block");
-      return;
-    }
-    const std::size_t chunk = INT_MAX / 2 / static_cast<std::size_t>(size_);
-    std::vector<std::byte> packed(chunk * static_cast<std::size_t>(size_) * elt);
-    for (std::size_t done = 0; done < n; done += chunk) {
+  // out = Σ over ranks r, in rank order, of received[r·n .. r·n + n)
+  template <class T>
+  void add_in_rank_order(const T* received, std::size_t n, T* out) const {
+    std::vector<T> total(n, T(0));
+    for (std::size_t r = 0; r < static_cast<std::size_t>(size_); ++r)
+      for (std::size_t i = 0; i < n; ++i) total[i] += received[r * n + i];
+    std::copy(total.begin(), total.end(), out);
+  }
+
+  // In pieces of m values of each block: every rank's piece of block r goes to rank r (MPI_Alltoall, from a
+  // packed copy unless the piece is the whole block), which adds them in rank order.
+  template <class T>
+  void reduce_scatter(std::span<const T> in, std::span<T> out, MPI_Datatype type) const {
+    const std::size_t n = out.size();
+    const auto ranks = static_cast<std::size_t>(size_);
+    PMC_CHECK(in.size() == n * ranks, "MPI reduce_scatter_sum of ", in.size(), " values into blocks of ", n,
+              " on ", size_, " ranks (in must hold size() blocks)");
+    const std::size_t chunk = std::max<std::size_t>(1, sum_chunk() / ranks);
+    std::vector<T> packed, received(std::min(chunk, n) * ranks);
+    for (std::size_t done = 0; done < n;) {
       const std::size_t m = std::min(chunk, n - done);
-      for (int r = 0; r < size_; ++r)
-        std::memcpy(packed.data() + static_cast<std::size_t>(r) * m * elt,
-                    static_cast<const std::byte*>(in) + (static_cast<std::size_t>(r) * n + done) * elt, m * elt);
-      detail::check_mpi(MPI_Reduce_scatter_block(packed.data(), static_cast<std::byte*>(out) + done * elt,
-                                                 static_cast<int>(m), type, MPI_SUM, MPI_COMM_WORLD),
-                        "MPI_Reduce_scatter_block");
+      const T* send = in.data();
+      if (m != n) {
+        packed.resize(m * ranks);
+        for (std::size_t r = 0; r < ranks; ++r)
+          std::copy_n(in.data() + r * n + done, m, packed.data() + r * m);
+        send = packed.data();
+      }
+      detail::check_mpi(MPI_Alltoall(send, static_cast<int>(m), type, received.data(), static_cast<int>(m), type,
+                                     MPI_COMM_WORLD),
+                        "MPI_Alltoall");
+      add_in_rank_order(received.data(), m, out.data() + done);
+      done += m;
     }
   }
 
   int rank_ = 0, size_ = 1;
+  std::size_t max_count_ = kMaxCount;
 };
 
 }  // namespace pmc::dist
