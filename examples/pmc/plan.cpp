@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
-// `pmc plan`: the memory a configuration needs for training or inference, before anything is allocated.
+// `pmc plan`: the memory a configuration needs for training or inference, before anything is allocated; per rank
+// of data-parallel training (--ranks, --shard), and whether it fits a device (--device-memory).
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -25,12 +28,41 @@ std::string human(std::int64_t bytes) {
   return buf;
 }
 
+/// "80GiB", "80 GB", "1.5TiB", "512MiB" or a plain number of bytes; binary (KiB, MiB, GiB, TiB) and decimal (kB, MB,
+/// GB, TB) units, any case.
+std::int64_t parse_bytes(const std::string& text, const std::string& flag) {
+  const auto bad = [&](const std::string& why) {
+    pmc::fail(flag, ": '", text, "' ", why, " (a number of bytes, or with a unit: 80GiB, 80GB, 512MiB)");
+  };
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  const double v = std::strtod(begin, &end);
+  if (end == begin) bad("is not a size");
+  std::string given(end);
+  given.erase(0, given.find_first_not_of(' '));
+  std::string unit = given;
+  for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  double scale = 0;
+  const std::pair<const char*, double> units[] = {
+      {"", 1},          {"b", 1},          {"kib", 1024.0},   {"mib", 1048576.0}, {"gib", 1073741824.0},
+      {"tib", 1099511627776.0}, {"kb", 1e3}, {"mb", 1e6},     {"gb", 1e9},        {"tb", 1e12}};
+  for (const auto& [name, s] : units)
+    if (unit == name) scale = s;
+  if (scale == 0) bad("has an unknown unit '" + given + "'");
+  const double bytes = v * scale;
+  if (!(bytes > 0) || bytes > 9.0e18) bad("is not a positive size");
+  return static_cast<std::int64_t>(bytes);
+}
+
 const pmc::cli::Command plan_command{
-    "plan", "Bytes for weights, gradients, optimizer state and activations of a config", [](CLI::App& app) {
+    "plan",
+    "Bytes for weights, gradients, optimizer state and activations of a config; every figure is one device's (one "
+    "rank's: with --ranks N and --shard, rank 0's, which holds the largest shares)",
+    [](CLI::App& app) {
       struct Opts {
         std::string model, dtype = "fp32", optimizer = "adamw", recompute = "none";
-        std::string lora_targets = "q,v", base_quant = "none";
-        std::int64_t batch = 1, seq = 512;
+        std::string lora_targets = "q,v", base_quant = "none", shard = "none", device_memory;
+        std::int64_t batch = 1, seq = 512, ranks = 1;
         int lora_rank = 0;
         double lora_alpha = 16, lora_dropout = 0;
         bool json = false, inference = false;
@@ -39,7 +71,7 @@ const pmc::cli::Command plan_command{
       app.add_option("--model", o->model, "a config name (" + pmc::llama::supported_config_names() + "), a config.json or a model folder")->required();
       app.add_option("--dtype", o->dtype, "fp32 or bf16 (bf16 weights with fp32 master weights)")
           ->check(CLI::IsMember({"fp32", "bf16"}));
-      app.add_option("--batch", o->batch, "sequences per step")->check(CLI::PositiveNumber);
+      app.add_option("--batch", o->batch, "sequences per step (per rank with --ranks)")->check(CLI::PositiveNumber);
       app.add_option("--seq", o->seq, "tokens per sequence")->check(CLI::PositiveNumber);
       app.add_option("--optimizer", o->optimizer, "adamw, sgd or none")->check(CLI::IsMember({"adamw", "sgd", "none"}));
       app.add_option("--recompute", o->recompute,
@@ -58,6 +90,16 @@ const pmc::cli::Command plan_command{
       app.add_option("--base-quant", o->base_quant,
                      "the frozen base's projections under LoRA: none (the compute dtype), int8 or nf4 (QLoRA)")
           ->check(CLI::IsMember({"none", "int8", "nf4"}));
+      app.add_option("--ranks", o->ranks,
+                     "data-parallel ranks (devices) training together; the figures are one rank's")
+          ->check(CLI::Range(std::int64_t{1}, pmc::llama::kMaxPlanRanks));
+      app.add_option("--shard", o->shard,
+                     "what the ranks shard (per parameter tensor, rank 0 holding the largest share): none (every "
+                     "rank holds everything), optimizer (ZeRO-1: fp32 masters and optimizer state) or gradients "
+                     "(ZeRO-2: also the fp32 gradient accumulator); adds the communication buffers")
+          ->check(CLI::IsMember({"none", "optimizer", "gradients"}));
+      app.add_option("--device-memory", o->device_memory,
+                     "one device's memory, to say whether a rank's total fits: bytes, or 80GiB, 80GB, 512MiB");
       app.add_flag("--inference", o->inference, "plan a forward with a KV cache instead of a training step");
       app.add_flag("--json", o->json, "print JSON");
       return [o]() {
@@ -72,6 +114,14 @@ const pmc::cli::Command plan_command{
                                                : PlanOptimizer::none;
         po.training = !o->inference;
         po.recompute = o->recompute == "full";
+        po.ranks = o->ranks;
+        po.shard = o->shard == "optimizer"   ? PlanShard::optimizer
+                   : o->shard == "gradients" ? PlanShard::gradients
+                                             : PlanShard::none;
+        PMC_CHECK(po.shard == PlanShard::none || po.training, "--shard ", o->shard,
+                  " shards training state; --inference has none (each rank holds the whole model)");
+        const std::int64_t device_memory =
+            o->device_memory.empty() ? 0 : parse_bytes(o->device_memory, "--device-memory");
         PMC_CHECK(o->base_quant == "none" || o->lora_rank > 0, "--base-quant ", o->base_quant,
                   " quantizes LoRA's frozen base: give --lora-rank");
         if (o->lora_rank > 0) {
@@ -95,7 +145,15 @@ const pmc::cli::Command plan_command{
                            {"weight_bytes", p.weight_bytes},
                            {"master_bytes", p.master_bytes}, {"gradient_bytes", p.gradient_bytes},
                            {"optimizer_bytes", p.optimizer_bytes}, {"activation_bytes", p.activation_bytes},
+                           {"ranks", po.ranks},           {"shard", o->shard},
+                           {"shard_trainable_parameters", p.shard_trainable},
+                           {"communication_bytes", p.communication_bytes},
                            {"total_bytes", p.total_bytes()}};
+          if (device_memory > 0) {
+            j["device_memory_bytes"] = device_memory;
+            j["fits"] = p.total_bytes() <= device_memory;
+            j["headroom_bytes"] = device_memory - p.total_bytes();
+          }
           if (po.lora)
             j["lora"] = {{"rank", po.lora->rank}, {"alpha", po.lora->alpha}, {"dropout", po.lora->dropout},
                          {"targets", lora_target_modules(*po.lora)}, {"base_quant", o->base_quant}};
@@ -111,12 +169,19 @@ const pmc::cli::Command plan_command{
           what += ", LoRA rank " + std::to_string(po.lora->rank) + " on " + targets + ", base " +
                   (po.base_quant == BaseQuant::none ? o->dtype : o->base_quant);
         }
+        if (po.ranks > 1 || po.shard != PlanShard::none)
+          what += ", " + std::to_string(po.ranks) + (po.ranks == 1 ? " rank" : " ranks") +
+                  (po.shard == PlanShard::none ? std::string(" (replicated)") : ", sharding " + o->shard) +
+                  "; per rank";
         std::printf("model %s (%s), %s, batch %lld x seq %lld, %s\n", o->model.c_str(), describe(c).c_str(),
                     o->dtype.c_str(), static_cast<long long>(o->batch), static_cast<long long>(o->seq), what.c_str());
         std::printf("  parameters  %15lld\n", static_cast<long long>(p.parameters));
         if (po.training)
           std::printf("  trainable   %15lld  (%.3g%%)\n", static_cast<long long>(p.trainable),
                       100.0 * static_cast<double>(p.trainable) / static_cast<double>(p.parameters));
+        if (po.shard != PlanShard::none)
+          std::printf("  shard       %15lld  (rank 0's share of the trainable)\n",
+                      static_cast<long long>(p.shard_trainable));
         std::printf("  weights     %15s\n", human(p.weight_bytes).c_str());
         if (po.training) {
           std::printf("  master      %15s\n", human(p.master_bytes).c_str());
@@ -124,7 +189,14 @@ const pmc::cli::Command plan_command{
           std::printf("  optimizer   %15s\n", human(p.optimizer_bytes).c_str());
         }
         std::printf("  activations %15s\n", human(p.activation_bytes).c_str());
+        if (po.shard != PlanShard::none) std::printf("  communication %13s\n", human(p.communication_bytes).c_str());
         std::printf("  total       %15s\n", human(p.total_bytes()).c_str());
+        if (device_memory > 0) {
+          const std::int64_t left = device_memory - p.total_bytes();
+          std::printf("  device      %15s  %s: %s %s\n", human(device_memory).c_str(),
+                      left >= 0 ? "fits" : "does not fit", human(left >= 0 ? left : -left).c_str(),
+                      left >= 0 ? "to spare" : "short");
+        }
         return 0;
       };
     }};

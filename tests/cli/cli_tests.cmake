@@ -21,6 +21,22 @@ set_tests_properties(cli/plan_7b_lora_table PROPERTIES LABELS "cpu;cli"
 add_test(NAME cli/plan_help_configs COMMAND pmc_cli plan --help)
 set_tests_properties(cli/plan_help_configs PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "llama_7b.*llama2_13b.*stories260k.*small_20m.*llama_1b.*demo" FAIL_REGULAR_EXPRESSION "hf_test")
+# data parallelism per rank (--ranks, --shard; tests/models/shard_plan_test.cpp checks the figures): 7B in bf16 with
+# recompute on 8 ranks, ZeRO-2, fits an 80 GiB device; replicated, it does not; the JSON's shard fields (the
+# embedding's chunk of 32000·4096 / 8 elements: 9 chunks of fp32 reduce-scatter buffers)
+add_test(NAME cli/plan_7b_shard_fits COMMAND pmc_cli plan --model llama_7b --dtype bf16 --seq 2048 --recompute full
+                                             --ranks 8 --shard gradients --device-memory 80GiB)
+set_tests_properties(cli/plan_7b_shard_fits PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "8 ranks, sharding gradients; per rank.*shard +842301952 .*communication +562.50 MiB.*device +80.00 GiB  fits: [0-9.]+ GiB to spare")
+add_test(NAME cli/plan_7b_replicated_does_not_fit COMMAND pmc_cli plan --model llama_7b --dtype bf16 --seq 2048
+                                                         --recompute full --ranks 8 --device-memory 80GB)
+set_tests_properties(cli/plan_7b_replicated_does_not_fit PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "8 ranks \\(replicated\\); per rank.*device +74.51 GiB  does not fit: [0-9.]+ GiB short"
+  FAIL_REGULAR_EXPRESSION "communication")
+add_test(NAME cli/plan_7b_shard_json COMMAND pmc_cli plan --model llama_7b --dtype bf16 --seq 2048 --recompute full
+                                             --ranks 8 --shard gradients --device-memory 85899345920 --json)
+set_tests_properties(cli/plan_7b_shard_json PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "\"communication_bytes\": 589824000,.*\"device_memory_bytes\": 85899345920,.*\"fits\": true,.*\"ranks\": 8,.*\"shard\": \"gradients\",.*\"shard_trainable_parameters\": 842301952")
 set(pipeline_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pipeline)
 add_test(NAME cli/pipeline_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pipeline_out})
 add_test(NAME cli/pipeline COMMAND pmc_cli pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_quick.json
@@ -216,6 +232,14 @@ pmc_cli_fails(base_quant_without_lora "--base-quant nf4 quantizes LoRA's frozen 
   ${lora_bad_train} --base-quant nf4)
 pmc_cli_fails(plan_base_quant_without_lora "--base-quant nf4 quantizes LoRA's frozen base: give --lora-rank"
   plan --model llama_7b --base-quant nf4)
+pmc_cli_fails(plan_ranks_zero "--ranks: Value 0 not in range" plan --model llama_7b --ranks 0)
+pmc_cli_fails(plan_shard_unknown "--shard: full not in" plan --model llama_7b --ranks 8 --shard full)
+pmc_cli_fails(plan_shard_inference "--shard optimizer shards training state; --inference has none"
+  plan --model llama_7b --inference --ranks 8 --shard optimizer)
+pmc_cli_fails(plan_device_memory_unit "--device-memory: '80 GiBs' has an unknown unit 'GiBs'"
+  plan --model llama_7b --device-memory "80 GiBs")
+pmc_cli_fails(plan_device_memory_not_a_size "--device-memory: 'lots' is not a size"
+  plan --model llama_7b --device-memory lots)
 set_tests_properties(cli/fails_eval_adapter_missing cli/fails_generate_adapter_missing cli/fails_convert_adapter_missing
   PROPERTIES FIXTURES_REQUIRED cli_plora)
 # `pmc plot`: the pipeline's three training runs in one SVG; a run folder that is not there; and the loss.svg

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // How many bytes training or running a Config takes, before anything is allocated: weights, gradients,
 // optimizer state and the activations pmc's autograd keeps alive between forward and backward; for full
-// training, or LoRA on a frozen base (in the compute dtype, int8 or NF4: QLoRA).
+// training, or LoRA on a frozen base (in the compute dtype, int8 or NF4: QLoRA); per rank of data-parallel
+// training, replicated or with ZeRO-style sharding of the optimizer state and gradients.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,24 @@ namespace pmc::llama {
 
 enum class PlanDtype { fp32, bf16 };      // bf16: bf16 weights/activations with fp32 master weights
 enum class PlanOptimizer { none, sgd, adamw };
+/// How data-parallel training spreads its state over the ranks (the trainer's --shard; the models layer does not
+/// include dist/, so the plan has its own names): none replicates everything (plain data parallelism); optimizer
+/// (ZeRO-1) gives each rank a shard of the fp32 masters and the optimizer state; gradients (ZeRO-2) also of the
+/// fp32 gradient accumulator. Shards are per parameter tensor (as PyTorch's FSDP2): a tensor of n elements is cut
+/// in chunks of ceil(n / ranks), rank r owning [r·c, min((r+1)·c, n)); rank 0 holds the largest share.
+enum class PlanShard { none, optimizer, gradients };
+
+constexpr const char* plan_shard_name(PlanShard s) {
+  switch (s) {
+    case PlanShard::none: return "none";
+    case PlanShard::optimizer: return "optimizer";
+    case PlanShard::gradients: return "gradients";
+  }
+  return "?";
+}
+
+/// The most ranks a plan takes.
+inline constexpr std::int64_t kMaxPlanRanks = std::int64_t{1} << 20;
 
 struct PlanOptions {
   PlanDtype dtype = PlanDtype::fp32;
@@ -28,18 +47,22 @@ struct PlanOptions {
   bool recompute = false;  // activation recompute per block (Model::set_recompute): keep block inputs only
   std::optional<LoraConfig> lora;  // LoRA: a frozen base, only the adapters train (Model::add_lora)
   BaseQuant base_quant = BaseQuant::none;  // the frozen base's projections under LoRA: compute dtype, int8 or nf4
+  std::int64_t ranks = 1;                  // data-parallel ranks (1 to kMaxPlanRanks); the plan is one rank's
+  PlanShard shard = PlanShard::none;       // what the ranks shard (training only)
 };
 
 struct MemoryPlan {
   std::int64_t parameters = 0;       // the base model's
   std::int64_t trainable = 0;        // what the optimizer updates: every parameter, or LoRA's adapters
   std::int64_t weight_bytes = 0;     // the model's weights in the compute dtype (a quantized base: see plan_memory)
-  std::int64_t master_bytes = 0;     // fp32 master copy (bf16 mixed precision)
-  std::int64_t gradient_bytes = 0;   // one gradient per parameter in the compute dtype (+ fp32 master grads)
-  std::int64_t optimizer_bytes = 0;  // AdamW: m and v in fp32; SGD: momentum in fp32
+  std::int64_t master_bytes = 0;     // fp32 master copy (bf16 mixed precision; the rank's shard when sharded)
+  std::int64_t gradient_bytes = 0;   // one per parameter in the compute dtype + fp32 master grads (whole or sharded)
+  std::int64_t optimizer_bytes = 0;  // AdamW: m and v in fp32; SGD: momentum in fp32 (the rank's shard if sharded)
   std::int64_t activation_bytes = 0; // the peak of a training step's other tensors (or one inference step's)
+  std::int64_t communication_bytes = 0;  // sharded training: the largest reduce-scatter / all-gather buffers
+  std::int64_t shard_trainable = 0;  // rank 0's share of the trainable parameters (= trainable when not sharded)
   std::int64_t total_bytes() const {
-    return weight_bytes + master_bytes + gradient_bytes + optimizer_bytes + activation_bytes;
+    return weight_bytes + master_bytes + gradient_bytes + optimizer_bytes + activation_bytes + communication_bytes;
   }
 };
 
@@ -195,14 +218,74 @@ inline std::int64_t lora_training_activation_bytes(const Config& c, const LoraCo
   return std::max(head_peak, swiglu_peak);
 }
 
+/// The trainable parameter tensors' sizes under per-tensor sharding over `ranks`: `shard` = S, the sum of
+/// ceil(n / ranks) over the tensors (rank 0's share, the largest), and `largest` = the largest tensor's n.
+struct ShardedParameters {
+  std::int64_t shard = 0;
+  std::int64_t largest = 0;
+};
+
+/// ShardedParameters of the tensors Model::parameters_to_train() holds: every parameter (named_parameters():
+/// embedding, per block the two norms, seven projections and their biases, final norm, head unless tied), or with
+/// `lora` the adapters (lora_parameters(): A (r, in) and B (out, r) per targeted projection per block).
+inline ShardedParameters sharded_trainable_parameters(const Config& c, const std::optional<LoraConfig>& lora,
+                                                      std::int64_t ranks) {
+  ShardedParameters s;
+  const auto add = [&](std::int64_t n, std::int64_t times) {
+    if (n <= 0) return;
+    s.shard += (n + ranks - 1) / ranks * times;
+    s.largest = std::max(s.largest, n);
+  };
+  const std::int64_t L = c.n_layers, d = c.dim;
+  if (lora) {
+    for (auto p : lora->targets) {
+      const auto [out, in] = projection_shape(c, p);
+      add(std::int64_t{lora->rank} * in, L);
+      add(out * std::int64_t{lora->rank}, L);
+    }
+    return s;
+  }
+  const std::int64_t emb = std::int64_t{c.vocab_size} * d;
+  add(emb, 1);
+  add(d, 2 * L);  // the two norms of every block
+  for (auto p : kAllProjections) {
+    const auto [out, in] = projection_shape(c, p);
+    add(out * in, L);
+    const bool bias = (p == Projection::q || p == Projection::k || p == Projection::v)  ? c.qkv_bias
+                      : p == Projection::o                                             ? c.o_bias
+                                                                                       : c.mlp_bias;
+    if (bias) add(out, L);
+  }
+  add(d, 1);  // the final norm
+  if (!c.tied_embeddings) add(emb, 1);
+  return s;
+}
+
 /// The plan of a training step (or, with !o.training, of a forward with a KV cache). With o.lora (LoRA on a
 /// frozen base): trainable = lora_parameter_count; weights = the base (its seven projections per
 /// quantized_weight_bytes, everything else in the compute dtype) + the adapters in the compute dtype; master
 /// (bf16: fp32), gradient and optimizer bytes for the adapters only (the base gets no gradient buffers);
 /// activations = lora_training_activation_bytes, plus with a quantized base one projection dequantized into the
 /// compute dtype (the largest, transient: freed after its product, in forward and again in backward).
+///
+/// Data parallelism over o.ranks (every figure is one rank's; rank 0's, which holds the largest shares). N is the
+/// trainable count, S = sharded_trainable_parameters(...).shard, c = ceil(largest trainable tensor / ranks), w the
+/// compute dtype's bytes:
+///   none: every rank holds the whole plan above (the gradients are all-reduced in place);
+///   optimizer (ZeRO-1): the weights and the model's gradients stay whole (N·w, and in bf16 the fp32 accumulator
+///     N·4, all-reduced whole); fp32 masters S·4 and optimizer state S·4 per moment; communication: the
+///     all-gather of the updated weights, one tensor at a time: c·w sent + ranks·c·w received;
+///   gradients (ZeRO-2): as optimizer, but the fp32 accumulator is the shard's: bf16 keeps the model's gradients
+///     N·2 and fp32 shard gradients S·4 (each micro-batch reduce-scattered into them, one tensor at a time);
+///     fp32 the model's gradients N·4 and shard gradients S·4 (reduce-scattered once a step); communication: the
+///     larger of the reduce-scatter's buffers (ranks·c·4 in + c·4 out) and the all-gather's.
+/// With LoRA the adapters are what is sharded; the frozen base is replicated.
 inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
   PMC_CHECK(o.batch > 0 && o.seq > 0, "plan: batch and seq must be positive");
+  PMC_CHECK(o.ranks >= 1 && o.ranks <= kMaxPlanRanks, "plan: ranks must be between 1 and ", kMaxPlanRanks,
+            ", not ", o.ranks);
+  PMC_CHECK(o.shard == PlanShard::none || o.training, "plan: sharding (", plan_shard_name(o.shard),
+            ") spreads training state over the ranks; inference has none to shard");
   PMC_CHECK(o.seq <= c.max_seq_len, "plan: seq ", o.seq, " exceeds the config's max_seq_len ", c.max_seq_len);
   PMC_CHECK(o.base_quant == BaseQuant::none || (o.lora && o.training), "plan: a quantized base (",
             base_quant_name(o.base_quant), ") is LoRA's frozen base: give a LoRA config for training");
@@ -213,6 +296,24 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
   MemoryPlan p;
   p.parameters = c.parameters();
   const std::int64_t elt = o.dtype == PlanDtype::bf16 ? 2 : 4;
+  // one rank's share of the masters, the optimizer state and (gradients) the fp32 gradient accumulator, and the
+  // communication buffers; a no-op without sharding
+  const auto apply_sharding = [&](MemoryPlan& q) {
+    const auto sh = sharded_trainable_parameters(c, o.lora, o.ranks);
+    q.shard_trainable = o.shard == PlanShard::none ? q.trainable : sh.shard;
+    if (o.shard == PlanShard::none) return;
+    const std::int64_t n = q.trainable, s = sh.shard, chunk = (sh.largest + o.ranks - 1) / o.ranks;
+    const std::int64_t states = o.optimizer == PlanOptimizer::adamw ? 2 : o.optimizer == PlanOptimizer::sgd ? 1 : 0;
+    if (o.dtype == PlanDtype::bf16) q.master_bytes = s * 4;
+    q.optimizer_bytes = s * 4 * states;
+    const std::int64_t all_gather = chunk * elt + o.ranks * chunk * elt;
+    if (o.shard == PlanShard::optimizer) {
+      q.communication_bytes = all_gather;  // the gradients as unsharded: the model's, and bf16's fp32 accumulator
+      return;
+    }
+    q.gradient_bytes = n * elt + s * 4;  // the model's gradients and the shard's fp32 gradients
+    q.communication_bytes = std::max(o.ranks * chunk * 4 + chunk * 4, all_gather);
+  };
   p.weight_bytes = p.parameters * elt;
   p.trainable = p.parameters;
   const std::int64_t N = o.batch * o.seq;
@@ -236,6 +337,7 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     p.activation_bytes = lora_training_activation_bytes(c, *o.lora, o.batch, o.seq, elt, o.recompute);
     // a quantized base: one projection dequantized into the compute dtype at a time, in forward and backward
     if (o.base_quant != BaseQuant::none) p.activation_bytes += largest * elt;
+    apply_sharding(p);
     return p;
   }
   if (!o.training) {
@@ -244,6 +346,7 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     const std::int64_t block = (N * (2 * std::int64_t{c.dim} + c.q_dim() + 2 * c.kv_dim() + 3 * std::int64_t{c.ffn_dim})) * elt +
                                o.batch * c.n_heads * o.seq * o.seq * 4;
     p.activation_bytes = cache + block + N * std::int64_t{c.vocab_size} * elt;
+    p.shard_trainable = p.trainable;
     return p;
   }
   if (o.dtype == PlanDtype::bf16) p.master_bytes = p.parameters * 4;
@@ -252,6 +355,7 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
   const std::int64_t states = o.optimizer == PlanOptimizer::adamw ? 2 : o.optimizer == PlanOptimizer::sgd ? 1 : 0;
   p.optimizer_bytes = p.parameters * 4 * states;
   p.activation_bytes = training_activation_bytes(c, o.batch, o.seq, elt, o.recompute);
+  apply_sharding(p);
   return p;
 }
 
