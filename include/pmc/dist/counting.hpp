@@ -37,6 +37,7 @@ class CountingCommunicator final : public Communicator {
     inner_.broadcast(data, root);
   }
   void barrier() override { inner_.barrier(); }
+  bool device_memory() const override { return inner_.device_memory(); }
   std::string name() const override { return inner_.name(); }
 
   /// Bytes this rank has sent since construction or the last reset (ring volumes, see above).

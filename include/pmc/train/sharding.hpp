@@ -202,24 +202,28 @@ class ZeroShards {
   }
 
  private:
-  // Collectives on D's memory: direct when the communicator takes it (host memory, or NCCL on the GPU), else
-  // through a host copy.
+  // Collectives on D's memory: direct when the communicator takes it (host memory on the CPU; NCCL's device
+  // memory: device_memory()), else through a host copy.
   template <class X>
   void reduce_scatter(const Tensor<X, D>& send, const Tensor<X, D>& out, std::int64_t chunk) {
-    const Tensor<X, Cpu> in = pmc::to_host(send);
-    const Tensor<X, Cpu> host_out = pmc::to_host(out);
-    comm_->reduce_scatter_sum(std::span<const X>(in.data(), static_cast<std::size_t>(chunk * ranks_)),
-                              std::span<X>(host_out.data(), static_cast<std::size_t>(chunk)));
-    if (host_out.data() != out.data()) pmc::copy(pmc::to_device<D>(host_out), out);
+    const bool direct = comm_->device_memory();
+    const Tensor<X, Cpu> in = direct ? Tensor<X, Cpu>() : pmc::to_host(send);
+    const Tensor<X, Cpu> host_out = direct ? Tensor<X, Cpu>() : pmc::to_host(out);
+    comm_->reduce_scatter_sum(std::span<const X>(direct ? send.data() : in.data(), static_cast<std::size_t>(chunk * ranks_)),
+                              std::span<X>(direct ? out.data() : host_out.data(), static_cast<std::size_t>(chunk)));
+    if (!direct && host_out.data() != out.data()) pmc::copy(pmc::to_device<D>(host_out), out);
   }
   template <class X>
   void all_gather(const Tensor<X, D>& send, const Tensor<X, D>& out, std::int64_t chunk) {
-    const Tensor<X, Cpu> in = pmc::to_host(send);
-    const Tensor<X, Cpu> host_out = pmc::to_host(out);
+    const bool direct = comm_->device_memory();
+    const Tensor<X, Cpu> in = direct ? Tensor<X, Cpu>() : pmc::to_host(send);
+    const Tensor<X, Cpu> host_out = direct ? Tensor<X, Cpu>() : pmc::to_host(out);
     const auto bytes = static_cast<std::size_t>(chunk) * sizeof(X);
-    comm_->all_gather(std::span<const std::byte>(reinterpret_cast<const std::byte*>(in.data()), bytes),
-                      std::span<std::byte>(reinterpret_cast<std::byte*>(host_out.data()), bytes * static_cast<std::size_t>(ranks_)));
-    if (host_out.data() != out.data()) pmc::copy(pmc::to_device<D>(host_out), out);
+    const X* from = direct ? send.data() : in.data();
+    X* to = direct ? out.data() : host_out.data();
+    comm_->all_gather(std::span<const std::byte>(reinterpret_cast<const std::byte*>(from), bytes),
+                      std::span<std::byte>(reinterpret_cast<std::byte*>(to), bytes * static_cast<std::size_t>(ranks_)));
+    if (!direct && host_out.data() != out.data()) pmc::copy(pmc::to_device<D>(host_out), out);
   }
 
   dist::Communicator* comm_;

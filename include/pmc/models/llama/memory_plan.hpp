@@ -62,7 +62,9 @@ struct MemoryPlan {
   std::int64_t communication_bytes = 0;  // sharded training: the largest reduce-scatter / all-gather buffers
   std::int64_t shard_trainable = 0;  // rank 0's share of the trainable parameters (= trainable when not sharded)
   std::int64_t total_bytes() const {
-    return weight_bytes + master_bytes + gradient_bytes + optimizer_bytes + activation_bytes + communication_bytes;
+    // the collectives' buffers live after the backward (the reduce-scatter of a micro-batch's gradients, the
+    // all-gather of the updated weights), when the activations are freed: the larger of the two
+    return weight_bytes + master_bytes + gradient_bytes + optimizer_bytes + std::max(activation_bytes, communication_bytes);
   }
 };
 
@@ -300,8 +302,10 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
   // communication buffers; a no-op without sharding
   const auto apply_sharding = [&](MemoryPlan& q) {
     const auto sh = sharded_trainable_parameters(c, o.lora, o.ranks);
-    q.shard_trainable = o.shard == PlanShard::none ? q.trainable : sh.shard;
-    if (o.shard == PlanShard::none) return;
+    // one rank shards nothing (the trainer runs it unsharded)
+    const bool sharded = o.shard != PlanShard::none && o.ranks > 1;
+    q.shard_trainable = sharded ? sh.shard : q.trainable;
+    if (!sharded) return;
     const std::int64_t n = q.trainable, s = sh.shard, chunk = (sh.largest + o.ranks - 1) / o.ranks;
     const std::int64_t states = o.optimizer == PlanOptimizer::adamw ? 2 : o.optimizer == PlanOptimizer::sgd ? 1 : 0;
     if (o.dtype == PlanDtype::bf16) q.master_bytes = s * 4;
