@@ -6,7 +6,7 @@
 # Functions:
 #   pmc_ensure_packages       check the Debian packages the build needs; install the missing ones when root
 #   pmc_ensure_fuzz_packages  likewise for the optional fuzzing packages (clang, libFuzzer) of scripts/fuzz.sh
-#   pmc_configure PRESET      cmake --preset PRESET
+#   pmc_configure PRESET [ARGS] cmake --preset PRESET [ARGS]
 #   pmc_build PRESET [ARGS]   cmake --build --preset PRESET -j JOBS [ARGS...]
 # Variables: PMC_ROOT (repository root), PMC_JOBS (parallel jobs, default: nproc).
 
@@ -89,14 +89,16 @@ pmc_find_nvcc() {
   return 1
 }
 
+# pmc_configure PRESET [CMAKE ARGS...]: cmake --preset PRESET, with extra cache settings (e.g. -DX=Y) after it.
 pmc_configure() {
   local preset="$1"
+  shift
   if [[ "$preset" == cuda ]] && ! pmc_find_nvcc; then
     pmc_err "preset 'cuda' needs the CUDA toolkit (nvcc), which was not found on PATH or in /usr/local/cuda"
     return 1
   fi
-  pmc_log "configuring: cmake --preset $preset"
-  (cd "$PMC_ROOT" && cmake --preset "$preset")
+  pmc_log "configuring: cmake --preset $preset $*"
+  (cd "$PMC_ROOT" && cmake --preset "$preset" "$@")
 }
 
 pmc_build() {
