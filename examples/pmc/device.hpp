@@ -7,6 +7,10 @@
 
 #include <pmc/core/error.hpp>
 
+// The GPU half (cuda/*.cu) is a shared library whose symbols are hidden but for its entry points: nvcc and g++
+// may lay out the same inline code differently (a lambda's captures), so neither half may use the other's copy.
+#define PMC_CLI_CUDA_ENTRY __attribute__((visibility("default")))
+
 namespace pmc::cli {
 
 /// Fails with the reason this program cannot use a GPU.

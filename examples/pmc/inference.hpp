@@ -2,6 +2,10 @@
 // What `pmc eval`, `pmc generate` and `pmc pipeline` share: a checkpoint of any LLaMA shape loaded as a
 // Model<dynamic> of its stored architecture, on the CPU or (built with CUDA) the GPU, and used to score a benchmark or to continue a prompt. No
 // CLI11 here: the GPU half is compiled by nvcc (cuda/inference_cuda.cu).
+// The templates below (the model in fp32 and bf16, scoring, decoding) are instantiated in one file per device:
+// inference.cpp (CPU) and cuda/inference_cuda.cu (GPU). A subcommand calls the plain functions at the end
+// (evaluate_on_device, generate_on_device, evaluate_on_cpu, ...), never the templates: they cost about a minute
+// of compile time, and compiled once per subcommand they took most of the program's build.
 #pragma once
 
 #include <cstdint>
@@ -94,11 +98,18 @@ eval::EvalReport evaluate(const M& model, eval::Scorer scorer, const tokenizer::
                                           : eval::evaluate_likelihood(model, tok, items, opt);
 }
 
+/// evaluate and llama::generate on the CPU, for the architecture of the checkpoint (inference.cpp: the CPU
+/// instantiations, compiled once).
+eval::EvalReport evaluate_on_cpu(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
+                                 const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt);
+std::vector<std::int32_t> generate_on_cpu(const ModelTarget& t, const tokenizer::Tokenizer& tok,
+                                          std::span<const std::int32_t> prompt, const llama::GenerateOptions& go);
+
 #if defined(PMC_CLI_WITH_CUDA)
 /// evaluate and llama::generate on the GPU (cuda/inference_cuda.cu, compiled by nvcc).
-eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
+PMC_CLI_CUDA_ENTRY eval::EvalReport evaluate_cuda(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
                                const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt);
-std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::Tokenizer& tok,
+PMC_CLI_CUDA_ENTRY std::vector<std::int32_t> generate_cuda(const ModelTarget& t, const tokenizer::Tokenizer& tok,
                                         std::span<const std::int32_t> prompt, const llama::GenerateOptions& go);
 #endif
 
@@ -117,7 +128,7 @@ inline eval::EvalReport evaluate_on_gpu(const ModelTarget& t, eval::Scorer score
 inline eval::EvalReport evaluate_on_device(const ModelTarget& t, eval::Scorer scorer, const tokenizer::Tokenizer& tok,
                                            const std::vector<eval::McqItem>& items, const eval::EvalOptions& opt) {
   if (wants_cuda(t.device)) return evaluate_on_gpu(t, scorer, tok, items, opt);
-  return with_model<Cpu>(t, tok, [&](const auto& model) { return evaluate(model, scorer, tok, items, opt); });
+  return evaluate_on_cpu(t, scorer, tok, items, opt);
 }
 
 /// llama::generate on t.device, for the architecture of the checkpoint.
@@ -131,7 +142,7 @@ inline std::vector<std::int32_t> generate_on_device(const ModelTarget& t, const 
     fail_without_cuda();
 #endif
   }
-  return with_model<Cpu>(t, tok, [&](const auto& model) { return llama::generate(model, prompt, go); });
+  return generate_on_cpu(t, tok, prompt, go);
 }
 
 }  // namespace pmc::cli

@@ -258,7 +258,7 @@ int run_pipeline(PipelineConfig cfg) {
       const pmc::cli::PrepareFn prepare =
           s.instruct ? pmc::cli::PrepareFn(instruct_docs) : pmc::cli::PrepareFn(corpus_docs);
       const int rc = on_gpu ? pmc::cli::run_training_on_gpu(a, packing, prepare)
-                            : pmc::cli::run_training_in_precision<pmc::Cpu>(a, packing, prepare);
+                            : pmc::cli::run_training_on_cpu(a, packing, prepare);
       if (rc != 0) {
         std::printf("pmc pipeline: stage %s was interrupted; run the same command again to resume it\n", s.name);
         return rc;
@@ -304,9 +304,7 @@ int run_pipeline(PipelineConfig cfg) {
                                        tok_path.string(), adapter ? (out / name).string() : std::string()};
     const auto scorer = pmc::eval::Scorer::likelihood;
     auto rep = on_gpu ? pmc::cli::evaluate_on_gpu(target, scorer, tok, loaded.items, eo)
-                      : pmc::cli::with_model<pmc::Cpu>(target, tok, [&](const auto& m) {
-                          return pmc::cli::evaluate(m, scorer, tok, loaded.items, eo);
-                        });
+                      : pmc::cli::evaluate_on_cpu(target, scorer, tok, loaded.items, eo);
     rep.skipped.insert(rep.skipped.end(), loaded.skipped.begin(), loaded.skipped.end());
     rows.push_back({name, what, std::move(rep)});
   }

@@ -3,6 +3,10 @@
 // (with resume) for the architecture of --config or --init (any LLaMA shape: a Model<dynamic>), on the CPU or
 // (built with CUDA) the GPU. No CLI11 here: the GPU
 // half is compiled by nvcc (cuda/training_cuda.cu); the flags are in training_flags.hpp.
+// The templates below (the Trainer and the model, in fp32 and bf16) are instantiated in one file per device:
+// training.cpp (CPU) and cuda/training_cuda.cu (GPU). A subcommand calls the plain functions at the end
+// (run_training_on_device, run_training_on_cpu, run_training_on_gpu), never the templates: they cost about a
+// minute of compile time, and compiled once per subcommand they took most of the program's build.
 #pragma once
 
 #include <cmath>
@@ -34,6 +38,7 @@ struct TrainArgs {
   int lora_rank = 0;
   double lora_alpha = 16, lora_dropout = 0;
   std::string lora_targets = "q,v", base_quant = "none";
+  std::string shard = "none";  // with several ranks: none, optimizer (ZeRO-1) or gradients (ZeRO-2)
   dist::Communicator* comm = nullptr;  // data-parallel group (launched_group(): mpirun), or one process
 };
 
@@ -140,6 +145,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   o.recompute = a.recompute;
   o.comm = a.comm;
   o.base_model = a.init;
+  o.shard = train::parse_shard_level(a.shard, "--shard");
   const data::WindowSampler probe(train_file, o.seq_len, o.packing, o.seed);
   o.steps = a.steps > 0 ? a.steps
                         : static_cast<std::int64_t>(std::ceil(a.epochs * static_cast<double>(probe.windows_per_epoch()) /
@@ -161,9 +167,10 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
   }
   if constexpr (!std::is_same_v<D, Cpu>) std::fprintf(stderr, "%s: training on %s\n", out.string().c_str(), D::name.data());
   if (a.comm && lead)
-    std::fprintf(stderr, "%s: data parallel over %d %s ranks, %lld of the %lld windows of a batch each\n",
+    std::fprintf(stderr, "%s: data parallel over %d %s ranks, %lld of the %lld windows of a batch each, sharding %s\n",
                  out.string().c_str(), a.comm->size(), a.comm->name().c_str(),
-                 static_cast<long long>(o.batch / a.comm->size()), static_cast<long long>(o.batch));
+                 static_cast<long long>(o.batch / a.comm->size()), static_cast<long long>(o.batch),
+                 std::string(train::shard_level_name(o.shard)).c_str());
   train::Trainer<llama::dynamic, T, D> trainer(model, train_file, eval_file ? &*eval_file : nullptr, o);
   if (!a.resume.empty()) {
     PMC_CHECK(trainer.resume_if_present(fs::path(a.resume)), a.resume, ": no checkpoints/latest to resume from");
@@ -189,9 +196,12 @@ int run_training_in_precision(const TrainArgs& a, data::Packing packing, const P
   return run_training<float, D>(a, packing, prepare);
 }
 
+/// run_training on the CPU in --precision (training.cpp: the CPU instantiations, compiled once).
+int run_training_on_cpu(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare);
+
 #if defined(PMC_CLI_WITH_CUDA)
 /// run_training on the GPU (cuda/training_cuda.cu, compiled by nvcc).
-int run_training_cuda(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare);
+PMC_CLI_CUDA_ENTRY int run_training_cuda(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare);
 #endif
 
 /// run_training on the GPU, or fails saying why this program cannot.
@@ -207,7 +217,7 @@ inline int run_training_on_gpu(const TrainArgs& a, data::Packing packing, const 
 /// Trains the config of `a` on --device (cpu, or cuda when this program was built with CUDA) in --precision.
 inline int run_training_on_device(const TrainArgs& a, data::Packing packing, const PrepareFn& prepare) {
   if (wants_cuda(a.device)) return run_training_on_gpu(a, packing, prepare);
-  return run_training_in_precision<Cpu>(a, packing, prepare);
+  return run_training_on_cpu(a, packing, prepare);
 }
 
 }  // namespace pmc::cli

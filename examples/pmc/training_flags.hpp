@@ -37,6 +37,11 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
                  "fp32, or bf16 (bf16 forward/backward with fp32 master weights, grads and AdamW state)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   add_device_flag(app, a.device);
+  app.add_option("--shard", a.shard,
+                 "with several MPI ranks: what they split between them: none (every rank a replica), optimizer "
+                 "(ZeRO-1: fp32 masters and AdamW state) or gradients (ZeRO-2: also the fp32 gradients); "
+                 "docs/distributed.md")
+      ->check(CLI::IsMember({"none", "optimizer", "gradients"}));
   app.add_flag("--recompute", a.recompute,
                "recompute each transformer block's activations during backward (keeps only block inputs)");
   app.add_option("--lora-rank", a.lora_rank,

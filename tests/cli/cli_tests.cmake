@@ -289,6 +289,23 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
            -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
   set_tests_properties(cli/pretrain_mpi_resume_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_resumed
     LABELS "cpu;cli;mpi")
+  # sharded (ZeRO-2) over 2 processes: the curve of one process; one rank SIGKILLed mid-run leaves its last
+  # checkpoint (a file pair per rank, manifest last) loadable, and the run resumes from it on 3 ranks
+  add_test(NAME cli/pretrain_mpi_shard_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2
+           $<TARGET_FILE:pmc_cli> pretrain ${mpi_train_args} --shard gradients --out ${mpi_out}_shard)
+  set_tests_properties(cli/pretrain_mpi_shard_2_ranks PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_mpi_done"
+    FIXTURES_SETUP cli_mpi_shard_done LABELS "cpu;cli;mpi" ENVIRONMENT "${mpi_env}" RESOURCE_LOCK cpu_cores
+    PASS_REGULAR_EXPRESSION "data parallel over 2 mpi ranks.*sharding gradients")
+  add_test(NAME cli/pretrain_mpi_shard_same_losses COMMAND ${CMAKE_COMMAND} -DA=${mpi_out}_shard/metrics.jsonl
+           -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
+  set_tests_properties(cli/pretrain_mpi_shard_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_shard_done
+    LABELS "cpu;cli;mpi")
+  add_test(NAME cli/pretrain_mpi_shard_kill_resume COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/shard_kill.sh
+           ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:pmc_cli> ${pipeline_out}/tokenizer.model ${pipeline_out}/data/corpus.txt
+           ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_shard_kill)
+  set_tests_properties(cli/pretrain_mpi_shard_kill_resume PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+    LABELS "cpu;cli;mpi" RESOURCE_LOCK cpu_cores TIMEOUT 600
+    PASS_REGULAR_EXPRESSION "resumed on 3 ranks from step_[0-9]+: 12 steps within 1e-6 of one process")
 endif()
 # Bad input (docs/reliability.md, "Bad inputs"): each is refused naming the flag, or the file (and line or key) and
 # the problem, as a pmc::Error ("pmc: error: ..."); none reaches the user as a raw library exception ("pmc:

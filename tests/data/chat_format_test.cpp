@@ -79,7 +79,7 @@ TEST_CASE("chat formats: llama3, chatml and mistral encode as transformers' appl
   CHECK(cases >= 15);
 }
 
-TEST_CASE("chat formats: instruction records become a user and an assistant turn; missing tokens are named") {
+TEST_CASE("chat formats: instruction records become a user and an assistant turn, missing tokens are named") {
   const auto tok = golden_tokenizer("llama3_style");
   InstructionRecord r;
   r.instruction = "Answer briefly.";

@@ -68,7 +68,7 @@ TEST_CASE("a limit on a label-sorted file draws every label in proportion, withi
   CHECK(label_counts(items, stratified_sample(items, 30, 0)).size() == 3);
 }
 
-TEST_CASE("the same seed draws the same subset; another seed another one; 0 or more than all keeps all") {
+TEST_CASE("the same seed draws the same subset, another seed another one, 0 or more than all keeps all") {
   const auto items = sorted_items({120, 80});
   CHECK(stratified_sample(items, 20, 5) == stratified_sample(items, 20, 5));
   CHECK(stratified_sample(items, 20, 5) != stratified_sample(items, 20, 6));

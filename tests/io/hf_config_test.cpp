@@ -128,7 +128,7 @@ TEST_CASE("rope scaling: both spellings, the context as llama3's default origina
   error_of([&] { (void)parse_hf_config(j); }, {"config.json", "dynamic RoPE scaling needs a head dimension above 2"});
 }
 
-TEST_CASE("families: Llama-3's list of EOS ids, LLaMA biases, Mistral's window, Qwen2; written back") {
+TEST_CASE("families: Llama-3's list of EOS ids, LLaMA biases, Mistral's window, Qwen2, written back") {
   auto j = minimal();
   j["eos_token_id"] = {128001, 128008, 128009};
   j["attention_bias"] = true;

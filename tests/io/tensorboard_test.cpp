@@ -18,7 +18,7 @@ using pmc::io::read_tensorboard_scalars;
 using pmc::io::TensorBoardWriter;
 using pmc::test::io::error_of;
 
-TEST_CASE("tensorboard: scalars written read back in order, with their steps; each writer opens a new file") {
+TEST_CASE("tensorboard: scalars written read back in order, with their steps, each writer opens a new file") {
   const auto dir = pmc::test::tmp_dir() / "tensorboard_roundtrip";
   fs::remove_all(dir);
   fs::path first;

@@ -259,7 +259,7 @@ TEST_CASE("dynamic rope: a call no longer than max_position_embeddings computes 
   CHECK(test::max_rel_diff(dyn.forward(part).value(), plain.forward(part).value()) > 1e-3);
 }
 
-TEST_CASE("families: Qwen2 and LLaMA biases and Mistral's window saved back as the same family; EOS ids kept") {
+TEST_CASE("families: Qwen2 and LLaMA biases and Mistral's window saved back as the same family, EOS ids kept") {
   for (const char* name : {"llama_bias", "qwen2", "mistral_window"}) {
     INFO(name);
     const auto model = load_model<float>(golden_dir(name));

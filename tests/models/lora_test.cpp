@@ -83,7 +83,7 @@ TEST_CASE("lora: targets and settings parse as PEFT names them, bad ones are ref
   CHECK(test::error_of([] { parse_base_quant("q5_0"); }).find("--base-quant: 'q5_0'") != std::string::npos);
 }
 
-TEST_CASE("lora: a fresh adapter leaves the logits unchanged; the base is frozen and only adapters get gradients") {
+TEST_CASE("lora: a fresh adapter leaves the logits unchanged, the base is frozen and only adapters get gradients") {
   auto m = random_model<float>(1);
   const auto tokens = tokens_of(2, 7, 2);
   Tensor<float> before;
@@ -444,7 +444,7 @@ TEST_CASE("qlora: the quantized base's logits stay within the format's bound of 
   }
 }
 
-TEST_CASE("qlora: bf16 adapters on an NF4 base train with the trainer; the loss falls; the adapter reloads") {
+TEST_CASE("qlora: bf16 adapters on an NF4 base train with the trainer, the loss falls, the adapter reloads") {
   const auto corpus = test::write_markov_corpus("qlora.tokens", 60, 38, {.vocab = kQuantCfg.vocab_size});
   const auto tf = data::TokenFile::open(corpus);
   Model<dynamic, bf16> m(kQuantCfg);

@@ -101,7 +101,7 @@ TEST_CASE("quantized inference: q8_0 / q4_0 logits stay within a stated bound of
   CHECK(e < 0.03);
 }
 
-TEST_CASE("quantized inference: names parse; projections llama.cpp cannot block stay unquantized") {
+TEST_CASE("quantized inference: names parse, projections llama.cpp cannot block stay unquantized") {
   CHECK(parse_base_quant("q8_0") == BaseQuant::q8_0);
   CHECK(parse_base_quant("q4_0") == BaseQuant::q4_0);
   CHECK(base_quant_name(BaseQuant::q4_0) == "q4_0");

@@ -251,7 +251,7 @@ TEST_CASE("bf16 GEMM gives the same bits at 1, 2 and 3 threads") {
 }
 #endif
 
-TEST_CASE("PMC_CPU_GEMM=avx512bf16 names the bf16 kernel; avx512, avx2 and eigen keep the staged bf16 path") {
+TEST_CASE("PMC_CPU_GEMM=avx512bf16 names the bf16 kernel, avx512, avx2 and eigen keep the staged bf16 path") {
   CHECK(sgemm::parse_choice("avx512bf16") == sgemm::Choice::native);
   CHECK(sgemm::parse_choice("avx512") == sgemm::Choice::avx512);
   CHECK(bgemm::suits(200, 300, 400) == (sgemm::choice() == sgemm::Choice::native));

@@ -110,7 +110,7 @@ TEST_CASE("crc32c: the standard check value, continuation, and a file's size and
   CHECK(io::checksum_file(path) == io::FileChecksum{9, 0xE3069283u});
 }
 
-TEST_CASE("checkpoint: a manifest with every file's size and checksum; rotation keeps the newest and latest") {
+TEST_CASE("checkpoint: a manifest with every file's size and checksum, rotation keeps the newest and latest") {
   const auto out = trained_run("ckpt_manifest", 4);
   const auto root = out / "checkpoints";
   CHECK(read_file(root / "latest") == "step_00000004");
@@ -135,7 +135,7 @@ TEST_CASE("checkpoint: a manifest with every file's size and checksum; rotation 
   CHECK_FALSE(fs::exists(root / "step_00000004"));
 }
 
-TEST_CASE("resume: a flipped byte in model.safetensors is an error naming the file; nothing is touched") {
+TEST_CASE("resume: a flipped byte in model.safetensors is an error naming the file, nothing is touched") {
   const auto out = trained_run("ckpt_corrupt", 3);
   const auto file = latest_dir(out) / "model.safetensors";
   {
@@ -225,7 +225,7 @@ TEST_CASE("a diverged run (lr 1e30) stops with an error naming the step and keep
   for (const auto& r : logged) CHECK(std::isfinite(r.loss));
 }
 
-TEST_CASE("run lock: a second process on the same folder fails naming it; one process shares its lock") {
+TEST_CASE("run lock: a second process on the same folder fails naming it, one process shares its lock") {
   const auto dir = test::tmp_dir() / "ckpt_lock";
   fs::remove_all(dir);
   auto other_process_locks = [&] {
@@ -289,7 +289,7 @@ TEST_CASE("stop signals: the first SIGTERM or SIGINT is recorded and brings the 
   CHECK(train::StopSignals::received() == 0);
 }
 
-TEST_CASE("metrics: the trainer's lines read back as the records it wrote; a resume keeps those up to its step") {
+TEST_CASE("metrics: the trainer's lines read back as the records it wrote, a resume keeps those up to its step") {
   const auto out = trained_run("ckpt_metrics", 3);
   const auto records = train::read_metrics(out / "metrics.jsonl");
   REQUIRE(records.size() == 3);

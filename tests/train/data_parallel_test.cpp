@@ -122,7 +122,7 @@ TEST_CASE("data parallel: ranks on shares of each batch train the model that one
   }
 }
 
-TEST_CASE("data parallel in bf16 mixed precision: the fp32 master gradients are summed; replicas stay equal") {
+TEST_CASE("data parallel in bf16 mixed precision: the fp32 master gradients are summed, replicas stay equal") {
   const auto tf = data::TokenFile::open(test::write_markov_corpus("dp_bf16.tokens", 60, 12, {.vocab = kTiny.vocab_size}));
   const auto one = train_one<bf16>(tf, options(test::tmp_dir() / "dp_bf16_one", 4, 2));
   const auto all = train_parallel<bf16>(tf, options(test::tmp_dir() / "dp_bf16_ranks", 4, 1), 2);

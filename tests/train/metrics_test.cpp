@@ -23,7 +23,7 @@ fs::path write_metrics(const std::string& name, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("read_metric takes a field from the lines that have it; null is NaN; a torn last line is left out") {
+TEST_CASE("read_metric takes a field from the lines that have it, null is NaN, a torn last line is left out") {
   const auto path = write_metrics("metrics_read.jsonl",
                                   "{\"step\": 1, \"loss\": 4.5, \"lr\": 0.001}\n"
                                   "\n"

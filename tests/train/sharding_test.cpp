@@ -142,7 +142,7 @@ TEST_CASE("sharding: 2 and 3 ranks at each level train the model one process tra
   }
 }
 
-TEST_CASE("sharding in bf16 mixed precision: each level against unsharded ranks; replicas equal to the bit") {
+TEST_CASE("sharding in bf16 mixed precision: each level against unsharded ranks, replicas equal to the bit") {
   const auto tf = data::TokenFile::open(test::write_markov_corpus("shard_bf16.tokens", 80, 22, {.vocab = kTiny.vocab_size}));
   const auto plain = train_ranks<bf16>(tf, options(fresh("shard_bf16_plain"), 2), 2);
   for (const auto level : {train::ShardLevel::optimizer, train::ShardLevel::gradients}) {
@@ -187,7 +187,7 @@ TEST_CASE("sharding: a 2-rank sharded checkpoint resumes on 3 ranks and on 1, on
   }
 }
 
-TEST_CASE("sharding: a corrupt or missing shard file is an error naming it; a shard level needs a name it knows") {
+TEST_CASE("sharding: a corrupt or missing shard file is an error naming it, a shard level needs a name it knows") {
   const auto tf = data::TokenFile::open(test::write_markov_corpus("shard_bad.tokens", 40, 24, {.vocab = kTiny.vocab_size}));
   auto o = options(fresh("shard_bad"), 1, 3);
   o.shard = train::ShardLevel::optimizer;
