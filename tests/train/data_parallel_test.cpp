@@ -15,6 +15,7 @@
 #include <pmc/train/trainer.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>
+#include <support/thread_ranks.hpp>
 #include <support/training_data.hpp>
 
 namespace fs = std::filesystem;
@@ -63,24 +64,11 @@ RankResult<T> train_one(const data::TokenFile& tf, train::TrainOptions o) {
 /// The same run with `ranks` threads as data-parallel ranks: every rank's result.
 template <class T>
 std::vector<RankResult<T>> train_parallel(const data::TokenFile& tf, const train::TrainOptions& o, int ranks) {
-  dist::ThreadGroup group(ranks);
-  std::vector<RankResult<T>> results(static_cast<std::size_t>(ranks));
-  std::vector<std::string> errors(static_cast<std::size_t>(ranks));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < ranks; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        auto mine = o;
-        mine.comm = &group.rank(r);
-        results[static_cast<std::size_t>(r)] = train_one<T>(tf, mine);
-      } catch (const std::exception& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (int r = 0; r < ranks; ++r) REQUIRE_MESSAGE(errors[static_cast<std::size_t>(r)].empty(), "rank ", r, ": ",
-                                                  errors[static_cast<std::size_t>(r)]);
-  return results;
+  return test::on_thread_ranks<RankResult<T>>(ranks, [&](dist::Communicator& comm) {
+    auto mine = o;
+    mine.comm = &comm;
+    return train_one<T>(tf, mine);
+  });
 }
 
 std::size_t lines_of(const fs::path& file) {

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <pmc/backends/cpu/ops.hpp>
@@ -16,6 +15,7 @@
 #include <pmc/train/trainer.hpp>
 #include <support/compare.hpp>
 #include <support/paths.hpp>
+#include <support/thread_ranks.hpp>
 #include <support/training_data.hpp>
 
 namespace fs = std::filesystem;
@@ -70,24 +70,11 @@ template <class T>
 std::vector<RankResult<T>> train_ranks(const data::TokenFile& tf, const train::TrainOptions& o, int ranks,
                                        bool resume = false) {
   if (ranks == 1) return {train_rank<T>(tf, o, resume)};
-  dist::ThreadGroup group(ranks);
-  std::vector<RankResult<T>> results(static_cast<std::size_t>(ranks));
-  std::vector<std::string> errors(static_cast<std::size_t>(ranks));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < ranks; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        auto mine = o;
-        mine.comm = &group.rank(r);
-        results[static_cast<std::size_t>(r)] = train_rank<T>(tf, mine, resume);
-      } catch (const std::exception& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (int r = 0; r < ranks; ++r)
-    REQUIRE_MESSAGE(errors[static_cast<std::size_t>(r)].empty(), "rank ", r, ": ", errors[static_cast<std::size_t>(r)]);
-  return results;
+  return test::on_thread_ranks<RankResult<T>>(ranks, [&](dist::Communicator& comm) {
+    auto mine = o;
+    mine.comm = &comm;
+    return train_rank<T>(tf, mine, resume);
+  });
 }
 
 template <class T>
