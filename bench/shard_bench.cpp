@@ -119,12 +119,9 @@ class QuietReporter : public benchmark::BenchmarkReporter {
 
 int main(int argc, char** argv) {
 #if defined(PMC_WITH_MPI)
-  int launched = 1;
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
-    if (const char* v = std::getenv(var)) launched = std::max(1, std::atoi(v));
   std::optional<dist::MpiSession> session;
   std::optional<dist::MpiCommunicator> comm;
-  if (launched > 1) {
+  if (dist::launched_ranks() > 1) {
     session.emplace(argc, argv);
     comm.emplace();
     world = &*comm;

@@ -3,8 +3,6 @@
 // (`mpirun -np N pmc pretrain ...`, in a pmc built with the MPI component), or none.
 #pragma once
 
-#include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include <pmc/core/error.hpp>
@@ -15,13 +13,7 @@
 
 namespace pmc::cli {
 
-/// The number of processes a launcher (mpirun of Open MPI or MPICH, srun) says this one is part of; 1 when
-/// none started it.
-inline int launched_ranks() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
-    if (const char* v = std::getenv(var)) return std::max(1, std::atoi(v));
-  return 1;
-}
+using dist::launched_ranks;
 
 /// This process's data-parallel group: MPI_COMM_WORLD when started by an MPI launcher with more than one
 /// process, else nullptr (one process). Without the MPI component, several processes are an error: each would

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <barrier>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -66,6 +67,14 @@ constexpr ShardRange shard_range(std::int64_t n, int ranks, int rank) {
   return {std::min(n, chunk * rank), std::min(n, chunk * (rank + 1)), chunk};
 }
 
+/// The number of processes a launcher (mpirun of Open MPI or MPICH, Slurm's srun) says this one is part of; 1
+/// when none started it.
+inline int launched_ranks() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* v = std::getenv(var)) return std::max(1, std::atoi(v));
+  return 1;
+}
+
 /// rank / size of an optional communicator: no communicator is one rank of one.
 inline int rank_of(const Communicator* comm) { return comm ? comm->rank() : 0; }
 inline int size_of(const Communicator* comm) { return comm ? comm->size() : 1; }
@@ -74,6 +83,28 @@ inline void barrier(Communicator* comm) {
   if (comm) comm->barrier();
 }
 
+namespace detail {
+/// fn(a pointer to t's elements in the memory comm's collectives take): t's own on the host, or a host copy of a
+/// tensor on another device (copied back after fn when `writes`); with a communicator of device memory (NCCL:
+/// device_memory()) a device tensor's own, and a host tensor is refused. t must be contiguous.
+template <class T, Device D, class Fn>
+void in_comm_memory(Communicator* comm, const Tensor<T, D>& t, bool writes, const char* who, Fn&& fn) {
+  PMC_CHECK(t.is_contiguous(), who, ": a tensor of shape ", t.shape().str(), " is not contiguous");
+  if (comm->device_memory()) {
+    if constexpr (OffHostDevice<D>) {
+      fn(t.data());
+    } else {
+      fail(who, ": the ", comm->name(), " communicator works on device memory, but a tensor of shape ",
+           t.shape().str(), " is on the host");
+    }
+    return;
+  }
+  const Tensor<T, Cpu> host = pmc::to_host(t);  // t itself on the host
+  fn(host.data());
+  if (writes && host.data() != t.data()) pmc::copy(pmc::to_device<D>(host), t);
+}
+}  // namespace detail
+
 /// Sums each tensor over the ranks in place (gradients after a backward), in order; the tensors must be
 /// contiguous. A communicator of host memory sums host tensors where they are and those on another device (a
 /// GPU) through a host copy, summed and copied back; a communicator of device memory (NCCL: device_memory())
@@ -81,22 +112,34 @@ inline void barrier(Communicator* comm) {
 template <class T, Device D>
 void allreduce_sum(Communicator* comm, std::span<const Tensor<T, D>> tensors) {
   if (size_of(comm) == 1) return;
-  for (const auto& t : tensors) {
-    PMC_CHECK(t.is_contiguous(), "allreduce_sum: a tensor of shape ", t.shape().str(), " is not contiguous");
-    const auto n = static_cast<std::size_t>(t.numel());
-    if (comm->device_memory()) {
-      if constexpr (OffHostDevice<D>) {
-        comm->allreduce_sum(std::span<T>(t.data(), n));
-      } else {
-        fail("allreduce_sum: the ", comm->name(), " communicator sums device memory, but a tensor of shape ",
-             t.shape().str(), " is on the host");
-      }
-    } else {
-      const Tensor<T, Cpu> host = pmc::to_host(t);  // t itself on the host
-      comm->allreduce_sum(std::span<T>(host.data(), static_cast<std::size_t>(host.numel())));
-      if (host.data() != t.data()) pmc::copy(pmc::to_device<D>(host), t);
-    }
-  }
+  for (const auto& t : tensors)
+    detail::in_comm_memory(comm, t, true, "allreduce_sum", [&](T* p) {
+      comm->allreduce_sum(std::span<T>(p, static_cast<std::size_t>(t.numel())));
+    });
+}
+
+/// Communicator::reduce_scatter_sum on tensors (in: size() · out.numel() elements), on any device as
+/// allreduce_sum.
+template <class T, Device D>
+void reduce_scatter_sum(Communicator* comm, const Tensor<T, D>& in, const Tensor<T, D>& out) {
+  detail::in_comm_memory(comm, in, false, "reduce_scatter_sum", [&](T* from) {
+    detail::in_comm_memory(comm, out, true, "reduce_scatter_sum", [&](T* to) {
+      comm->reduce_scatter_sum(std::span<const T>(from, static_cast<std::size_t>(in.numel())),
+                               std::span<T>(to, static_cast<std::size_t>(out.numel())));
+    });
+  });
+}
+
+/// Communicator::all_gather on tensors (out: size() · in.numel() elements of any type), on any device as
+/// allreduce_sum.
+template <class T, Device D>
+void all_gather(Communicator* comm, const Tensor<T, D>& in, const Tensor<T, D>& out) {
+  detail::in_comm_memory(comm, in, false, "all_gather", [&](T* from) {
+    detail::in_comm_memory(comm, out, true, "all_gather", [&](T* to) {
+      comm->all_gather(std::span<const std::byte>(reinterpret_cast<const std::byte*>(from), static_cast<std::size_t>(in.numel()) * sizeof(T)),
+                       std::span<std::byte>(reinterpret_cast<std::byte*>(to), static_cast<std::size_t>(out.numel()) * sizeof(T)));
+    });
+  });
 }
 
 /// `size` ranks as threads of one process: rank(r) is the communicator of the thread that plays rank r. A sum

@@ -137,7 +137,7 @@ class ZeroShards {
       const std::int64_t n = model_[i].grad.numel(), c = ranges_[i].chunk;
       ops::ParamOps<D>::fill(send.data(), c * ranks_, 0.0f);
       ops::ParamOps<D>::axpy(model_[i].grad.data(), send.data(), n, w);  // send = w · fp32(g), zero-padded
-      reduce_scatter(send, received, c);
+      dist::reduce_scatter_sum(comm_, send.slice(0, 0, c * ranks_), received.slice(0, 0, c));
       ops::ParamOps<D>::axpy(received.data(), shard_grads_[i].data(), c, 1.0f);
     }
   }
@@ -161,7 +161,7 @@ class ZeroShards {
         const std::int64_t n = model_[i].grad.numel(), c = ranges_[i].chunk;
         ops::ParamOps<D>::fill(send.data() + n, c * ranks_ - n, master_t(0));
         pmc::copy(model_[i].grad.reshape(Shape{n}), send.slice(0, 0, n));
-        reduce_scatter(send, shard_grads_[i], c);
+        dist::reduce_scatter_sum(comm_, send.slice(0, 0, c * ranks_), shard_grads_[i]);
       }
     }
   }
@@ -189,43 +189,12 @@ class ZeroShards {
         if constexpr (kMixed) ops::ParamOps<D>::convert(piece.value.data(), send.data(), r.size());  // RNE
         else pmc::copy(piece.value, send.slice(0, 0, r.size()));
       }
-      all_gather(send, received, r.chunk);
+      dist::all_gather(comm_, send.slice(0, 0, r.chunk), received.slice(0, 0, r.chunk * ranks_));
       pmc::copy(received.slice(0, 0, n), model_[i].value.reshape(Shape{n}));
     }
   }
 
-  /// The elements of this rank's chunks (Σ over its pieces).
-  std::int64_t chunk_elements() const {
-    std::int64_t n = 0;
-    for (const auto& p : pieces_) n += p.value.numel();
-    return n;
-  }
-
  private:
-  // Collectives on D's memory: direct when the communicator takes it (host memory on the CPU; NCCL's device
-  // memory: device_memory()), else through a host copy.
-  template <class X>
-  void reduce_scatter(const Tensor<X, D>& send, const Tensor<X, D>& out, std::int64_t chunk) {
-    const bool direct = comm_->device_memory();
-    const Tensor<X, Cpu> in = direct ? Tensor<X, Cpu>() : pmc::to_host(send);
-    const Tensor<X, Cpu> host_out = direct ? Tensor<X, Cpu>() : pmc::to_host(out);
-    comm_->reduce_scatter_sum(std::span<const X>(direct ? send.data() : in.data(), static_cast<std::size_t>(chunk * ranks_)),
-                              std::span<X>(direct ? out.data() : host_out.data(), static_cast<std::size_t>(chunk)));
-    if (!direct && host_out.data() != out.data()) pmc::copy(pmc::to_device<D>(host_out), out);
-  }
-  template <class X>
-  void all_gather(const Tensor<X, D>& send, const Tensor<X, D>& out, std::int64_t chunk) {
-    const bool direct = comm_->device_memory();
-    const Tensor<X, Cpu> in = direct ? Tensor<X, Cpu>() : pmc::to_host(send);
-    const Tensor<X, Cpu> host_out = direct ? Tensor<X, Cpu>() : pmc::to_host(out);
-    const auto bytes = static_cast<std::size_t>(chunk) * sizeof(X);
-    const X* from = direct ? send.data() : in.data();
-    X* to = direct ? out.data() : host_out.data();
-    comm_->all_gather(std::span<const std::byte>(reinterpret_cast<const std::byte*>(from), bytes),
-                      std::span<std::byte>(reinterpret_cast<std::byte*>(to), bytes * static_cast<std::size_t>(ranks_)));
-    if (!direct && host_out.data() != out.data()) pmc::copy(pmc::to_device<D>(host_out), out);
-  }
-
   dist::Communicator* comm_;
   ShardLevel level_;
   int ranks_, rank_;

@@ -275,40 +275,33 @@ class Trainer {
     const std::int64_t total = static_cast<std::int64_t>(sum_over_ranks(static_cast<double>(local)));
     PMC_CHECK(total > 0, "train: a batch with no target tokens (every target is -100)");
     double loss = 0;
-    if (shard_level() == ShardLevel::gradients && kMixed) {
-      // each micro-batch's bf16 gradients reduce-scattered into the fp32 shard gradients: no whole fp32 gradient
-      shards_->zero_grads();
+    if constexpr (kMixed) {
+      // each micro-batch's bf16 gradients into fp32 ones: accumulated whole (GradAccumulator), or, sharding the
+      // gradients, reduce-scattered into this rank's chunks (by every rank for every micro-batch: a collective)
+      const bool per_micro_batch = shard_level() == ShardLevel::gradients;
+      optim::GradAccumulator<float, D> acc(per_micro_batch ? std::span<optim::Param<float, D>>()
+                                           : shards_      ? shards_->accumulators()
+                                                          : masters_->params());
+      if (per_micro_batch) shards_->zero_grads();
+      else acc.begin(total);
       for (std::size_t k = 0; k < batches.size(); ++k) {
         const auto& b = batches[k];
-        for (auto& p : model_params_) pmc::zero(p.grad);
+        const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
         if (b.target_count > 0) {
           model_.set_dropout_key(dropout_key(k));
+          for (auto& p : model_params_) pmc::zero(p.grad);
           double value = 0;
           auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
-          loss += value * static_cast<double>(b.target_count) / static_cast<double>(total);
+          loss += value * share;
           autograd::backward(l);
           model_.set_dropout_key(std::nullopt);
+          if (!per_micro_batch) acc.add(model_params_, b.target_count);
+        } else if (per_micro_batch) {
+          for (auto& p : model_params_) pmc::zero(p.grad);  // nothing of this rank in the micro-batch's sum
         }
-        if constexpr (kMixed) shards_->reduce_micro_batch(static_cast<double>(b.target_count) / static_cast<double>(total));
+        if (per_micro_batch) shards_->reduce_micro_batch(share);
       }
-      return sum_over_ranks(loss);
-    }
-    if constexpr (kMixed) {
-      optim::GradAccumulator<float, D> acc(shards_ ? shards_->accumulators() : masters_->params());
-      acc.begin(total);
-      for (std::size_t k = 0; k < batches.size(); ++k) {
-        const auto& b = batches[k];
-        if (b.target_count == 0) continue;
-        model_.set_dropout_key(dropout_key(k));
-        for (auto& p : model_params_) pmc::zero(p.grad);
-        double value = 0;
-        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
-        loss += value * static_cast<double>(b.target_count) / static_cast<double>(total);
-        autograd::backward(l);
-        model_.set_dropout_key(std::nullopt);
-        acc.add(model_params_, b.target_count);
-      }
-      acc.finish_share(local);
+      if (!per_micro_batch) acc.finish_share(local);
     } else {
       for (auto& p : model_params_) pmc::zero(p.grad);
       for (std::size_t k = 0; k < batches.size(); ++k) {
