@@ -8,6 +8,8 @@
 # exits 0.
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]       e.g. bash scripts/fuzz.sh 60 token_file safetensors
 # Replay one input: build/fuzz/bin/fuzz_<target> FILE
+# PMC_FUZZ_KEEP_CORPUS=1 keeps build/fuzz/work/<target>/ between runs (the seeds are added to it), so long runs
+# spread over several sessions continue from what earlier runs found (docs/reliability.md, "Runs").
 set -euo pipefail
 # shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -47,8 +49,9 @@ for t in "${targets[@]}"; do
   exe="$build/bin/fuzz_$t"
   [[ -x "$exe" ]] || { pmc_err "fuzz: no target fuzz_$t"; exit 2; }
   work="$build/work/$t" out="$build/findings/$t"
-  rm -rf "$work" && mkdir -p "$work" "$out"
-  if [[ -d "$PMC_ROOT/tests/fuzz/corpus/$t" ]]; then cp "$PMC_ROOT/tests/fuzz/corpus/$t"/* "$work"/; fi
+  if [[ "${PMC_FUZZ_KEEP_CORPUS:-0}" != 1 ]]; then rm -rf "$work"; fi
+  mkdir -p "$work" "$out"
+  if [[ -d "$PMC_ROOT/tests/fuzz/corpus/$t" ]]; then cp -n "$PMC_ROOT/tests/fuzz/corpus/$t"/* "$work"/; fi
   log="$build/findings/$t.log"
   rc=0
   (cd "$build" && "$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=8192 \
