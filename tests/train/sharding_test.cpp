@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Sharded data parallelism (TrainOptions::shard: ZeRO-1 and ZeRO-2, train/sharding.hpp) with ranks as threads:
+// Sharded data parallelism (TrainOptions::shard: ZeRO-1, 2 and 3, train/sharding.hpp) with ranks as threads:
 // 2 and 3 ranks at each level against one process, in fp64, fp32 and bf16 mixed precision; replicas equal to
 // the bit; sharded checkpoints (a file pair per rank) resumed on 3 ranks and on 1; corrupt shards named.
 #include <doctest/doctest.h>
@@ -110,13 +110,14 @@ TEST_CASE("sharding: 2 and 3 ranks at each level train the model one process tra
     const auto one64 = train_ranks<double>(tf, options(fresh("shard_one64"), accum), 1)[0];
     const auto one32 = train_ranks<float>(tf, options(fresh("shard_one32"), accum), 1)[0];
     REQUIRE(one64.losses.size() == 20);
-    for (const auto level : {train::ShardLevel::optimizer, train::ShardLevel::gradients}) {
+    for (const auto level : {train::ShardLevel::optimizer, train::ShardLevel::gradients, train::ShardLevel::full}) {
       for (const int ranks : {2, 3}) {
         CAPTURE(accum);
         CAPTURE(train::shard_level_name(level));
         CAPTURE(ranks);
         auto o = options(fresh("shard_ranks"), accum);
         o.shard = level;
+        o.recompute = level == train::ShardLevel::full;  // (bit-identical gradients: the reference runs without)
         const auto all64 = train_ranks<double>(tf, o, ranks);
         for (const auto& rank : all64) check_close(rank, one64, 1e-12, 1e-10);
         check_replicas_equal(all64);
@@ -132,12 +133,23 @@ TEST_CASE("sharding: 2 and 3 ranks at each level train the model one process tra
 TEST_CASE("sharding in bf16 mixed precision: each level against unsharded ranks, replicas equal to the bit") {
   const auto tf = data::TokenFile::open(test::write_markov_corpus("shard_bf16.tokens", 80, 22, {.vocab = kTiny.vocab_size}));
   const auto plain = train_ranks<bf16>(tf, options(fresh("shard_bf16_plain"), 2), 2);
-  for (const auto level : {train::ShardLevel::optimizer, train::ShardLevel::gradients}) {
+  std::vector<RankResult<bf16>> gradients_level;
+  for (const auto level : {train::ShardLevel::optimizer, train::ShardLevel::gradients, train::ShardLevel::full}) {
     CAPTURE(train::shard_level_name(level));
     auto o = options(fresh("shard_bf16"), 2);
     o.shard = level;
+    o.recompute = level == train::ShardLevel::full;
     const auto all = train_ranks<bf16>(tf, o, 2);
     check_replicas_equal(all);
+    // the full level sums each block's fp32-widened gradients over the ranks as the gradients level sums the
+    // model's, from bf16 weights rounded from the same masters: the same bits
+    if (level == train::ShardLevel::gradients) gradients_level = all;
+    if (level == train::ShardLevel::full) {
+      REQUIRE(gradients_level.size() == 2);
+      CHECK(all[0].losses == gradients_level[0].losses);
+      for (std::size_t i = 0; i < all[0].weights.size(); ++i)
+        CHECK(all[0].weights[i].to_vector() == gradients_level[0].weights[i].to_vector());
+    }
     // the optimizer level sums the same fp32 gradients as unsharded ranks: the same bits; the gradients level
     // sums each micro-batch over the ranks before the micro-batches: bf16 rounding bounds
     if (level == train::ShardLevel::optimizer) {
@@ -152,13 +164,17 @@ TEST_CASE("sharding in bf16 mixed precision: each level against unsharded ranks,
 
 TEST_CASE("sharding: a 2-rank sharded checkpoint resumes on 3 ranks and on 1, on the uninterrupted run's curve") {
   const auto tf = data::TokenFile::open(test::write_markov_corpus("shard_resume.tokens", 80, 23, {.vocab = kTiny.vocab_size}));
+  for (const auto level : {train::ShardLevel::gradients, train::ShardLevel::full}) {
+  CAPTURE(train::shard_level_name(level));
   auto o = options(fresh("shard_full_run"), 1);
-  o.shard = train::ShardLevel::gradients;
+  o.shard = level;
+  o.recompute = true;
   const auto full = train_ranks<float>(tf, o, 2)[0];
   for (const int later : {3, 1}) {
     CAPTURE(later);
     auto first = options(fresh("shard_resume"), 1);
-    first.shard = train::ShardLevel::gradients;
+    first.shard = level;
+    first.recompute = true;
     first.stop_after = 10;
     train_ranks<float>(tf, first, 2);
     const auto ckpt = first.out_dir / "checkpoints" / "step_00000010";
@@ -171,6 +187,7 @@ TEST_CASE("sharding: a 2-rank sharded checkpoint resumes on 3 ranks and on 1, on
     REQUIRE(resumed[0].losses.size() == 20);  // steps 1..10 read back from metrics.jsonl, 11..20 trained
     for (std::size_t s = 10; s < 20; ++s) CHECK(resumed[0].losses[s] == doctest::Approx(full.losses[s]).epsilon(1e-6));
     for (std::size_t i = 0; i < full.weights.size(); ++i) CHECK(test::max_rel_diff(resumed[0].weights[i], full.weights[i]) < 1e-4);
+  }
   }
 }
 
@@ -194,7 +211,35 @@ TEST_CASE("sharding: a corrupt or missing shard file is an error naming it, a sh
   CHECK_THROWS_WITH_AS(train::TrainingCheckpoint::open(dir), doctest::Contains("optimizer-rank-00001-of-00002.safetensors: missing"),
                        pmc::Error);
   CHECK(train::parse_shard_level("gradients", "--shard") == train::ShardLevel::gradients);
-  CHECK_THROWS_WITH_AS(train::parse_shard_level("full", "--shard"), doctest::Contains("ZeRO-3"), pmc::Error);
+  CHECK(train::parse_shard_level("full", "--shard") == train::ShardLevel::full);
   CHECK_THROWS_WITH_AS(train::parse_shard_level("zero2", "--shard"), doctest::Contains("--shard: 'zero2' is not a shard level"),
                        pmc::Error);
+}
+
+TEST_CASE("sharding the weights: every rank holds only its chunks between steps, needs recompute, refuses LoRA") {
+  const auto tf = data::TokenFile::open(test::write_markov_corpus("shard_weights.tokens", 40, 25, {.vocab = kTiny.vocab_size}));
+  const auto out = fresh("shard_weights"), lora_out = fresh("shard_weights_lora");  // every rank writes in rank 0's
+  test::on_thread_ranks<int>(2, [&](dist::Communicator& comm) {
+    auto o = options(out, 1, 2);
+    o.comm = &comm;
+    o.shard = train::ShardLevel::full;
+    {
+      llama::Model<kTiny, float> model;
+      model.init_random(3);
+      const auto before = model.named_parameters()[1].var.value().clone();
+      CHECK_THROWS_WITH_AS(train::Trainer(model, tf, nullptr, o), doctest::Contains("needs activation recompute"), pmc::Error);
+      CHECK(model.named_parameters()[1].var.value().to_vector() == before.to_vector());  // a refused run frees nothing
+      o.recompute = true;
+      train::Trainer trainer(model, tf, nullptr, o);
+      for (const auto& p : model.named_parameters()) CHECK(!p.var.value().defined());  // freed: the shards hold them
+      CHECK(trainer.parameters()[1].value.numel() == (before.numel() + 1) / 2);          // this rank's chunk
+      CHECK(trainer.run());
+      for (const auto& p : model.named_parameters()) CHECK(p.var.value().defined());   // whole again after run()
+      llama::Model<kTiny, float> lora;
+      lora.add_lora(llama::LoraConfig{.rank = 2, .alpha = 4, .targets = {llama::Projection::q}});
+      o.out_dir = lora_out;
+      CHECK_THROWS_WITH_AS(train::Trainer(lora, tf, nullptr, o), doctest::Contains("not built for LoRA"), pmc::Error);
+    }
+    return 0;
+  });
 }

@@ -14,10 +14,12 @@ namespace pmc::autograd {
 /// every parameter fn reads, equal bit for bit to those of the plain fn(x) (the same ops run on the same
 /// inputs in the same order). fn must be deterministic and may only read Vars that outlive the backward (the
 /// model's parameters). `params_require_grad`: whether a parameter fn reads requires grad (then y does even
-/// when x does not). Without grad mode this is just fn(x).
+/// when x does not). Without grad mode this is just fn(x). `after_backward()` runs once the segment's backward
+/// is done (or skipped, when y's gradient is undefined): the parameters' gradients of this segment are then
+/// complete, which sharded training uses to reduce them and free the gathered weights (train/sharding.hpp).
 ///   x = autograd::recompute([&](const Var<float>& in) { return block(in); }, x, /*params_require_grad=*/true);
-template <class T, Device D, class Fn>
-Var<T, D> recompute(Fn fn, const Var<T, D>& x, bool params_require_grad) {
+template <class T, Device D, class Fn, class After = void (*)()>
+Var<T, D> recompute(Fn fn, const Var<T, D>& x, bool params_require_grad, After after_backward = [] {}) {
   if (!grad_enabled() || !(x.requires_grad() || params_require_grad)) return fn(x);
   Tensor<T, D> y;
   {
@@ -25,8 +27,11 @@ Var<T, D> recompute(Fn fn, const Var<T, D>& x, bool params_require_grad) {
     y = fn(x).value();
   }
   Var<T, D> out(std::move(y), true);
-  current_tape().record([fn = std::move(fn), x, out] {
-    if (!out.grad().defined()) return;  // nothing downstream reached y
+  current_tape().record([fn = std::move(fn), x, out, after_backward = std::move(after_backward)] {
+    if (!out.grad().defined()) {  // nothing downstream reached y
+      after_backward();
+      return;
+    }
     TapeScope scope;
     Var<T, D> input(x.value(), x.requires_grad());
     if (x.requires_grad()) input.state()->grad = x.state()->grad_buffer();  // accumulate straight into x's
@@ -34,6 +39,7 @@ Var<T, D> recompute(Fn fn, const Var<T, D>& x, bool params_require_grad) {
     PMC_CHECK(again.requires_grad(), "recompute: the recomputed segment does not require grad");
     again.state()->grad = out.grad();
     scope.tape().run_backward();
+    after_backward();
   });
   return out;
 }

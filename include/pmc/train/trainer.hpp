@@ -69,7 +69,8 @@ struct TrainOptions {
   // and every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and the model.
   dist::Communicator* comm = nullptr;
   // With several ranks: what they shard (sharding.hpp): nothing, the optimizer state and fp32 masters (ZeRO-1),
-  // or also the gradients (ZeRO-2). Sharded runs write one file pair per rank in each checkpoint.
+  // also the gradients (ZeRO-2), or also the weights (ZeRO-3: needs `recompute`; not with LoRA). Sharded runs
+  // write one file pair per rank in each checkpoint.
   ShardLevel shard = ShardLevel::none;
   // LoRA (a model with Model::add_lora): only the adapters train, and the run ends by writing them as a PEFT
   // adapter folder in out_dir, naming this as the base model (adapter_config.json's base_model_name_or_path).
@@ -77,17 +78,18 @@ struct TrainOptions {
 };
 
 /// A trainable model's parameters as the optimizers take them (optim::AdamW::step, clip_grad_norm): each one's
-/// name, value and gradient buffer (allocated here if it was not), all updated in place; with LoRA only the
-/// adapters (PEFT's names), the base being frozen.
+/// name, value and gradient buffer (allocated here if it was not, unless `allocate_grads` is false), all
+/// updated in place; with LoRA only the adapters (PEFT's names), the base being frozen.
 ///   auto params = pmc::train::trainable_parameters(model);
 ///   model.zero_grad(); autograd::backward(model.loss(tokens, targets)); adamw.step(params, lr);
 template <llama::Config C, class T, Device D>
-std::vector<optim::Param<T, D>> trainable_parameters(const llama::Model<C, T, D>& model) {
+std::vector<optim::Param<T, D>> trainable_parameters(const llama::Model<C, T, D>& model, bool allocate_grads = true) {
   std::vector<optim::Param<T, D>> params;
   for (const auto& p : model.parameters_to_train()) {
     PMC_CHECK(p.var.requires_grad(), "train: parameter ", p.name, " does not require grad (a model loaded for ",
               "inference; construct it trainable)");
-    params.push_back(optim::Param<T, D>{p.name, p.var.value(), p.var.state()->grad_buffer(), 0});
+    params.push_back(optim::Param<T, D>{p.name, p.var.value(),
+                                        allocate_grads ? p.var.state()->grad_buffer() : p.var.grad(), 0});
   }
   return params;
 }
@@ -108,6 +110,10 @@ std::vector<optim::Param<T, D>> trainable_parameters(const llama::Model<C, T, D>
 ///
 /// D is the model's device: on a GPU (with <pmc/cuda.hpp>, built by nvcc) batches are copied to it, the
 /// optimizer runs there, and checkpoints and data-parallel sums go through the host.
+///
+/// Sharding the weights (ShardLevel::full over several ranks), the trainer frees the model's parameters and
+/// installs its shards as the model's BlockHooks for its lifetime; run() ends (finished or stopped) with the
+/// model whole again on every rank.
 template <llama::Config C, class T = float, Device D = Cpu>
 class Trainer {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16>,
@@ -123,18 +129,23 @@ class Trainer {
                                                 : std::is_same_v<T, double> ? std::string_view("fp64")
                                                                             : optim::Fp32::name;
 
+  ~Trainer() {
+    if (shards_weights(o_)) model_.set_block_hooks(nullptr);
+  }
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
   Trainer(llama::Model<C, T, D>& model, const data::TokenFile& train, const data::TokenFile* eval, TrainOptions options)
       : model_(model), train_(train), eval_(eval), o_(std::move(options)),
         sampler_(train, o_.seq_len, o_.packing, o_.seed),
         schedule_{.peak = o_.lr, .floor = o_.min_lr,
                   .warmup_steps = o_.warmup >= 0 ? o_.warmup : optim::warmup_fraction(o_.steps),
                   .total_steps = o_.steps},
-        model_params_(trainable_parameters(model)),
+        model_params_(trainable_parameters(model, !shards_weights(o_))),
         // weight decay on 2-D weights except the embedding (norms and embedding in group 1, no decay); the
         // masters and shards take their parameters' groups
         groups_(optim::no_decay_for_norms_and_embeddings(model_params_, o_.weight_decay)),
-        shards_(make_shards(model_params_, o_)),
-        masters_(make_masters(model_params_, shards_.has_value())),
+        masters_(make_masters(model_params_, o_.shard != ShardLevel::none && ranks() > 1)),
         adamw_(optim::AdamWOptions{.beta1 = o_.beta1, .beta2 = o_.beta2, .eps = o_.eps}, groups_) {
     model_.set_recompute(o_.recompute);
     PMC_CHECK(o_.batch > 0 && o_.grad_accum > 0 && o_.batch % (o_.grad_accum * ranks()) == 0, "train: batch ",
@@ -147,6 +158,12 @@ class Trainer {
     if (lead()) lock_.emplace(o_.out_dir);  // the other ranks use rank 0's folder
     io::ensure_directory(checkpoint_root());
     if (lead()) TrainingCheckpoint::remove_unfinished(checkpoint_root());
+    // last, once nothing else can fail: sharding the weights frees the model's
+    shards_ = make_shards(model_, model_params_, o_);
+    if (shards_weights(o_)) {
+      for (auto& p : model_params_) p = {p.name, Tensor<T, D>::wrap(nullptr, p.value.shape()), {}, p.group};
+      model_.set_block_hooks(&*shards_);
+    }
   }
 
   std::int64_t step() const { return step_; }
@@ -186,7 +203,9 @@ class Trainer {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       rec.tokens_per_s = static_cast<double>(o_.batch * o_.seq_len) / secs;
       rec.epoch = pos_.epoch;
-      if (lead() && o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0) rec.eval_loss = eval_loss();
+      // (sharded weights: every rank runs the evaluation's gathers; rank 0 records it)
+      if ((lead() || shards_weights(o_)) && o_.eval_every > 0 && eval_ && step_ % o_.eval_every == 0)
+        rec.eval_loss = eval_loss();
       history_.push_back(rec);
       if (lead()) metrics->write(rec);
       if (board) {
@@ -209,6 +228,10 @@ class Trainer {
       if (o_.save_every > 0 && step_ % o_.save_every == 0 && step_ < o_.steps) save_checkpoint();
     }
     save_checkpoint();
+    if (shards_weights(o_)) {  // the model whole again on every rank, to save or use
+      shards_->gather_all();
+      model_.set_block_hooks(nullptr);
+    }
     if (stopped) {
       bar.finish();
       if (lead())
@@ -275,7 +298,27 @@ class Trainer {
     const std::int64_t total = static_cast<std::int64_t>(sum_over_ranks(static_cast<double>(local)));
     PMC_CHECK(total > 0, "train: a batch with no target tokens (every target is -100)");
     double loss = 0;
-    if constexpr (kMixed) {
+    if (shards_weights(o_)) {
+      // ZeRO-3: each block's gradients, times the micro-batch's share, reduce-scattered into this rank's chunks
+      // as its backward ends (the hooks); the rest after the backward (by every rank for every micro-batch)
+      shards_->zero_grads();
+      for (std::size_t k = 0; k < batches.size(); ++k) {
+        const auto& b = batches[k];
+        const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
+        if (b.target_count == 0) {
+          shards_->idle_micro_batch(model_.config().n_layers);
+          continue;
+        }
+        model_.set_dropout_key(dropout_key(k));
+        shards_->begin_micro_batch(share);
+        double value = 0;
+        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
+        loss += value * share;
+        autograd::backward(l);
+        shards_->end_micro_batch();
+        model_.set_dropout_key(std::nullopt);
+      }
+    } else if constexpr (kMixed) {
       // each micro-batch's bf16 gradients into fp32 ones: accumulated whole (GradAccumulator), or, sharding the
       // gradients, reduce-scattered into this rank's chunks (by every rank for every micro-batch: a collective)
       const bool per_micro_batch = shard_level() == ShardLevel::gradients;
@@ -341,6 +384,7 @@ class Trainer {
   double eval_loss() {
     PMC_CHECK(eval_ != nullptr, "train: no evaluation data");
     autograd::NoGrad no_grad;
+    if (shards_weights(o_)) shards_->gather_outside_blocks();  // the blocks are gathered one by one (the hooks)
     data::WindowSampler s(*eval_, o_.seq_len, data::Packing::doc_start, 0);  // any document length works
     data::DataPosition p{};
     double sum = 0;
@@ -356,6 +400,7 @@ class Trainer {
       sum += value * static_cast<double>(c);
       count += c;
     }
+    if (shards_weights(o_)) shards_->release_outside_blocks();
     return count ? sum / static_cast<double>(count) : 0.0;
   }
 
@@ -478,11 +523,36 @@ class Trainer {
       return {};
     }
   }
-  static std::optional<ZeroShards<T, D>> make_shards(const std::vector<optim::Param<T, D>>& model_params,
+  /// Whether the ranks shard the weights themselves (ZeRO-3).
+  static bool shards_weights(const TrainOptions& o) {
+    return o.shard == ShardLevel::full && dist::size_of(o.comm) > 1;
+  }
+  static std::optional<ZeroShards<T, D>> make_shards(const llama::Model<C, T, D>& model,
+                                                     const std::vector<optim::Param<T, D>>& model_params,
                                                      const TrainOptions& o) {
     if (o.shard == ShardLevel::none || dist::size_of(o.comm) == 1) return std::nullopt;
+    std::vector<autograd::Var<T, D>> vars;
+    std::vector<int> blocks;
+    if (o.shard == ShardLevel::full) {
+      PMC_CHECK(o.recompute, "train: sharding the weights (--shard full) needs activation recompute (--recompute): ",
+                "a block's weights are gathered again for its backward instead of being kept");
+      PMC_CHECK(!model.lora(), "train: sharding the weights (--shard full) is not built for LoRA, whose frozen ",
+                "base stays whole; use --shard gradients (the adapters are what trains)");
+      std::map<const void*, int> block_of;  // each block parameter's Var state
+      for (int l = 0; l < model.config().n_layers; ++l) {
+        const auto& b = model.blocks()[static_cast<std::size_t>(l)];
+        for (const autograd::Var<T, D>* v : {&b.attn_norm, &b.wq, &b.wk, &b.wv, &b.wo, &b.ffn_norm, &b.w_gate, &b.w_up,
+                                   &b.w_down, &b.bq, &b.bk, &b.bv, &b.bo, &b.b_gate, &b.b_up, &b.b_down})
+          if (v->defined()) block_of[v->state().get()] = l;
+      }
+      for (const auto& p : model.parameters_to_train()) {
+        vars.push_back(p.var);
+        const auto it = block_of.find(p.var.state().get());
+        blocks.push_back(it == block_of.end() ? -1 : it->second);
+      }
+    }
     return std::optional<ZeroShards<T, D>>(std::in_place, std::span<const optim::Param<T, D>>(model_params), o.comm,
-                                           o.shard);
+                                           o.shard, std::move(vars), std::move(blocks));
   }
 
   llama::Model<C, T, D>& model_;

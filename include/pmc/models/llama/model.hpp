@@ -60,6 +60,20 @@ struct LoraAdapter {
   bool defined() const { return a.defined(); }
 };
 
+/// What a trainer that shards the weights over data-parallel ranks (ZeRO-3, train/sharding.hpp) does around
+/// each transformer block: the block's parameters hold no memory between uses; `gather(l)` gives them their
+/// whole values just before block l runs (its forward, and its recomputed forward during backward);
+/// `release(l)` frees them after a forward without grad; `backward_done(l)` runs when block l's backward is
+/// complete (its parameters' gradients are final for this micro-batch). The model calls them in the same order
+/// on every rank, so they may run collectives. Training with hooks needs activation recompute (set_recompute):
+/// the first forward then keeps no reference to a block's weights.
+struct BlockHooks {
+  virtual ~BlockHooks() = default;
+  virtual void gather(int block) = 0;
+  virtual void release(int block) = 0;
+  virtual void backward_done(int block) = 0;
+};
+
 /// A LLaMA model. Its architecture is fixed at compile time (C a named Config: static sizes, checked by the
 /// compiler) or given at run time (C = dynamic: the Config is a member, checked when the model is made); both
 /// run the same code, a static config only lets the compiler fold the sizes.
@@ -283,10 +297,20 @@ class Model {
     for (int l = 0; l < config().n_layers; ++l) {
       if (recompute_ && cache == nullptr) {
         // keep only the block's input; its activations are recomputed when the gradient reaches it
-        x = autograd::recompute([this, l, B, Tn](const Var<T, D>& in) { return block_forward(l, in, B, Tn, 0, nullptr); },
-                                x, blocks_[static_cast<std::size_t>(l)].trains());
+        auto run = [this, l, B, Tn](const Var<T, D>& in) {
+          if (hooks_) hooks_->gather(l);
+          auto y = block_forward(l, in, B, Tn, 0, nullptr);
+          if (hooks_ && !autograd::grad_enabled()) hooks_->release(l);  // the recomputed forward keeps them
+          return y;
+        };
+        x = autograd::recompute(run, x, blocks_[static_cast<std::size_t>(l)].trains(), [this, l] {
+          if (hooks_) hooks_->backward_done(l);
+        });
       } else {
+        PMC_CHECK(!hooks_ || !autograd::grad_enabled(), "Model::forward: training with sharded weights (block hooks) needs activation recompute");
+        if (hooks_) hooks_->gather(l);
         x = block_forward(l, x, B, Tn, pos0, cache);
+        if (hooks_) hooks_->release(l);
       }
     }
     if (cache) cache->length = pos0 + Tn;
@@ -307,6 +331,9 @@ class Model {
   /// gradients are bit-identical, the step does one more forward. Off by default; inference is unaffected.
   void set_recompute(bool on) { recompute_ = on; }
   bool recompute() const { return recompute_; }
+
+  /// Installs (or, with nullptr, removes) the hooks a weight-sharding trainer runs around each block (BlockHooks).
+  void set_block_hooks(BlockHooks* hooks) { hooks_ = hooks; }
 
   std::int64_t parameter_count() const {
     std::int64_t n = 0;
@@ -531,6 +558,7 @@ class Model {
   ops::RopeLayout rope_layout_ = ops::RopeLayout::rotate_half;
   SpecialTokenIds special_tokens_{};
   bool recompute_ = false;
+  BlockHooks* hooks_ = nullptr;  // not owned
   std::optional<LoraConfig> lora_;
   BaseQuant base_quant_ = BaseQuant::none;
   std::optional<std::uint64_t> dropout_key_;
