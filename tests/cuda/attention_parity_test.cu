@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Attention<Cuda> (GEMMs + masked softmax) and cuda::AttentionFlash (fused) against Attention<Cpu>, with
-// grouped KV heads, queries that start at pos0 > 0, and Mistral's sliding window.
+// grouped KV heads, queries that start at pos0 > 0, and Mistral's sliding window; and autograd::attention on
+// the GPU (the fused path where it applies, the GEMM path otherwise) against autograd::attention on the CPU.
 #include "parity.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace pmc::test {
@@ -157,6 +159,84 @@ TEST_CASE_TEMPLATE("attention_flash/fused forward and backward, deterministic", 
     CHECK(max_abs_diff(cuda::to_host(dkd), cuda::to_host(dkd2)) == 0.0);
     CHECK(max_abs_diff(cuda::to_host(dqd), cuda::to_host(dqd2)) == 0.0);
   }
+}
+
+namespace {
+
+/// autograd::attention forward and backward on device Dv: loss = Σ attention(q, k, v) ⊙ w, so dout = w.
+/// Returns out, dq, dk, dv (undefined for an input that needs no gradient), on the host.
+template <class T, class Dv>
+std::vector<Tensor<T>> autograd_attention(const AttnData<T>& a, const Tensor<T>& w, std::int64_t pos0,
+                                          std::int64_t window, bool grad_qk) {
+  auto put = [](const Tensor<T>& t) {
+    if constexpr (std::is_same_v<Dv, Cuda>) return dev(t);
+    else return t.clone();
+  };
+  auto get = [](const Tensor<T, Dv>& t) {
+    if constexpr (std::is_same_v<Dv, Cuda>) return cuda::to_host(t);
+    else return t;
+  };
+  autograd::Var<T, Dv> q(put(a.q), grad_qk), k(put(a.k), grad_qk), v(put(a.v), true), wv(put(w), false);
+  auto out = autograd::attention(q, k, v, pos0, window);
+  autograd::backward(autograd::sum(autograd::mul(out, wv)));
+  return {get(out.value()), grad_qk ? get(q.grad()) : Tensor<T>{}, grad_qk ? get(k.grad()) : Tensor<T>{},
+          get(v.grad())};
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("attention/autograd: the fused path on the GPU where it applies, the CPU's values and gradients",
+                   T, float, bf16) {
+  static_assert(autograd::detail::AttentionSavesLse<Cuda>, "the GPU's attention has a fused path");
+  static_assert(!autograd::detail::AttentionSavesLse<pmc::Cpu>, "the CPU's attention keeps its path");
+  std::mt19937 rng(32);
+  struct Case {
+    AttnCase c;
+    std::int64_t window;
+    bool fused;  // whether autograd takes AttentionFlash
+  };
+  const Case cases[] = {
+      {kCases[0], 0, true},  {kCases[1], 0, true}, {kCases[2], 0, true}, {kCases[3], 0, true},
+      {kCases[0], 4, false},                           // sliding window: GEMM path
+      {AttnCase{2, 11, 4, 2, 8, 2}, 0, false},         // head dim 8: GEMM path
+  };
+  for (const auto& [c, window, fused] : cases) {
+    CAPTURE(c.h);
+    CAPTURE(c.hkv);
+    CAPTURE(c.dh);
+    CAPTURE(c.pos0);
+    CAPTURE(window);
+    auto a = make_case<T>(c, rng);
+    const auto w = rnd<T>({c.b, c.t, c.h, c.dh}, rng);
+    CHECK(ops::Attention<Cuda>::lse_supported(dev(a.q), dev(a.k), dev(a.v), c.pos0, window) == fused);
+    for (const bool grad_qk : {true, false}) {  // false: q and k need no gradient (scratch dq, dk on the GPU)
+      CAPTURE(grad_qk);
+      const auto cpu = autograd_attention<T, pmc::Cpu>(a, w, c.pos0, window, grad_qk);
+      const auto gpu = autograd_attention<T, Cuda>(a, w, c.pos0, window, grad_qk);
+      CHECK(max_rel_diff(gpu[0], cpu[0]) <= parity_bound<T>());
+      CHECK(max_rel_diff(gpu[3], cpu[3]) <= parity_bound<T>());
+      if (grad_qk) {
+        CHECK(max_rel_diff(gpu[1], cpu[1]) <= parity_bound<T>());
+        CHECK(max_rel_diff(gpu[2], cpu[2]) <= parity_bound<T>());
+      }
+    }
+  }
+}
+
+TEST_CASE("attention/autograd on the GPU saves no (B, H, T, S) probabilities") {
+  // B = 1, T = S = 512, H = 8, Dh = 64: the probabilities would be 8 MiB; q, k, v, out 1 MiB each, lse 16 KiB.
+  std::mt19937 rng(33);
+  const std::int64_t t = 512, h = 8, dh = 64;
+  auto qd = dev(rnd<float>({1, t, h, dh}, rng)), kd = dev(rnd<float>({1, t, h, dh}, rng)),
+       vd = dev(rnd<float>({1, t, h, dh}, rng));
+  autograd::Var<float, Cuda> q(qd, true), k(kd, true), v(vd, true);
+  cuda::synchronize();
+  const auto before = cuda::allocator_stats().in_use;
+  cuda::CachingAllocator::instance().reset_peak();
+  auto out = autograd::attention(q, k, v);
+  const std::size_t probs_bytes = static_cast<std::size_t>(h * t * t) * sizeof(float);
+  CHECK(cuda::allocator_stats().peak_in_use - before < probs_bytes / 2);
+  autograd::current_tape().clear();
 }
 
 }  // namespace pmc::test

@@ -30,6 +30,12 @@ template <class T, Device D>
 Var<T, D> make_output(Tensor<T, D> value, bool requires_grad) {
   return Var<T, D>(std::move(value), requires_grad);
 }
+/// Whether D's attention has a fused form whose backward needs only the log-sum-exp (B, H, T) instead of the
+/// (B, H, T, S) probabilities: ops::Attention<D> declares `static constexpr bool saves_lse = true` and
+/// lse_supported(q, k, v, pos0, window), forward_lse(q, k, v, pos0, out, lse) and
+/// backward_lse(q, k, v, out, lse, dout, pos0, dq, dk, dv) (the GPU's flash attention).
+template <class D>
+concept AttentionSavesLse = requires { requires ops::Attention<D>::saves_lse; };
 }  // namespace detail
 
 /// op(a) · op(b): (M, K)·(K, N) → (M, N), batched over a leading dimension; see ops/matmul.hpp.
@@ -294,6 +300,23 @@ Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, 
                 qs[2] % ks[2] == 0 && ks[1] >= pos0 + qs[1],
             "attention: q ", qs.str(), " and k/v ", ks.str(), ", ", v.shape().str(),
             " do not fit (B, T, H, Dh) / (B, S, Hkv, Dh) with H a multiple of Hkv and S ≥ pos0 + T");
+  if constexpr (detail::AttentionSavesLse<D>) {
+    // The fused path where the device has one and it takes this case (else the saved-probabilities path below).
+    if (ops::Attention<D>::lse_supported(q.value(), k.value(), v.value(), pos0, window)) {
+      auto o = Tensor<T, D>::empty(qs);
+      auto lse = Tensor<float, D>::empty(Shape{qs[0], qs[2], qs[1]});
+      ops::Attention<D>::forward_lse(q.value(), k.value(), v.value(), pos0, o, lse);
+      const bool rg = needs_grad(q, k, v);
+      auto out = detail::make_output(std::move(o), rg);
+      if (rg) {
+        current_tape().record([q, k, v, lse, out, pos0] {
+          ops::Attention<D>::backward_lse(q.value(), k.value(), v.value(), out.value(), lse, out.grad(), pos0,
+                                          detail::grad_target(q), detail::grad_target(k), detail::grad_target(v));
+        });
+      }
+      return out;
+    }
+  }
   auto o = Tensor<T, D>::empty(qs);
   const bool rg = needs_grad(q, k, v);
   // Probabilities are kept for backward only; inference passes a one-row scratch per call.

@@ -6,6 +6,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <span>
 
 #include <pmc/core/device.hpp>
 #include <pmc/core/dtype.hpp>
@@ -34,6 +35,17 @@ struct AdamWCoefficients {
 ///   static void step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWCoefficients& c);
 template <Device D>
 struct AdamWKernel;
+
+/// One parameter of a multi-tensor AdamW step: n contiguous elements of p, g, m, v and their coefficients.
+template <class T>
+struct AdamWBuffer {
+  T* p;
+  const T* g;
+  T* m;
+  T* v;
+  std::int64_t n;
+  AdamWCoefficients c;
+};
 
 /// The scalars of one SGD update (torch.optim.SGD, single-tensor path).
 struct SgdCoefficients {
@@ -66,6 +78,23 @@ struct SgdKernel;
 ///   template <class T> static void fill(T* x, std::int64_t n, T value);
 template <Device D>
 struct ParamOps;
+
+/// Optional multi-tensor forms, for a device where a launch or a host round trip per parameter is what costs
+/// (a GPU: ~290 parameters for LLaMA-7B). A device opts in by declaring `static constexpr bool multi_tensor =
+/// true` in its AdamWKernel<D> or ParamOps<D>; optim:: then makes one call per step for the whole list instead
+/// of one per parameter. The results equal the per-buffer calls' up to the order of the sums (a device that
+/// does not opt in, as the CPU, keeps its per-parameter loop and its bits):
+///   AdamWKernel<D>:  template <class T> static void step_multi(std::span<const AdamWBuffer<T>> buffers);
+///   ParamOps<D>:     template <class T> static double sum_squares_multi(std::span<const T* const> xs,
+///                                                                       std::span<const std::int64_t> ns);
+///                    template <class T> static void scale_multi(std::span<T* const> xs,
+///                                                               std::span<const std::int64_t> ns, T factor);
+///                    template <class T> static bool all_finite_multi(std::span<const T* const> xs,
+///                                                                    std::span<const std::int64_t> ns);
+template <class D>
+concept MultiTensorAdamW = requires { requires AdamWKernel<D>::multi_tensor; };
+template <class D>
+concept MultiTensorParamOps = requires { requires ParamOps<D>::multi_tensor; };
 
 /// D specializes the contracts (T = float stands for every T; bf16 for the 16-bit sides of axpy and convert).
 template <class D>

@@ -68,6 +68,10 @@ class AdamW {
                   p.value.shape().str(), " but its optimizer state has shape ", it->second.m.shape().str());
     }
     ++step_;
+    // A device with a multi-tensor AdamW (ops::MultiTensorAdamW: the GPU) gets the whole list in one call; the
+    // others (the CPU) update parameter by parameter, as always.
+    [[maybe_unused]] std::vector<ops::AdamWBuffer<T>> buffers;
+    if constexpr (ops::MultiTensorAdamW<D>) buffers.reserve(params.size());
     for (auto& p : params) {
       Slot& s = slot(p);
       const ParamGroup& g = groups_[static_cast<std::size_t>(p.group)];
@@ -80,7 +84,19 @@ class AdamW {
                                      .step_size = lr_p / (1 - std::pow(options_.beta1, t)),
                                      .bc2_sqrt = std::sqrt(1 - std::pow(options_.beta2, t)),
                                      .eps = options_.eps};
-      ops::AdamWKernel<D>::step(p.value.data(), p.grad.data(), s.m.data(), s.v.data(), p.value.numel(), c);
+      if constexpr (ops::MultiTensorAdamW<D>)
+        buffers.push_back({p.value.data(), p.grad.data(), s.m.data(), s.v.data(), p.value.numel(), c});
+      else
+        ops::AdamWKernel<D>::step(p.value.data(), p.grad.data(), s.m.data(), s.v.data(), p.value.numel(), c);
+    }
+    if constexpr (ops::MultiTensorAdamW<D>) {
+      std::vector<T*> values;
+      for (const auto& b : buffers) values.push_back(b.p);
+      if (detail::all_distinct(std::move(values))) {
+        ops::AdamWKernel<D>::step_multi(std::span<const ops::AdamWBuffer<T>>(buffers));
+      } else {  // one tensor under two names: update in turn, as the per-parameter loop
+        for (const auto& b : buffers) ops::AdamWKernel<D>::step(b.p, b.g, b.m, b.v, b.n, b.c);
+      }
     }
   }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -15,15 +16,32 @@ namespace pmc::optim {
 
 /// ‖g‖₂ over the grads of all parameters, as one vector: sqrt(Σ_params Σ_i g_i²), accumulated in double.
 /// Deterministic for a given parameter order and any thread count (the sum follows the parameter order).
+/// On a device with multi-tensor ParamOps (ops::MultiTensorParamOps: the GPU) the squares of every grad are
+/// summed by one reduction (deterministic too, but in the device's order) with one read-back.
 template <class T, Device D>
 double grad_norm(std::span<const Param<T, D>> params) {
-  double sum = 0;
-  for (const auto& p : params) {
-    PMC_CHECK(p.grad.defined() && p.grad.is_contiguous(), "grad_norm: parameter '", p.name,
-              "' has no contiguous grad");
-    sum += ops::ParamOps<D>::sum_squares(p.grad.data(), p.grad.numel());
+  if constexpr (ops::MultiTensorParamOps<D>) {
+    std::vector<const T*> grads;
+    std::vector<std::int64_t> sizes;
+    grads.reserve(params.size());
+    sizes.reserve(params.size());
+    for (const auto& p : params) {
+      PMC_CHECK(p.grad.defined() && p.grad.is_contiguous(), "grad_norm: parameter '", p.name,
+                "' has no contiguous grad");
+      grads.push_back(p.grad.data());
+      sizes.push_back(p.grad.numel());
+    }
+    return std::sqrt(ops::ParamOps<D>::sum_squares_multi(std::span<const T* const>(grads),
+                                                         std::span<const std::int64_t>(sizes)));
+  } else {
+    double sum = 0;
+    for (const auto& p : params) {
+      PMC_CHECK(p.grad.defined() && p.grad.is_contiguous(), "grad_norm: parameter '", p.name,
+                "' has no contiguous grad");
+      sum += ops::ParamOps<D>::sum_squares(p.grad.data(), p.grad.numel());
+    }
+    return std::sqrt(sum);
   }
-  return std::sqrt(sum);
 }
 
 struct ClipOptions {
@@ -37,8 +55,26 @@ struct ClipOptions {
 template <class T, Device D>
 void clip_grads_with_norm(std::span<Param<T, D>> params, double max_norm, double norm) {
   const double coef = max_norm / (norm + 1e-6);
-  if (coef < 1)
-    for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), static_cast<T>(coef));
+  if (coef < 1) {
+    if constexpr (ops::MultiTensorParamOps<D>) {  // one launch for every grad (the GPU)
+      std::vector<T*> grads;
+      std::vector<std::int64_t> sizes;
+      grads.reserve(params.size());
+      sizes.reserve(params.size());
+      for (auto& p : params) {
+        grads.push_back(p.grad.data());
+        sizes.push_back(p.grad.numel());
+      }
+      if (detail::all_distinct(grads)) {
+        ops::ParamOps<D>::scale_multi(std::span<T* const>(grads), std::span<const std::int64_t>(sizes),
+                                      static_cast<T>(coef));
+      } else {  // a grad buffer shared by two parameters is scaled twice, as by the per-parameter loop
+        for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), static_cast<T>(coef));
+      }
+    } else {
+      for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), static_cast<T>(coef));
+    }
+  }
 }
 
 /// Clips the global gradient norm, as torch.nn.utils.clip_grad_norm_:

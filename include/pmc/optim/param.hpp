@@ -3,6 +3,7 @@
 // the rules that assign parameters to groups.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -39,6 +40,14 @@ struct ParamGroup {
 };
 
 namespace detail {
+/// Whether no buffer appears twice in `ptrs`: a multi-tensor launch updating one buffer from two table entries
+/// would race, where the per-parameter loop applies the updates in turn (optim:: then keeps that loop).
+template <class P>
+bool all_distinct(std::vector<P*> ptrs) {
+  std::sort(ptrs.begin(), ptrs.end());
+  return std::adjacent_find(ptrs.begin(), ptrs.end()) == ptrs.end();
+}
+
 template <class T, Device D>
 void check_param(const Param<T, D>& p, std::size_t n_groups, std::string_view who) {
   PMC_CHECK(p.value.defined(), who, ": parameter '", p.name, "' has no value tensor");

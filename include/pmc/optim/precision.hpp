@@ -174,12 +174,30 @@ class DynamicLossScaler {
   /// a non-finite grad nothing is scaled: the step is to be skipped and the grads zeroed anyway.
   template <std::floating_point T, Device D>
   bool unscale(std::span<Param<T, D>> params) const {
-    for (const auto& p : params)
-      if (!ops::ParamOps<D>::all_finite(p.grad.data(), p.grad.numel())) return false;
     // 1/scale rounded to float once, as GradScaler does (exact for the power-of-two scales of the defaults)
     const auto inv = static_cast<T>(static_cast<float>(1.0 / static_cast<double>(scale_)));
-    for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), inv);
-    return true;
+    if constexpr (ops::MultiTensorParamOps<D>) {  // the GPU: one check (one read-back) and one scale launch
+      std::vector<T*> grads;
+      std::vector<std::int64_t> sizes;
+      for (auto& p : params) {
+        grads.push_back(p.grad.data());
+        sizes.push_back(p.grad.numel());
+      }
+      const std::vector<const T*> cgrads(grads.begin(), grads.end());
+      if (!ops::ParamOps<D>::all_finite_multi(std::span<const T* const>(cgrads), std::span<const std::int64_t>(sizes)))
+        return false;
+      if (detail::all_distinct(grads)) {
+        ops::ParamOps<D>::scale_multi(std::span<T* const>(grads), std::span<const std::int64_t>(sizes), inv);
+      } else {  // a grad buffer shared by two parameters is scaled twice, as by the per-parameter loop
+        for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), inv);
+      }
+      return true;
+    } else {
+      for (const auto& p : params)
+        if (!ops::ParamOps<D>::all_finite(p.grad.data(), p.grad.numel())) return false;
+      for (auto& p : params) ops::ParamOps<D>::scale(p.grad.data(), p.grad.numel(), inv);
+      return true;
+    }
   }
   template <std::floating_point T, Device D>
   bool unscale(std::vector<Param<T, D>>& params) const {

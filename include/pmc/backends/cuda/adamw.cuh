@@ -19,16 +19,10 @@
 namespace pmc::cuda {
 
 /// One parameter of a multi-tensor AdamW step: n contiguous elements of p, g, m, v on the device, and the
-/// scalars optim::AdamW computes for it (per group and per step count).
+/// scalars optim::AdamW computes for it (per group and per step count). The generic ops::AdamWBuffer, so
+/// optim::AdamW's list goes to adamw_multi_tensor as it is.
 template <class T>
-struct AdamWSlot {
-  T* p;
-  const T* g;
-  T* m;
-  T* v;
-  std::int64_t n;
-  ops::AdamWCoefficients c;
-};
+using AdamWSlot = ops::AdamWBuffer<T>;
 
 namespace detail {
 
@@ -118,6 +112,59 @@ void global_grad_norm(std::span<const G* const> grads, std::span<const std::int6
   PMC_CUDA_CHECK_LAUNCH();
 }
 
+/// x_i ← x_i·factor for every buffer, in one launch (the arithmetic of ParamOps<Cuda>::scale).
+template <class T>
+void scale_multi_tensor(std::span<T* const> xs, std::span<const std::int64_t> sizes, T factor) {
+  PMC_CHECK(xs.size() == sizes.size(), "scale_multi_tensor: ", xs.size(), " buffers but ", sizes.size(), " sizes");
+  std::vector<kernels::ScaleDesc<T>> descs;
+  for (std::size_t i = 0; i < xs.size(); ++i) descs.push_back({xs[i], sizes[i]});
+  const auto chunks = detail::chunk_table(sizes);
+  if (chunks.empty()) return;
+  PMC_CHECK(chunks.size() < (std::size_t{1} << 31), "scale_multi_tensor: too many chunks");
+  const kernels::ScaleDesc<T>* d_descs = nullptr;
+  const kernels::ChunkDesc* d_chunks = nullptr;
+  auto keep = detail::upload_tables(descs, chunks, &d_descs, &d_chunks);
+  kernels::scale_multi_tensor_kernel<T><<<static_cast<unsigned>(chunks.size()), detail::kOptimThreads, 0,
+                                          current_stream()>>>(d_descs, d_chunks, static_cast<compute_t<T>>(factor));
+  PMC_CUDA_CHECK_LAUNCH();
+}
+
+/// Whether every element of every buffer is finite: one launch and one read-back (waits for the current stream).
+template <class T>
+bool all_finite_multi_tensor(std::span<const T* const> xs, std::span<const std::int64_t> sizes) {
+  PMC_CHECK(xs.size() == sizes.size(), "all_finite_multi_tensor: ", xs.size(), " buffers but ", sizes.size(),
+            " sizes");
+  std::vector<kernels::SquaresDesc<T>> descs;
+  for (std::size_t i = 0; i < xs.size(); ++i) descs.push_back({xs[i], sizes[i]});
+  const auto chunks = detail::chunk_table(sizes);
+  if (chunks.empty()) return true;
+  PMC_CHECK(chunks.size() < (std::size_t{1} << 31), "all_finite_multi_tensor: too many chunks");
+  auto flag = allocate_uninitialized(sizeof(int));
+  PMC_CUDA_CHECK(cudaMemsetAsync(flag.get(), 0, sizeof(int), current_stream()));
+  const kernels::SquaresDesc<T>* d_descs = nullptr;
+  const kernels::ChunkDesc* d_chunks = nullptr;
+  auto keep = detail::upload_tables(descs, chunks, &d_descs, &d_chunks);
+  kernels::nonfinite_multi_tensor_kernel<T><<<static_cast<unsigned>(chunks.size()), detail::kOptimThreads, 0,
+                                              current_stream()>>>(d_descs, d_chunks, static_cast<int*>(flag.get()));
+  PMC_CUDA_CHECK_LAUNCH();
+  int h = 0;
+  PMC_CUDA_CHECK(cudaMemcpyAsync(&h, flag.get(), sizeof(int), cudaMemcpyDeviceToHost, current_stream()));
+  PMC_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+  return h == 0;
+}
+
+/// Σ_i Σ x_i² (double) over the buffers, returned to the host: one reduction, one read-back.
+template <class G>
+double sum_squares_multi_tensor(std::span<const G* const> grads, std::span<const std::int64_t> sizes) {
+  auto out = allocate_uninitialized(2 * sizeof(double));
+  auto* d = static_cast<double*>(out.get());
+  global_grad_norm<G>(grads, sizes, d, nullptr, 1.0, d + 1);
+  double h = 0;
+  PMC_CUDA_CHECK(cudaMemcpyAsync(&h, d + 1, sizeof(double), cudaMemcpyDeviceToHost, current_stream()));
+  PMC_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+  return h;
+}
+
 /// The same, returned to the host (waits for the current stream).
 template <class G>
 double global_grad_norm(std::span<const G* const> grads, std::span<const std::int64_t> sizes) {
@@ -133,10 +180,16 @@ double global_grad_norm(std::span<const G* const> grads, std::span<const std::in
 
 namespace pmc::ops {
 
-/// The per-buffer AdamW of ops/optimizer.hpp on the GPU (one launch per parameter; see
-/// cuda::adamw_multi_tensor for one launch per step).
+/// The per-buffer AdamW of ops/optimizer.hpp on the GPU (one launch per parameter), and its multi-tensor form
+/// (cuda::adamw_multi_tensor: one launch per step), which optim::AdamW::step uses on this device.
 template <>
 struct AdamWKernel<Cuda> {
+  static constexpr bool multi_tensor = true;
+  template <std::floating_point T>
+  static void step_multi(std::span<const AdamWBuffer<T>> buffers) {
+    cuda::adamw_multi_tensor<T>(buffers);
+  }
+
   template <std::floating_point T>
   static void step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWCoefficients& c) {
     if (n == 0) return;
@@ -148,21 +201,30 @@ struct AdamWKernel<Cuda> {
 };
 
 /// ops/optimizer.hpp's flat-buffer helpers on device buffers. sum_squares and all_finite return host values
-/// and wait for the current stream.
+/// and wait for the current stream. The multi-tensor forms (what optim::grad_norm, clip_grads_with_norm and
+/// DynamicLossScaler::unscale use on this device) make one launch for the whole parameter list, and the two
+/// that return a value one read-back.
 template <>
 struct ParamOps<Cuda> {
+  static constexpr bool multi_tensor = true;
+  template <class T>
+  static double sum_squares_multi(std::span<const T* const> xs, std::span<const std::int64_t> ns) {
+    return cuda::sum_squares_multi_tensor<T>(xs, ns);
+  }
+  template <class T>
+  static void scale_multi(std::span<T* const> xs, std::span<const std::int64_t> ns, T factor) {
+    cuda::scale_multi_tensor<T>(xs, ns, factor);
+  }
+  template <class T>
+  static bool all_finite_multi(std::span<const T* const> xs, std::span<const std::int64_t> ns) {
+    return cuda::all_finite_multi_tensor<T>(xs, ns);
+  }
+
   template <class T>
   static double sum_squares(const T* x, std::int64_t n) {
     const T* const bufs[1] = {x};
     const std::int64_t sizes[1] = {n};
-    auto out = cuda::allocate_uninitialized(2 * sizeof(double));
-    auto* d = static_cast<double*>(out.get());
-    cuda::global_grad_norm<T>(std::span<const T* const>(bufs), std::span<const std::int64_t>(sizes), d, nullptr, 1.0,
-                              d + 1);
-    double h = 0;
-    PMC_CUDA_CHECK(cudaMemcpyAsync(&h, d + 1, sizeof(double), cudaMemcpyDeviceToHost, cuda::current_stream()));
-    PMC_CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream()));
-    return h;
+    return cuda::sum_squares_multi_tensor<T>(std::span<const T* const>(bufs), std::span<const std::int64_t>(sizes));
   }
   template <class T>
   static void scale(T* x, std::int64_t n, T factor) {

@@ -13,6 +13,11 @@
 //    a second stream must not be dropped before that stream's work is known complete (synchronize or an
 //    event); there is no record_stream. The default stream (cudaStreamLegacy) synchronizes with every other
 //    blocking stream, so single-stream code needs no care at all.
+//  * Stream destruction: cuda::Stream's destructor synchronizes the stream and then calls release_stream()
+//    (a stream-release hook, stream.hpp): the stream's cached blocks are freed (cudaFree) and its epoch is
+//    bumped, so a block of the old stream that is still in use is not returned to the bin of a new stream
+//    that gets the same handle: it goes to a retired list (no stream, never reused) when freed, and is
+//    cudaFree'd with the next release_stream, empty_cache or out-of-memory retry.
 //  * Misses call cudaMalloc. If that fails, the cache of the device is released (cudaFree) and cudaMalloc is
 //    tried once more before a pmc::Error reports the request and the allocator's statistics.
 //  * Zero fill: like Allocator<Cpu>, every Tensor starts zeroed; that is a cudaMemsetAsync on the current
@@ -74,14 +79,54 @@ class CachingAllocator {
     PMC_CUDA_CHECK(cudaGetDevice(&device));
     const cudaStream_t stream = current_stream();
     const std::size_t size = round_size(bytes);
-    void* p = take(device, stream, size);
+    std::uint64_t epoch = 0;
+    void* p = take(device, stream, size, epoch);
     if (zero && bytes > 0) PMC_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
-    return std::shared_ptr<void>(p, [this, device, stream, size](void* q) { give_back(device, stream, size, q); });
+    return std::shared_ptr<void>(
+        p, [this, device, stream, size, epoch](void* q) { give_back(device, stream, size, epoch, q); });
+  }
+
+  /// Releases what is cached for `stream`, which must be idle (synchronized) and about to be destroyed: its
+  /// cached blocks are freed (cudaFree), and blocks of it still in use will retire when freed instead of
+  /// returning to a bin that a new stream with the same handle would draw from. Also frees retired blocks.
+  /// cuda::Stream's destructor calls it (through stream.hpp's release hooks); never throws.
+  void release_stream(cudaStream_t stream) noexcept {
+    std::lock_guard lock(mu_);
+    ++epochs_[stream];
+    int saved = 0;
+    cudaGetDevice(&saved);
+    for (auto it = free_.begin(); it != free_.end();) {
+      if (std::get<1>(it->first) == stream) {
+        const int device = std::get<0>(it->first);
+        cudaSetDevice(device);
+        for (void* q : it->second) {
+          cudaFree(q);
+          stats_for(device).reserved -= std::get<2>(it->first);
+        }
+        it = free_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    free_retired_locked(-1);
+    cudaSetDevice(saved);
+  }
+
+  /// Bytes of the cached (free) blocks of `stream` on the current device.
+  std::size_t cached_bytes(cudaStream_t stream) {
+    int device = 0;
+    PMC_CUDA_CHECK(cudaGetDevice(&device));
+    std::lock_guard lock(mu_);
+    std::size_t total = 0;
+    for (const auto& [key, blocks] : free_)
+      if (std::get<0>(key) == device && std::get<1>(key) == stream) total += std::get<2>(key) * blocks.size();
+    return total;
   }
 
   /// Frees (cudaFree) every cached block of every device; blocks in use are untouched.
   void empty_cache() {
     std::lock_guard lock(mu_);
+    free_retired_locked(-1);
     for (auto& [key, blocks] : free_) {
       const int device = std::get<0>(key);
       int saved = 0;
@@ -114,16 +159,50 @@ class CachingAllocator {
  private:
   using Key = std::tuple<int, cudaStream_t, std::size_t>;  // device, stream, size class
 
-  CachingAllocator() = default;
+  struct Retired {
+    int device;
+    std::size_t size;
+    void* p;
+  };
+
+  CachingAllocator() {
+    // after cuBLASLt's workspaces (order 0), which return their blocks here
+    detail::on_stream_release(1, [](cudaStream_t s) noexcept { instance().release_stream(s); });
+  }
+
+  std::uint64_t epoch_locked(cudaStream_t stream) const {
+    const auto it = epochs_.find(stream);
+    return it == epochs_.end() ? 0 : it->second;
+  }
+
+  /// cudaFree of the retired blocks (of `device`, or of all devices when device < 0); mu_ held.
+  void free_retired_locked(int device) noexcept {
+    if (retired_.empty()) return;
+    int saved = 0;
+    cudaGetDevice(&saved);
+    std::vector<Retired> kept;
+    for (const Retired& r : retired_) {
+      if (device >= 0 && r.device != device) {
+        kept.push_back(r);
+        continue;
+      }
+      cudaSetDevice(r.device);
+      cudaFree(r.p);  // synchronizes the device: work queued on other streams may still read the block
+      stats_for(r.device).reserved -= r.size;
+    }
+    retired_ = std::move(kept);
+    cudaSetDevice(saved);
+  }
 
   AllocatorStats& stats_for(int device) {
     if (static_cast<int>(stats_.size()) <= device) stats_.resize(static_cast<std::size_t>(device) + 1);
     return stats_[static_cast<std::size_t>(device)];
   }
 
-  void* take(int device, cudaStream_t stream, std::size_t size) {
+  void* take(int device, cudaStream_t stream, std::size_t size, std::uint64_t& epoch) {
     {
       std::lock_guard lock(mu_);
+      epoch = epoch_locked(stream);
       auto& s = stats_for(device);
       if (auto it = free_.find(Key{device, stream, size}); it != free_.end() && !it->second.empty()) {
         void* p = it->second.back();
@@ -160,14 +239,18 @@ class CachingAllocator {
     s.peak_in_use = std::max(s.peak_in_use, s.in_use);
   }
 
-  void give_back(int device, cudaStream_t stream, std::size_t size, void* p) noexcept {
+  void give_back(int device, cudaStream_t stream, std::size_t size, std::uint64_t epoch, void* p) noexcept {
     std::lock_guard lock(mu_);
-    free_[Key{device, stream, size}].push_back(p);
+    // A block of a stream released since it was allocated must not go to a bin a new stream with the same
+    // handle would reuse unordered: it retires (freed later, no CUDA call here: this may run during exit).
+    if (epoch_locked(stream) != epoch) retired_.push_back({device, size, p});
+    else free_[Key{device, stream, size}].push_back(p);
     stats_for(device).in_use -= size;
   }
 
   void release_device_cache(int device) {
     std::lock_guard lock(mu_);
+    free_retired_locked(device);
     for (auto it = free_.begin(); it != free_.end();) {
       if (std::get<0>(it->first) == device) {
         for (void* q : it->second) {
@@ -183,6 +266,8 @@ class CachingAllocator {
 
   std::mutex mu_;
   std::map<Key, std::vector<void*>> free_;
+  std::map<cudaStream_t, std::uint64_t> epochs_;  // bumped by release_stream; absent: 0
+  std::vector<Retired> retired_;                   // freed blocks of released streams, awaiting cudaFree
   std::vector<AllocatorStats> stats_;
 };
 
@@ -191,6 +276,8 @@ inline std::shared_ptr<void> allocate_uninitialized(std::size_t bytes) {
   return CachingAllocator::instance().allocate(bytes, false);
 }
 inline void empty_cache() { CachingAllocator::instance().empty_cache(); }
+/// Bytes the allocator keeps cached for `stream` on the current device (0 once a cuda::Stream is destroyed).
+inline std::size_t cached_bytes(cudaStream_t stream) { return CachingAllocator::instance().cached_bytes(stream); }
 inline AllocatorStats allocator_stats() { return CachingAllocator::instance().stats(); }
 
 }  // namespace pmc::cuda

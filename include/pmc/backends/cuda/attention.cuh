@@ -36,6 +36,27 @@ namespace pmc::ops {
 
 template <>
 struct Attention<Cuda> {
+  // ---- the fused path (cuda::AttentionFlash), which autograd::attention takes whenever it applies ----
+  /// This device has a fused attention whose backward needs only the log-sum-exp (B, H, T) float, not the
+  /// (B, H, T, S) probabilities (autograd asks: `requires { requires ops::Attention<D>::saves_lse; }`).
+  static constexpr bool saves_lse = true;
+  /// Whether forward_lse/backward_lse take this case: no sliding window, head dim 16, 32, 64 or 128, float,
+  /// bf16 or f16, contiguous q, k, v (GQA and a cached prefix pos0 > 0 are fine), B·H within the grid.
+  template <class T>
+  static bool lse_supported(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                            std::int64_t pos0, std::int64_t window);
+  /// out = attention(q, k, v) as forward() without a window; lse (B, H, T) float receives the log-sum-exp.
+  template <class T>
+  static void forward_lse(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                          std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<float, Cuda>& lse);
+  /// dq += ..., dk += ..., dv += ... from out, lse and dout (backward()'s contract); an undefined dq, dk or dv
+  /// is skipped.
+  template <class T>
+  static void backward_lse(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                           const Tensor<T, Cuda>& out, const Tensor<float, Cuda>& lse, const Tensor<T, Cuda>& dout,
+                           std::int64_t pos0, const Tensor<T, Cuda>& dq, const Tensor<T, Cuda>& dk,
+                           const Tensor<T, Cuda>& dv);
+
   /// out = softmax(q kᵀ/√Dh, causal) v; probs (B, H, T, S) float receives P, or is undefined when no backward
   /// follows (P then lives in a scratch buffer).
   template <class T>
@@ -153,3 +174,6 @@ struct Attention<Cuda> {
 };
 
 }  // namespace pmc::ops
+
+// The fused path's definitions (forward_lse and backward_lse call cuda::AttentionFlash).
+#include <pmc/backends/cuda/attention_flash.cuh>

@@ -116,3 +116,45 @@ struct AttentionFlash {
 };
 
 }  // namespace pmc::cuda
+
+namespace pmc::ops {
+
+// Attention<Cuda>'s fused path (declared in attention.cuh), what autograd::attention runs on the GPU.
+
+template <class T>
+bool Attention<Cuda>::lse_supported(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                                    std::int64_t pos0, std::int64_t window) {
+  if constexpr (std::is_same_v<T, double>) {
+    return false;
+  } else {
+    if (window != 0) return false;  // AttentionFlash has no sliding window
+    if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4) return false;
+    if (!q.is_contiguous() || !k.is_contiguous() || !v.is_contiguous()) return false;
+    const std::int64_t b = q.size(0), h = q.size(2), dh = q.size(3);
+    if (dh != 16 && dh != 32 && dh != 64 && dh != 128) return false;
+    if (b * h >= 65536) return false;
+    return pos0 >= 0;
+  }
+}
+
+template <class T>
+void Attention<Cuda>::forward_lse(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                                  std::int64_t pos0, const Tensor<T, Cuda>& out, const Tensor<float, Cuda>& lse) {
+  cuda::AttentionFlash::forward(q, k, v, pos0, out, lse);
+}
+
+template <class T>
+void Attention<Cuda>::backward_lse(const Tensor<T, Cuda>& q, const Tensor<T, Cuda>& k, const Tensor<T, Cuda>& v,
+                                   const Tensor<T, Cuda>& out, const Tensor<float, Cuda>& lse,
+                                   const Tensor<T, Cuda>& dout, std::int64_t pos0, const Tensor<T, Cuda>& dq,
+                                   const Tensor<T, Cuda>& dk, const Tensor<T, Cuda>& dv) {
+  if (!dq.defined() && !dk.defined() && !dv.defined()) return;
+  // AttentionFlash writes all three: an input that needs no gradient gets a scratch buffer (zeroed: the
+  // kernels accumulate), dropped on return.
+  const Tensor<T, Cuda> dq_ = dq.defined() ? dq : Tensor<T, Cuda>(q.shape());
+  const Tensor<T, Cuda> dk_ = dk.defined() ? dk : Tensor<T, Cuda>(k.shape());
+  const Tensor<T, Cuda> dv_ = dv.defined() ? dv : Tensor<T, Cuda>(v.shape());
+  cuda::AttentionFlash::backward(q, k, v, out, lse, dout, pos0, dq_, dk_, dv_);
+}
+
+}  // namespace pmc::ops

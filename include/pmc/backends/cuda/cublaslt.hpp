@@ -15,7 +15,8 @@
 // data and compute types, epilogue, and the alignment of the three pointers, which decides which kernels
 // are legal) and kept in a thread-local map: no locking, and descriptors are never shared between threads.
 // The workspace (32 MiB, as NVIDIA recommends for Hopper) comes from the caching allocator, one per
-// (device, stream), so concurrent streams never share it.
+// (device, stream), so concurrent streams never share it; destroying a cuda::Stream drops its workspaces in
+// every thread's context (stream.hpp's release hooks) before the allocator frees the stream's blocks.
 //
 // Epilogues (GemmOptions::epilogue) fuse the pass that would follow a GEMM:
 //   none       D = alpha op(A) op(B) + beta C
@@ -34,9 +35,11 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <pmc/backends/cuda/allocator.hpp>
 #include <pmc/backends/cuda/runtime.hpp>
@@ -154,15 +157,64 @@ class LtContext {
 
   /// The workspace of (device, current stream).
   void* workspace(int device) {
+    std::lock_guard lock(ws_mu_);  // uncontended but for a stream release on another thread
     auto& w = workspaces_[{device, current_stream()}];
     if (!w) w = allocate_uninitialized(kWorkspaceBytes);
     return w.get();
   }
   std::size_t cached_plans() const { return plans_.size(); }
+  /// Workspaces this thread holds for `stream` (any device).
+  std::size_t workspaces_for(cudaStream_t stream) {
+    std::lock_guard lock(ws_mu_);
+    std::size_t n = 0;
+    for (const auto& [key, w] : workspaces_) n += key.second == stream && w ? 1 : 0;
+    return n;
+  }
 
  private:
-  LtContext() { PMC_CUBLAS_CHECK(cublasLtCreate(&handle_)); }
+  /// Every thread's live context, so that a destroyed stream's workspaces are dropped in all of them.
+  struct Registry {
+    std::mutex mu;
+    std::vector<LtContext*> live;
+  };
+  static Registry& registry() {
+    static auto* r = new Registry();  // leaked: contexts of threads exiting late still unregister
+    return *r;
+  }
+  /// The stream-release hook (stream.hpp, order 0: before the allocator frees the stream's bins, so the
+  /// workspaces' blocks return to those bins and are freed with them).
+  static void release_stream_everywhere(cudaStream_t s) noexcept {
+    auto& r = registry();
+    std::lock_guard lock(r.mu);
+    for (LtContext* c : r.live) c->release_stream(s);
+  }
+  void release_stream(cudaStream_t s) noexcept {
+    std::vector<std::shared_ptr<void>> dropped;  // released after ws_mu_ (they take the allocator's lock)
+    std::lock_guard lock(ws_mu_);
+    for (auto it = workspaces_.begin(); it != workspaces_.end();) {
+      if (it->first.second == s) {
+        dropped.push_back(std::move(it->second));
+        it = workspaces_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // the lock is released before `dropped` dies (declared first, destroyed last)
+  }
+
+  LtContext() {
+    PMC_CUBLAS_CHECK(cublasLtCreate(&handle_));
+    on_stream_release(0, &LtContext::release_stream_everywhere);
+    auto& r = registry();
+    std::lock_guard lock(r.mu);
+    r.live.push_back(this);
+  }
   ~LtContext() {
+    {
+      auto& r = registry();
+      std::lock_guard lock(r.mu);
+      r.live.erase(std::remove(r.live.begin(), r.live.end(), this), r.live.end());
+    }
     plans_.clear();
     if (handle_) cublasLtDestroy(handle_);
   }
@@ -234,6 +286,7 @@ class LtContext {
 
   cublasLtHandle_t handle_ = nullptr;
   std::unordered_map<GemmKey, std::unique_ptr<GemmPlan>, GemmKeyHash> plans_;
+  std::mutex ws_mu_;
   std::map<std::pair<int, cudaStream_t>, std::shared_ptr<void>> workspaces_;
 };
 

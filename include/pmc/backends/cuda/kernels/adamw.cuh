@@ -141,4 +141,30 @@ __global__ void nonfinite_kernel(const T* x, std::int64_t n, int* nonfinite) {
     if (!isfinite(static_cast<double>(load(x[i])))) *nonfinite = 1;  // benign race: every writer writes 1
 }
 
+/// One buffer of a multi-tensor scale or finiteness check.
+template <class T>
+struct ScaleDesc {
+  T* x;
+  std::int64_t n;
+};
+
+/// x ← x·f over chunk b of the (tensor, chunk) table: scale_kernel's arithmetic, one launch for every buffer.
+template <class T>
+__global__ void scale_multi_tensor_kernel(const ScaleDesc<T>* tensors, const ChunkDesc* chunks, compute_t<T> f) {
+  const ChunkDesc c = chunks[blockIdx.x];
+  const ScaleDesc<T> t = tensors[c.tensor];
+  const std::int64_t end = min(t.n, c.begin + kMultiTensorChunk);
+  for (std::int64_t i = c.begin + threadIdx.x; i < end; i += blockDim.x) t.x[i] = store<T>(load(t.x[i]) * f);
+}
+
+/// *nonfinite = 1 if any element of any buffer is inf or NaN (nonfinite_kernel over a chunk table).
+template <class T>
+__global__ void nonfinite_multi_tensor_kernel(const SquaresDesc<T>* tensors, const ChunkDesc* chunks, int* nonfinite) {
+  const ChunkDesc c = chunks[blockIdx.x];
+  const SquaresDesc<T> t = tensors[c.tensor];
+  const std::int64_t end = min(t.n, c.begin + kMultiTensorChunk);
+  for (std::int64_t i = c.begin + threadIdx.x; i < end; i += blockDim.x)
+    if (!isfinite(static_cast<double>(load(t.x[i])))) *nonfinite = 1;  // benign race: every writer writes 1
+}
+
 }  // namespace pmc::cuda::kernels
