@@ -293,6 +293,15 @@ TEST_CASE("gguf: damaged files are refused with errors naming the file and the p
     attempt(b, {"tensor 'output.weight'", "overflow"});
     poke<std::uint32_t>(b, at, 5);
     attempt(b, {"tensor 'output.weight'", "5 dimensions"});
+    // found by the fuzzer (session 11): ne = [0, 2^40, 2^40] multiplies to 0, but the Shape {2^40, 2^40, 0}
+    // multiplied 2^40 · 2^40 first (signed overflow in Shape::numel)
+    b = good;
+    b.insert(b.begin() + static_cast<std::ptrdiff_t>(at + 4 + 16), 8, '\0');  // a third dimension
+    poke<std::uint32_t>(b, at, 3);
+    poke<std::uint64_t>(b, at + 4, 0);
+    poke<std::uint64_t>(b, at + 12, std::uint64_t{1} << 40);
+    poke<std::uint64_t>(b, at + 20, std::uint64_t{1} << 40);
+    attempt(b, {"tensor 'output.weight'", "overflow (a product of them exceeds"});
   }
   SUBCASE("an unknown tensor type, and a known one pmc does not dequantize") {
     auto b = good;

@@ -41,6 +41,15 @@ class Shape {
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
     return n;
   }
+  /// Whether numel() (the extents multiplied first to last) would pass 2^63 - 1 on the way: a shape read from a
+  /// file whose extents include a 0 can have a product of 0 in one order and overflow in another.
+  constexpr bool numel_overflows() const {
+    std::int64_t n = 1;
+    for (int i = 0; i < rank_; ++i)
+      if (dims_[static_cast<std::size_t>(i)] < 0 || __builtin_mul_overflow(n, dims_[static_cast<std::size_t>(i)], &n))
+        return true;
+    return false;
+  }
   constexpr const std::int64_t* begin() const { return dims_.data(); }
   constexpr const std::int64_t* end() const { return dims_.data() + rank_; }
   constexpr void push_back(std::int64_t d) {

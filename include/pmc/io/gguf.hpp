@@ -521,6 +521,9 @@ class GgufFile {
       }
       if (overflow) fail(w, ": dimensions ", dims_str(ti.ne), " overflow (their product exceeds 2^63 - 1)");
       for (auto it = ti.ne.rbegin(); it != ti.ne.rend(); ++it) ti.shape.push_back(static_cast<std::int64_t>(*it));
+      // with a 0 among them the product above is 0, but the Shape multiplies them in the other order
+      if (ti.shape.numel_overflows())
+        fail(w, ": dimensions ", dims_str(ti.ne), " overflow (a product of them exceeds 2^63 - 1)");
       ti.type = c.read<std::uint32_t>("the type of tensor '" + ti.name + "'");
       const auto traits = ggml_type_traits(ti.type);
       if (!traits) fail(w, ": unknown tensor type ", ti.type);
