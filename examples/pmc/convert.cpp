@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// `pmc convert`: any model pmc reads (HF folder, .safetensors, llama2.c .bin) to a Hugging Face folder.
+// `pmc convert`: any model pmc reads (HF folder, .safetensors, llama2.c .bin), or a training checkpoint (sharded
+// or not), to a Hugging Face folder.
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -8,6 +9,7 @@
 #include <pmc/models/llama/lora.hpp>
 #include <pmc/pmc.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
+#include <pmc/train/consolidate.hpp>
 
 #include "command.hpp"
 #include "tokenizer_files.hpp"
@@ -15,12 +17,19 @@
 namespace {
 
 const pmc::cli::Command convert_command{
-    "convert", "Convert a model (HF folder, .safetensors, llama2.c .bin) to a Hugging Face folder", [](CLI::App& app) {
+    "convert", "Convert a model (HF folder, .safetensors, llama2.c .bin) or a training checkpoint to a Hugging Face folder",
+    [](CLI::App& app) {
       struct Opts {
-        std::string model, out, dtype = "fp32", tokenizer, adapter;
+        std::string model, checkpoint, out, dtype = "fp32", tokenizer, adapter;
       };
       auto o = std::make_shared<Opts>();
-      app.add_option("--model", o->model, "HF folder, .safetensors file or llama2.c .bin")->required();
+      auto* model_opt = app.add_option("--model", o->model, "HF folder, .safetensors file or llama2.c .bin");
+      auto* checkpoint_opt = app.add_option(
+          "--checkpoint", o->checkpoint,
+          "a training checkpoint written whole, sharded or not: a checkpoint folder (RUN/checkpoints/step_N), a "
+          "checkpoints folder or a run folder (its latest checkpoint); the fp32 weights (a bf16 run's masters)");
+      model_opt->excludes(checkpoint_opt);  // (one of the two is required: checked when the command runs)
+      checkpoint_opt->excludes(model_opt);
       app.add_option("--out", o->out, "output folder (config.json + model.safetensors)")->required();
       app.add_option("--adapter", o->adapter,
                      "a PEFT LoRA adapter folder for --model (pmc's or PEFT's): merged into the weights "
@@ -32,8 +41,22 @@ const pmc::cli::Command convert_command{
           ->check(CLI::ExistingPath);
       return [o]() {
         {
+          PMC_CHECK(!o->model.empty() || !o->checkpoint.empty(),
+                    "pmc convert: give --model (a model to convert) or --checkpoint (a training checkpoint)");
+          PMC_CHECK(o->adapter.empty() || o->checkpoint.empty(), "--adapter merges into --model, not into ",
+                    "--checkpoint (convert the checkpoint first, then merge into the folder it makes)");
           if (!o->adapter.empty()) (void)pmc::llama::read_peft_config(o->adapter);  // fail before loading the base
-          auto model = pmc::llama::load_model<float>(o->model);
+          // a training checkpoint: its shards read into one fp32 model (train/consolidate.hpp)
+          std::string source = o->model;
+          auto model = [&] {
+            if (o->checkpoint.empty()) return pmc::llama::load_model<float>(o->model);
+            auto c = pmc::train::consolidate_checkpoint(o->checkpoint);
+            const auto& s = c.state;
+            source = pmc::detail::concat("checkpoint ", c.dir.string(), " (step ", s.step, ", ", s.shards,
+                                         s.shards == 1 ? " shard, " : " shards, ", s.precision, ", ", s.rope_layout,
+                                         " RoPE)");
+            return std::move(c.model);
+          }();
           const pmc::llama::Config C = model.config();
           if (!o->adapter.empty()) {
             const auto lora = pmc::llama::load_peft_adapter(model, o->adapter, /*trainable=*/false);
@@ -54,7 +77,7 @@ const pmc::cli::Command convert_command{
           } else {
             pmc::llama::save_hf(model, o->out);
           }
-          std::printf("pmc convert: %s (%s, %lld parameters) -> %s\n", o->model.c_str(),
+          std::printf("pmc convert: %s (%s, %lld parameters) -> %s\n", source.c_str(),
                       pmc::llama::config_label(C).c_str(), static_cast<long long>(C.parameters()), o->out.c_str());
           std::string tok = o->tokenizer;
           std::error_code ec;

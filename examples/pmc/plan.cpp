@@ -95,9 +95,10 @@ const pmc::cli::Command plan_command{
           ->check(CLI::Range(std::int64_t{1}, pmc::llama::kMaxPlanRanks));
       app.add_option("--shard", o->shard,
                      "what the ranks shard (per parameter tensor, rank 0 holding the largest share): none (every "
-                     "rank holds everything), optimizer (ZeRO-1: fp32 masters and optimizer state) or gradients "
-                     "(ZeRO-2: also the fp32 gradient accumulator); adds the communication buffers")
-          ->check(CLI::IsMember({"none", "optimizer", "gradients"}));
+                     "rank holds everything), optimizer (ZeRO-1: fp32 masters and optimizer state), gradients "
+                     "(ZeRO-2: also the fp32 gradient accumulator) or full (ZeRO-3: also the weights, gathered "
+                     "block by block; needs --recompute full); adds the communication buffers")
+          ->check(CLI::IsMember({"none", "optimizer", "gradients", "full"}));
       app.add_option("--device-memory", o->device_memory,
                      "one device's memory, to say whether a rank's total fits: bytes, or 80GiB, 80GB, 512MiB");
       app.add_flag("--inference", o->inference, "plan a forward with a KV cache instead of a training step");
@@ -117,6 +118,7 @@ const pmc::cli::Command plan_command{
         po.ranks = o->ranks;
         po.shard = o->shard == "optimizer"   ? PlanShard::optimizer
                    : o->shard == "gradients" ? PlanShard::gradients
+                   : o->shard == "full"      ? PlanShard::full
                                              : PlanShard::none;
         PMC_CHECK(po.shard == PlanShard::none || po.training, "--shard ", o->shard,
                   " shards training state; --inference has none (each rank holds the whole model)");

@@ -38,7 +38,7 @@ struct TrainArgs {
   int lora_rank = 0;
   double lora_alpha = 16, lora_dropout = 0;
   std::string lora_targets = "q,v", base_quant = "none";
-  std::string shard = "none";  // with several ranks: none, optimizer (ZeRO-1) or gradients (ZeRO-2)
+  std::string shard = "none";  // with several ranks: none, optimizer (ZeRO-1), gradients (ZeRO-2) or full (ZeRO-3)
   dist::Communicator* comm = nullptr;  // data-parallel group (launched_group(): mpirun), or one process
 };
 

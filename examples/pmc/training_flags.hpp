@@ -39,9 +39,10 @@ inline void add_training_flags(CLI::App& app, TrainArgs& a) {
   add_device_flag(app, a.device);
   app.add_option("--shard", a.shard,
                  "with several MPI ranks: what they split between them: none (every rank a replica), optimizer "
-                 "(ZeRO-1: fp32 masters and AdamW state) or gradients (ZeRO-2: also the fp32 gradients); "
+                 "(ZeRO-1: fp32 masters and AdamW state), gradients (ZeRO-2: also the fp32 gradients) or full "
+                 "(ZeRO-3: also the weights, each block's gathered when it runs; needs --recompute); "
                  "docs/distributed.md")
-      ->check(CLI::IsMember({"none", "optimizer", "gradients"}));
+      ->check(CLI::IsMember({"none", "optimizer", "gradients", "full"}));
   app.add_flag("--recompute", a.recompute,
                "recompute each transformer block's activations during backward (keeps only block inputs)");
   app.add_option("--lora-rank", a.lora_rank,

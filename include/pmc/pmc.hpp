@@ -20,4 +20,5 @@
 #include <pmc/tokenizer/bpe.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
 #include <pmc/data/windows.hpp>
+#include <pmc/train/consolidate.hpp>
 #include <pmc/train/trainer.hpp>

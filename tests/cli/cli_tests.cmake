@@ -28,6 +28,11 @@ add_test(NAME cli/plan_7b_shard_fits COMMAND pmc_cli plan --model llama_7b --dty
                                              --ranks 8 --shard gradients --device-memory 80GiB)
 set_tests_properties(cli/plan_7b_shard_fits PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "8 ranks, sharding gradients; per rank.*shard +842301952 .*communication +562.50 MiB.*device +80.00 GiB  fits: [0-9.]+ GiB to spare")
+# ZeRO-3 on 8 ranks: 13B in bf16 at 2048 tokens with recompute fits 40 GiB (ZeRO-2 needs 74.75 GiB)
+add_test(NAME cli/plan_13b_shard_full_fits COMMAND pmc_cli plan --model llama_13b --dtype bf16 --seq 2048 --recompute full
+                                                   --ranks 8 --shard full --device-memory 40GiB)
+set_tests_properties(cli/plan_13b_shard_full_fits PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "8 ranks, sharding full; per rank.*device +40.00 GiB  fits: [0-9.]+ GiB to spare")
 add_test(NAME cli/plan_7b_replicated_does_not_fit COMMAND pmc_cli plan --model llama_7b --dtype bf16 --seq 2048
                                                          --recompute full --ranks 8 --device-memory 80GB)
 set_tests_properties(cli/plan_7b_replicated_does_not_fit PROPERTIES LABELS "cpu;cli"
@@ -69,7 +74,8 @@ add_test(NAME cli/plan_recompute COMMAND pmc_cli plan --model llama_7b --dtype b
 set_tests_properties(cli/plan_recompute PROPERTIES LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "\"recompute\": \"full\"")
 # knowledge injection in bf16 mixed precision with activation recompute, on the pipeline's tokenizer and corpus
 set(pretrain_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pretrain_bf16)
-add_test(NAME cli/pretrain_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pretrain_out} ${pretrain_out}_tensorboard)
+add_test(NAME cli/pretrain_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pretrain_out} ${pretrain_out}_tensorboard
+                                         ${pretrain_out}_converted)
 set_tests_properties(cli/pretrain_setup PROPERTIES FIXTURES_SETUP cli_pretrain LABELS "cpu;cli")
 add_test(NAME cli/pretrain_bf16_recompute
   COMMAND ${CMAKE_COMMAND} -E env OMP_NUM_THREADS=1
@@ -233,7 +239,9 @@ pmc_cli_fails(base_quant_without_lora "--base-quant nf4 quantizes LoRA's frozen 
 pmc_cli_fails(plan_base_quant_without_lora "--base-quant nf4 quantizes LoRA's frozen base: give --lora-rank"
   plan --model llama_7b --base-quant nf4)
 pmc_cli_fails(plan_ranks_zero "--ranks: Value 0 not in range" plan --model llama_7b --ranks 0)
-pmc_cli_fails(plan_shard_unknown "--shard: full not in" plan --model llama_7b --ranks 8 --shard full)
+pmc_cli_fails(plan_shard_unknown "--shard: zero3 not in" plan --model llama_7b --ranks 8 --shard zero3)
+pmc_cli_fails(plan_shard_full_needs_recompute "sharding the weights \\(full\\) needs activation recompute"
+  plan --model llama_7b --ranks 8 --shard full)
 pmc_cli_fails(plan_shard_inference "--shard optimizer shards training state; --inference has none"
   plan --model llama_7b --inference --ranks 8 --shard optimizer)
 pmc_cli_fails(plan_device_memory_unit "--device-memory: '80 GiBs' has an unknown unit 'GiBs'"
@@ -242,6 +250,24 @@ pmc_cli_fails(plan_device_memory_not_a_size "--device-memory: 'lots' is not a si
   plan --model llama_7b --device-memory lots)
 set_tests_properties(cli/fails_eval_adapter_missing cli/fails_generate_adapter_missing cli/fails_convert_adapter_missing
   PROPERTIES FIXTURES_REQUIRED cli_plora)
+# `pmc convert --checkpoint`: the bf16 run's checkpoint (its fp32 masters) in bf16 is the run's final model, byte
+# for byte; a LoRA run's checkpoint (adapters only) is refused, as are --model and --checkpoint together or neither
+add_test(NAME cli/convert_checkpoint_bf16 COMMAND pmc_cli convert --checkpoint ${pretrain_out}/checkpoints --dtype bf16
+                                                  --out ${pretrain_out}_converted)
+set_tests_properties(cli/convert_checkpoint_bf16 PROPERTIES FIXTURES_REQUIRED cli_pretrain_done
+  FIXTURES_SETUP cli_pretrain_converted LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "checkpoint [^ ]*step_00000004 \\(step 4, 1 shard, bf16-mixed, rotate_half RoPE\\)")
+add_test(NAME cli/convert_checkpoint_bf16_same_model COMMAND ${CMAKE_COMMAND} -E compare_files
+         ${pretrain_out}/model.safetensors ${pretrain_out}_converted/model.safetensors)
+set_tests_properties(cli/convert_checkpoint_bf16_same_model PROPERTIES FIXTURES_REQUIRED cli_pretrain_converted
+  LABELS "cpu;cli")
+pmc_cli_fails(convert_checkpoint_lora "the checkpoint of a LoRA run holds only its adapters.*pmc convert --model BASE --adapter DIR"
+  convert --checkpoint ${lora_out}/inject_tune --out ${lora_out}/never)
+set_tests_properties(cli/fails_convert_checkpoint_lora PROPERTIES FIXTURES_REQUIRED cli_plora)
+pmc_cli_fails(convert_model_and_checkpoint "--model excludes --checkpoint"
+  convert --model a --checkpoint b --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_convert_never)
+pmc_cli_fails(convert_neither "give --model .a model to convert. or --checkpoint .a training checkpoint."
+  convert --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_convert_never)
 # `pmc plot`: the pipeline's three training runs in one SVG; a run folder that is not there; and the loss.svg
 # that `pmc pretrain` leaves in its run folder
 add_test(NAME cli/plot_runs COMMAND pmc_cli plot ${pipeline_out}/inject ${pipeline_out}/inject_tune
@@ -261,7 +287,8 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
   set(mpi_env "OMP_NUM_THREADS=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
   set(mpi_train_args --config demo --tokenizer ${pipeline_out}/tokenizer.model --corpus ${pipeline_out}/data/corpus.txt
       --seq-len 64 --batch 4 --grad-accum 2 --steps 4 --save-every 2 --lr 1e-3 --seed 3)
-  add_test(NAME cli/pretrain_mpi_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${mpi_out}_2 ${mpi_out}_1)
+  add_test(NAME cli/pretrain_mpi_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${mpi_out}_2 ${mpi_out}_1 ${mpi_out}_shard
+           ${mpi_out}_shard_converted ${mpi_out}_shard_full)
   set_tests_properties(cli/pretrain_mpi_setup PROPERTIES FIXTURES_SETUP cli_mpi LABELS "cpu;cli;mpi")
   add_test(NAME cli/pretrain_mpi_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:pmc_cli>
            pretrain ${mpi_train_args} --out ${mpi_out}_2)
@@ -300,12 +327,37 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
            -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
   set_tests_properties(cli/pretrain_mpi_shard_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_shard_done
     LABELS "cpu;cli;mpi")
-  add_test(NAME cli/pretrain_mpi_shard_kill_resume COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/shard_kill.sh
-           ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:pmc_cli> ${pipeline_out}/tokenizer.model ${pipeline_out}/data/corpus.txt
-           ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_shard_kill)
-  set_tests_properties(cli/pretrain_mpi_shard_kill_resume PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
-    LABELS "cpu;cli;mpi" RESOURCE_LOCK cpu_cores TIMEOUT 600
-    PASS_REGULAR_EXPRESSION "resumed on 3 ranks from step_[0-9]+: 12 steps within 1e-6 of one process")
+  # its latest checkpoint (a file pair per rank) written whole by `pmc convert --checkpoint`: the run's own final
+  # model (fp32, written by rank 0), byte for byte
+  add_test(NAME cli/convert_mpi_shard_checkpoint COMMAND pmc_cli convert --checkpoint ${mpi_out}_shard
+                                                         --out ${mpi_out}_shard_converted)
+  set_tests_properties(cli/convert_mpi_shard_checkpoint PROPERTIES FIXTURES_REQUIRED cli_mpi_shard_done
+    FIXTURES_SETUP cli_mpi_shard_converted LABELS "cpu;cli;mpi"
+    PASS_REGULAR_EXPRESSION "checkpoint [^ ]*step_00000004 \\(step 4, 2 shards, fp32, rotate_half RoPE\\) \\([^\n]* [0-9]+ parameters\\) -> ")
+  foreach(file model.safetensors config.json)
+    add_test(NAME cli/convert_mpi_shard_same_${file} COMMAND ${CMAKE_COMMAND} -E compare_files
+             ${mpi_out}_shard/${file} ${mpi_out}_shard_converted/${file})
+    set_tests_properties(cli/convert_mpi_shard_same_${file} PROPERTIES FIXTURES_REQUIRED cli_mpi_shard_converted
+      LABELS "cpu;cli;mpi")
+  endforeach()
+  foreach(level gradients full)
+    add_test(NAME cli/pretrain_mpi_shard_${level}_kill_resume COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/shard_kill.sh
+             ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:pmc_cli> ${pipeline_out}/tokenizer.model ${pipeline_out}/data/corpus.txt
+             ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_shard_kill_${level} ${level})
+    set_tests_properties(cli/pretrain_mpi_shard_${level}_kill_resume PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+      LABELS "cpu;cli;mpi" RESOURCE_LOCK cpu_cores TIMEOUT 600
+      PASS_REGULAR_EXPRESSION "resumed on 3 ranks from step_[0-9]+: 12 steps within 1e-6 of one process")
+  endforeach()
+  # ZeRO-3 (the weights sharded too, with activation recompute) over 2 processes: the curve of one process
+  add_test(NAME cli/pretrain_mpi_shard_full_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2
+           $<TARGET_FILE:pmc_cli> pretrain ${mpi_train_args} --shard full --recompute --out ${mpi_out}_shard_full)
+  set_tests_properties(cli/pretrain_mpi_shard_full_2_ranks PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_mpi_done"
+    FIXTURES_SETUP cli_mpi_shard_full_done LABELS "cpu;cli;mpi" ENVIRONMENT "${mpi_env}" RESOURCE_LOCK cpu_cores
+    PASS_REGULAR_EXPRESSION "data parallel over 2 mpi ranks.*sharding full")
+  add_test(NAME cli/pretrain_mpi_shard_full_same_losses COMMAND ${CMAKE_COMMAND} -DA=${mpi_out}_shard_full/metrics.jsonl
+           -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
+  set_tests_properties(cli/pretrain_mpi_shard_full_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_shard_full_done
+    LABELS "cpu;cli;mpi")
 endif()
 # Bad input (docs/reliability.md, "Bad inputs"): each is refused naming the flag, or the file (and line or key) and
 # the problem, as a pmc::Error ("pmc: error: ..."); none reaches the user as a raw library exception ("pmc:

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# A sharded run (`pmc pretrain --shard gradients` over 2 MPI processes) that loses one rank to SIGKILL mid-run
+# A sharded run (`pmc pretrain --shard LEVEL` over 2 MPI processes, LEVEL gradients by default; full adds
+# --recompute) that loses one rank to SIGKILL mid-run
 # leaves its last complete checkpoint loadable (each rank writes its file pair into step_N.tmp; rank 0 writes the
 # manifest and renames the folder last), and resumes from it, on 2 ranks, then on 3, onto the curve of an
 # uninterrupted 1-process run (losses within 1e-6: fp32, other summation orders).
-#   shard_kill.sh MPIEXEC PMC TOKENIZER CORPUS OUT
+#   shard_kill.sh MPIEXEC PMC TOKENIZER CORPUS OUT [LEVEL]
 set -euo pipefail
-mpiexec=$1 pmc=$2 tokenizer=$3 corpus=$4 out=$5
+mpiexec=$1 pmc=$2 tokenizer=$3 corpus=$4 out=$5 level=${6:-gradients}
+shard=(--shard "$level")
+if [[ $level == full ]]; then shard+=(--recompute); fi
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 steps=12
 args=(pretrain --config demo --tokenizer "$tokenizer" --corpus "$corpus" --seq-len 64 --batch 6 --steps $steps
@@ -16,7 +19,7 @@ mkdir -p "$out"
 "$pmc" "${args[@]}" --out "$out/one" > "$out/one.log" 2>&1
 
 run=$out/sharded
-"$mpiexec" -n 2 "$pmc" "${args[@]}" --shard gradients --out "$run" > "$run.log" 2>&1 &
+"$mpiexec" -n 2 "$pmc" "${args[@]}" "${shard[@]}" --out "$run" > "$run.log" 2>&1 &
 launcher=$!
 until [[ -f $run/metrics.jsonl && $(wc -l < "$run/metrics.jsonl") -ge 4 ]]; do
   if ! kill -0 "$launcher" 2> /dev/null; then
@@ -37,7 +40,7 @@ for f in manifest.json trainer.json model-rank-00000-of-00002.safetensors optimi
 done
 
 # resume on 2 ranks for 2 more steps (stopped by --steps), then on 3 ranks to the end
-"$mpiexec" -n 3 "$pmc" "${args[@]}" --shard gradients --out "$run" > "$run.resume.log" 2>&1 || {
+"$mpiexec" -n 3 "$pmc" "${args[@]}" "${shard[@]}" --out "$run" > "$run.resume.log" 2>&1 || {
   echo "FAIL: the resume on 3 ranks failed:"; cat "$run.resume.log"; exit 1; }
 grep -o 'resuming at step [0-9]*' "$run.resume.log" || { echo "FAIL: did not resume"; cat "$run.resume.log"; exit 1; }
 n_one=$(wc -l < "$out/one/metrics.jsonl") n_run=$(wc -l < "$run/metrics.jsonl")

@@ -27,9 +27,12 @@ template <class Params>
 llama::ShardedParameters sharded_from_model(const Params& params, std::int64_t ranks) {
   llama::ShardedParameters s;
   for (const auto& p : params) {
-    const std::int64_t n = p.var.value().numel();
+    const std::int64_t n = p.var.value().numel(), gathered = (n + ranks - 1) / ranks * ranks;
     s.shard += (n + ranks - 1) / ranks;
     s.largest = std::max(s.largest, n);
+    // the weights' all-gathers (ZeRO-3): block 0's tensors, and those outside every block
+    if (p.name.find("layers.0.") != std::string::npos) s.block += gathered;
+    else if (p.name.find("layers.") == std::string::npos) s.outside_blocks += gathered;
   }
   return s;
 }
@@ -43,6 +46,8 @@ void check_against_model() {
     const auto got = llama::sharded_trainable_parameters(C, std::nullopt, ranks);
     CHECK(got.shard == want.shard);
     CHECK(got.largest == want.largest);
+    CHECK(got.block == want.block);
+    CHECK(got.outside_blocks == want.outside_blocks);
     if (ranks == 1) CHECK(got.shard == C.parameters());
   }
   llama::LoraConfig lora;
@@ -143,6 +148,45 @@ TEST_CASE("shard plan: hand-computed per-rank bytes of a small model at 2 and 3 
     check_plan(C, PlanDtype::bf16, 3, PlanShard::gradients, {30284, 45376 + 30284, 0, 10928},
                llama::PlanOptimizer::none);
   }
+  SUBCASE("full (ZeRO-3): the weights sharded too, whole only while gathered") {
+    // outside the blocks: embedding, final norm, head; and two blocks (one computing, the next one's gather or the
+    // last one's reduce-scatter in flight): two norms, q, k, v, o, gate, up, down; each as gathered, ceil(n / R)·R. 2 ranks: 2048 + 32 + 2048 = 4128 and 64 + 1024 + 512 + 512 + 1024 + 3·2048 = 9280.
+    // 3 ranks: 2049 + 33 + 2049 = 4131 and 2·33 + 2·1026 + 2·513 + 3·2049 = 9291.
+    auto full = [&](PlanDtype dtype, std::int64_t ranks) {
+      llama::PlanOptions o;
+      o.dtype = dtype;
+      o.seq = 16;
+      o.recompute = true;
+      o.ranks = ranks;
+      o.shard = PlanShard::full;
+      return llama::plan_memory(C, o);
+    };
+    const auto f2 = full(PlanDtype::fp32, 2), f3 = full(PlanDtype::fp32, 3);
+    CHECK(f2.weight_bytes == (4128 + 2 * 9280) * 4 + 11344 * 4);  // gathered, and the shard (the only copy)
+    CHECK(f2.master_bytes == 0);
+    CHECK(f2.gradient_bytes == (4128 + 2 * 9280) * 4 + 11344 * 4);  // whole while gathered, and the shard's
+    CHECK(f2.optimizer_bytes == 2 * 11344 * 4);
+    CHECK(f2.communication_bytes == (2 * 1024 + 1024) * 4);
+    CHECK(f3.weight_bytes == (4131 + 2 * 9291) * 4 + 7571 * 4);
+    CHECK(f3.gradient_bytes == (4131 + 2 * 9291) * 4 + 7571 * 4);
+    CHECK(f3.optimizer_bytes == 2 * 7571 * 4);
+    CHECK(f3.communication_bytes == (3 * 683 + 683) * 4);
+    const auto b2 = full(PlanDtype::bf16, 2);
+    CHECK(b2.weight_bytes == (4128 + 2 * 9280) * 2);  // gathered from the fp32 masters' chunks
+    CHECK(b2.master_bytes == 11344 * 4);
+    CHECK(b2.gradient_bytes == (4128 + 2 * 9280) * 2 + 11344 * 4);
+    CHECK(b2.optimizer_bytes == 2 * 11344 * 4);
+    CHECK(b2.communication_bytes == (2 * 1024 + 1024) * 4);
+    // as training: recompute needed, not with LoRA
+    llama::PlanOptions o;
+    o.seq = 16;
+    o.ranks = 2;
+    o.shard = PlanShard::full;
+    CHECK_THROWS_WITH_AS(llama::plan_memory(C, o), doctest::Contains("needs activation recompute"), Error);
+    o.recompute = true;
+    o.lora = llama::LoraConfig{};
+    CHECK_THROWS_WITH_AS(llama::plan_memory(C, o), doctest::Contains("not built for LoRA"), Error);
+  }
   SUBCASE("one rank shards nothing, as the trainer runs it: the unsharded plan") {
     for (const auto shard : {PlanShard::optimizer, PlanShard::gradients})
       CHECK(plan_of(C, PlanDtype::bf16, 1, shard).total_bytes() == plan_of(C, PlanDtype::bf16, 1, PlanShard::none).total_bytes());
@@ -188,10 +232,20 @@ TEST_CASE("shard plan: 7B bf16, 2048 tokens, recompute, 8 ranks: none > optimize
   const auto z1 = llama::plan_memory(llama::llama_7b, o);
   o.shard = llama::PlanShard::gradients;
   const auto z2 = llama::plan_memory(llama::llama_7b, o);
+  o.shard = llama::PlanShard::full;
+  const auto z3 = llama::plan_memory(llama::llama_7b, o);
   MESSAGE("7B on 8 ranks, GB per rank: none ", static_cast<double>(none.total_bytes()) / 1e9, ", optimizer ",
-          static_cast<double>(z1.total_bytes()) / 1e9, ", gradients ", static_cast<double>(z2.total_bytes()) / 1e9);
+          static_cast<double>(z1.total_bytes()) / 1e9, ", gradients ", static_cast<double>(z2.total_bytes()) / 1e9,
+          ", full ", static_cast<double>(z3.total_bytes()) / 1e9);
   CHECK(z1.total_bytes() < none.total_bytes());
   CHECK(z2.total_bytes() < z1.total_bytes());
+  CHECK(z3.total_bytes() < z2.total_bytes());
+  // ZeRO-3: bf16 weights whole only for the embedding, final norm and head (2·32000·4096 + 4096) and two blocks
+  // (2·4096 + 4·4096² + 3·4096·11008 each); gradients of those, and the fp32 shard gradients
+  const std::int64_t gathered = 2 * std::int64_t{32000} * 4096 + 4096 +
+                                2 * (2 * 4096 + 4 * std::int64_t{4096} * 4096 + 3 * std::int64_t{4096} * 11008);
+  CHECK(z3.weight_bytes == gathered * 2);
+  CHECK(z3.gradient_bytes == gathered * 2 + llama::llama_7b.parameters() / 8 * 4);
   // every tensor of 7B divides by 8: a rank holds exactly an eighth of the masters and AdamW's state
   const std::int64_t N = llama::llama_7b.parameters();
   CHECK(z2.shard_trainable * 8 == N);

@@ -4,6 +4,7 @@
 // the bit; sharded checkpoints (a file pair per rank) resumed on 3 ranks and on 1; corrupt shards named.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -53,7 +54,7 @@ template <class T>
 RankResult<T> train_rank(const data::TokenFile& tf, train::TrainOptions o, bool resume) {
   llama::Model<kTiny, T> model;
   model.init_random(3);
-  train::Trainer trainer(model, tf, nullptr, o);
+  train::Trainer trainer(model, tf, &tf, o);  // (evaluated only with eval_every)
   if (resume) REQUIRE(trainer.resume_if_present());
   trainer.run();
   RankResult<T> r;
@@ -230,11 +231,12 @@ TEST_CASE("sharding the weights: every rank holds only its chunks between steps,
       CHECK_THROWS_WITH_AS(train::Trainer(model, tf, nullptr, o), doctest::Contains("needs activation recompute"), pmc::Error);
       CHECK(model.named_parameters()[1].var.value().to_vector() == before.to_vector());  // a refused run frees nothing
       o.recompute = true;
-      train::Trainer trainer(model, tf, nullptr, o);
+      train::Trainer trainer(model, tf, &tf, o);
       for (const auto& p : model.named_parameters()) CHECK(!p.var.value().defined());  // freed: the shards hold them
       CHECK(trainer.parameters()[1].value.numel() == (before.numel() + 1) / 2);          // this rank's chunk
       CHECK(trainer.run());
       for (const auto& p : model.named_parameters()) CHECK(p.var.value().defined());   // whole again after run()
+      if (comm.rank() == 0) CHECK(std::isfinite(trainer.eval_loss()));  // alone, as the program does: no collective
       llama::Model<kTiny, float> lora;
       lora.add_lora(llama::LoraConfig{.rank = 2, .alpha = 4, .targets = {llama::Projection::q}});
       o.out_dir = lora_out;
@@ -242,4 +244,23 @@ TEST_CASE("sharding the weights: every rank holds only its chunks between steps,
     }
     return 0;
   });
+}
+
+TEST_CASE("sharding the weights: collectives overlapped on a background thread give the same bits as in place") {
+  const auto tf = data::TokenFile::open(test::write_markov_corpus("shard_overlap.tokens", 60, 26, {.vocab = kTiny.vocab_size}));
+  auto o = options(fresh("shard_overlap"), 2, 6);
+  o.shard = train::ShardLevel::full;
+  o.recompute = true;
+  o.eval_every = 3;  // the evaluation's gathers run on every rank
+  o.overlap_communication = true;
+  const auto overlapped = train_ranks<float>(tf, o, 3);
+  o.out_dir = fresh("shard_in_place");
+  o.overlap_communication = false;
+  const auto in_place = train_ranks<float>(tf, o, 3);
+  for (std::size_t r = 0; r < 3; ++r) {
+    CHECK(overlapped[r].losses == in_place[r].losses);
+    CHECK(overlapped[r].norms == in_place[r].norms);
+    for (std::size_t i = 0; i < in_place[r].weights.size(); ++i)
+      CHECK(overlapped[r].weights[i].to_vector() == in_place[r].weights[i].to_vector());
+  }
 }

@@ -32,13 +32,15 @@ Var<T, D> recompute(Fn fn, const Var<T, D>& x, bool params_require_grad, After a
       after_backward();
       return;
     }
-    TapeScope scope;
-    Var<T, D> input(x.value(), x.requires_grad());
-    if (x.requires_grad()) input.state()->grad = x.state()->grad_buffer();  // accumulate straight into x's
-    const Var<T, D> again = fn(input);
-    PMC_CHECK(again.requires_grad(), "recompute: the recomputed segment does not require grad");
-    again.state()->grad = out.grad();
-    scope.tape().run_backward();
+    {
+      TapeScope scope;
+      Var<T, D> input(x.value(), x.requires_grad());
+      if (x.requires_grad()) input.state()->grad = x.state()->grad_buffer();  // accumulate straight into x's
+      const Var<T, D> again = fn(input);
+      PMC_CHECK(again.requires_grad(), "recompute: the recomputed segment does not require grad");
+      again.state()->grad = out.grad();
+      scope.tape().run_backward();
+    }  // the recomputed activations are freed before after_backward
     after_backward();
   });
   return out;

@@ -53,6 +53,9 @@ class Communicator {
   /// Whether the spans given to the collectives are device (GPU) memory rather than host memory: false for
   /// ThreadGroup and MPI, true for NCCL.
   virtual bool device_memory() const { return false; }
+  /// Whether another thread than the caller's may run the collectives, one thread at a time (dist::CommThread):
+  /// ThreadGroup's ranks always; MPI when initialized with MPI_THREAD_SERIALIZED or more (MpiSession asks for it).
+  virtual bool callable_from_any_thread() const { return true; }
 };
 
 /// Rank `rank`'s share of a flattened tensor of n elements split over `ranks`: elements [begin, end) of the

@@ -38,6 +38,7 @@ class CountingCommunicator final : public Communicator {
   }
   void barrier() override { inner_.barrier(); }
   bool device_memory() const override { return inner_.device_memory(); }
+  bool callable_from_any_thread() const override { return inner_.callable_from_any_thread(); }
   std::string name() const override { return inner_.name(); }
 
   /// Bytes this rank has sent since construction or the last reset (ring volumes, see above).

@@ -31,7 +31,8 @@ inline void check_mpi(int code, const char* what) {
 }
 }  // namespace detail
 
-/// MPI_Init on construction (unless MPI is already initialized), MPI_Finalize on destruction (if it
+/// MPI_Init_thread on construction (unless MPI is already initialized), asking for MPI_THREAD_SERIALIZED (any thread
+/// may call MPI, one at a time: the collectives of dist::CommThread), MPI_Finalize on destruction (if it
 /// initialized MPI). Errors are returned to the caller (MPI_ERRORS_RETURN) and thrown as pmc::Error.
 class MpiSession {
  public:
@@ -51,7 +52,8 @@ class MpiSession {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
-      detail::check_mpi(MPI_Init(argc, argv), "MPI_Init");
+      int provided = 0;
+      detail::check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
       owner_ = true;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -85,6 +87,11 @@ class MpiCommunicator final : public Communicator {
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  bool callable_from_any_thread() const override {
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    return level >= MPI_THREAD_SERIALIZED;
+  }
   void allreduce_sum(std::span<float> data) override { sum(data, MPI_FLOAT); }
   void allreduce_sum(std::span<double> data) override { sum(data, MPI_DOUBLE); }
   void reduce_scatter_sum(std::span<const float> in, std::span<float> out) override {

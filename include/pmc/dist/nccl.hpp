@@ -119,6 +119,8 @@ class NcclCommunicator final : public Communicator {
   /// The stream the collectives run on.
   cudaStream_t stream() const { return stream_; }
   bool device_memory() const override { return true; }
+  /// Not yet: NCCL calls from a background thread would need that thread to own the CUDA stream (not built).
+  bool callable_from_any_thread() const override { return false; }
   std::string name() const override { return "nccl"; }
 
   void allreduce_sum(std::span<float> data) override {

@@ -29,7 +29,8 @@
 
 namespace pmc::train {
 
-/// trainer.json: where training stands. Every key is required to resume.
+/// trainer.json: where training stands. Every key is required to resume, except the optional ones below
+/// (absent in the checkpoints of an older pmc: read as unknown).
 struct TrainerState {
   std::int64_t step = 0;                            // "step": updates done
   std::int64_t optimizer_step = 0;                  // "optimizer_step": the optimizer's step() calls, <= step
@@ -39,6 +40,15 @@ struct TrainerState {
   std::string precision;                            // "precision": Trainer::precision
   std::map<std::string, std::int64_t> param_steps;  // "param_steps": each parameter's updates, <= optimizer_step
   int shards = 1;  // "shards": the ranks whose files hold the weights and optimizer state (1: one pair of files)
+  // "rope_layout" (optional): "rotate_half" (Hugging Face) or "interleaved" (llama2.c / Meta) rows of the q and
+  // k projections in the stored weights; empty when the checkpoint does not say (written before it was recorded)
+  std::string rope_layout;
+
+  /// Whether the run trained LoRA adapters (its weights are the adapters only, the base being frozen and not
+  /// saved): the trainer's description of the run says so.
+  bool lora() const { return config.find(kLoraMarker) != std::string::npos; }
+  /// What the trainer appends to "config" for a LoRA run ("; LoRA rank 8, alpha 16, ...").
+  static constexpr std::string_view kLoraMarker = "; LoRA rank ";
 };
 
 /// What a run resumes from: its architecture and precision, the names and shapes of the tensors it saves, and
@@ -48,12 +58,16 @@ struct CheckpointSpec {
   std::map<std::string, Shape> weights;    // model.safetensors: the parameters the optimizer updates
   std::map<std::string, Shape> optimizer;  // optimizer.safetensors: the optimizer's state tensors
   std::int64_t windows_per_epoch = 0;
+  std::string rope_layout;  // the run's RoPE layout ("rotate_half" or "interleaved"; empty: not checked)
 };
 
 /// One checkpoint folder, checkpoints/step_NNNNNNNN/:
 ///   model.safetensors      the weights the optimizer updates (the fp32 masters in mixed precision)
 ///   optimizer.safetensors  the optimizer's state (AdamW: m.<name>, v.<name>)
 ///   trainer.json           TrainerState
+///   config.json            the model's Hugging Face config.json (architecture, bos/eos ids), so that the weights can
+///                          be written whole without the model the run started from (consolidate.hpp, `pmc convert
+///                          --checkpoint`); absent in the checkpoints of an older pmc
 ///   manifest.json          {"files": {name: {"bytes": size, "crc32c": "8 hex digits"}}} of the others, written last
 /// A sharded run (train/sharding.hpp: R ranks, each owning chunk r of every parameter, dist::shard_range) writes
 /// instead one pair per rank, model-rank-0000r-of-0000R.safetensors and optimizer-rank-..., each holding that
@@ -67,6 +81,7 @@ class TrainingCheckpoint {
   static constexpr const char* kWeights = "model.safetensors";
   static constexpr const char* kOptimizer = "optimizer.safetensors";
   static constexpr const char* kState = "trainer.json";
+  static constexpr const char* kConfig = "config.json";
   static constexpr const char* kManifest = "manifest.json";
   static constexpr const char* kLatest = "latest";
 
@@ -86,10 +101,12 @@ class TrainingCheckpoint {
   }
 
   /// Writes root/step_N (N = state.step) through root/step_N.tmp, renamed into place once its files and
-  /// manifest are on disk, then points root/latest at it (an atomic file). Returns the folder.
+  /// manifest are on disk, then points root/latest at it (an atomic file). Returns the folder. `config_json`,
+  /// when not empty, is written as config.json (listed in the manifest).
   static std::filesystem::path save(const std::filesystem::path& root, const TrainerState& state,
                                     const std::vector<io::SafetensorsEntry>& weights,
-                                    const std::vector<io::SafetensorsEntry>& optimizer) {
+                                    const std::vector<io::SafetensorsEntry>& optimizer,
+                                    const std::string& config_json = {}) {
     namespace fs = std::filesystem;
     const std::string name = folder_name(state.step);
     const fs::path final_dir = root / name, tmp = root / (name + ".tmp");
@@ -98,6 +115,7 @@ class TrainingCheckpoint {
     io::write_safetensors(tmp / kWeights, weights);
     io::write_safetensors(tmp / kOptimizer, optimizer);
     io::write_file_atomic(tmp / kState, state_json(state).dump(2) + "\n");
+    if (!config_json.empty()) io::write_file_atomic(tmp / kConfig, config_json);
     write_manifest(tmp);
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
@@ -107,11 +125,13 @@ class TrainingCheckpoint {
 
   /// The sharded save: every rank of `comm` calls it with its own chunks (the same state on every rank). Rank 0
   /// makes root/step_N.tmp; every rank writes its pair of files there; after a barrier rank 0 writes trainer.json
-  /// and the manifest, renames the folder into place and points latest at it; a last barrier. A rank killed
-  /// before the end leaves only the .tmp folder: the previous checkpoint stays the latest.
+  /// (and config.json, when `config_json` is not empty) and the manifest, renames the folder into place and
+  /// points latest at it; a last barrier. A rank killed before the end leaves only the .tmp folder: the
+  /// previous checkpoint stays the latest.
   static std::filesystem::path save_sharded(const std::filesystem::path& root, TrainerState state,
                                             dist::Communicator* comm, const std::vector<io::SafetensorsEntry>& weights,
-                                            const std::vector<io::SafetensorsEntry>& optimizer) {
+                                            const std::vector<io::SafetensorsEntry>& optimizer,
+                                            const std::string& config_json = {}) {
     namespace fs = std::filesystem;
     const int rank = dist::rank_of(comm), ranks = dist::size_of(comm);
     state.shards = ranks;
@@ -127,6 +147,7 @@ class TrainingCheckpoint {
     dist::barrier(comm);
     if (rank == 0) {
       io::write_file_atomic(tmp / kState, state_json(state).dump(2) + "\n");
+      if (!config_json.empty()) io::write_file_atomic(tmp / kConfig, config_json);
       write_manifest(tmp);
       fs::remove_all(final_dir);
       fs::rename(tmp, final_dir);
@@ -136,10 +157,11 @@ class TrainingCheckpoint {
     return final_dir;
   }
 
-  /// Writes dir/manifest.json: the size and CRC-32C of trainer.json and of every .safetensors file in `dir`
-  /// (save does; after editing a checkpoint by hand, this seals it again).
+  /// Writes dir/manifest.json: the size and CRC-32C of trainer.json, of config.json when there is one, and of
+  /// every .safetensors file in `dir` (save does; after editing a checkpoint by hand, this seals it again).
   static void write_manifest(const std::filesystem::path& dir) {
     std::vector<std::string> names{kState};
+    if (std::filesystem::is_regular_file(dir / kConfig)) names.push_back(kConfig);
     for (const auto& e : std::filesystem::directory_iterator(dir))
       if (e.is_regular_file() && e.path().extension() == ".safetensors") names.push_back(e.path().filename().string());
     nlohmann::json files = nlohmann::json::object();
@@ -204,7 +226,7 @@ class TrainingCheckpoint {
       weights.push_back(io::SafetensorsFile::open(dir / w));
       optimizer.push_back(io::SafetensorsFile::open(dir / o));
     }
-    return TrainingCheckpoint(dir, std::move(state), std::move(weights), std::move(optimizer));
+    return TrainingCheckpoint(dir, std::move(state), std::move(weights), std::move(optimizer), listed);
   }
 
   /// Throws, naming the file and the problem, unless a run of `spec` can resume from this checkpoint: the same
@@ -216,6 +238,9 @@ class TrainingCheckpoint {
               ") than this run's (", spec.config, ")");
     PMC_CHECK(state_.precision == spec.precision, file, ": the checkpoint was trained in ", state_.precision,
               " but this run is ", spec.precision, " (its optimizer state would not carry over)");
+    PMC_CHECK(state_.rope_layout.empty() || spec.rope_layout.empty() || state_.rope_layout == spec.rope_layout, file,
+              ": the checkpoint's q and k weights are in the ", state_.rope_layout, " RoPE layout but this run's model ",
+              "is ", spec.rope_layout, " (another model format?)");
     PMC_CHECK(state_.position.index < spec.windows_per_epoch, file, ": \"index\" ", state_.position.index,
               " is past the ", spec.windows_per_epoch, " windows of an epoch of this run's data (other data, or ",
               "another sequence length?)");
@@ -244,6 +269,10 @@ class TrainingCheckpoint {
 
   const std::filesystem::path& dir() const { return dir_; }
   const TrainerState& state() const { return state_; }
+  /// Whether manifest.json lists `file` (and so open checked its size and checksum).
+  bool lists(const std::string& file) const { return listed_.count(file) != 0; }
+  /// The weights files, one per shard (rank q's chunks, or the whole tensors when there is one).
+  const std::vector<io::SafetensorsFile>& weight_shards() const { return weights_; }
   /// The weights and optimizer files of a checkpoint of one shard (the whole tensors).
   const io::SafetensorsFile& weights() const { return weights_.front(); }
   const io::SafetensorsFile& optimizer() const { return optimizer_.front(); }
@@ -278,8 +307,9 @@ class TrainingCheckpoint {
 
  private:
   TrainingCheckpoint(std::filesystem::path dir, TrainerState state, std::vector<io::SafetensorsFile> weights,
-                     std::vector<io::SafetensorsFile> optimizer)
-      : dir_(std::move(dir)), state_(std::move(state)), weights_(std::move(weights)), optimizer_(std::move(optimizer)) {}
+                     std::vector<io::SafetensorsFile> optimizer, std::set<std::string> listed)
+      : dir_(std::move(dir)), state_(std::move(state)), weights_(std::move(weights)), optimizer_(std::move(optimizer)),
+        listed_(std::move(listed)) {}
 
   static std::string latest_name(const std::filesystem::path& root) {
     if (!std::filesystem::exists(root / kLatest)) return {};
@@ -295,10 +325,12 @@ class TrainingCheckpoint {
   }
 
   static nlohmann::json state_json(const TrainerState& s) {
-    return {{"step", s.step},         {"optimizer_step", s.optimizer_step},
-            {"epoch", s.position.epoch}, {"index", s.position.index},
-            {"seed", s.seed},         {"config", s.config},
-            {"precision", s.precision}, {"param_steps", s.param_steps}, {"shards", s.shards}};
+    nlohmann::json j{{"step", s.step},         {"optimizer_step", s.optimizer_step},
+                     {"epoch", s.position.epoch}, {"index", s.position.index},
+                     {"seed", s.seed},         {"config", s.config},
+                     {"precision", s.precision}, {"param_steps", s.param_steps}, {"shards", s.shards}};
+    if (!s.rope_layout.empty()) j["rope_layout"] = s.rope_layout;
+    return j;
   }
 
   static nlohmann::json read_json(const std::filesystem::path& path) {
@@ -378,12 +410,19 @@ class TrainingCheckpoint {
     // absent in the checkpoints of unsharded runs before sharding existed: one shard
     if (j.contains("shards")) s.shards = static_cast<int>(count("shards", j["shards"], 1 << 20));
     PMC_CHECK(s.shards >= 1, where, ": \"shards\" is 0; a checkpoint has at least one shard");
+    // absent in the checkpoints of a pmc before it was recorded: unknown
+    if (j.contains("rope_layout")) {
+      s.rope_layout = text("rope_layout");
+      PMC_CHECK(s.rope_layout == "rotate_half" || s.rope_layout == "interleaved", where, ": \"rope_layout\" is '",
+                s.rope_layout, "', not rotate_half or interleaved");
+    }
     return s;
   }
 
   std::filesystem::path dir_;
   TrainerState state_;
   std::vector<io::SafetensorsFile> weights_, optimizer_;  // one per shard
+  std::set<std::string> listed_;                           // the files manifest.json lists
 };
 
 }  // namespace pmc::train

@@ -14,11 +14,17 @@
 //                          recompute is required) and freed after, and its gradients are reduce-scattered into the
 //                          shard gradients as soon as its backward is done (llama::BlockHooks). The parameters
 //                          outside the blocks (embedding, final norm, head) are gathered for a whole micro-batch.
-//                          Collectives are blocking: communication does not overlap computation.
+//                          With `overlap` (and a communicator another thread may drive, dist::CommThread) the
+//                          collectives run on a background thread: the next block's all-gather is in flight while
+//                          this one computes (block l + 1 in forward, l - 1 in backward), and each block's
+//                          reduce-scatter while the backward goes on; the same collectives in the same order on
+//                          every rank, so the same bits as without overlap.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -32,6 +38,7 @@
 #include <pmc/core/error.hpp>
 #include <pmc/core/tensor.hpp>
 #include <pmc/core/transfer.hpp>
+#include <pmc/dist/comm_thread.hpp>
 #include <pmc/dist/communicator.hpp>
 #include <pmc/models/llama/model.hpp>
 #include <pmc/ops/optimizer.hpp>
@@ -85,7 +92,7 @@ class ZeroShards final : public llama::BlockHooks {
   using master_t = std::conditional_t<kMixed, float, T>;
 
   ZeroShards(std::span<const optim::Param<T, D>> model, dist::Communicator* comm, ShardLevel level,
-             std::vector<autograd::Var<T, D>> vars = {}, std::vector<int> blocks = {})
+             std::vector<autograd::Var<T, D>> vars = {}, std::vector<int> blocks = {}, bool overlap = true)
       : comm_(comm), level_(level), ranks_(dist::size_of(comm)), rank_(dist::rank_of(comm)),
         model_(model.begin(), model.end()), vars_(std::move(vars)) {
     PMC_CHECK(level != ShardLevel::none, "ZeroShards: a shard level other than none");
@@ -141,8 +148,13 @@ class ZeroShards final : public llama::BlockHooks {
         vars_[i].set_value(model_[i].value);
         vars_[i].reset_grad();
       }
+      pending_.assign(members_.size(), 0);
+      if (overlap && ranks_ > 1 && comm_->callable_from_any_thread()) worker_ = std::make_unique<dist::CommThread>();
     }
   }
+
+  /// Whether the full level's collectives run on a background thread, overlapping the computation.
+  bool overlaps() const { return worker_ != nullptr; }
 
   ShardLevel level() const { return level_; }
   /// This rank's chunks as the optimizer's parameters (the parameters' names; 1-D, of the chunk's length).
@@ -184,31 +196,68 @@ class ZeroShards final : public llama::BlockHooks {
   /// the whole micro-batch; `weight` (its share of the batch's targets) scales its gradients in the sums.
   void begin_micro_batch(double weight) {
     weight_ = weight;
-    gather_members(0);
+    gathered(0);
+    prefetch(1);  // block 0
   }
   /// After its backward: reduce-scatters the gradients of the parameters outside the blocks (the blocks' were,
-  /// as each block's backward finished) and frees them.
-  void end_micro_batch() { reduce_members(0); }
-  /// A micro-batch in which this rank has no targets: the collectives the others run (each block gathered for
-  /// its forward and its backward, every gradient reduce-scattered), with zero gradients from this rank.
+  /// as each block's backward finished) and frees them; returns when every collective of the micro-batch is done.
+  void end_micro_batch() {
+    in_order([this] { reduce_members(0); });
+    if (worker_) worker_->drain();
+  }
+  /// A micro-batch in which this rank has no targets: the collectives the others run, in their order (each block
+  /// gathered for its forward and its backward, every gradient reduce-scattered), with zero gradients from this
+  /// rank. Called in grad mode, as training is.
   void idle_micro_batch(int blocks) {
-    weight_ = 0;
-    gather_members(0);
-    for (int l = 0; l < blocks; ++l) gather(l), release(l);
+    PMC_CHECK(autograd::grad_enabled(), "ZeroShards::idle_micro_batch: call it in grad mode, as training runs");
+    begin_micro_batch(0);
+    {
+      autograd::NoGrad forward;  // as the first pass of a recomputed block
+      for (int l = 0; l < blocks; ++l) gather(l), release(l);
+    }
     for (int l = blocks - 1; l >= 0; --l) gather(l), backward_done(l);
-    reduce_members(0);
+    end_micro_batch();
   }
   /// For a forward without grad (an evaluation loss): the parameters outside the blocks gathered, then freed.
-  void gather_outside_blocks() { gather_members(0); }
-  void release_outside_blocks() { release_members(0); }
+  void gather_outside_blocks() {
+    gathered(0);
+    prefetch(1);
+  }
+  void release_outside_blocks() {
+    if (worker_) worker_->drain();
+    release_members(0);
+  }
   /// Every parameter whole on every rank (at the end of training, to save or use the model).
   void gather_all() {
+    if (worker_) worker_->drain();
     for (std::size_t u = 0; u < members_.size(); ++u) gather_members(u);
+    whole_ = true;
   }
+  /// Back from gather_all: every parameter's memory freed (the chunks are what training updates).
+  void release_all() {
+    for (std::size_t u = 0; u < members_.size(); ++u) release_members(u);
+    whole_ = false;
+  }
+  /// Whether gather_all left every parameter whole.
+  bool whole() const { return whole_; }
 
-  void gather(int block) override { gather_members(static_cast<std::size_t>(block + 1)); }
+  /// Block l's parameters whole (waiting for a prefetched all-gather); the next block's gather started: l + 1 in a
+  /// forward (without grad, as a recomputed block's first pass), l - 1 in a backward (the recomputed forward).
+  void gather(int block) override {
+    const auto u = static_cast<std::size_t>(block + 1);
+    gathered(u);
+    if (autograd::grad_enabled()) {
+      if (block > 0) prefetch(u - 1);
+    } else if (u + 1 < members_.size()) {
+      prefetch(u + 1);
+    }
+  }
   void release(int block) override { release_members(static_cast<std::size_t>(block + 1)); }
-  void backward_done(int block) override { reduce_members(static_cast<std::size_t>(block + 1)); }
+  /// Block l's gradients reduce-scattered (in the background when overlapping), then freed with its weights.
+  void backward_done(int block) override {
+    const auto u = static_cast<std::size_t>(block + 1);
+    in_order([this, u] { reduce_members(u); });
+  }
 
   /// After the micro-batches: the optimizer level all-reduces the whole gradients (the model's, or the fp32
   /// accumulators in bf16); the gradients level in fp32 reduce-scatters the model's gradients into the shard
@@ -265,6 +314,23 @@ class ZeroShards final : public llama::BlockHooks {
   }
 
  private:
+  /// Runs a collective now, or queues it on the background thread (after those queued before).
+  void in_order(std::function<void()> collective) {
+    if (worker_) worker_->submit(std::move(collective));
+    else collective();
+  }
+  /// Starts unit u's all-gather in the background (overlapping only).
+  void prefetch(std::size_t u) {
+    if (worker_ && pending_[u] == 0) pending_[u] = worker_->submit([this, u] { gather_members(u); });
+  }
+  /// Unit u gathered: its prefetch waited for, or its all-gather run (queued after the others) now.
+  void gathered(std::size_t u) {
+    if (!worker_) return gather_members(u);
+    prefetch(u);
+    worker_->wait(pending_[u]);
+    pending_[u] = 0;
+  }
+
   /// Full level: the parameters of unit u (0: outside the blocks; l + 1: block l) given their whole values,
   /// all-gathered from every rank's chunk (rounded to bf16 in mixed precision) into one buffer of R·c elements,
   /// this rank's block of it sent in place.
@@ -320,6 +386,9 @@ class ZeroShards final : public llama::BlockHooks {
   std::vector<std::int64_t> piece_index_;        // each parameter's piece, or -1
   std::vector<std::vector<std::size_t>> members_;  // the parameters of each unit: [0] outside the blocks, [l + 1]
   double weight_ = 1;                            // the current micro-batch's share
+  bool whole_ = false;                           // gather_all ran (and release_all did not since)
+  std::vector<dist::CommThread::Ticket> pending_;  // each unit's all-gather in flight, or 0
+  std::unique_ptr<dist::CommThread> worker_;     // overlapping: the collectives' thread (last: stopped first)
 };
 
 }  // namespace pmc::train

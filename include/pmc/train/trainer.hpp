@@ -72,6 +72,9 @@ struct TrainOptions {
   // also the gradients (ZeRO-2), or also the weights (ZeRO-3: needs `recompute`; not with LoRA). Sharded runs
   // write one file pair per rank in each checkpoint.
   ShardLevel shard = ShardLevel::none;
+  // Sharding the weights: run the collectives on a background thread, overlapping the computation (the next
+  // block's all-gather, each block's reduce-scatter during backward); the same bits either way.
+  bool overlap_communication = true;
   // LoRA (a model with Model::add_lora): only the adapters train, and the run ends by writing them as a PEFT
   // adapter folder in out_dir, naming this as the base model (adapter_config.json's base_model_name_or_path).
   std::string base_model;
@@ -197,6 +200,10 @@ class Trainer {
     bar.start_at(step_);
     bool stopped = false;
     stop_signal_ = 0;
+    if (shards_weights(o_) && shards_->whole()) {  // run() again: shard the weights again
+      shards_->release_all();
+      model_.set_block_hooks(&*shards_);
+    }
     while (step_ < o_.steps) {
       const auto t0 = std::chrono::steady_clock::now();
       StepRecord rec = train_step();
@@ -380,11 +387,14 @@ class Trainer {
     else return model_params_;
   }
 
-  /// Mean loss over `eval_batches` fixed windows of the evaluation file (the first ones of epoch 0).
+  /// Mean loss over `eval_batches` fixed windows of the evaluation file (the first ones of epoch 0). With the
+  /// weights sharded, during run() every rank must call it (collectives); after run() the model is whole.
   double eval_loss() {
     PMC_CHECK(eval_ != nullptr, "train: no evaluation data");
     autograd::NoGrad no_grad;
-    if (shards_weights(o_)) shards_->gather_outside_blocks();  // the blocks are gathered one by one (the hooks)
+    // sharded weights (not after run(), which ends with them whole): the blocks are gathered one by one (the hooks)
+    const bool sharded = shards_weights(o_) && !shards_->whole();
+    if (sharded) shards_->gather_outside_blocks();
     data::WindowSampler s(*eval_, o_.seq_len, data::Packing::doc_start, 0);  // any document length works
     data::DataPosition p{};
     double sum = 0;
@@ -400,13 +410,16 @@ class Trainer {
       sum += value * static_cast<double>(c);
       count += c;
     }
-    if (shards_weights(o_)) shards_->release_outside_blocks();
+    if (sharded) shards_->release_outside_blocks();
     return count ? sum / static_cast<double>(count) : 0.0;
   }
 
-  /// Writes checkpoints/step_N/ (TrainingCheckpoint: weights, optimizer state, trainer state, manifest) and
-  /// points checkpoints/latest at it; keeps the newest `keep_checkpoints`. Rank 0 writes; the others, whose
-  /// state is the same, do nothing. Sharded, every rank writes its chunks (TrainingCheckpoint::save_sharded).
+  /// Writes checkpoints/step_N/ (TrainingCheckpoint: weights, optimizer state, trainer state, the model's
+  /// config.json, manifest) and points checkpoints/latest at it; keeps the newest `keep_checkpoints`. Rank 0
+  /// writes; the others, whose state is the same, do nothing. Sharded, every rank writes its chunks
+  /// (TrainingCheckpoint::save_sharded). config.json (architecture, bos / eos ids; "float32": the weights saved
+  /// are fp32, the masters in mixed precision) and trainer.json's "rope_layout" are what writing the weights
+  /// whole needs without the model the run started from (consolidate.hpp).
   void save_checkpoint() {
     if (!lead() && !shards_) return;
     std::vector<io::SafetensorsEntry> weights, state;
@@ -422,15 +435,17 @@ class Trainer {
     ts.config = run_description();
     ts.precision = std::string(precision);
     ts.param_steps = sd.steps;
-    if (shards_) TrainingCheckpoint::save_sharded(checkpoint_root(), ts, o_.comm, weights, state);
-    else TrainingCheckpoint::save(checkpoint_root(), ts, weights, state);
+    ts.rope_layout = rope_layout_name();
+    const std::string config_json = io::to_json(llama::hf_config_of(model_, "float32")).dump(2) + "\n";
+    if (shards_) TrainingCheckpoint::save_sharded(checkpoint_root(), ts, o_.comm, weights, state, config_json);
+    else TrainingCheckpoint::save(checkpoint_root(), ts, weights, state, config_json);
     if (lead()) TrainingCheckpoint::rotate(checkpoint_root(), o_.keep_checkpoints);
   }
 
   /// What this run's checkpoints hold, to validate one before resuming from it.
   CheckpointSpec checkpoint_spec() const {
     CheckpointSpec spec{.config = run_description(), .precision = std::string(precision),
-                        .windows_per_epoch = sampler_.windows_per_epoch()};
+                        .windows_per_epoch = sampler_.windows_per_epoch(), .rope_layout = rope_layout_name()};
     for (const auto& p : model_params_) {  // whole shapes (the masters' are the model's)
       spec.weights.emplace(p.name, p.value.shape());
       spec.optimizer.emplace("m." + p.name, p.value.shape());  // AdamW's state_dict keys (optim::OptimizerState)
@@ -488,12 +503,17 @@ class Trainer {
     return h;
   }
 
+  /// The RoPE layout of the model's q and k rows, as trainer.json records it.
+  std::string rope_layout_name() const {
+    return model_.rope_layout() == ops::RopeLayout::interleaved ? "interleaved" : "rotate_half";
+  }
+
   /// The architecture (and LoRA settings) a checkpoint of this run records and a resume must match.
   std::string run_description() const {
     std::string d = llama::describe(model_.config());
     if (const auto& l = model_.lora()) {
-      d += "; LoRA rank " + std::to_string(l->rank) + ", alpha " + std::to_string(l->alpha) + ", dropout " +
-           std::to_string(l->dropout) + (l->rslora ? ", rsLoRA" : "") + ", targets";
+      d += std::string(TrainerState::kLoraMarker) + std::to_string(l->rank) + ", alpha " + std::to_string(l->alpha) +
+           ", dropout " + std::to_string(l->dropout) + (l->rslora ? ", rsLoRA" : "") + ", targets";
       for (const auto& m : llama::lora_target_modules(*l)) d += " " + m;
     }
     return d;
@@ -552,7 +572,7 @@ class Trainer {
       }
     }
     return std::optional<ZeroShards<T, D>>(std::in_place, std::span<const optim::Param<T, D>>(model_params), o.comm,
-                                           o.shard, std::move(vars), std::move(blocks));
+                                           o.shard, std::move(vars), std::move(blocks), o.overlap_communication);
   }
 
   llama::Model<C, T, D>& model_;

@@ -164,6 +164,16 @@ Model<dynamic, T, D> load_model(const std::filesystem::path& path, bool trainabl
   return model;
 }
 
+/// The Hugging Face config.json fields of `model`: its architecture, `torch_dtype` and its bos / eos ids (what
+/// save_hf writes, and what a training checkpoint records to be written whole later).
+template <Config C, class T, Device D>
+io::HfLlamaConfig hf_config_of(const Model<C, T, D>& model, std::string torch_dtype) {
+  auto hf = hf_from_config(model.config(), std::move(torch_dtype));
+  hf.bos_token_id = model.special_tokens().bos;
+  hf.eos_token_ids = model.special_tokens().eos;
+  return hf;
+}
+
 /// Saves `model` as a Hugging Face folder: config.json and model.safetensors (or shards of at most
 /// `max_shard_bytes`), which transformers' LlamaForCausalLM.from_pretrained loads. Weights in Meta's
 /// interleaved RoPE layout are permuted to HF's rotate-half layout on the way out.
@@ -186,10 +196,7 @@ void save_hf(const Model<C, T, Cpu>& model, const std::filesystem::path& dir,
   std::string dtype = std::is_same_v<T, bf16> ? "bfloat16" : std::is_same_v<T, f16> ? "float16" : "float32";
   io::ensure_directory(dir);
   io::write_safetensors_sharded(dir, entries, max_shard_bytes);
-  auto hf = hf_from_config(model.config(), dtype);
-  hf.bos_token_id = model.special_tokens().bos;
-  hf.eos_token_ids = model.special_tokens().eos;
-  io::write_hf_config(dir / "config.json", hf);
+  io::write_hf_config(dir / "config.json", hf_config_of(model, std::move(dtype)));
 }
 
 /// Saves a model on another device (a GPU) through a host copy of its weights.

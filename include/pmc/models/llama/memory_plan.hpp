@@ -22,15 +22,17 @@ enum class PlanOptimizer { none, sgd, adamw };
 /// How data-parallel training spreads its state over the ranks (the trainer's --shard; the models layer does not
 /// include dist/, so the plan has its own names): none replicates everything (plain data parallelism); optimizer
 /// (ZeRO-1) gives each rank a shard of the fp32 masters and the optimizer state; gradients (ZeRO-2) also of the
-/// fp32 gradient accumulator. Shards are per parameter tensor (as PyTorch's FSDP2): a tensor of n elements is cut
-/// in chunks of ceil(n / ranks), rank r owning [r·c, min((r+1)·c, n)); rank 0 holds the largest share.
-enum class PlanShard { none, optimizer, gradients };
+/// fp32 gradient accumulator; full (ZeRO-3) also of the weights, gathered block by block. Shards are per parameter
+/// tensor (as PyTorch's FSDP2): a tensor of n elements is cut in chunks of ceil(n / ranks), rank r owning
+/// [r·c, min((r+1)·c, n)); rank 0 holds the largest share.
+enum class PlanShard { none, optimizer, gradients, full };
 
 constexpr const char* plan_shard_name(PlanShard s) {
   switch (s) {
     case PlanShard::none: return "none";
     case PlanShard::optimizer: return "optimizer";
     case PlanShard::gradients: return "gradients";
+    case PlanShard::full: return "full";
   }
   return "?";
 }
@@ -221,10 +223,14 @@ inline std::int64_t lora_training_activation_bytes(const Config& c, const LoraCo
 }
 
 /// The trainable parameter tensors' sizes under per-tensor sharding over `ranks`: `shard` = S, the sum of
-/// ceil(n / ranks) over the tensors (rank 0's share, the largest), and `largest` = the largest tensor's n.
+/// ceil(n / ranks) over the tensors (rank 0's share, the largest), and `largest` = the largest tensor's n;
+/// `outside_blocks` and `block`: the elements the weights' all-gathers hold whole (ceil(n / ranks) · ranks per
+/// tensor) for the tensors outside the transformer blocks (embedding, final norm, head) and for one block.
 struct ShardedParameters {
   std::int64_t shard = 0;
   std::int64_t largest = 0;
+  std::int64_t outside_blocks = 0;
+  std::int64_t block = 0;
 };
 
 /// ShardedParameters of the tensors Model::parameters_to_train() holds: every parameter (named_parameters():
@@ -233,33 +239,38 @@ struct ShardedParameters {
 inline ShardedParameters sharded_trainable_parameters(const Config& c, const std::optional<LoraConfig>& lora,
                                                       std::int64_t ranks) {
   ShardedParameters s;
-  const auto add = [&](std::int64_t n, std::int64_t times) {
-    if (n <= 0) return;
-    s.shard += (n + ranks - 1) / ranks * times;
-    s.largest = std::max(s.largest, n);
-  };
   const std::int64_t L = c.n_layers, d = c.dim;
+  // a tensor of n elements, `times` of them; in_block: one in each block (times = L)
+  const auto add = [&](std::int64_t n, std::int64_t times, bool in_block) {
+    if (n <= 0) return;
+    const std::int64_t chunk = (n + ranks - 1) / ranks;
+    s.shard += chunk * times;
+    s.largest = std::max(s.largest, n);
+    if (in_block) s.block += chunk * ranks;
+    else s.outside_blocks += chunk * ranks * times;
+  };
   if (lora) {
     for (auto p : lora->targets) {
       const auto [out, in] = projection_shape(c, p);
-      add(std::int64_t{lora->rank} * in, L);
-      add(out * std::int64_t{lora->rank}, L);
+      add(std::int64_t{lora->rank} * in, L, true);
+      add(out * std::int64_t{lora->rank}, L, true);
     }
     return s;
   }
   const std::int64_t emb = std::int64_t{c.vocab_size} * d;
-  add(emb, 1);
-  add(d, 2 * L);  // the two norms of every block
+  add(emb, 1, false);
+  add(d, L, true);  // the two norms of every block
+  add(d, L, true);
   for (auto p : kAllProjections) {
     const auto [out, in] = projection_shape(c, p);
-    add(out * in, L);
+    add(out * in, L, true);
     const bool bias = (p == Projection::q || p == Projection::k || p == Projection::v)  ? c.qkv_bias
                       : p == Projection::o                                             ? c.o_bias
                                                                                        : c.mlp_bias;
-    if (bias) add(out, L);
+    if (bias) add(out, L, true);
   }
-  add(d, 1);  // the final norm
-  if (!c.tied_embeddings) add(emb, 1);
+  add(d, 1, false);  // the final norm
+  if (!c.tied_embeddings) add(emb, 1, false);
   return s;
 }
 
@@ -280,7 +291,14 @@ inline ShardedParameters sharded_trainable_parameters(const Config& c, const std
 ///   gradients (ZeRO-2): as optimizer, but the fp32 accumulator is the shard's: bf16 keeps the model's gradients
 ///     N·2 and fp32 shard gradients S·4 (each micro-batch reduce-scattered into them, one tensor at a time);
 ///     fp32 the model's gradients N·4 and shard gradients S·4 (reduce-scattered once a step); communication: the
-///     larger of the reduce-scatter's buffers (ranks·c·4 in + c·4 out) and the all-gather's.
+///     larger of the reduce-scatter's buffers (ranks·c·4 in + c·4 out) and the all-gather's;
+///   full (ZeRO-3, needs recompute; not with LoRA): the weights are the shard's too (fp32: S·4 weights; bf16: the
+///     S·4 masters, from which the bf16 weights are gathered), plus whole, in the compute dtype, the tensors
+///     outside the blocks for a micro-batch and two blocks at a time (the one computing and the next one's
+///     all-gather in flight; as gathered: ceil(n / ranks)·ranks each); gradients: fp32 shard gradients S·4 and,
+///     whole in the compute dtype, those outside the blocks and of two blocks (one computing, one being
+///     reduce-scattered);
+///     communication: the reduce-scatter's buffers (ranks·c·4 in + c·4 out), one tensor at a time.
 /// With LoRA the adapters are what is sharded; the frozen base is replicated.
 inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
   PMC_CHECK(o.batch > 0 && o.seq > 0, "plan: batch and seq must be positive");
@@ -288,6 +306,10 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
             ", not ", o.ranks);
   PMC_CHECK(o.shard == PlanShard::none || o.training, "plan: sharding (", plan_shard_name(o.shard),
             ") spreads training state over the ranks; inference has none to shard");
+  PMC_CHECK(o.shard != PlanShard::full || o.recompute, "plan: sharding the weights (full) needs activation ",
+            "recompute (--recompute full), as training does");
+  PMC_CHECK(o.shard != PlanShard::full || !o.lora, "plan: sharding the weights (full) is not built for LoRA; ",
+            "shard the adapters' gradients (gradients)");
   PMC_CHECK(o.seq <= c.max_seq_len, "plan: seq ", o.seq, " exceeds the config's max_seq_len ", c.max_seq_len);
   PMC_CHECK(o.base_quant == BaseQuant::none || (o.lora && o.training), "plan: a quantized base (",
             base_quant_name(o.base_quant), ") is LoRA's frozen base: give a LoRA config for training");
@@ -313,6 +335,13 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     const std::int64_t all_gather = chunk * elt + o.ranks * chunk * elt;
     if (o.shard == PlanShard::optimizer) {
       q.communication_bytes = all_gather;  // the gradients as unsharded: the model's, and bf16's fp32 accumulator
+      return;
+    }
+    if (o.shard == PlanShard::full) {
+      const std::int64_t gathered = sh.outside_blocks + 2 * sh.block;  // overlapped: two blocks at once
+      q.weight_bytes = gathered * elt + (o.dtype == PlanDtype::bf16 ? 0 : s * 4);
+      q.gradient_bytes = gathered * elt + s * 4;
+      q.communication_bytes = o.ranks * chunk * 4 + chunk * 4;
       return;
     }
     q.gradient_bytes = n * elt + s * 4;  // the model's gradients and the shard's fp32 gradients
