@@ -288,7 +288,7 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
   set(mpi_train_args --config demo --tokenizer ${pipeline_out}/tokenizer.model --corpus ${pipeline_out}/data/corpus.txt
       --seq-len 64 --batch 4 --grad-accum 2 --steps 4 --save-every 2 --lr 1e-3 --seed 3)
   add_test(NAME cli/pretrain_mpi_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${mpi_out}_2 ${mpi_out}_1 ${mpi_out}_shard
-           ${mpi_out}_shard_converted ${mpi_out}_shard_full)
+           ${mpi_out}_shard_converted ${mpi_out}_shard_full ${mpi_out}_shard_optimizer)
   set_tests_properties(cli/pretrain_mpi_setup PROPERTIES FIXTURES_SETUP cli_mpi LABELS "cpu;cli;mpi")
   add_test(NAME cli/pretrain_mpi_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:pmc_cli>
            pretrain ${mpi_train_args} --out ${mpi_out}_2)
@@ -348,16 +348,24 @@ if(PMC_HAS_MPI AND MPIEXEC_EXECUTABLE)
       LABELS "cpu;cli;mpi" RESOURCE_LOCK cpu_cores TIMEOUT 600
       PASS_REGULAR_EXPRESSION "resumed on 3 ranks from step_[0-9]+: 12 steps within 1e-6 of one process")
   endforeach()
-  # ZeRO-3 (the weights sharded too, with activation recompute) over 2 processes: the curve of one process
-  add_test(NAME cli/pretrain_mpi_shard_full_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2
-           $<TARGET_FILE:pmc_cli> pretrain ${mpi_train_args} --shard full --recompute --out ${mpi_out}_shard_full)
-  set_tests_properties(cli/pretrain_mpi_shard_full_2_ranks PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_mpi_done"
-    FIXTURES_SETUP cli_mpi_shard_full_done LABELS "cpu;cli;mpi" ENVIRONMENT "${mpi_env}" RESOURCE_LOCK cpu_cores
-    PASS_REGULAR_EXPRESSION "data parallel over 2 mpi ranks.*sharding full")
-  add_test(NAME cli/pretrain_mpi_shard_full_same_losses COMMAND ${CMAKE_COMMAND} -DA=${mpi_out}_shard_full/metrics.jsonl
-           -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
-  set_tests_properties(cli/pretrain_mpi_shard_full_same_losses PROPERTIES FIXTURES_REQUIRED cli_mpi_shard_full_done
-    LABELS "cpu;cli;mpi")
+  # ZeRO-1, and ZeRO-3 (the weights sharded too, with activation recompute), over 2 processes: the curve of one
+  # process
+  foreach(level optimizer full)
+    set(extra)
+    if(level STREQUAL "full")
+      set(extra --recompute)
+    endif()
+    add_test(NAME cli/pretrain_mpi_shard_${level}_2_ranks COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2
+             $<TARGET_FILE:pmc_cli> pretrain ${mpi_train_args} --shard ${level} ${extra} --out ${mpi_out}_shard_${level})
+    set_tests_properties(cli/pretrain_mpi_shard_${level}_2_ranks PROPERTIES
+      FIXTURES_REQUIRED "cli_pipeline_done;cli_mpi_done" FIXTURES_SETUP cli_mpi_shard_${level}_done LABELS "cpu;cli;mpi"
+      ENVIRONMENT "${mpi_env}" RESOURCE_LOCK cpu_cores PASS_REGULAR_EXPRESSION "data parallel over 2 mpi ranks.*sharding ${level}")
+    add_test(NAME cli/pretrain_mpi_shard_${level}_same_losses COMMAND ${CMAKE_COMMAND}
+             -DA=${mpi_out}_shard_${level}/metrics.jsonl -DB=${mpi_out}_1/metrics.jsonl -DTOL=1e-6
+             -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
+    set_tests_properties(cli/pretrain_mpi_shard_${level}_same_losses PROPERTIES
+      FIXTURES_REQUIRED cli_mpi_shard_${level}_done LABELS "cpu;cli;mpi")
+  endforeach()
 endif()
 # Bad input (docs/reliability.md, "Bad inputs"): each is refused naming the flag, or the file (and line or key) and
 # the problem, as a pmc::Error ("pmc: error: ..."); none reaches the user as a raw library exception ("pmc:

@@ -183,9 +183,21 @@ TEST_CASE("shard plan: hand-computed per-rank bytes of a small model at 2 and 3 
     o.ranks = 2;
     o.shard = PlanShard::full;
     CHECK_THROWS_WITH_AS(llama::plan_memory(C, o), doctest::Contains("needs activation recompute"), Error);
+    // LoRA: the adapters sharded and gathered (two blocks' at once), the frozen base whole
     o.recompute = true;
-    o.lora = llama::LoraConfig{};
-    CHECK_THROWS_WITH_AS(llama::plan_memory(C, o), doctest::Contains("not built for LoRA"), Error);
+    o.dtype = PlanDtype::bf16;
+    llama::LoraConfig lora;
+    lora.rank = 4;
+    lora.targets = llama::parse_lora_targets("q,v");
+    o.lora = lora;
+    const auto lf = llama::plan_memory(C, o);
+    o.shard = PlanShard::none;
+    o.ranks = 1;
+    const auto ln = llama::plan_memory(C, o);
+    // per block q's A 128 and B 128, v's A 128 and B 64 (448, all even); 896 adapters, S = 448
+    CHECK(lf.weight_bytes == ln.weight_bytes - 896 * 2 + 2 * 448 * 2);
+    CHECK(lf.master_bytes == 448 * 4);
+    CHECK(lf.gradient_bytes == 2 * 448 * 2 + 448 * 4);
   }
   SUBCASE("one rank shards nothing, as the trainer runs it: the unsharded plan") {
     for (const auto shard : {PlanShard::optimizer, PlanShard::gradients})

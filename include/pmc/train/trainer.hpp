@@ -69,7 +69,8 @@ struct TrainOptions {
   // and every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and the model.
   dist::Communicator* comm = nullptr;
   // With several ranks: what they shard (sharding.hpp): nothing, the optimizer state and fp32 masters (ZeRO-1),
-  // also the gradients (ZeRO-2), or also the weights (ZeRO-3: needs `recompute`; not with LoRA). Sharded runs
+  // also the gradients (ZeRO-2), or also the weights (ZeRO-3: needs `recompute`; with LoRA, the adapters' weights:
+  // the frozen base stays whole). Sharded runs
   // write one file pair per rank in each checkpoint.
   ShardLevel shard = ShardLevel::none;
   // Sharding the weights: run the collectives on a background thread, overlapping the computation (the next
@@ -556,14 +557,14 @@ class Trainer {
     if (o.shard == ShardLevel::full) {
       PMC_CHECK(o.recompute, "train: sharding the weights (--shard full) needs activation recompute (--recompute): ",
                 "a block's weights are gathered again for its backward instead of being kept");
-      PMC_CHECK(!model.lora(), "train: sharding the weights (--shard full) is not built for LoRA, whose frozen ",
-                "base stays whole; use --shard gradients (the adapters are what trains)");
       std::map<const void*, int> block_of;  // each block parameter's Var state
       for (int l = 0; l < model.config().n_layers; ++l) {
         const auto& b = model.blocks()[static_cast<std::size_t>(l)];
         for (const autograd::Var<T, D>* v : {&b.attn_norm, &b.wq, &b.wk, &b.wv, &b.wo, &b.ffn_norm, &b.w_gate, &b.w_up,
                                    &b.w_down, &b.bq, &b.bk, &b.bv, &b.bo, &b.b_gate, &b.b_up, &b.b_down})
           if (v->defined()) block_of[v->state().get()] = l;
+        for (const auto& adapter : b.lora)  // LoRA: the adapters are what trains, and what is sharded
+          if (adapter.defined()) block_of[adapter.a.state().get()] = l, block_of[adapter.b.state().get()] = l;
       }
       for (const auto& p : model.parameters_to_train()) {
         vars.push_back(p.var);

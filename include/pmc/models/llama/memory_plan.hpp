@@ -292,7 +292,7 @@ inline ShardedParameters sharded_trainable_parameters(const Config& c, const std
 ///     N·2 and fp32 shard gradients S·4 (each micro-batch reduce-scattered into them, one tensor at a time);
 ///     fp32 the model's gradients N·4 and shard gradients S·4 (reduce-scattered once a step); communication: the
 ///     larger of the reduce-scatter's buffers (ranks·c·4 in + c·4 out) and the all-gather's;
-///   full (ZeRO-3, needs recompute; not with LoRA): the weights are the shard's too (fp32: S·4 weights; bf16: the
+///   full (ZeRO-3, needs recompute; with LoRA the adapters', the frozen base whole): the weights are the shard's too (fp32: S·4 weights; bf16: the
 ///     S·4 masters, from which the bf16 weights are gathered), plus whole, in the compute dtype, the tensors
 ///     outside the blocks for a micro-batch and two blocks at a time (the one computing and the next one's
 ///     all-gather in flight; as gathered: ceil(n / ranks)·ranks each); gradients: fp32 shard gradients S·4 and,
@@ -308,8 +308,6 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
             ") spreads training state over the ranks; inference has none to shard");
   PMC_CHECK(o.shard != PlanShard::full || o.recompute, "plan: sharding the weights (full) needs activation ",
             "recompute (--recompute full), as training does");
-  PMC_CHECK(o.shard != PlanShard::full || !o.lora, "plan: sharding the weights (full) is not built for LoRA; ",
-            "shard the adapters' gradients (gradients)");
   PMC_CHECK(o.seq <= c.max_seq_len, "plan: seq ", o.seq, " exceeds the config's max_seq_len ", c.max_seq_len);
   PMC_CHECK(o.base_quant == BaseQuant::none || (o.lora && o.training), "plan: a quantized base (",
             base_quant_name(o.base_quant), ") is LoRA's frozen base: give a LoRA config for training");
@@ -339,7 +337,8 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     }
     if (o.shard == PlanShard::full) {
       const std::int64_t gathered = sh.outside_blocks + 2 * sh.block;  // overlapped: two blocks at once
-      q.weight_bytes = gathered * elt + (o.dtype == PlanDtype::bf16 ? 0 : s * 4);
+      const std::int64_t frozen = q.weight_bytes - n * elt;             // LoRA's base, whole; else 0
+      q.weight_bytes = frozen + gathered * elt + (o.dtype == PlanDtype::bf16 ? 0 : s * 4);
       q.gradient_bytes = gathered * elt + s * 4;
       q.communication_bytes = o.ranks * chunk * 4 + chunk * 4;
       return;
