@@ -179,15 +179,9 @@ class ZeroShards final : public llama::BlockHooks {
   void reduce_micro_batch(double weight) {
     static_assert(kMixed, "reduce_micro_batch: fp32 runs reduce once per step (reduce_gradients)");
     PMC_CHECK(level_ == ShardLevel::gradients, "ZeroShards::reduce_micro_batch: only at the gradients level");
-    const auto w = static_cast<float>(weight);
     Tensor<float, D> send(Shape{most_chunk_ * ranks_}), received(Shape{most_chunk_});
-    for (std::size_t i = 0; i < model_.size(); ++i) {
-      const std::int64_t n = model_[i].grad.numel(), c = ranges_[i].chunk;
-      ops::ParamOps<D>::fill(send.data(), c * ranks_, 0.0f);
-      ops::ParamOps<D>::axpy(model_[i].grad.data(), send.data(), n, w);  // send = w · fp32(g), zero-padded
-      dist::reduce_scatter_sum(comm_, send.slice(0, 0, c * ranks_), received.slice(0, 0, c));
-      ops::ParamOps<D>::axpy(received.data(), shard_grads_[i].data(), c, 1.0f);
-    }
+    for (std::size_t i = 0; i < model_.size(); ++i)
+      reduce_into_shard(i, model_[i].grad, static_cast<float>(weight), send, received);
   }
 
   // ---- the full level (ZeRO-3) ------------------------------------------------------------------------------
@@ -298,22 +292,38 @@ class ZeroShards final : public llama::BlockHooks {
   void gather_weights() {
     if (level_ == ShardLevel::full) return;  // gathered block by block when used
     Tensor<T, D> send(Shape{most_chunk_}), received(Shape{most_chunk_ * ranks_});
-    std::size_t j = 0;
     for (std::size_t i = 0; i < model_.size(); ++i) {
       const dist::ShardRange r = ranges_[i];
       const std::int64_t n = model_[i].value.numel();
-      ops::ParamOps<D>::fill(send.data() + r.size(), r.chunk - r.size(), T(0));
-      if (r.size() > 0) {
-        const auto& piece = pieces_[j++];
-        if constexpr (kMixed) ops::ParamOps<D>::convert(piece.value.data(), send.data(), r.size());  // RNE
-        else pmc::copy(piece.value, send.slice(0, 0, r.size()));
-      }
+      write_own_chunk(i, send.slice(0, 0, r.chunk));
       dist::all_gather(comm_, send.slice(0, 0, r.chunk), received.slice(0, 0, r.chunk * ranks_));
       pmc::copy(received.slice(0, 0, n), model_[i].value.reshape(Shape{n}));
     }
   }
 
  private:
+  /// dst (the chunk's c elements) = this rank's updated chunk of parameter i, rounded to T (RNE in mixed
+  /// precision), zero-padded: what it sends to an all-gather of the weights.
+  void write_own_chunk(std::size_t i, const Tensor<T, D>& dst) {
+    const dist::ShardRange r = ranges_[i];
+    ops::ParamOps<D>::fill(dst.data() + r.size(), r.chunk - r.size(), T(0));
+    if (const std::int64_t j = piece_index_[i]; j >= 0) {
+      const auto& piece = pieces_[static_cast<std::size_t>(j)];
+      if constexpr (kMixed) ops::ParamOps<D>::convert(piece.value.data(), dst.data(), r.size());
+      else pmc::copy(piece.value, dst.slice(0, 0, r.size()));
+    }
+  }
+  /// Parameter i's shard gradient += Σ over the ranks of w · their `grad` (widened to master_t; undefined: zeros),
+  /// this rank's chunk of it; send and received: buffers of at least R·c and c elements.
+  void reduce_into_shard(std::size_t i, const Tensor<T, D>& grad, master_t w, const Tensor<master_t, D>& send,
+                         const Tensor<master_t, D>& received) {
+    const std::int64_t n = model_[i].value.numel(), c = ranges_[i].chunk;
+    ops::ParamOps<D>::fill(send.data(), c * ranks_, master_t(0));
+    if (grad.defined()) ops::ParamOps<D>::axpy(grad.data(), send.data(), n, w);  // w · g, zero-padded
+    dist::reduce_scatter_sum(comm_, send.slice(0, 0, c * ranks_), received.slice(0, 0, c));
+    ops::ParamOps<D>::axpy(received.data(), shard_grads_[i].data(), c, master_t(1));
+  }
+
   /// Runs a collective now, or queues it on the background thread (after those queued before).
   void in_order(std::function<void()> collective) {
     if (worker_) worker_->submit(std::move(collective));
@@ -336,16 +346,10 @@ class ZeroShards final : public llama::BlockHooks {
   /// this rank's block of it sent in place.
   void gather_members(std::size_t u) {
     for (std::size_t i : members_[u]) {
-      const dist::ShardRange r = ranges_[i];
-      const std::int64_t c = r.chunk;
+      const std::int64_t c = ranges_[i].chunk;
       auto whole = Tensor<T, D>::empty(Shape{c * ranks_});
       auto mine = whole.slice(0, rank_ * c, (rank_ + 1) * c);
-      ops::ParamOps<D>::fill(mine.data() + r.size(), c - r.size(), T(0));
-      if (const std::int64_t j = piece_index_[i]; j >= 0) {
-        const auto& piece = pieces_[static_cast<std::size_t>(j)];
-        if constexpr (kMixed) ops::ParamOps<D>::convert(piece.value.data(), mine.data(), r.size());  // RNE
-        else pmc::copy(piece.value, mine.slice(0, 0, r.size()));
-      }
+      write_own_chunk(i, mine);
       dist::all_gather(comm_, mine, whole);
       vars_[i].set_value(whole.slice(0, 0, model_[i].value.numel()).reshape(model_[i].value.shape()));
     }
@@ -359,13 +363,9 @@ class ZeroShards final : public llama::BlockHooks {
   void reduce_members(std::size_t u) {
     const auto w = static_cast<master_t>(weight_);
     for (std::size_t i : members_[u]) {
-      const std::int64_t n = model_[i].value.numel(), c = ranges_[i].chunk;
-      auto send = Tensor<master_t, D>::empty(Shape{c * ranks_});
-      auto received = Tensor<master_t, D>::empty(Shape{c});
-      ops::ParamOps<D>::fill(send.data(), c * ranks_, master_t(0));
-      if (const auto& g = vars_[i].grad(); g.defined()) ops::ParamOps<D>::axpy(g.data(), send.data(), n, w);
-      dist::reduce_scatter_sum(comm_, send, received);
-      ops::ParamOps<D>::axpy(received.data(), shard_grads_[i].data(), c, master_t(1));
+      const std::int64_t c = ranges_[i].chunk;
+      reduce_into_shard(i, vars_[i].grad(), w, Tensor<master_t, D>::empty(Shape{c * ranks_}),
+                        Tensor<master_t, D>::empty(Shape{c}));
       vars_[i].reset_grad();
     }
     release_members(u);
