@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,11 @@ struct EvalArgs {
   std::string model, adapter, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
   std::string instruction, out, split = "test", device = "cpu", precision = "fp32", prompt_format = "pmc_llama";
   std::string weights;  // --weights: "" (as --precision), fp32, bf16, q8_0, q4_0
-  std::vector<std::string> data;
+  std::vector<std::string> data, fewshot_data;
   std::size_t limit = 0, first = 0;
   std::uint64_t sample_seed = 0;
+  int num_fewshot = 0;                                                   // --prompt-format lm_eval: k-shot
+  std::uint64_t fewshot_seed = pmc::eval::kLmEvalDefaultFewshotSeed;  // the harness's fewshot_random_seed
   int max_new_tokens = 32, option_batch = 8;
   bool no_bos = false, no_items = false;
 };
@@ -82,7 +85,10 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
                    {"precision", a.precision},
                    {"weights", a.weights.empty() ? a.precision : a.weights},
                    {"limit", a.first ? nlohmann::ordered_json(a.first) : nlohmann::ordered_json(nullptr)},
+                   {"num_fewshot", a.num_fewshot},
+                   {"fewshot_seed", a.fewshot_seed},
                    {"data", a.data},
+                   {"fewshot_data", a.fewshot_data},
                    {"subset", subset.describe()}};
     j["skipped"] = report.skipped;
     pmc::io::write_file_atomic(a.out, j.dump(1) + "\n");
@@ -104,6 +110,45 @@ int report_eval(const EvalArgs& a, pmc::eval::EvalReport report, const pmc::eval
     std::fprintf(stderr, "pmc eval: wrote %s\n", a.out.c_str());
   }
   return 0;
+}
+
+/// --num-fewshot: each item's k examples, drawn as the harness draws them, before any subset is taken (the
+/// default sampler's draws for item i follow those of items 0..i-1 of the whole task).
+void add_fewshot(const EvalArgs& a, pmc::eval::Benchmark bench, pmc::eval::LoadResult& data,
+                 const std::vector<std::filesystem::path>& files, pmc::eval::PubmedqaSplit split) {
+  namespace ev = pmc::eval;
+  namespace fs = std::filesystem;
+  std::vector<fs::path> shot_files(a.fewshot_data.begin(), a.fewshot_data.end());
+  bool same = shot_files.size() == files.size();
+  for (std::size_t i = 0; same && i < files.size(); ++i) {
+    std::error_code ec;
+    same = fs::equivalent(files[i], shot_files[i], ec) && !ec;
+  }
+  // PubMedQA's test split is a list of PMIDs of ori_pqal.json: the same file gives its other items (below)
+  const bool same_split = same && !(bench == ev::Benchmark::pubmedqa && split == ev::PubmedqaSplit::test);
+  std::vector<ev::McqItem> pool;
+  std::string what;
+  if (same_split) {
+    pool = data.items;
+    what = "the test split itself (each item left out of its own examples)";
+  } else if (bench == ev::Benchmark::pubmedqa) {
+    // every PQA-L item of the file(s) but the evaluated PMIDs: ori_pqal.json gives the 500 train/dev items
+    auto loaded = ev::load_benchmark(bench, shot_files, ev::PubmedqaSplit::all);
+    std::set<std::string> evaluated;
+    for (const auto& it : data.items) evaluated.insert(it.id);
+    for (auto& it : loaded.items)
+      if (!evaluated.contains(it.id)) pool.push_back(std::move(it));
+    what = std::to_string(pool.size()) + " items of --fewshot-data outside the evaluated PMIDs";
+  } else {
+    auto loaded = ev::load_benchmark(bench, shot_files, split);
+    for (const auto& s : loaded.skipped) std::fprintf(stderr, "pmc eval: few-shot data: skipped %s\n", s.c_str());
+    pool = std::move(loaded.items);
+    what = std::to_string(pool.size()) + " items of --fewshot-data";
+  }
+  ev::add_lm_eval_fewshot(bench, data.items, pool, a.num_fewshot, a.fewshot_seed, same_split);
+  std::fprintf(stderr, "pmc eval: %d-shot (sampler %s, seed %llu) from %s\n", a.num_fewshot,
+               std::string(ev::lm_eval_fewshot_sampler(bench)).c_str(), static_cast<unsigned long long>(a.fewshot_seed),
+               what.c_str());
 }
 
 const pmc::cli::Command eval_command{
@@ -142,6 +187,20 @@ const pmc::cli::Command eval_command{
                      "pmc_llama (PMC-LLaMA's prompt, default) or lm_eval (lm-evaluation-harness's task prompts, "
                      "choices, acc and acc_norm; likelihood only)")
           ->check(CLI::IsMember({"pmc_llama", "lm_eval"}));
+      app.add_option("--num-fewshot", a->num_fewshot,
+                     "lm_eval: solved examples before each item, as the harness's --num_fewshot (MMLU: the first K "
+                     "of --fewshot-data per subject; the others: Python's random.sample with --fewshot-seed)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+      app.add_option("--fewshot-seed", a->fewshot_seed,
+                     "lm_eval: the seed of the few-shot draws (the harness's --fewshot_random_seed)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+      app.add_option("--fewshot-data", a->fewshot_data,
+                     "lm_eval with --num-fewshot: files in --data's format to draw examples from (the harness's "
+                     "train split; MMLU: dev CSVs; PubMedQA: an ori_pqal.json, without the evaluated PMIDs); the "
+                     "same files as --data draw from the test split without the item itself")
+          ->check(CLI::ExistingFile);
       app.add_option("--sample-seed", a->sample_seed, "the seed of --limit's sample")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
@@ -165,10 +224,22 @@ const pmc::cli::Command eval_command{
         PMC_CHECK(a->prompt_format != "lm_eval" || bench != ev::Benchmark::mcq,
                   "--prompt-format lm_eval: the harness has no task for a generic mcq file (use medqa, medmcqa, "
                   "pubmedqa or mmlu)");
+        PMC_CHECK(a->prompt_format == "lm_eval" || (a->num_fewshot == 0 && a->fewshot_data.empty()),
+                  "--num-fewshot and --fewshot-data apply to --prompt-format lm_eval");
+        PMC_CHECK(a->num_fewshot == 0 || !a->fewshot_data.empty(),
+                  "--num-fewshot ", a->num_fewshot, " needs --fewshot-data: the harness draws ", bench == ev::Benchmark::mmlu
+                      ? "MMLU's examples from its dev split (e.g. <subject>_dev.csv)"
+                      : "this task's examples from its training split",
+                  ", which the benchmark files do not hold; pass a file in --data's format (the same files as --data "
+                  "draw from the test split, without the item itself, as the harness does when fewshot_split is the "
+                  "test split)");
+        PMC_CHECK(a->num_fewshot > 0 || a->fewshot_data.empty(), "--fewshot-data is given but --num-fewshot is 0");
         std::vector<std::filesystem::path> files(a->data.begin(), a->data.end());
-        auto data = ev::load_benchmark(bench, files, a->split == "all" ? ev::PubmedqaSplit::all : ev::PubmedqaSplit::test);
+        const auto pubmedqa_split = a->split == "all" ? ev::PubmedqaSplit::all : ev::PubmedqaSplit::test;
+        auto data = ev::load_benchmark(bench, files, pubmedqa_split);
         std::fprintf(stderr, "pmc eval: %s: %zu items loaded, %zu skipped\n", a->benchmark.c_str(), data.items.size(),
                      data.skipped.size());
+        if (a->num_fewshot > 0) add_fewshot(*a, bench, data, files, pubmedqa_split);
         if (a->first > 0) ev::keep_first_per_subject(data, a->first, bench == ev::Benchmark::mmlu);
         const auto subset = ev::keep_stratified_sample(data, a->limit, a->sample_seed);
         if (subset.taken < subset.total) std::fprintf(stderr, "pmc eval: %s\n", subset.describe().c_str());
@@ -182,6 +253,8 @@ const pmc::cli::Command eval_command{
         opt.max_new_tokens = a->max_new_tokens;
         opt.bos = !a->no_bos;
         opt.format = ev::parse_prompt_format(a->prompt_format);
+        opt.num_fewshot = a->num_fewshot;
+        opt.fewshot_seed = a->fewshot_seed;
         Progress progress("pmc eval " + a->benchmark);
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);

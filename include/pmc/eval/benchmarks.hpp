@@ -33,6 +33,10 @@ struct McqItem {
   int answer = -1;
   std::string subject;
   std::vector<std::string> passages;  // PubMedQA's CONTEXTS as listed (`context` joins them with spaces)
+  /// --prompt-format lm_eval with k shots: the harness's few-shot block (k solved examples, each followed
+  /// by the fewshot_delimiter) that goes between the task's description and this item (lm_eval.hpp,
+  /// add_lm_eval_fewshot); empty for zero-shot.
+  std::string lm_eval_fewshot;
 };
 
 struct LoadResult {

@@ -19,6 +19,18 @@
 //   mmlu_<s> (mmlu/default/_default_template_yaml): description "The following are multiple choice questions
 //       (with answers) about {s with _ as spaces}.\n\n" + "{q.strip()}\nA. {a}\nB. {b}\nC. {c}\nD. {d}\nAnswer:"
 // with choices A..D (yes/no/maybe for pubmedqa) and the gold index (MedMCQA's cop 1..4 is the dataset's 0..3).
+//
+// k-shot (ConfigurableTask.fewshot_context with num_fewshot = k, build_qa_turn, api/samplers.py):
+//   context = description + sum over the k examples of (doc_to_text(ex) + target_delimiter + the example's
+//             gold choice + fewshot_delimiter "\n\n") + doc_to_text(doc)
+//   examples: MMLU's fewshot_config sampler first_n takes the first k docs of its few-shot split (dev);
+//             the other tasks' default ContextSampler draws rnd.sample(fewshot_docs, k) per doc, with one
+//             random.Random(fewshot_random_seed) per task (simple_evaluate's set_fewshot_seed, default
+//             1234) shared by the task's docs in order, so doc i's examples depend on the i draws before it.
+//             Their few-shot docs are the training split (no fewshot_split: Task.fewshot_docs takes train).
+//             When the few-shot split is the test split, the sampler gets eval_doc: default samples k + 1
+//             and drops the doc itself ([x for x in sample if x != doc][:k]); first_n drops it, then takes
+//             the first k.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +40,7 @@
 
 #include <pmc/core/error.hpp>
 #include <pmc/eval/benchmarks.hpp>
+#include <pmc/eval/python_random.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
 
 namespace pmc::eval {
@@ -54,6 +67,9 @@ struct LmEvalDoc {
 };
 
 inline constexpr std::string_view kLmEvalTargetDelimiter = " ";
+inline constexpr std::string_view kLmEvalFewshotDelimiter = "\n\n";
+/// simple_evaluate's fewshot_random_seed default (lm_eval/defaults.py DEFAULT_OTHER_SEED).
+inline constexpr std::uint64_t kLmEvalDefaultFewshotSeed = 1234;
 
 namespace detail {
 
@@ -192,8 +208,110 @@ inline LmEvalDoc lm_eval_doc(Benchmark b, const McqItem& item) {
     }
     case Benchmark::mcq: break;
   }
-  d.context = d.description + t;
+  d.context = d.description + item.lm_eval_fewshot + t;
   return d;
+}
+
+/// The harness's few-shot sampler of the task: MMLU's fewshot_config says first_n; the others use the
+/// default ContextSampler (seeded random.sample).
+inline std::string_view lm_eval_fewshot_sampler(Benchmark b) { return b == Benchmark::mmlu ? "first_n" : "default"; }
+
+/// Where the harness takes the task's few-shot examples from: MMLU's fewshot_split (dev); the others have
+/// none, so Task.fewshot_docs takes the training split (train).
+inline std::string_view lm_eval_fewshot_split(Benchmark b) { return b == Benchmark::mmlu ? "dev" : "train"; }
+
+/// One solved example as build_qa_turn renders it: doc_to_text + target_delimiter + the gold choice +
+/// fewshot_delimiter (pubmedqa's doc_to_target is the decision string itself, the others' an index into
+/// doc_to_choice: the same text).
+inline std::string lm_eval_fewshot_example(Benchmark b, const McqItem& item) {
+  McqItem bare = item;
+  bare.lm_eval_fewshot.clear();
+  const LmEvalDoc d = lm_eval_doc(b, bare);
+  PMC_CHECK(d.gold >= 0 && static_cast<std::size_t>(d.gold) < d.choices.size(), d.task, ": few-shot item ", item.id,
+            " has no gold choice");
+  std::string s = d.context.substr(d.description.size());
+  s += kLmEvalTargetDelimiter;
+  s += d.choices[static_cast<std::size_t>(d.gold)];
+  s += kLmEvalFewshotDelimiter;
+  return s;
+}
+
+/// k-shot examples as the harness picks them: for every item of `items`, the indices into `pool` of its k
+/// examples, in context order. `items` must be the task docs in the harness's order (the whole evaluated
+/// split in file order, before any subset: with the default sampler, doc i's examples come from the
+/// generator's state after the draws of docs 0..i-1). Per task (MMLU: per subject, its pool the pool's
+/// items of that subject) a fresh PythonRandom(seed), shared by the task's items in order:
+///   first_n (MMLU):  the first k of the pool (without the item itself when `same_split`);
+///   default:         indices rnd.sample(len(pool), k) — or, when `same_split` (the few-shot docs are the
+///                    test docs: the harness's fewshot_split == test_split), rnd.sample(len(pool), k + 1)
+///                    without the item itself (matched by id and question), the first k of them.
+inline std::vector<std::vector<std::size_t>> lm_eval_fewshot_indices(Benchmark b, const std::vector<McqItem>& items,
+                                                                     const std::vector<McqItem>& pool, int k,
+                                                                     std::uint64_t seed, bool same_split) {
+  PMC_CHECK(k >= 0, "--num-fewshot must be non-negative, got ", k);
+  std::vector<std::vector<std::size_t>> out(items.size());
+  if (k == 0) return out;
+  const auto n = static_cast<std::size_t>(k);
+  const bool first_n = b == Benchmark::mmlu;
+  std::vector<std::string> task_of_pool;
+  for (const auto& p : pool) task_of_pool.push_back(lm_eval_task_name(b, p));
+  struct TaskState {
+    std::vector<std::size_t> pool;  // indices into `pool`
+    PythonRandom rnd;
+  };
+  std::vector<std::pair<std::string, TaskState>> tasks;  // in order of first appearance
+  auto state_of = [&](const std::string& task) -> TaskState& {
+    for (auto& [name, st] : tasks)
+      if (name == task) return st;
+    TaskState st{.pool = {}, .rnd = PythonRandom(seed)};
+    for (std::size_t i = 0; i < pool.size(); ++i)
+      if (task_of_pool[i] == task) st.pool.push_back(i);
+    PMC_CHECK(!st.pool.empty(), task, ": no few-shot items", b == Benchmark::mmlu ? " of this subject" : "",
+              " (--fewshot-data)");
+    return tasks.emplace_back(task, std::move(st)).second;
+  };
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const McqItem& item = items[i];
+    const std::string task = lm_eval_task_name(b, item);
+    TaskState& st = state_of(task);
+    auto is_self = [&](std::size_t p) {
+      return same_split && pool[p].id == item.id && pool[p].question == item.question;
+    };
+    auto& chosen = out[i];
+    if (first_n) {
+      for (std::size_t p : st.pool)
+        if (chosen.size() < n && !is_self(p)) chosen.push_back(p);
+      PMC_CHECK(chosen.size() == n, task, ": ", n, " few-shot examples requested, but the few-shot split has only ",
+                chosen.size(), same_split ? " besides the item" : "");
+    } else {
+      const std::size_t draw = same_split ? n + 1 : n;
+      PMC_CHECK(draw <= st.pool.size(), task, ": ", n, " few-shot examples requested",
+                same_split ? " (drawn as k + 1 from the test split)" : "", ", but the few-shot split has only ",
+                st.pool.size(), " items (Python's random.sample refuses)");
+      for (std::size_t j : st.rnd.sample(st.pool.size(), draw))
+        if (chosen.size() < n && !is_self(st.pool[j])) chosen.push_back(st.pool[j]);
+      PMC_CHECK(chosen.size() == n, task, ": few-shot sampling gave ", chosen.size(), " examples, not ", n);
+    }
+  }
+  return out;
+}
+
+/// k-shot as the harness builds it: sets `lm_eval_fewshot` of every item to its k examples
+/// (lm_eval_fewshot_indices, each rendered by lm_eval_fewshot_example). The pool is read before any item
+/// is changed, so `pool` may be a copy of `items`.
+inline void add_lm_eval_fewshot(Benchmark b, std::vector<McqItem>& items, const std::vector<McqItem>& pool, int k,
+                                std::uint64_t seed, bool same_split) {
+  const auto chosen = lm_eval_fewshot_indices(b, items, pool, k, seed, same_split);
+  std::vector<std::string> examples(pool.size());
+  std::vector<bool> made(pool.size(), false);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    std::string block;
+    for (std::size_t p : chosen[i]) {
+      if (!made[p]) examples[p] = lm_eval_fewshot_example(b, pool[p]), made[p] = true;
+      block += examples[p];
+    }
+    items[i].lm_eval_fewshot = std::move(block);
+  }
 }
 
 /// (context tokens, continuation tokens) as the harness's HFLM._encode_pair makes them.

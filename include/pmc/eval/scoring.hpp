@@ -231,6 +231,10 @@ struct EvalOptions {
   /// pmc_llama: PMC-LLaMA's prompt (above); lm_eval: the harness's task formats, continuations and metrics
   /// (lm_eval.hpp; likelihood only; `instruction`, `choice` and `continuation` do not apply).
   PromptFormat format = PromptFormat::pmc_llama;
+  /// lm_eval format, recorded in the report: the shots each item carries (McqItem::lm_eval_fewshot, made by
+  /// add_lm_eval_fewshot) and the seed they were drawn with.
+  int num_fewshot = 0;
+  std::uint64_t fewshot_seed = kLmEvalDefaultFewshotSeed;
   /// Called after each item with (items done, total).
   std::function<void(std::size_t, std::size_t)> on_item{};
 };
@@ -263,6 +267,8 @@ struct EvalReport {
   std::vector<ItemResult> items;
   std::int64_t context = 0;  // the model's context in tokens (prompts longer than it lose their middle)
   double seconds = 0;
+  int num_fewshot = 0;  // lm_eval format: shots per item, and their seed
+  std::uint64_t fewshot_seed = kLmEvalDefaultFewshotSeed;
 };
 
 namespace detail {
@@ -304,6 +310,8 @@ EvalReport evaluate_lm_eval(const M& model, const tokenizer::Tokenizer& tok, con
   EvalReport report = detail::start_report(opt, Scorer::likelihood, std::string(), cfg.max_seq_len);
   report.prompt_format = std::string(prompt_format_name(PromptFormat::lm_eval));
   report.continuation = "target_delimiter + choice";
+  report.num_fewshot = opt.num_fewshot;
+  report.fewshot_seed = opt.fewshot_seed;
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t k = 0; k < items.size(); ++k) {
     const McqItem& item = items[k];
@@ -602,11 +610,13 @@ inline nlohmann::ordered_json to_lm_eval_json(const EvalReport& r, Benchmark b, 
                        {"doc_to_choice", first->choices},
                        {"target_delimiter", std::string(kLmEvalTargetDelimiter)},
                        {"fewshot_delimiter", "\n\n"},
-                       {"num_fewshot", 0},
+                       {"num_fewshot", r.num_fewshot},
+                       {"fewshot_config", {{"sampler", std::string(lm_eval_fewshot_sampler(b))},
+                                           {"split", std::string(lm_eval_fewshot_split(b))}}},
                        {"metric_list", metrics},
                        {"metadata", {{"version", lm_eval_task_version(b)}, {"produced_by", "pmc eval --prompt-format lm_eval"}}}};
     versions[t.task] = lm_eval_task_version(b) == "Yaml" ? oj("Yaml") : oj(1.0);
-    nshot[t.task] = 0;
+    nshot[t.task] = r.num_fewshot;
     hib[t.task] = {{"acc", true}, {"acc_norm", true}};
     nsamples[t.task] = {{"original", t.n}, {"effective", t.n}};
   }
@@ -653,8 +663,8 @@ inline std::string format_lm_eval_table(const EvalReport& r, Benchmark b) {
   s += "|----------------------------|-------|------|-----:|--------|---|------:|---|-----:|\n";
   for (const auto& t : lm_eval_task_results(r)) {
     const std::string v = lm_eval_task_version(b);
-    std::snprintf(buf, sizeof buf, "|%-28.28s|%7s|none  |     0|acc     |↑  |%7.4f|±  |%6.4f|\n", t.task.c_str(), v.c_str(),
-                  t.acc(), t.acc_stderr());
+    std::snprintf(buf, sizeof buf, "|%-28.28s|%7s|none  |%6d|acc     |↑  |%7.4f|±  |%6.4f|\n", t.task.c_str(), v.c_str(),
+                  r.num_fewshot, t.acc(), t.acc_stderr());
     s += buf;
     std::snprintf(buf, sizeof buf, "|%-28s|%7s|none  |     0|acc_norm|↑  |%7.4f|±  |%6.4f|\n", "", "", t.acc_norm(),
                   t.acc_norm_stderr());
