@@ -585,5 +585,26 @@ if(EXISTS ${lm_eval_data}/mmlu_medical/anatomy_test.csv AND EXISTS ${lm_eval_dat
   set_tests_properties(cli/eval_lm_eval_mmlu PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
     PASS_REGULAR_EXPRESSION "mmlu_anatomy *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*mmlu_medical_genetics *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*40 items")
 endif()
+# --num-fewshot 3: the few-shot golden (tests/golden/lm_eval_fewshot, tools/make_golden_lm_eval_fewshot.py) draws
+# MedMCQA's and MMLU anatomy's examples from their own test split (the same file as --fewshot-data: k + 1 drawn
+# and the item dropped; first_n without the item), with the harness's default seed 1234.
+if(EXISTS ${lm_eval_data}/medmcqa/dev.json)
+  add_test(NAME cli/eval_lm_eval_fewshot_medmcqa COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark medmcqa
+    --data ${lm_eval_data}/medmcqa/dev.json --prompt-format lm_eval --first 20 --num-fewshot 3
+    --fewshot-data ${lm_eval_data}/medmcqa/dev.json --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_lm_eval_fewshot_medmcqa.json)
+  set_tests_properties(cli/eval_lm_eval_fewshot_medmcqa PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+    PASS_REGULAR_EXPRESSION "3-shot \\(sampler default, seed 1234\\) from the test split itself.*medmcqa *\\| *Yaml\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1000\\|[^|]*\\|0\\.0688\\|")
+endif()
+if(EXISTS ${lm_eval_data}/mmlu_medical/anatomy_test.csv)
+  add_test(NAME cli/eval_lm_eval_fewshot_mmlu COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark mmlu
+    --data ${lm_eval_data}/mmlu_medical/anatomy_test.csv --prompt-format lm_eval --first 20 --num-fewshot 3
+    --fewshot-data ${lm_eval_data}/mmlu_medical/anatomy_test.csv)
+  set_tests_properties(cli/eval_lm_eval_fewshot_mmlu PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+    PASS_REGULAR_EXPRESSION "3-shot \\(sampler first_n, seed 1234\\).*mmlu_anatomy *\\| *1\\.0\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1500\\|[^|]*\\|0\\.0819\\|")
+endif()
+pmc_cli_refuses(eval_fewshot_without_data "--num-fewshot 3 needs --fewshot-data"
+  eval --model ${lm_eval_model} --benchmark medqa --data ${any_file} --prompt-format lm_eval --num-fewshot 3)
+pmc_cli_refuses(eval_fewshot_pmc_llama "--num-fewshot and --fewshot-data apply to --prompt-format lm_eval"
+  eval --model ${lm_eval_model} --benchmark medqa --data ${any_file} --num-fewshot 3 --fewshot-data ${any_file})
 pmc_cli_refuses(eval_lm_eval_generate "--prompt-format lm_eval scores options by likelihood"
   eval --model ${lm_eval_model} --benchmark medqa --data ${any_file} --prompt-format lm_eval --scorer generate)
