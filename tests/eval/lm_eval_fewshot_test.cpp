@@ -82,7 +82,7 @@ std::string fnv1a64_ids(const std::vector<std::int32_t>& ids) {
   return hex(fnv1a64_bytes(bytes.data(), bytes.size()));
 }
 
-double max_rel_seen = 0;
+double max_rel_seen = 0, max_abs_seen = 0;
 int contexts_equal = 0, contexts_checked = 0;
 
 /// `items`: the task's whole test split in file order; `pool`: its few-shot split. Builds the k-shot
@@ -138,6 +138,7 @@ void check_task(Benchmark b, const std::string& task, std::vector<McqItem> items
     for (std::size_t i = 0; i < ll.size(); ++i) {
       const double rel = std::abs(it.option_sum[i] - ll[i]) / std::max(1e-12, std::abs(ll[i]));
       max_rel = std::max(max_rel, rel);
+      max_abs_seen = std::max(max_abs_seen, std::abs(it.option_sum[i] - ll[i]));
       CHECK_MESSAGE(rel <= 1e-4, "choice " << i << ": pmc " << it.option_sum[i] << ", harness " << ll[i]);
       CHECK(it.option_greedy[i] == greedy[i]);
     }
@@ -145,9 +146,9 @@ void check_task(Benchmark b, const std::string& task, std::vector<McqItem> items
     CHECK((it.correct_norm ? 1.0 : 0.0) == g["acc_norm"].get<double>());
   }
   max_rel_seen = std::max(max_rel_seen, max_rel);
-  std::printf("lm_eval %d-shot %s: max relative error of the log-likelihoods %.3g (all tasks so far %.3g), "
-              "contexts equal %d of %d\n",
-              kShots, task.c_str(), max_rel, max_rel_seen, contexts_equal, contexts_checked);
+  std::printf("lm_eval %d-shot %s: max relative error of the log-likelihoods %.3g (all tasks so far %.3g, "
+              "absolute %.3g), contexts equal %d of %d\n",
+              kShots, task.c_str(), max_rel, max_rel_seen, max_abs_seen, contexts_equal, contexts_checked);
   std::ifstream sf(golden_dir() / "summary.json");
   const auto summary = nlohmann::json::parse(sf)["tasks"][task];
   const auto tasks = lm_eval_task_results(report);
