@@ -4,6 +4,7 @@
 // progress on stderr.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -119,11 +120,13 @@ void add_fewshot(const EvalArgs& a, pmc::eval::Benchmark bench, pmc::eval::LoadR
   namespace ev = pmc::eval;
   namespace fs = std::filesystem;
   std::vector<fs::path> shot_files(a.fewshot_data.begin(), a.fewshot_data.end());
+  // the same files as --data, in any order: the few-shot split is the test split
   bool same = shot_files.size() == files.size();
-  for (std::size_t i = 0; same && i < files.size(); ++i) {
-    std::error_code ec;
-    same = fs::equivalent(files[i], shot_files[i], ec) && !ec;
-  }
+  for (const auto& s : shot_files)
+    same = same && std::any_of(files.begin(), files.end(), [&](const fs::path& f) {
+             std::error_code ec;
+             return fs::equivalent(f, s, ec) && !ec;
+           });
   // PubMedQA's test split is a list of PMIDs of ori_pqal.json: the same file gives its other items (below)
   const bool same_split = same && !(bench == ev::Benchmark::pubmedqa && split == ev::PubmedqaSplit::test);
   std::vector<ev::McqItem> pool;
