@@ -593,7 +593,7 @@ if(EXISTS ${lm_eval_data}/medmcqa/dev.json)
     --data ${lm_eval_data}/medmcqa/dev.json --prompt-format lm_eval --first 20 --num-fewshot 3
     --fewshot-data ${lm_eval_data}/medmcqa/dev.json --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_lm_eval_fewshot_medmcqa.json)
   set_tests_properties(cli/eval_lm_eval_fewshot_medmcqa PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
-    PASS_REGULAR_EXPRESSION "3-shot \\(sampler default, seed 1234\\) from the test split itself.*medmcqa *\\| *Yaml\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1000\\|[^|]*\\|0\\.0688\\|")
+    PASS_REGULAR_EXPRESSION "3-shot \\(sampler default, seed 1234\\) from the test split itself.*medmcqa *\\| *Yaml\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1000\\|[^|]*\\|0\\.0688\\|.*none *\\| *3\\|acc_norm\\|[^|]*\\| *0\\.1000\\|")
 endif()
 if(EXISTS ${lm_eval_data}/mmlu_medical/anatomy_test.csv)
   add_test(NAME cli/eval_lm_eval_fewshot_mmlu COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark mmlu

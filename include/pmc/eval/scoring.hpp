@@ -666,8 +666,8 @@ inline std::string format_lm_eval_table(const EvalReport& r, Benchmark b) {
     std::snprintf(buf, sizeof buf, "|%-28.28s|%7s|none  |%6d|acc     |↑  |%7.4f|±  |%6.4f|\n", t.task.c_str(), v.c_str(),
                   r.num_fewshot, t.acc(), t.acc_stderr());
     s += buf;
-    std::snprintf(buf, sizeof buf, "|%-28s|%7s|none  |     0|acc_norm|↑  |%7.4f|±  |%6.4f|\n", "", "", t.acc_norm(),
-                  t.acc_norm_stderr());
+    std::snprintf(buf, sizeof buf, "|%-28s|%7s|none  |%6d|acc_norm|↑  |%7.4f|±  |%6.4f|\n", "", "", r.num_fewshot,
+                  t.acc_norm(), t.acc_norm_stderr());
     s += buf;
   }
   std::snprintf(buf, sizeof buf, "%lld items, skipped %zu, truncated contexts %lld, %.1f s\n",
