@@ -436,6 +436,7 @@ int run_pipeline(PipelineConfig cfg) {
     std::vector<fs::path> files(corpus_files.begin(), corpus_files.end());
     return pmc::cli::PreparedData{pmc::data::tokenize_documents(files, t), {}};
   };
+  std::string fit_note;  // set when a tuning stage's examples were cut to its window (for the report)
   auto instruct_docs = [&](const pmc::tokenizer::Tokenizer& t) {
     pmc::cli::PreparedData d;
     pmc::data::FitCounts fit;  // an example longer than a window loses prompt tokens after BOS, as pmc instruct
@@ -446,11 +447,16 @@ int run_pipeline(PipelineConfig cfg) {
         d.docs.push_back(std::move(ex.ids));
         d.masks.push_back(std::move(ex.predict));
       }
-    if (fit.overflowing() > 0)
+    if (fit.overflowing() > 0) {
+      fit_note = "Instruction examples longer than the tuning window of " + std::to_string(cfg.tune.seq_len + 1) +
+                 " tokens lose prompt tokens after BOS (the response stays whole), as pmc instruct does: " +
+                 std::to_string(fit.truncated) + " of " + std::to_string(fit.total()) + " cut, " +
+                 std::to_string(fit.skipped) + " skipped (the response alone too long).";
       std::printf("      %lld of %lld instruction examples exceed %lld tokens: %lld cut from the prompt side, %lld skipped\n",
                   static_cast<long long>(fit.overflowing()), static_cast<long long>(fit.total()),
                   static_cast<long long>(cfg.tune.seq_len + 1), static_cast<long long>(fit.truncated),
                   static_cast<long long>(fit.skipped));
+    }
     return d;
   };
   struct Stage {
@@ -640,7 +646,11 @@ int run_pipeline(PipelineConfig cfg) {
       std::vector<std::vector<std::string>> answers;
       for (const auto& r : sr.rows) {
         const auto& it = r.report.items[i];
-        answers.push_back({r.name, it.predicted >= 0 ? pmc::eval::option_label(static_cast<std::size_t>(it.predicted)) : "-",
+        const auto choice = static_cast<std::size_t>(it.predicted);
+        answers.push_back({r.name,
+                           it.predicted >= 0 && choice < item.options.size()
+                               ? pmc::eval::option_label(choice) + ". " + report::shorten(item.options[choice], 80)
+                               : "-",
                            it.correct ? "correct" : "wrong"});
       }
       examples_html += h + pmc::cli::html_table({"model", "answer", ""}, answers) + "</div>\n";
@@ -739,6 +749,7 @@ int run_pipeline(PipelineConfig cfg) {
                 results.size(), results.size() == 1 ? "" : "s", secs);
   std::string data_html = "<section id=\"data\"><h2>Data</h2>\n" +
                           pmc::cli::html_table({"file", "used for", "contents"}, data_rows);
+  if (!fit_note.empty()) data_notes.push_back(fit_note);
   for (const auto& n : data_notes) data_html += "<p>" + html_escape(n) + "</p>\n";
   data_html += "<p>Evaluation subsets are seeded samples stratified by answer label (and subject where items have "
                "one), seed " + std::to_string(cfg.seed) + ", as <code>pmc eval --limit</code> draws them.</p></section>";
