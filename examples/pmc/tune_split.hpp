@@ -86,8 +86,11 @@ inline SplitResult split_medmcqa(const std::vector<std::string>& files, std::int
   io::write_file_atomic(r.heldout_file, held_text);
   r.description = "a seeded split of the " + std::to_string(r.loaded) + " MedMCQA items read" +
                   (r.skipped ? " (" + std::to_string(r.skipped) + " skipped: no valid answer key)" : std::string()) +
-                  ": held out " + info.describe() + "; tuning on " + std::to_string(r.tune) + " of the other " +
-                  std::to_string(r.loaded - r.heldout) + " (a seeded draw, seed " + std::to_string(seed) +
+                  ": held out " + info.describe() + "; tuning on " +
+                  (take == r.loaded - r.heldout ? "all " + std::to_string(take) + " others (seed " + std::to_string(seed)
+                                                : std::to_string(take) + " of the other " +
+                                                      std::to_string(r.loaded - r.heldout) + " (a seeded draw, seed " +
+                                                      std::to_string(seed)) +
                   (r.duplicates_dropped ? ", " + std::to_string(r.duplicates_dropped) +
                                               " dropped whose question text equals a held-out one"
                                         : std::string()) +
