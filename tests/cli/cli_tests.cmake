@@ -62,6 +62,15 @@ set_tests_properties(cli/pipeline_report_sections PROPERTIES FIXTURES_REQUIRED c
 add_test(NAME cli/pipeline_report_png COMMAND ${CMAKE_COMMAND} -E md5sum ${pipeline_out}/report/loss_injection.png
                                               ${pipeline_out}/report/loss_tuning.png ${pipeline_out}/report/loss.png)
 set_tests_properties(cli/pipeline_report_png PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli")
+# "init" and "tokenizer": the stages start from an existing model (the demo's inject folder) with its tokenizer
+# (paths relative to the working directory, here the demo's output folder)
+add_test(NAME cli/pipeline_init_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pipeline_out}_init)
+set_tests_properties(cli/pipeline_init_setup PROPERTIES FIXTURES_SETUP cli_pinit_clean LABELS "cpu;cli")
+add_test(NAME cli/pipeline_init COMMAND pmc_cli pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_init.json
+                                        --out ${pipeline_out}_init WORKING_DIRECTORY ${pipeline_out})
+set_tests_properties(cli/pipeline_init PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pinit_clean"
+  LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "\\[3/7\\] base: inject \\([0-9]+ parameters\\).*base +the given model.*report: ")
 # the real-data recipe, tiny (docs/recipes/pipeline_real_data.json with few steps and items): ../shared's PubMed
 # abstracts and NIH passages, a seeded MedMCQA split for tuning and held-out evaluation, MedQA and PubMedQA test
 # items; the report checked headless (pipeline_report_check.cmake). Skipped without ../shared.
