@@ -30,10 +30,24 @@ inline std::string html_escape(const std::string& s) {
   return out;
 }
 
-/// An SVG line plot of the series on shared axes (ticks at round values), with a legend.
-inline std::string svg_line_plot(const std::vector<Series>& series, const std::string& title, const std::string& xlabel,
-                                 const std::string& ylabel, int width = 640, int height = 360) {
+/// The colour of series k in a line plot (SVG and PNG alike).
+inline const char* plot_color(std::size_t k) {
   static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
+  return colors[k % 6];
+}
+
+/// The geometry of a line plot: data ranges (y padded by 5%), the plot area inside the margins, tick steps at
+/// round values, and the data-to-pixel maps. Shared by the SVG and the PNG (png.hpp) of a plot.
+struct PlotFrame {
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1, xs = 1, ys = 1;
+  int left = 60, right = 160, top = 30, bottom = 45;
+  double pw = 0, ph = 0;
+  double px(double x) const { return left + (x - x0) / (x1 - x0) * pw; }
+  double py(double y) const { return top + (1 - (y - y0) / (y1 - y0)) * ph; }
+};
+
+inline PlotFrame plot_frame(const std::vector<Series>& series, int width, int height) {
+  PlotFrame f;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (const auto& s : series)
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
@@ -49,16 +63,26 @@ inline std::string svg_line_plot(const std::vector<Series>& series, const std::s
   const double pad = 0.05 * (y1 - y0);
   y0 -= pad;
   y1 += pad;
-  const int left = 60, right = 160, top = 30, bottom = 45;
-  const double pw = width - left - right, ph = height - top - bottom;
-  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * pw; };
-  auto py = [&](double y) { return top + (1 - (y - y0) / (y1 - y0)) * ph; };
+  f.x0 = x0, f.x1 = x1, f.y0 = y0, f.y1 = y1;
+  f.pw = width - f.left - f.right, f.ph = height - f.top - f.bottom;
   auto nice_step = [](double range) {
     const double raw = range / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
     for (double m : {1.0, 2.0, 5.0, 10.0})
       if (raw <= m * mag) return m * mag;
     return 10 * mag;
   };
+  f.xs = nice_step(x1 - x0), f.ys = nice_step(y1 - y0);
+  return f;
+}
+
+/// An SVG line plot of the series on shared axes (ticks at round values), with a legend.
+inline std::string svg_line_plot(const std::vector<Series>& series, const std::string& title, const std::string& xlabel,
+                                 const std::string& ylabel, int width = 640, int height = 360) {
+  const PlotFrame f = plot_frame(series, width, height);
+  const double x0 = f.x0, x1 = f.x1, y0 = f.y0, y1 = f.y1, pw = f.pw, ph = f.ph;
+  const int left = f.left, top = f.top;
+  auto px = [&](double x) { return f.px(x); };
+  auto py = [&](double y) { return f.py(y); };
   char buf[256];
   std::string svg;
   std::snprintf(buf, sizeof buf,
@@ -69,7 +93,7 @@ inline std::string svg_line_plot(const std::vector<Series>& series, const std::s
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   std::snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">", left);
   svg += buf + html_escape(title) + "</text>\n";
-  const double xs = nice_step(x1 - x0), ys = nice_step(y1 - y0);
+  const double xs = f.xs, ys = f.ys;
   for (double v = std::ceil(x0 / xs) * xs; v <= x1 + 1e-9; v += xs) {
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" "
@@ -93,7 +117,7 @@ inline std::string svg_line_plot(const std::vector<Series>& series, const std::s
   svg += buf + html_escape(ylabel) + "</text>\n";
   for (std::size_t k = 0; k < series.size(); ++k) {
     const auto& s = series[k];
-    const char* color = colors[k % 6];
+    const char* color = plot_color(k);
     std::string points;
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
       if (!std::isfinite(s.y[i])) continue;

@@ -55,6 +55,30 @@ set_tests_properties(cli/pipeline PROPERTIES FIXTURES_REQUIRED cli_pipeline FIXT
 set_tests_properties(cli/pipeline_again PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   ENVIRONMENT OMP_NUM_THREADS=1
   PASS_REGULAR_EXPRESSION "\\[4/7\\] inject: already done.*\\[5/7\\] inject_tune: already done.*\\[6/7\\] tune_only: already done.*\\[7/7\\] evaluation.*report: ")
+# the demo's report: every section, in order, and each figure as PNG
+add_test(NAME cli/pipeline_report_sections COMMAND ${CMAKE_COMMAND} -E cat ${pipeline_out}/report/index.html)
+set_tests_properties(cli/pipeline_report_sections PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "id=\"data\">.*embedded demo.*id=\"config\">.*id=\"provenance\">.*id=\"losses\">.*id=\"accuracy\">.*id=\"paired-tests\">.*id=\"examples\">.*[(]gold[)]")
+add_test(NAME cli/pipeline_report_png COMMAND ${CMAKE_COMMAND} -E md5sum ${pipeline_out}/report/loss_injection.png
+                                              ${pipeline_out}/report/loss_tuning.png ${pipeline_out}/report/loss.png)
+set_tests_properties(cli/pipeline_report_png PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli")
+# "init" and "tokenizer": the stages start from an existing model (the demo's inject folder) with its tokenizer
+# (paths relative to the working directory, here the demo's output folder)
+add_test(NAME cli/pipeline_init_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pipeline_out}_init)
+set_tests_properties(cli/pipeline_init_setup PROPERTIES FIXTURES_SETUP cli_pinit_clean LABELS "cpu;cli")
+add_test(NAME cli/pipeline_init COMMAND pmc_cli pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_init.json
+                                        --out ${pipeline_out}_init WORKING_DIRECTORY ${pipeline_out})
+set_tests_properties(cli/pipeline_init PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_pinit_clean"
+  LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "\\[3/7\\] base: inject \\([0-9]+ parameters\\).*base +the given model.*report: ")
+# the real-data recipe, tiny (docs/recipes/pipeline_real_data.json with few steps and items): ../shared's PubMed
+# abstracts and NIH passages, a seeded MedMCQA split for tuning and held-out evaluation, MedQA and PubMedQA test
+# items; the report checked headless (pipeline_report_check.cmake). Skipped without ../shared.
+add_test(NAME cli/pipeline_real_data COMMAND ${CMAKE_COMMAND} -DPMC=$<TARGET_FILE:pmc_cli>
+  -DCONFIG=${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_real_data_tiny.json -DOUT=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_pipeline_real
+  -DSOURCE=${PROJECT_SOURCE_DIR} -DSHARED=${PMC_SHARED_DIR} -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/pipeline_report_check.cmake)
+set_tests_properties(cli/pipeline_real_data PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  SKIP_REGULAR_EXPRESSION "\\[pmc-skip\\]" PASS_REGULAR_EXPRESSION "report checked: 7 sections")
 # the pipeline evaluating its models with bf16 weights (eval_precision), recorded in metrics.json
 add_test(NAME cli/pipeline_bf16_eval_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pipeline_out}_bf16_eval)
 set_tests_properties(cli/pipeline_bf16_eval_setup PROPERTIES FIXTURES_SETUP cli_pbf16_clean LABELS "cpu;cli")
