@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Packed windows (ops::Segments) in Attention<Cpu> and Rope<Cpu>: the block-diagonal causal mask and the
 // positions restarting per example against naive loops in double, each packed example equal to it computed
-// alone, backward by finite differences (double); segments that do not fit are refused.
+// alone (float and bf16 too), backward by finite differences (double); segments that do not fit are refused.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -113,6 +113,10 @@ TEST_CASE("packed attention: the block-diagonal causal mask, against loops and a
     Tensor<float> outf(q.shape());
     Attn::forward(q.to<float>(), k.to<float>(), v.to<float>(), 0, outf, Tensor<float>{}, c.window, &seg);
     CHECK(pmc::test::max_abs_diff(outf, out) < 1e-5);
+    // bf16 (staged to float): the same mask, to bf16 rounding
+    Tensor<pmc::bf16> outb(q.shape());
+    Attn::forward(q.to<pmc::bf16>(), k.to<pmc::bf16>(), v.to<pmc::bf16>(), 0, outb, Tensor<float>{}, c.window, &seg);
+    CHECK(pmc::test::max_abs_diff(outb, out) < 0.05);
   }
 }
 
