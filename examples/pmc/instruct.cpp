@@ -29,6 +29,11 @@ const pmc::cli::Command instruct_command{
                      "(keeping the response whole) or skip it; both are counted and reported")
           ->check(CLI::IsMember({"truncate", "skip"}))
           ->capture_default_str();
+      app.add_flag("--pack", a->pack,
+                   "pack the training examples several to a window (best fit, whole examples), each attending "
+                   "only to itself with positions restarting at its start; the loss stays on responses only. "
+                   "CPU only for now")
+          ->capture_default_str();
       app.add_option("--chat-format", a->chat_format,
                      "how records become tokens: pmc_llama (PMC-LLaMA's prompt), llama3, chatml (Qwen2) or mistral "
                      "([INST]); the last three need their special tokens in the tokenizer")

@@ -36,7 +36,8 @@ using pmc::cli::TrainArgs;
 
 /// Everything the pipeline needs; the defaults are the embedded demo. A JSON config file may set any of
 /// these keys (stage blocks "inject" and "tune" take the training keys seq_len, batch, grad_accum, steps,
-/// epochs, lr, min_lr, warmup, weight_decay, clip; "tune" also lora_rank, lora_alpha, lora_dropout,
+/// epochs, lr, min_lr, warmup, weight_decay, clip; "tune" also pack (examples several to a window), lora_rank,
+/// lora_alpha, lora_dropout,
 /// lora_targets and base_quant, which make both tuning stages LoRA: they end as adapter folders, evaluated on
 /// the model they were tuned from; both blocks also take eval_fraction and eval_every, the held-out share of
 /// their data and how often its loss is measured). "evals" lists evaluation sets ({"benchmark", "data", "limit",
@@ -116,6 +117,11 @@ void read_training_block(const nlohmann::json& j, TrainArgs& a, const std::strin
     else if (k == "recompute") {
       PMC_CHECK(v.is_boolean(), where, ": recompute must be true or false");
       a.recompute = v.get<bool>();
+    } else if (k == "pack") {
+      PMC_CHECK(lora_allowed, where, ": 'pack' packs instruction examples: it is for the tuning stages (the \"tune\" ",
+                "block)");
+      PMC_CHECK(v.is_boolean(), where, ": pack must be true or false");
+      a.pack = v.get<bool>();
     } else if (k == "precision") {
       PMC_CHECK(v.is_string(), where, ": precision must be \"fp32\" or \"bf16\"");
       a.precision = v.get<std::string>();

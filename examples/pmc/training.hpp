@@ -34,6 +34,8 @@ struct TrainArgs {
   float init_std = 0.02f;
   bool quiet = false;
   bool recompute = false;
+  // instruction data: pack the training examples several to a window (data/pack.hpp; CPU only for now)
+  bool pack = false;
   // LoRA: rank 0 trains the whole model; > 0 freezes it and trains adapters (written as a PEFT adapter folder)
   int lora_rank = 0;
   double lora_alpha = 16, lora_dropout = 0;
@@ -100,6 +102,7 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
     model.add_lora(*lora, a.seed);
     model.quantize_base(llama::parse_base_quant(a.base_quant));
   }
+  if (a.pack) autograd::check_packing_supported<D>();
   const fs::path out = a.out;
   const bool lead = dist::rank_of(a.comm) == 0;  // with data-parallel ranks, rank 0 writes the token files
   io::ensure_directory(out / "data");
@@ -119,7 +122,23 @@ int run_training(const TrainArgs& a, data::Packing packing, const PrepareFn& pre
       dst.docs.push_back(d.docs[i]);
       if (masked) dst.masks.push_back(d.masks[i]);
     }
-    data::write_token_file(train_path, train.docs, C.vocab_size, masked ? &train.masks : nullptr);
+    if (a.pack) {  // the training examples several to a window; the evaluation's stay one per window
+      // an example longer than a window (not fit by the caller) keeps its first T + 1 tokens, as read unpacked
+      for (std::size_t i = 0; i < train.docs.size(); ++i)
+        if (static_cast<std::int64_t>(train.docs[i].size()) > a.seq_len + 1) {
+          train.docs[i].resize(static_cast<std::size_t>(a.seq_len + 1));
+          if (masked) train.masks[i].resize(static_cast<std::size_t>(a.seq_len + 1));
+        }
+      const auto packed = data::pack_examples(train.docs, train.masks, a.seq_len + 1, a.seed);
+      std::fprintf(stderr,
+                   "%s: packed %lld examples into %lld windows of %lld tokens (fill %.1f%%; unpacked: %lld windows)\n",
+                   out.filename().string().c_str(), static_cast<long long>(packed.examples),
+                   static_cast<long long>(packed.windows()), static_cast<long long>(a.seq_len + 1),
+                   100.0 * packed.fill(), static_cast<long long>(packed.examples));
+      data::write_token_file(train_path, packed.docs, C.vocab_size, masked ? &packed.masks : nullptr, &packed.segments);
+    } else {
+      data::write_token_file(train_path, train.docs, C.vocab_size, masked ? &train.masks : nullptr);
+    }
     if (!eval.docs.empty()) data::write_token_file(eval_path, eval.docs, C.vocab_size, masked ? &eval.masks : nullptr);
     else std::filesystem::remove(eval_path);
   }

@@ -19,6 +19,7 @@
 #include <pmc/optim/optim.hpp>
 #include <pmc/tokenizer/bpe.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
+#include <pmc/data/pack.hpp>
 #include <pmc/data/windows.hpp>
 #include <pmc/train/consolidate.hpp>
 #include <pmc/train/trainer.hpp>

@@ -494,6 +494,39 @@ add_test(NAME cli/instruct_overflow_skip
 set_tests_properties(cli/instruct_overflow_skip PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_instruct_overflow"
   LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
   PASS_REGULAR_EXPRESSION "0 had their prompt truncated from the left, 3 were skipped \\(--overflow skip\\)")
+# Packing (--pack): the instruction examples several to a window (the pipeline's 69 examples of ~97 tokens in 35
+# windows of 257 tokens, from 69 unpacked); the summary printed, the run trains, and a
+# run rewound to its step-2 checkpoint and resumed ends on the uninterrupted run's loss log (the packed windows
+# are written once, before training, and read back on resume)
+set(pack_out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_instruct_pack)
+set(pack_args instruct --config demo --tokenizer ${pipeline_out}/tokenizer.model --data ${pipeline_out}/data/instruct.jsonl
+    --seq-len 256 --batch 2 --steps 4 --save-every 2 --pack)
+add_test(NAME cli/instruct_pack_setup COMMAND ${CMAKE_COMMAND} -E rm -rf ${pack_out} ${pack_out}_resumed)
+set_tests_properties(cli/instruct_pack_setup PROPERTIES FIXTURES_SETUP cli_instruct_pack LABELS "cpu;cli")
+add_test(NAME cli/instruct_pack COMMAND pmc_cli ${pack_args} --out ${pack_out})
+add_test(NAME cli/instruct_pack_again COMMAND pmc_cli ${pack_args} --out ${pack_out}_resumed)
+foreach(t instruct_pack instruct_pack_again)
+  set_tests_properties(cli/${t} PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_instruct_pack"
+    FIXTURES_SETUP cli_instruct_pack_done LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+    PASS_REGULAR_EXPRESSION "packed 69 examples into 35 windows of 257 tokens \\(fill 74.5%; unpacked: 69 windows\\).*6705 tokens in 35 documents.*4 steps.*model saved")
+endforeach()
+add_test(NAME cli/instruct_pack_rewind COMMAND ${CMAKE_COMMAND} -DRUN=${pack_out}_resumed -DSTEP=step_00000002
+         -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/rewind_checkpoint.cmake)
+set_tests_properties(cli/instruct_pack_rewind PROPERTIES FIXTURES_REQUIRED cli_instruct_pack_done
+  FIXTURES_SETUP cli_instruct_pack_rewound LABELS "cpu;cli")
+add_test(NAME cli/instruct_pack_resume COMMAND pmc_cli ${pack_args} --out ${pack_out}_resumed)
+set_tests_properties(cli/instruct_pack_resume PROPERTIES FIXTURES_REQUIRED cli_instruct_pack_rewound
+  FIXTURES_SETUP cli_instruct_pack_resumed LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+  PASS_REGULAR_EXPRESSION "resuming at step 2")
+add_test(NAME cli/instruct_pack_resume_same_losses COMMAND ${CMAKE_COMMAND} -DA=${pack_out}_resumed/metrics.jsonl
+         -DB=${pack_out}/metrics.jsonl -DTOL=0 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/compare_losses.cmake)
+set_tests_properties(cli/instruct_pack_resume_same_losses PROPERTIES FIXTURES_REQUIRED cli_instruct_pack_resumed
+  LABELS "cpu;cli")
+# the pipeline config's "pack": for the tuning stages only, a boolean
+pmc_cli_refuses(pipeline_pack_inject "inject: 'pack' packs instruction examples: it is for the tuning stages"
+  pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/bad_inputs/pipeline_pack_inject.json --out ${bad_out}/pack_inject)
+pmc_cli_refuses(pipeline_pack_string "tune: pack must be true or false"
+  pipeline --config ${CMAKE_CURRENT_SOURCE_DIR}/cli/bad_inputs/pipeline_pack_string.json --out ${bad_out}/pack_string)
 # --seq-len beyond the model's context is refused before the tokenizer is even read
 pmc_cli_refuses(seq_len_over_context "--seq-len 1000 exceeds the model's context of 256 positions"
   pretrain --config demo --tokenizer ${any_file} --corpus ${any_file} --seq-len 1000 --out ${bad_out}/ctx)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 
 #include <pmc/autograd/tape.hpp>
@@ -16,6 +17,7 @@
 #include <pmc/ops/quantize.hpp>
 #include <pmc/ops/rms_norm.hpp>
 #include <pmc/ops/rope.hpp>
+#include <pmc/ops/segments.hpp>
 #include <pmc/ops/swiglu.hpp>
 
 namespace pmc::autograd {
@@ -36,7 +38,26 @@ Var<T, D> make_output(Tensor<T, D> value, bool requires_grad) {
 /// backward_lse(q, k, v, out, lse, dout, pos0, dq, dk, dv) (the GPU's flash attention).
 template <class D>
 concept AttentionSavesLse = requires { requires ops::Attention<D>::saves_lse; };
+/// Whether D's attention and RoPE take packed windows (ops::Segments): Attention<D>::forward's and
+/// Rope<D>::forward/backward's last argument `const ops::Segments*` (the CPU's).
+template <class D>
+concept TakesSegments = requires(const Tensor<float, D>& t, const ops::Segments* s, const ops::RopeParams& r) {
+  ops::Attention<D>::forward(t, t, t, std::int64_t(0), t, t, std::int64_t(0), s);
+  ops::Rope<D>::forward(t, std::int64_t(0), r, ops::RopeLayout::interleaved, t, s);
+  ops::Rope<D>::backward(t, std::int64_t(0), r, ops::RopeLayout::interleaved, t, s);
+};
 }  // namespace detail
+
+/// Whether device D trains on packed windows (several examples per window; ops::Segments).
+template <class D>
+inline constexpr bool supports_packing = detail::TakesSegments<D>;
+
+/// The error of a device that does not: a packed window (--pack) on it.
+template <class D>
+void check_packing_supported() {
+  PMC_CHECK(supports_packing<D>, "packing (--pack) is CPU-only for now: ", D::name, "'s attention and RoPE take no ",
+            "packed segments");
+}
 
 /// op(a) · op(b): (M, K)·(K, N) → (M, N), batched over a leading dimension; see ops/matmul.hpp.
 template <class T, Device D>
@@ -274,15 +295,28 @@ Var<T, D> rms_norm(const Var<T, D>& x, const Var<T, D>& weight, float eps) {
   return out;
 }
 
-/// Rotary embedding of x (B, T, H, Dh) for positions pos0 + t.
+/// Rotary embedding of x (B, T, H, Dh) for positions pos0 + t, or, packed (segments, pos0 = 0), for each
+/// token's own position segments->position[b·T + t] (a device without packing refuses segments).
 template <class T, Device D>
-Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, const ops::RopeParams& rope, ops::RopeLayout layout) {
+Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, const ops::RopeParams& rope, ops::RopeLayout layout,
+               std::shared_ptr<const ops::Segments> segments = nullptr) {
   auto y = Tensor<T, D>::empty(x.shape());
-  ops::Rope<D>::forward(x.value(), pos0, rope, layout, y);
+  if (segments) {
+    check_packing_supported<D>();
+    if constexpr (detail::TakesSegments<D>) ops::Rope<D>::forward(x.value(), pos0, rope, layout, y, segments.get());
+  } else {
+    ops::Rope<D>::forward(x.value(), pos0, rope, layout, y);
+  }
   const bool rg = needs_grad(x);
   auto out = detail::make_output(std::move(y), rg);
   if (rg) {
-    current_tape().record([x, out, pos0, rope, layout] {
+    current_tape().record([x, out, pos0, rope, layout, segments] {
+      if constexpr (detail::TakesSegments<D>) {
+        if (segments) {
+          ops::Rope<D>::backward(out.grad(), pos0, rope, layout, x.state()->grad_buffer(), segments.get());
+          return;
+        }
+      }
       ops::Rope<D>::backward(out.grad(), pos0, rope, layout, x.state()->grad_buffer());
     });
   }
@@ -291,18 +325,21 @@ Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, const ops::RopeParams& rop
 
 /// Causal grouped-query attention: q (B, T, H, Dh), k, v (B, S, Hkv, Dh) → (B, T, H, Dh); one fused node.
 /// window > 0: each query sees only the `window` latest keys (itself included), as Mistral's sliding window.
+/// segments (packed windows, pos0 = 0): query t of row b sees only keys from segments->start[b·T + t] on (the
+/// block-diagonal causal mask); a device without packing refuses them.
 template <class T, Device D>
 Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, std::int64_t pos0 = 0,
-                    std::int64_t window = 0) {
+                    std::int64_t window = 0, std::shared_ptr<const ops::Segments> segments = nullptr) {
   const auto& qs = q.shape();
   const auto& ks = k.shape();
   PMC_CHECK(qs.rank() == 4 && ks.rank() == 4 && k.shape() == v.shape() && qs[0] == ks[0] && qs[3] == ks[3] &&
                 qs[2] % ks[2] == 0 && ks[1] >= pos0 + qs[1],
             "attention: q ", qs.str(), " and k/v ", ks.str(), ", ", v.shape().str(),
             " do not fit (B, T, H, Dh) / (B, S, Hkv, Dh) with H a multiple of Hkv and S ≥ pos0 + T");
+  if (segments) check_packing_supported<D>();
   if constexpr (detail::AttentionSavesLse<D>) {
     // The fused path where the device has one and it takes this case (else the saved-probabilities path below).
-    if (ops::Attention<D>::lse_supported(q.value(), k.value(), v.value(), pos0, window)) {
+    if (!segments && ops::Attention<D>::lse_supported(q.value(), k.value(), v.value(), pos0, window)) {
       auto o = Tensor<T, D>::empty(qs);
       auto lse = Tensor<float, D>::empty(Shape{qs[0], qs[2], qs[1]});
       ops::Attention<D>::forward_lse(q.value(), k.value(), v.value(), pos0, o, lse);
@@ -321,7 +358,11 @@ Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, 
   const bool rg = needs_grad(q, k, v);
   // Probabilities are kept for backward only; inference passes a one-row scratch per call.
   auto probs = Tensor<compute_t<T>, D>::empty(Shape{qs[0], qs[2], qs[1], ks[1]});
-  ops::Attention<D>::forward(q.value(), k.value(), v.value(), pos0, o, probs, window);
+  if constexpr (detail::TakesSegments<D>) {
+    ops::Attention<D>::forward(q.value(), k.value(), v.value(), pos0, o, probs, window, segments.get());
+  } else {
+    ops::Attention<D>::forward(q.value(), k.value(), v.value(), pos0, o, probs, window);
+  }
   auto out = detail::make_output(std::move(o), rg);
   if (rg) {
     current_tape().record([q, k, v, probs, out] {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -12,6 +13,7 @@
 #include <pmc/core/tensor.hpp>
 #include <pmc/data/token_file.hpp>
 #include <pmc/ops/cross_entropy.hpp>
+#include <pmc/ops/segments.hpp>
 
 namespace pmc::data {
 
@@ -33,6 +35,15 @@ struct DataPosition {
   std::int64_t index = 0;
   friend bool operator==(const DataPosition&, const DataPosition&) = default;
 };
+
+/// The order of n windows (or documents) in `epoch` for `seed`: a permutation of [0, n).
+inline std::vector<std::int64_t> epoch_order(std::int64_t n, std::uint64_t seed, std::int64_t epoch) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed + 0x5851f42d4c957f2dull * static_cast<std::uint64_t>(epoch + 1));
+  std::shuffle(order.begin(), order.end(), rng);
+  return order;
+}
 
 class WindowSampler {
  public:
@@ -77,10 +88,7 @@ class WindowSampler {
  private:
   const std::vector<std::int64_t>& order_for(std::int64_t epoch) const {
     if (epoch != cached_epoch_) {
-      cached_order_.resize(static_cast<std::size_t>(windows_per_epoch_));
-      std::iota(cached_order_.begin(), cached_order_.end(), 0);
-      std::mt19937_64 rng(seed_ + 0x5851f42d4c957f2dull * static_cast<std::uint64_t>(epoch + 1));
-      std::shuffle(cached_order_.begin(), cached_order_.end(), rng);
+      cached_order_ = epoch_order(windows_per_epoch_, seed_, epoch);
       cached_epoch_ = epoch;
     }
     return cached_order_;
@@ -97,27 +105,44 @@ class WindowSampler {
 
 /// Inputs and next-token targets of B windows: tokens (B, T), targets (B, T) with targets[b, t] = the
 /// token after tokens[b, t]; positions past a short window's end hold token 0 and target -100.
+/// From a file of packed windows (TokenFile::has_segments), also the segments (ops/segments.hpp): each packed
+/// example attends only within itself, positions restarting at its first token; the last token of an example
+/// has no target (the next one starts another example), and the padding past the window's end is a segment of
+/// its own. Without a segment mask, `segments` is null (one example per window: the plain causal mask).
 struct Batch {
   Tensor<std::int32_t> tokens;
   Tensor<std::int32_t> targets;
   std::int64_t target_count = 0;  // targets that are not -100
+  std::shared_ptr<const ops::Segments> segments;
 };
 
 inline Batch make_batch(const TokenFile& file, const std::vector<Window>& windows, std::int64_t seq_len) {
   const auto B = static_cast<std::int64_t>(windows.size());
-  Batch b{Tensor<std::int32_t>({B, seq_len}), Tensor<std::int32_t>({B, seq_len}), 0};
+  Batch b{Tensor<std::int32_t>({B, seq_len}), Tensor<std::int32_t>({B, seq_len}), 0, nullptr};
   b.targets.fill(ops::kIgnoreIndex);
+  const bool packed = file.has_segments();
+  ops::Segments seg;
+  if (packed) seg = ops::Segments::whole(B, seq_len);
   for (std::int64_t i = 0; i < B; ++i) {
     const Window& w = windows[static_cast<std::size_t>(i)];
     const auto n = static_cast<std::int64_t>(w.length);
-    for (std::int64_t t = 0; t < seq_len && t < n; ++t) {
+    const auto starts = [&](std::int64_t t) { return packed && t < n && file.segment_start(w.start + static_cast<std::uint64_t>(t)); };
+    std::int64_t first = 0;  // the current example's first token
+    for (std::int64_t t = 0; t < seq_len; ++t) {
+      if (t > 0 && (starts(t) || t == n)) first = t;  // a new example, or the padding
+      if (packed) {
+        seg.start[static_cast<std::size_t>(i * seq_len + t)] = static_cast<std::int32_t>(first);
+        seg.position[static_cast<std::size_t>(i * seq_len + t)] = static_cast<std::int32_t>(t - first);
+      }
+      if (t >= n) continue;
       b.tokens.at({i, t}) = file.token(w.start + static_cast<std::uint64_t>(t));
-      if (t + 1 < n && file.predict(w.start + static_cast<std::uint64_t>(t + 1))) {
+      if (t + 1 < n && file.predict(w.start + static_cast<std::uint64_t>(t + 1)) && !starts(t + 1)) {
         b.targets.at({i, t}) = file.token(w.start + static_cast<std::uint64_t>(t + 1));
         ++b.target_count;
       }
     }
   }
+  if (packed) b.segments = std::make_shared<const ops::Segments>(std::move(seg));
   return b;
 }
 

@@ -8,6 +8,9 @@
 //   (forward may be given an undefined probs when no backward follows: inference, KV-cache decoding)
 //   backward: dP = dout · vᵀ,  dS = P ⊙ (dP − Σ_s dP ⊙ P),  dq += dS · k / √Dh,  dk += dSᵀ · q / √Dh,
 //             dv += Pᵀ · dout   (dk, dv summed over the G query heads of a KV head)
+//   packed windows (ops::Segments, pos0 = 0; a device that takes them: the CPU): query t of row b also needs
+//   s ≥ start[b·T + t], its example's first token (a block-diagonal causal mask: −∞ elsewhere); P is 0 there, so
+//   backward, from the saved P, is unchanged.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +27,8 @@ namespace pmc::ops {
 ///                                          std::int64_t pos0, const Tensor<T, D>& out,
 ///                                          const Tensor<compute_t<T>, D>& probs, std::int64_t window = 0);
 ///   (window 0: every earlier key; a device that has no sliding window refuses window > 0 with a pmc::Error)
+///   A device that takes packed windows adds a last parameter `const Segments* segments = nullptr`
+///   (ops/segments.hpp; autograd::supports_packing<D>).
 ///   template <class T> static void backward(const Tensor<T, D>& q, const Tensor<T, D>& k, const Tensor<T, D>& v,
 ///                                           const Tensor<compute_t<T>, D>& probs, const Tensor<T, D>& dout,
 ///                                           const Tensor<T, D>& dq, const Tensor<T, D>& dk, const Tensor<T, D>& dv);

@@ -8,6 +8,8 @@
 // are permuted accordingly).
 //   x, y: (B, T, H, Dh); the token at t has position pos0 + t. y may alias x (in place).
 //   backward: the transposed rotation of dy, accumulated: dx += m·R(−θ) dy.
+//   packed windows (ops::Segments, pos0 = 0; a device that takes them: the CPU): the token at (b, t) has position
+//   position[b·T + t] (restarting at each example's start) instead of t; the frequencies still take the call's T.
 #pragma once
 
 #include <cmath>
@@ -119,6 +121,8 @@ PMC_HOST_DEVICE inline double rope_amplitude(const RopeParams& r) {
 ///   template <class T> static void backward(const Tensor<T, D>& dy, std::int64_t pos0, const RopeParams& rope,
 ///                                           RopeLayout layout, const Tensor<T, D>& dx);
 /// Both take the call's length for rope_inv_freq as pos0 + T of x (of dy, the same T, in backward).
+/// A device that takes packed windows adds to both a last parameter `const Segments* segments = nullptr`
+/// (ops/segments.hpp; autograd::supports_packing<D>).
 template <Device D>
 struct Rope;
 

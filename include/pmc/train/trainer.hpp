@@ -158,6 +158,11 @@ class Trainer {
     PMC_CHECK(o_.seq_len <= model.config().max_seq_len, "train: seq_len ", o_.seq_len,
               " exceeds the model's context ", model.config().max_seq_len);
     PMC_CHECK(o_.steps > 0, "train: steps must be positive");
+    if (train.has_segments()) {  // packed windows (data/pack.hpp): one window per document, read from its start
+      autograd::check_packing_supported<D>();
+      PMC_CHECK(o_.packing == data::Packing::doc_start, "train: ", train.path().string(), " holds packed windows ",
+                "(several examples each): they are read one per document (Packing::doc_start)");
+    }
     PMC_CHECK(!o_.out_dir.empty(), "train: an output folder is needed");
     if (lead()) lock_.emplace(o_.out_dir);  // the other ranks use rank 0's folder
     io::ensure_directory(checkpoint_root());
@@ -320,7 +325,7 @@ class Trainer {
         model_.set_dropout_key(dropout_key(k));
         shards_->begin_micro_batch(share);
         double value = 0;
-        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
+        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value, b.segments);
         loss += value * share;
         autograd::backward(l);
         shards_->end_micro_batch();
@@ -342,7 +347,7 @@ class Trainer {
           model_.set_dropout_key(dropout_key(k));
           for (auto& p : model_params_) pmc::zero(p.grad);
           double value = 0;
-          auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
+          auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value, b.segments);
           loss += value * share;
           autograd::backward(l);
           model_.set_dropout_key(std::nullopt);
@@ -361,7 +366,7 @@ class Trainer {
         model_.set_dropout_key(dropout_key(k));
         const double share = static_cast<double>(b.target_count) / static_cast<double>(total);
         double value = 0;
-        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value);
+        auto l = model_.loss(to_device<D>(b.tokens), to_device<D>(b.targets), nullptr, &value, b.segments);
         loss += value * share;
         autograd::backward(autograd::scale(l, static_cast<float>(share)));
         model_.set_dropout_key(std::nullopt);
@@ -407,7 +412,7 @@ class Trainer {
       auto batch = data::make_batch(*eval_, w, o_.seq_len);
       std::int64_t c = 0;
       double value = 0;
-      model_.loss(to_device<D>(batch.tokens), to_device<D>(batch.targets), &c, &value);
+      model_.loss(to_device<D>(batch.tokens), to_device<D>(batch.targets), &c, &value, batch.segments);
       sum += value * static_cast<double>(c);
       count += c;
     }

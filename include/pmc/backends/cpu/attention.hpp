@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Attention<Cpu>: causal GQA attention, one (batch, head) block per OpenMP iteration, Eigen products per head
 // on strided maps of the (B, T, H, Dh) layout, a block of 64 queries at a time against only the keys it sees
-// (the causal lower triangle); 16-bit blocks are staged to float.
+// (the causal lower triangle); 16-bit blocks are staged to float. Packed windows (ops::Segments): each query row's
+// keys start at its example's first token (the block-diagonal causal mask), a per-row lower bound as the sliding
+// window's.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <pmc/backends/cpu/eigen.hpp>
 #include <pmc/core/tensor.hpp>
 #include <pmc/ops/attention.hpp>
+#include <pmc/ops/segments.hpp>
 
 namespace pmc::backends::cpu {
 
@@ -77,13 +80,20 @@ struct Attention<Cpu> {
   static constexpr bool strided_kv = true;
 
   /// probs may be undefined (inference): the probabilities then live in per-thread scratch.
+  /// segments (packed windows, pos0 = 0): query t of batch row b sees keys [segments->start[b·T + t], t] (and the
+  /// sliding window's); the probabilities outside are 0, so backward (from probs) needs nothing more.
   template <class T>
   static void forward(const Tensor<T, Cpu>& q, const Tensor<T, Cpu>& k, const Tensor<T, Cpu>& v, std::int64_t pos0,
-                      const Tensor<T, Cpu>& out, const Tensor<compute_t<T>, Cpu>& probs, std::int64_t window = 0) {
+                      const Tensor<T, Cpu>& out, const Tensor<compute_t<T>, Cpu>& probs, std::int64_t window = 0,
+                      const Segments* segments = nullptr) {
     using C = compute_t<T>;
     using namespace backends::cpu;
     const AttentionDims d = check_attention_args(q, k, v, pos0, out, probs);
     PMC_CHECK(window >= 0, "attention: negative sliding window ", window);
+    if (segments) {
+      PMC_CHECK(pos0 == 0, "attention: packed segments need pos0 = 0 (no KV cache), got ", pos0);
+      segments->check(d.b, d.t, "attention");
+    }
     for (const auto* x : {&q, &k, &v, &out}) check_head_layout(*x, "attention");
     const bool save = probs.defined();
     const C scale = C(1) / std::sqrt(static_cast<C>(d.dh));
@@ -104,7 +114,8 @@ struct Attention<Cpu> {
       });
       for (std::int64_t t = 0; t < d.t; ++t) {
         const std::int64_t valid = pos0 + t + 1;  // causal: keys s ≤ pos0 + t
-        const std::int64_t first = window > 0 ? std::max<std::int64_t>(0, valid - window) : 0;  // sliding window
+        std::int64_t first = window > 0 ? std::max<std::int64_t>(0, valid - window) : 0;  // sliding window
+        if (segments) first = std::max<std::int64_t>(first, segments->start[static_cast<std::size_t>(b * d.t + t)]);
         auto row = pfull.row(t);
         auto seen = row.segment(first, valid - first);
         const C mx = seen.maxCoeff();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <array>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -276,15 +277,17 @@ class Model {
 
   /// Logits (B·T, V) for tokens (B, T) at positions pos0..pos0+T-1. With a cache, keys and values are
   /// written into it at those positions and attention reads positions [0, pos0 + T) from it.
-  Var<T, D> forward(const Tensor<std::int32_t, D>& tokens, std::int64_t pos0 = 0,
-                    KvCache<T, D>* cache = nullptr) const {
-    auto x = hidden_states(tokens, pos0, cache);  // (N, D)
-    return autograd::linear(x, head());           // (N, V)
+  /// Packed windows (segments, ops/segments.hpp; pos0 = 0, no cache): several examples per row, each attending
+  /// only within itself, at positions restarting at its start (a device without packing refuses them).
+  Var<T, D> forward(const Tensor<std::int32_t, D>& tokens, std::int64_t pos0 = 0, KvCache<T, D>* cache = nullptr,
+                    std::shared_ptr<const ops::Segments> segments = nullptr) const {
+    auto x = hidden_states(tokens, pos0, cache, std::move(segments));  // (N, D)
+    return autograd::linear(x, head());                                  // (N, V)
   }
 
   /// Final hidden states (B·T, D), after the last norm.
   Var<T, D> hidden_states(const Tensor<std::int32_t, D>& tokens, std::int64_t pos0 = 0,
-                          KvCache<T, D>* cache = nullptr) const {
+                          KvCache<T, D>* cache = nullptr, std::shared_ptr<const ops::Segments> segments = nullptr) const {
     PMC_CHECK(tokens.rank() == 2, "Model::forward: tokens must be (B, T), got ", tokens.shape().str());
     const std::int64_t B = tokens.size(0), Tn = tokens.size(1);
     PMC_CHECK(pos0 + Tn <= config().max_seq_len, "Model::forward: positions up to ", pos0 + Tn,
@@ -293,13 +296,19 @@ class Model {
       PMC_CHECK(cache->capacity() >= pos0 + Tn && cache->k[0].size(0) == B, "Model::forward: KV cache of shape ",
                 cache->k[0].shape().str(), " cannot hold batch ", B, " up to position ", pos0 + Tn);
     }
+    if (segments) {
+      PMC_CHECK(cache == nullptr && pos0 == 0, "Model::forward: packed windows (segments) are for training: no KV ",
+                "cache and pos0 = 0, got pos0 ", pos0, cache ? " with a cache" : "");
+      autograd::check_packing_supported<D>();
+      segments->check(B, Tn, "Model::forward");
+    }
     auto x = autograd::embedding(embed_, flat(tokens));  // (N, D)
     for (int l = 0; l < config().n_layers; ++l) {
       if (recompute_ && cache == nullptr) {
         // keep only the block's input; its activations are recomputed when the gradient reaches it
-        auto run = [this, l, B, Tn](const Var<T, D>& in) {
+        auto run = [this, l, B, Tn, segments](const Var<T, D>& in) {
           if (hooks_) hooks_->gather(l);
-          auto y = block_forward(l, in, B, Tn, 0, nullptr);
+          auto y = block_forward(l, in, B, Tn, 0, nullptr, segments);
           if (hooks_ && !autograd::grad_enabled()) hooks_->release(l);  // the recomputed forward keeps them
           return y;
         };
@@ -309,7 +318,7 @@ class Model {
       } else {
         PMC_CHECK(!hooks_ || !autograd::grad_enabled(), "Model::forward: training with sharded weights (block hooks) needs activation recompute");
         if (hooks_) hooks_->gather(l);
-        x = block_forward(l, x, B, Tn, pos0, cache);
+        x = block_forward(l, x, B, Tn, pos0, cache, segments);
         if (hooks_) hooks_->release(l);
       }
     }
@@ -319,10 +328,12 @@ class Model {
 
   /// Mean next-token cross-entropy: targets (B, T) hold the token each position predicts, or -100.
   /// `count` receives the number of targets that counted, `value` the loss in double (see cross_entropy).
+  /// `segments`: packed windows (see forward).
   Var<T, D> loss(const Tensor<std::int32_t, D>& tokens, const Tensor<std::int32_t, D>& targets,
-                 std::int64_t* count = nullptr, double* value = nullptr) const {
+                 std::int64_t* count = nullptr, double* value = nullptr,
+                 std::shared_ptr<const ops::Segments> segments = nullptr) const {
     check_same_shape(tokens.shape(), targets.shape(), "Model::loss: tokens and targets");
-    auto logits = forward(tokens);
+    auto logits = forward(tokens, 0, nullptr, std::move(segments));
     return autograd::cross_entropy(logits, flat(targets), ops::kIgnoreIndex, count, value);
   }
 
@@ -503,7 +514,7 @@ class Model {
   }
 
   Var<T, D> block_forward(int l, const Var<T, D>& x, std::int64_t B, std::int64_t Tn, std::int64_t pos0,
-                          KvCache<T, D>* cache) const {
+                          KvCache<T, D>* cache, const std::shared_ptr<const ops::Segments>& segments = nullptr) const {
     namespace ag = autograd;
     const Block& b = blocks_[static_cast<std::size_t>(l)];
     const Config c = config();
@@ -526,9 +537,9 @@ class Model {
       return ag::add(y, ag::scale(low, static_cast<float>(lora_->scaling())));
     };
     auto q = ag::rope(ag::reshape(proj(h, Projection::q), {B, Tn, H, Dh}), pos0, c.rope(),
-                      rope_layout_);                                                     // (B, T, H, Dh)
+                      rope_layout_, segments);                                           // (B, T, H, Dh)
     auto k = ag::rope(ag::reshape(proj(h, Projection::k), {B, Tn, Hkv, Dh}), pos0, c.rope(),
-                      rope_layout_);                                                     // (B, T, Hkv, Dh)
+                      rope_layout_, segments);                                           // (B, T, Hkv, Dh)
     auto v = ag::reshape(proj(h, Projection::v), {B, Tn, Hkv, Dh});                      // (B, T, Hkv, Dh)
     Var<T, D> attn;
     if (cache) {
@@ -543,7 +554,7 @@ class Model {
       attn = ag::attention(q, keys, values, pos0, c.sliding_window);
     } else {
       PMC_CHECK(pos0 == 0, "Model::forward: pos0 > 0 needs a KV cache holding the earlier positions");
-      attn = ag::attention(q, k, v, 0, c.sliding_window);                                // (B, T, H, Dh)
+      attn = ag::attention(q, k, v, 0, c.sliding_window, segments);                      // (B, T, H, Dh)
     }
     auto x1 = ag::add(x, proj(ag::reshape(attn, {B * Tn, c.q_dim()}), Projection::o));  // (N, D)
     auto h2 = ag::rms_norm(x1, b.ffn_norm, c.norm_eps);
