@@ -261,7 +261,7 @@ TEST_CASE("sharding the weights: collectives overlapped on a background thread g
   }
 }
 
-TEST_CASE("sharding the weights with LoRA: the adapters sharded and gathered per block, the base whole, one process's curve") {
+TEST_CASE("sharding the weights with LoRA: the adapters sharded and gathered per block, the base whole (against one process)") {
   const auto tf = data::TokenFile::open(test::write_markov_corpus("shard_lora.tokens", 60, 27, {.vocab = kTiny.vocab_size}));
   auto run = [&](int ranks, train::ShardLevel level, const fs::path& out) {
     auto o = options(out, 2, 10);
