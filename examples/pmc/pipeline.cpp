@@ -43,7 +43,8 @@ using pmc::cli::TrainArgs;
 /// their data and how often its loss is measured). "evals" lists evaluation sets ({"benchmark", "data", "limit",
 /// "name", "continuation"}; "from": "tune_split" evaluates the split's held-out part); "tune_split" builds tuning
 /// records and held-out questions from one MedMCQA file; "corpus_limit" keeps the first N documents of each corpus
-/// file; "init" and "tokenizer" start from an existing model and its tokenizer instead of random weights and a
+/// file; "demo_facts_per_answer" sizes the embedded demo; "init" and "tokenizer" start from an existing model and
+/// its tokenizer instead of random weights and a
 /// tokenizer trained here. docs/pipeline.md describes every key.
 struct EvalSet {
   std::string name, benchmark = "mcq", continuation = "option_text", from;
@@ -73,6 +74,7 @@ struct PipelineConfig {
   std::vector<EvalSet> evals;            // empty: one set of eval_data / eval_benchmark / eval_limit
   std::optional<TuneSplit> tune_split;   // tuning records and held-out questions from one benchmark file
   std::int64_t corpus_limit = 0;         // the first N documents of each corpus file (0: all)
+  int demo_facts_per_answer = pmc::cli::demo_data::kDefaultPerAnswer;  // the embedded demo's size
   std::string init, tokenizer;           // an existing model (HF folder) and its tokenizer.model
 
   PipelineConfig() {
@@ -84,7 +86,7 @@ struct PipelineConfig {
     inject.eval_fraction = 0;
     tune.seq_len = 128;
     tune.batch = 16;
-    tune.epochs = 12;
+    tune.epochs = 4;
     tune.lr = 5e-4;
     tune.min_lr = 5e-5;
     tune.eval_fraction = 0;
@@ -236,6 +238,11 @@ PipelineConfig read_config(const fs::path& path) {
         for (std::size_t i = 0; i < v.size(); ++i) c.evals.push_back(read_eval_set(v[i], path, i));
       } else if (k == "tune_split") c.tune_split = read_tune_split(v, path);
       else if (k == "corpus_limit") c.corpus_limit = v.get<std::int64_t>();
+      else if (k == "demo_facts_per_answer") {
+        PMC_CHECK(v.is_number_integer() && v.get<std::int64_t>() >= 2 && v.get<std::int64_t>() <= 64, path.string(),
+                  ": demo_facts_per_answer must be an integer in [2, 64], got ", v.dump());
+        c.demo_facts_per_answer = v.get<int>();
+      }
       else if (k == "init") c.init = v.get<std::string>();
       else if (k == "tokenizer") c.tokenizer = v.get<std::string>();
       else if (k == "eval_benchmark") c.eval_benchmark = v.get<std::string>();
@@ -285,6 +292,7 @@ nlohmann::json config_json(const PipelineConfig& c, const std::vector<EvalSet>& 
   nlohmann::json j{{"out", c.out},         {"model", c.model},           {"seed", c.seed},
                    {"vocab_size", c.vocab_size}, {"corpus", c.corpus},   {"instruct", c.instruct},
                    {"eval_precision", c.eval_precision}, {"device", c.device}, {"corpus_limit", c.corpus_limit},
+                   {"demo_facts_per_answer", c.demo_facts_per_answer},
                    {"inject", training_json(c.inject, false)}, {"tune", training_json(c.tune, true)}};
   if (!c.init.empty()) j["init"] = c.init;
   if (!c.tokenizer.empty()) j["tokenizer"] = c.tokenizer;
@@ -337,21 +345,29 @@ int run_pipeline(PipelineConfig cfg) {
   const bool demo = cfg.corpus.empty() || (cfg.instruct.empty() && !cfg.tune_split) ||
                     (cfg.eval_data.empty() && cfg.evals.empty());
   if (demo) {
-    const auto files = pmc::cli::demo_data::write(out / "data", cfg.seed + 1233);
+    namespace demo_data = pmc::cli::demo_data;
+    const int per_answer = cfg.demo_facts_per_answer;
+    const auto files = demo_data::write(out / "data", cfg.seed + 1233, per_answer);
     if (cfg.corpus.empty()) cfg.corpus = {files.corpus.string()};
     if (cfg.instruct.empty() && !cfg.tune_split) cfg.instruct = {files.instruct.string()};
     if (cfg.eval_data.empty() && cfg.evals.empty()) cfg.eval_data = {files.heldout.string()}, cfg.eval_benchmark = "mcq";
-    std::printf("[1/7] data: embedded demo (%zu facts) written to %s\n", pmc::cli::demo_data::facts().size(),
-                (out / "data").string().c_str());
+    std::printf("[1/7] data: embedded demo (%zu facts: %zu taught, %zu held out) written to %s\n", files.facts,
+                files.taught, files.held_out, (out / "data").string().c_str());
+    const auto n = [](auto v) { return std::to_string(v); };
     data_notes.push_back(
-        "The embedded demo (examples/pmc/demo_data.hpp, seed " + std::to_string(cfg.seed + 1233) + "): a table of " +
-        std::to_string(pmc::cli::demo_data::facts().size()) +
-        " textbook medical facts in 4 categories (first-line treatment, causative organism, deficiency, drug class), "
-        "written for this project. Every fact is stated 6 times in the injection passages (4 phrasings, shuffled into "
-        "passages of 3 sentences). Facts with an even index are taught by instruction items (3 option orders each); "
-        "the odd ones are held out: one multiple-choice question each, whose answer appears only in the passages. "
-        "Distractors come from the same category and the same split, so no held-out answer appears in the "
-        "instruction data, not even as a wrong option.");
+        "The embedded demo (examples/pmc/demo_data.hpp, seed " + n(cfg.seed + 1233) + "): a generated table of " +
+        n(files.facts) + " facts about fictional diseases and drugs (names made of random syllables, so that no model "
+        "knows them beforehand) in 4 categories (first-line treatment, causative organism, deficiency, drug class), "
+        "each with 16 real answers (drugs, organisms, nutrients, drug classes); every answer is the answer of " +
+        n(per_answer) + " facts (demo_facts_per_answer). Every fact is stated " + n(demo_data::kStatementsPerFact) +
+        " times in the injection passages (4 phrasings, shuffled into passages of 3 sentences). Of each answer's " +
+        n(per_answer) + " facts, " + n(demo_data::tuned_per_answer(per_answer)) + " are taught by instruction items (" +
+        n(files.taught) + " facts, " + n(demo_data::kOptionOrders) + " option orders each: " + n(files.instruction_items) +
+        " items) and the others are held out (" + n(files.held_out) +
+        " multiple-choice questions, one a fact, whose answers appear only in the passages). Options are the answer and "
+        "3 other answers of the category. Every answer is correct equally often in the instruction data and in the "
+        "held-out questions, so a model that learned only the question format and which answers are frequent scores "
+        "25%; only what injection stored about each fictional name can lift a model above that.");
   }
   std::optional<report::SplitResult> split;
   if (cfg.tune_split) {
