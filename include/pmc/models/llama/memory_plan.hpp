@@ -40,6 +40,10 @@ constexpr const char* plan_shard_name(PlanShard s) {
 /// The most ranks a plan takes.
 inline constexpr std::int64_t kMaxPlanRanks = std::int64_t{1} << 20;
 
+/// Up to this many rows (batch · seq) a forward multiplies straight from quantized blocks (autograd::linear's
+/// kQuantizedMatmulMaxRows, checked equal in tests/models/inference_plan_test.cpp); above, it dequantizes.
+inline constexpr std::int64_t kPlanFusedQuantizedRows = 16;
+
 struct PlanOptions {
   PlanDtype dtype = PlanDtype::fp32;
   std::int64_t batch = 1;
@@ -48,7 +52,9 @@ struct PlanOptions {
   bool training = true;  // false: inference only (no gradients, optimizer or saved activations)
   bool recompute = false;  // activation recompute per block (Model::set_recompute): keep block inputs only
   std::optional<LoraConfig> lora;  // LoRA: a frozen base, only the adapters train (Model::add_lora)
-  BaseQuant base_quant = BaseQuant::none;  // the frozen base's projections under LoRA: compute dtype, int8 or nf4
+  /// The seven projections of every block as stored: under LoRA the frozen base's (compute dtype, int8 or nf4);
+  /// for inference (!training) weight-only quantization (pmc eval|generate --weights q8_0|q4_0)
+  BaseQuant base_quant = BaseQuant::none;
   std::int64_t ranks = 1;                  // data-parallel ranks (1 to kMaxPlanRanks); the plan is one rank's
   PlanShard shard = PlanShard::none;       // what the ranks shard (training only)
 };
@@ -309,8 +315,8 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
   PMC_CHECK(o.shard != PlanShard::full || o.recompute, "plan: sharding the weights (full) needs activation ",
             "recompute (--recompute full), as training does");
   PMC_CHECK(o.seq <= c.max_seq_len, "plan: seq ", o.seq, " exceeds the config's max_seq_len ", c.max_seq_len);
-  PMC_CHECK(o.base_quant == BaseQuant::none || (o.lora && o.training), "plan: a quantized base (",
-            base_quant_name(o.base_quant), ") is LoRA's frozen base: give a LoRA config for training");
+  PMC_CHECK(o.base_quant == BaseQuant::none || !o.training || o.lora, "plan: a quantized base (",
+            base_quant_name(o.base_quant), ") is LoRA's frozen base: give a LoRA config for training, or plan inference");
   if (o.lora) {
     const std::string problem = o.lora->problem();
     PMC_CHECK(problem.empty(), "plan: LoRA: ", problem);
@@ -373,11 +379,44 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     return p;
   }
   if (!o.training) {
-    // one forward under NoGrad: the KV cache, the widest intermediates of a block and the logits
-    const std::int64_t cache = 2 * std::int64_t{c.n_layers} * N * c.kv_dim() * elt;
-    const std::int64_t block = (N * (2 * std::int64_t{c.dim} + c.q_dim() + 2 * c.kv_dim() + 3 * std::int64_t{c.ffn_dim})) * elt +
-                               o.batch * c.n_heads * o.seq * o.seq * 4;
-    p.activation_bytes = cache + block + N * std::int64_t{c.vocab_size} * elt;
+    // one forward under NoGrad with a KV cache of batch × seq positions: the cache, plus the largest of three
+    // moments (what Model::block_forward's locals hold; N = batch · seq):
+    //   attention: the block's input, the norm output, q, k, v, the attention output (N·(2·dim + 2·q_dim +
+    //     2·kv_dim)) and the float probabilities (batch, heads, seq, seq);
+    //   the up projection: those but the probabilities, the residual after attention, the second norm output, the
+    //     gate and up outputs (N·(4·dim + 2·q_dim + 2·kv_dim + 2·ffn)), and with quantized weights above
+    //     kPlanFusedQuantizedRows rows up's weight dequantized into the compute dtype;
+    //   the down projection: as up's, plus the SwiGLU output and the down projection's output (N·(5·dim + 2·q_dim +
+    //     2·kv_dim + 3·ffn)), and down's weight dequantized (when it is quantized: q8_0 / q4_0 keep a width that is
+    //     not a multiple of 32 in the compute dtype);
+    //   the head: the last block's output, the final norm output and the logits (N·(2·dim + vocab)).
+    // tests/models/inference_plan_test.cpp checks plan against the allocator's measured peak.
+    const std::int64_t dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), ffn = c.ffn_dim, V = c.vocab_size;
+    const std::int64_t cache = 2 * std::int64_t{c.n_layers} * N * kvd * elt;
+    const std::int64_t attention = N * (2 * dim + 2 * qd + 2 * kvd) * elt + o.batch * c.n_heads * o.seq * o.seq * 4;
+    const std::int64_t up = N * (4 * dim + 2 * qd + 2 * kvd + 2 * ffn) * elt;
+    const std::int64_t down = N * (5 * dim + 2 * qd + 2 * kvd + 3 * ffn) * elt;
+    const std::int64_t head = N * (2 * dim + V) * elt;
+    std::int64_t up_dequantized = 0, down_dequantized = 0;  // with quantized projections, set below
+    if (o.base_quant != BaseQuant::none) {
+      // weight-only quantization (Model::quantize_base): the projections as stored, except those q8_0 / q4_0
+      // cannot block (an input width not a multiple of 32: kept in the compute dtype); embeddings, norms, biases
+      // and the head in the compute dtype. Above kQuantizedMatmulMaxRows rows a product dequantizes its weight
+      // into the compute dtype, one projection at a time (the largest: transient)
+      const bool ggml = o.base_quant == BaseQuant::q8_0 || o.base_quant == BaseQuant::q4_0;
+      std::int64_t projections = 0, stored = 0;
+      const bool dequantizes = N > kPlanFusedQuantizedRows;
+      for (auto pr : kAllProjections) {
+        const auto [out, in] = projection_shape(c, pr);
+        projections += out * in * c.n_layers;
+        const bool blockable = !ggml || in % 32 == 0;
+        stored += (blockable ? quantized_weight_bytes(out * in, o.base_quant, elt) : out * in * elt) * c.n_layers;
+        if (blockable && dequantizes && pr == Projection::up) up_dequantized = out * in * elt;
+        if (blockable && dequantizes && pr == Projection::down) down_dequantized = out * in * elt;
+      }
+      p.weight_bytes = (p.parameters - projections) * elt + stored;
+    }
+    p.activation_bytes = cache + std::max({attention, up + up_dequantized, down + down_dequantized, head});
     p.shard_trainable = p.trainable;
     return p;
   }

@@ -427,30 +427,24 @@ class Model {
   /// llama.cpp's converters keep such tensors unquantized (an error when no projection can be quantized).
   /// BaseQuant::none does nothing.
   void quantize_base(BaseQuant format) {
+    quantize_projections(format, [](int, Projection, const Var<T, D>& w) { return w.value(); });
+  }
+
+  /// quantize_base with the projections produced one at a time: `produce(layer, p, w)` fills `w`, a fresh tensor
+  /// of T with the projection's shape (read from a file, drawn at random), which is quantized and freed before the
+  /// next one is made. The model's own projection weights are never read, so an unallocated model
+  /// (Model::unallocated, its other parameters loaded) becomes a quantized one while holding at most one
+  /// projection in T: a 13B whose projections in bf16 (24 GiB) would not fit in memory is built in q8_0 (13 GiB).
+  /// A projection q8_0 / q4_0 cannot block is kept: `w` becomes its weight in T. The same rules and errors as
+  /// quantize_base.
+  template <class Produce>
+  void quantize_base_from(BaseQuant format, Produce&& produce) {
     if (format == BaseQuant::none) return;
-    PMC_CHECK(base_quant_ == BaseQuant::none, "Model::quantize_base: the base is already quantized (",
-              base_quant_name(base_quant_), ")");
-    PMC_CHECK(!blocks_.empty() && !blocks_[0].wq.requires_grad(),
-              "Model::quantize_base: a quantized base cannot train; freeze it (freeze_base or add_lora) first");
-    const auto f = format == BaseQuant::int8   ? ops::QuantFormat::int8
-                   : format == BaseQuant::q8_0 ? ops::QuantFormat::q8_0
-                   : format == BaseQuant::q4_0 ? ops::QuantFormat::q4_0
-                                               : ops::QuantFormat::nf4;
-    auto blockable = [&](const Shape& s) { return !ops::is_ggml_format(f) || s[1] % ops::quant::kGgmlBlock == 0; };
-    bool any = false;
-    for (auto p : kAllProjections) any = any || blockable(blocks_[0].weight(p).shape());
-    PMC_CHECK(any, "Model::quantize_base: ", base_quant_name(format), " blocks rows in 32s, and no projection of this ",
-              "model has an input width that is a multiple of 32 (dim ", config().dim, ", ffn_dim ", config().ffn_dim,
-              ")");
-    for (auto& b : blocks_) {
-      for (auto p : kAllProjections) {
-        const auto& w = b.weight(p);
-        if (!blockable(w.shape())) continue;  // kept in T (q8_0 / q4_0 only)
-        b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::quantize(w.value(), f);
-        w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
-      }
-    }
-    base_quant_ = format;
+    quantize_projections(format, [&](int layer, Projection p, const Var<T, D>& v) {
+      auto w = Tensor<T, D>::empty(v.shape());
+      produce(layer, p, w);
+      return w;
+    });
   }
   /// How the base's projections are stored (none: in T).
   BaseQuant base_quant() const { return base_quant_; }
@@ -491,6 +485,41 @@ class Model {
   void set_dropout_key(std::optional<std::uint64_t> key) { dropout_key_ = key; }
 
  private:
+  // quantize_base's work: get(layer, p, weight var) gives the projection's value in T (the model's own, or one
+  // made for the occasion), which is quantized (or, when q8_0 / q4_0 cannot block it, kept as the weight)
+  template <class Get>
+  void quantize_projections(BaseQuant format, Get&& get) {
+    if (format == BaseQuant::none) return;
+    PMC_CHECK(base_quant_ == BaseQuant::none, "Model::quantize_base: the base is already quantized (",
+              base_quant_name(base_quant_), ")");
+    PMC_CHECK(!blocks_.empty() && !blocks_[0].wq.requires_grad(),
+              "Model::quantize_base: a quantized base cannot train; freeze it (freeze_base or add_lora) first");
+    const auto f = format == BaseQuant::int8   ? ops::QuantFormat::int8
+                   : format == BaseQuant::q8_0 ? ops::QuantFormat::q8_0
+                   : format == BaseQuant::q4_0 ? ops::QuantFormat::q4_0
+                                               : ops::QuantFormat::nf4;
+    auto blockable = [&](const Shape& s) { return !ops::is_ggml_format(f) || s[1] % ops::quant::kGgmlBlock == 0; };
+    bool any = false;
+    for (auto p : kAllProjections) any = any || blockable(blocks_[0].weight(p).shape());
+    PMC_CHECK(any, "Model::quantize_base: ", base_quant_name(format), " blocks rows in 32s, and no projection of this ",
+              "model has an input width that is a multiple of 32 (dim ", config().dim, ", ffn_dim ", config().ffn_dim,
+              ")");
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+      auto& b = blocks_[l];
+      for (auto p : kAllProjections) {
+        const auto& w = b.weight(p);
+        Tensor<T, D> value = get(static_cast<int>(l), p, w);
+        if (!blockable(w.shape())) {  // kept in T (q8_0 / q4_0 only)
+          w.set_value(std::move(value));
+          continue;
+        }
+        b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::quantize(value, f);
+        w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
+      }
+    }
+    base_quant_ = format;
+  }
+
   /// A token tensor as one flat row: a view when contiguous, else a copy (on a GPU, a strided token tensor must
   /// be a slice of contiguous rows, see the device's pmc::copy).
   static Tensor<std::int32_t, D> flat(const Tensor<std::int32_t, D>& t) {
