@@ -74,6 +74,7 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
     po.dtype = a.precision == "bf16" || a.weights == "bf16" ? pmc::llama::PlanDtype::bf16 : pmc::llama::PlanDtype::fp32;
     po.seq = static_cast<std::int64_t>(prompt.size()) + a.max_new_tokens;
     po.training = false;
+    if (pmc::cli::quantized_weights(a.weights)) po.base_quant = pmc::llama::parse_base_quant(a.weights, "--weights");
     const auto plan = pmc::llama::plan_memory(pmc::llama::read_architecture(a.model), po);
     std::fprintf(stderr, "pmc generate: peak memory %.2f GiB; pmc plan --inference: %.2f GiB\n",
                  static_cast<double>(u.ru_maxrss) * 1024.0 / (1ull << 30),

@@ -61,7 +61,7 @@ const pmc::cli::Command plan_command{
     [](CLI::App& app) {
       struct Opts {
         std::string model, dtype = "fp32", optimizer = "adamw", recompute = "none";
-        std::string lora_targets = "q,v", base_quant = "none", shard = "none", device_memory;
+        std::string lora_targets = "q,v", base_quant = "none", shard = "none", device_memory, weights;
         std::int64_t batch = 1, seq = 512, ranks = 1;
         int lora_rank = 0;
         double lora_alpha = 16, lora_dropout = 0;
@@ -102,10 +102,20 @@ const pmc::cli::Command plan_command{
       app.add_option("--device-memory", o->device_memory,
                      "one device's memory, to say whether a rank's total fits: bytes, or 80GiB, 80GB, 512MiB");
       app.add_flag("--inference", o->inference, "plan a forward with a KV cache instead of a training step");
+      app.add_option("--weights", o->weights,
+                     "with --inference: the weights as pmc eval|generate --weights holds them: fp32, bf16, or q8_0 / "
+                     "q4_0 (llama.cpp's blocks for the seven projections of every block; embeddings, norms and head in "
+                     "--dtype)")
+          ->check(CLI::IsMember({"fp32", "bf16", "q8_0", "q4_0"}));
       app.add_flag("--json", o->json, "print JSON");
       return [o]() {
         using namespace pmc::llama;
         const Config c = pmc::llama::architecture_of(o->model);
+        PMC_CHECK(o->weights.empty() || o->inference, "--weights ", o->weights,
+                  " plans inference (pmc eval|generate --weights); add --inference (a quantized frozen base for LoRA ",
+                  "training is --base-quant)");
+        if (o->weights == "bf16") o->dtype = "bf16";
+        PMC_CHECK(o->weights != "fp32" || o->dtype == "fp32", "--weights fp32 contradicts --dtype bf16");
         PlanOptions po;
         po.dtype = o->dtype == "bf16" ? PlanDtype::bf16 : PlanDtype::fp32;
         po.batch = o->batch;
@@ -137,12 +147,14 @@ const pmc::cli::Command plan_command{
           po.lora = lora;
           po.base_quant = parse_base_quant(o->base_quant);
         }
+        if (o->weights == "q8_0" || o->weights == "q4_0") po.base_quant = parse_base_quant(o->weights, "--weights");
         const MemoryPlan p = plan_memory(c, po);
         if (o->json) {
           nlohmann::json j{{"model", o->model},           {"dtype", o->dtype},
                            {"batch", o->batch},           {"seq", o->seq},
                            {"optimizer", o->optimizer},   {"training", po.training},
                            {"recompute", o->recompute},
+                           {"weights", o->weights.empty() ? o->dtype : o->weights},
                            {"parameters", p.parameters},  {"trainable_parameters", p.trainable},
                            {"weight_bytes", p.weight_bytes},
                            {"master_bytes", p.master_bytes}, {"gradient_bytes", p.gradient_bytes},
@@ -164,7 +176,9 @@ const pmc::cli::Command plan_command{
         }
         std::string what = po.training ? "training with " + o->optimizer +
                                              (po.recompute ? ", activation recompute" : "")
-                                       : "inference";
+                                       : "inference" + (po.base_quant != BaseQuant::none
+                                                            ? ", projections in " + o->weights
+                                                            : std::string());
         if (po.lora) {
           std::string targets;
           for (const auto& m : lora_target_modules(*po.lora)) targets += (targets.empty() ? "" : ",") + m;

@@ -18,6 +18,15 @@ add_test(NAME cli/plan_7b_lora_table COMMAND pmc_cli plan --model llama_7b --dty
 set_tests_properties(cli/plan_7b_lora_table PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "LoRA rank 8 on q_proj,v_proj, base bf16.*trainable +4194304 ")
 # the configs a user may name are the registry's, without the shapes that only tests use
+# inference with q8_0 projections (tests/models/inference_plan_test.cpp checks the figures against the allocator):
+# a 13B in q8_0 with bf16 embeddings and head fits this 24 GiB machine
+add_test(NAME cli/plan_13b_inference_q8_0 COMMAND pmc_cli plan --model llama_13b --inference --dtype bf16
+  --weights q8_0 --seq 512 --device-memory 24GiB)
+set_tests_properties(cli/plan_13b_inference_q8_0 PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "inference, projections in q8_0.*weights +13\\.[0-9]+ GiB.*fits")
+add_test(NAME cli/plan_inference_weights_json COMMAND pmc_cli plan --model llama_7b --inference --weights q4_0 --json)
+set_tests_properties(cli/plan_inference_weights_json PROPERTIES LABELS "cpu;cli"
+  PASS_REGULAR_EXPRESSION "\"weights\": \"q4_0\"")
 add_test(NAME cli/plan_help_configs COMMAND pmc_cli plan --help)
 set_tests_properties(cli/plan_help_configs PROPERTIES LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "llama_7b.*llama2_13b.*stories260k.*small_20m.*llama_1b.*demo" FAIL_REGULAR_EXPRESSION "hf_test")
@@ -268,6 +277,11 @@ pmc_cli_fails(plan_shard_full_needs_recompute "sharding the weights \\(full\\) n
   plan --model llama_7b --ranks 8 --shard full)
 pmc_cli_fails(plan_shard_inference "--shard optimizer shards training state; --inference has none"
   plan --model llama_7b --inference --ranks 8 --shard optimizer)
+pmc_cli_fails(plan_weights_without_inference "--weights q8_0 plans inference .pmc eval.generate --weights.; add --inference"
+  plan --model llama_13b --weights q8_0)
+pmc_cli_fails(plan_weights_unknown "--weights: nf8 not in" plan --model llama_13b --inference --weights nf8)
+pmc_cli_fails(plan_weights_fp32_bf16 "--weights fp32 contradicts --dtype bf16"
+  plan --model llama_13b --inference --dtype bf16 --weights fp32)
 pmc_cli_fails(plan_device_memory_unit "--device-memory: '80 GiBs' has an unknown unit 'GiBs'"
   plan --model llama_7b --device-memory "80 GiBs")
 pmc_cli_fails(plan_device_memory_not_a_size "--device-memory: 'lots' is not a size"
