@@ -45,14 +45,7 @@ constexpr std::size_t kItems = 20;
 fs::path golden_dir() { return pmc::test::source_dir() / "tests" / "golden" / "lm_eval_fewshot"; }
 fs::path model_dir() { return pmc::test::source_dir() / "tests" / "golden" / "lm_eval" / "model"; }
 
-std::vector<nlohmann::json> read_jsonl(const fs::path& p) {
-  std::ifstream f(p);
-  REQUIRE_MESSAGE(f.good(), p.string());
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using pmc::test::read_jsonl;
 
 std::uint64_t fnv1a64_bytes(const unsigned char* p, std::size_t n) {
   std::uint64_t h = 0xcbf29ce484222325ULL;

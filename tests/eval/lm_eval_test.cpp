@@ -37,14 +37,7 @@ namespace {
 
 fs::path golden_dir() { return pmc::test::source_dir() / "tests" / "golden" / "lm_eval"; }
 
-std::vector<nlohmann::json> read_jsonl(const fs::path& p) {
-  std::ifstream f(p);
-  REQUIRE_MESSAGE(f.good(), p.string());
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using pmc::test::read_jsonl;
 
 /// FNV-1a 64 of the bytes, as 16 hex digits (the golden stores the contexts' hashes, not the benchmarks' text).
 std::string fnv1a64(std::string_view s) {

@@ -1,19 +1,32 @@
 // SPDX-License-Identifier: MIT
-// One scored item against its lm-evaluation-harness golden record (tools/make_golden_lm_eval*.py): every
-// choice's log-likelihood within 1e-4 relative, its greedy flag, and the item's acc and acc_norm. For
-// tests/eval/lm_eval_test.cpp and lm_eval_fewshot_test.cpp.
+// The lm-evaluation-harness goldens (tools/make_golden_lm_eval*.py) in tests: their JSON-lines files read, and one
+// scored item against its golden record (every choice's log-likelihood within 1e-4 relative, its greedy flag,
+// the item's acc and acc_norm). For tests/eval/lm_eval_test.cpp and lm_eval_fewshot_test.cpp.
 #pragma once
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace pmc::test {
+
+/// The records of a JSON-lines file (blank lines skipped); a missing file fails the test, naming it.
+inline std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  REQUIRE_MESSAGE(f.good(), p.string());
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(f, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
 
 /// Checks `item` (an eval report's item: option_sum, option_greedy, correct, correct_norm) against `golden`;
 /// returns the largest relative and absolute differences of its log-likelihoods.
