@@ -642,36 +642,38 @@ set_tests_properties(cli/convert_golden_rope_dynamic PROPERTIES LABELS "cpu;cli"
 # (tests/golden/lm_eval/summary.json, made by tools/make_golden_lm_eval.py); --first takes the first N per task.
 set(lm_eval_model ${CMAKE_CURRENT_SOURCE_DIR}/golden/lm_eval/model)
 set(lm_eval_data ${PMC_SHARED_DIR}/data/benchmarks)
+# pmc eval --prompt-format lm_eval --first 20 on lm_eval_model with the arguments after `regex`; passes when the
+# output matches `regex`.
+function(pmc_cli_lm_eval name regex)
+  add_test(NAME cli/${name} COMMAND pmc_cli eval --model ${lm_eval_model} --prompt-format lm_eval --first 20 ${ARGN})
+  set_tests_properties(cli/${name} PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
+    PASS_REGULAR_EXPRESSION "${regex}")
+endfunction()
 if(EXISTS ${lm_eval_data}/medqa/phrases_no_exclude_test.jsonl)
-  add_test(NAME cli/eval_lm_eval_medqa COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark medqa
-    --data ${lm_eval_data}/medqa/phrases_no_exclude_test.jsonl --prompt-format lm_eval --first 20
+  pmc_cli_lm_eval(eval_lm_eval_medqa
+    "medqa_4options *\\| *Yaml\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.3500\\|[^|]*\\|0\\.1094\\|.*acc_norm\\|[^|]*\\| *0\\.3500\\|[^|]*\\|0\\.1094\\|"
+    --benchmark medqa --data ${lm_eval_data}/medqa/phrases_no_exclude_test.jsonl
     --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_lm_eval_medqa.json)
-  set_tests_properties(cli/eval_lm_eval_medqa PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
-    PASS_REGULAR_EXPRESSION "medqa_4options *\\| *Yaml\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.3500\\|[^|]*\\|0\\.1094\\|.*acc_norm\\|[^|]*\\| *0\\.3500\\|[^|]*\\|0\\.1094\\|")
 endif()
 if(EXISTS ${lm_eval_data}/mmlu_medical/anatomy_test.csv AND EXISTS ${lm_eval_data}/mmlu_medical/medical_genetics_test.csv)
-  add_test(NAME cli/eval_lm_eval_mmlu COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark mmlu
-    --data ${lm_eval_data}/mmlu_medical/anatomy_test.csv ${lm_eval_data}/mmlu_medical/medical_genetics_test.csv
-    --prompt-format lm_eval --first 20)
-  set_tests_properties(cli/eval_lm_eval_mmlu PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
-    PASS_REGULAR_EXPRESSION "mmlu_anatomy *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*mmlu_medical_genetics *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*40 items")
+  pmc_cli_lm_eval(eval_lm_eval_mmlu
+    "mmlu_anatomy *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*mmlu_medical_genetics *\\| *1\\.0\\|none *\\| *0\\|acc *\\|[^|]*\\| *0\\.2000\\|[^|]*\\|0\\.0918\\|.*40 items"
+    --benchmark mmlu --data ${lm_eval_data}/mmlu_medical/anatomy_test.csv ${lm_eval_data}/mmlu_medical/medical_genetics_test.csv)
 endif()
 # --num-fewshot 3: the few-shot golden (tests/golden/lm_eval_fewshot, tools/make_golden_lm_eval_fewshot.py) draws
 # MedMCQA's and MMLU anatomy's examples from their own test split (the same file as --fewshot-data: k + 1 drawn
 # and the item dropped; first_n without the item), with the harness's default seed 1234.
 if(EXISTS ${lm_eval_data}/medmcqa/dev.json)
-  add_test(NAME cli/eval_lm_eval_fewshot_medmcqa COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark medmcqa
-    --data ${lm_eval_data}/medmcqa/dev.json --prompt-format lm_eval --first 20 --num-fewshot 3
+  pmc_cli_lm_eval(eval_lm_eval_fewshot_medmcqa
+    "3-shot \\(sampler default, seed 1234\\) from the test split itself.*medmcqa *\\| *Yaml\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1000\\|[^|]*\\|0\\.0688\\|.*none *\\| *3\\|acc_norm\\|[^|]*\\| *0\\.1000\\|"
+    --benchmark medmcqa --data ${lm_eval_data}/medmcqa/dev.json --num-fewshot 3
     --fewshot-data ${lm_eval_data}/medmcqa/dev.json --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_lm_eval_fewshot_medmcqa.json)
-  set_tests_properties(cli/eval_lm_eval_fewshot_medmcqa PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
-    PASS_REGULAR_EXPRESSION "3-shot \\(sampler default, seed 1234\\) from the test split itself.*medmcqa *\\| *Yaml\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1000\\|[^|]*\\|0\\.0688\\|.*none *\\| *3\\|acc_norm\\|[^|]*\\| *0\\.1000\\|")
 endif()
 if(EXISTS ${lm_eval_data}/mmlu_medical/anatomy_test.csv)
-  add_test(NAME cli/eval_lm_eval_fewshot_mmlu COMMAND pmc_cli eval --model ${lm_eval_model} --benchmark mmlu
-    --data ${lm_eval_data}/mmlu_medical/anatomy_test.csv --prompt-format lm_eval --first 20 --num-fewshot 3
+  pmc_cli_lm_eval(eval_lm_eval_fewshot_mmlu
+    "3-shot \\(sampler first_n, seed 1234\\).*mmlu_anatomy *\\| *1\\.0\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1500\\|[^|]*\\|0\\.0819\\|"
+    --benchmark mmlu --data ${lm_eval_data}/mmlu_medical/anatomy_test.csv --num-fewshot 3
     --fewshot-data ${lm_eval_data}/mmlu_medical/anatomy_test.csv)
-  set_tests_properties(cli/eval_lm_eval_fewshot_mmlu PROPERTIES LABELS "cpu;cli" ENVIRONMENT OMP_NUM_THREADS=1
-    PASS_REGULAR_EXPRESSION "3-shot \\(sampler first_n, seed 1234\\).*mmlu_anatomy *\\| *1\\.0\\|none *\\| *3\\|acc *\\|[^|]*\\| *0\\.1500\\|[^|]*\\|0\\.0819\\|")
 endif()
 pmc_cli_refuses(eval_fewshot_without_data "--num-fewshot 3 needs --fewshot-data"
   eval --model ${lm_eval_model} --benchmark medqa --data ${any_file} --prompt-format lm_eval --num-fewshot 3)

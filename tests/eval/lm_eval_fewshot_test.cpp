@@ -31,6 +31,7 @@
 #include <pmc/pmc.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
 
+#include "support/lm_eval_item.hpp"
 #include "support/paths.hpp"
 
 using namespace pmc::eval;
@@ -44,14 +45,7 @@ constexpr std::size_t kItems = 20;
 fs::path golden_dir() { return pmc::test::source_dir() / "tests" / "golden" / "lm_eval_fewshot"; }
 fs::path model_dir() { return pmc::test::source_dir() / "tests" / "golden" / "lm_eval" / "model"; }
 
-std::vector<nlohmann::json> read_jsonl(const fs::path& p) {
-  std::ifstream f(p);
-  REQUIRE_MESSAGE(f.good(), p.string());
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using pmc::test::read_jsonl;
 
 std::uint64_t fnv1a64_bytes(const unsigned char* p, std::size_t n) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -132,18 +126,9 @@ void check_task(Benchmark b, const std::string& task, std::vector<McqItem> items
     const auto& g = golden[k];
     const auto& it = report.items[k];
     INFO(task << " item " << k << " (" << items[k].id << ")");
-    const auto ll = g["loglikelihoods"].get<std::vector<double>>();
-    const auto greedy = g["is_greedy"].get<std::vector<bool>>();
-    REQUIRE(it.option_sum.size() == ll.size());
-    for (std::size_t i = 0; i < ll.size(); ++i) {
-      const double rel = std::abs(it.option_sum[i] - ll[i]) / std::max(1e-12, std::abs(ll[i]));
-      max_rel = std::max(max_rel, rel);
-      max_abs_seen = std::max(max_abs_seen, std::abs(it.option_sum[i] - ll[i]));
-      CHECK_MESSAGE(rel <= 1e-4, "choice " << i << ": pmc " << it.option_sum[i] << ", harness " << ll[i]);
-      CHECK(it.option_greedy[i] == greedy[i]);
-    }
-    CHECK((it.correct ? 1.0 : 0.0) == g["acc"].get<double>());
-    CHECK((it.correct_norm ? 1.0 : 0.0) == g["acc_norm"].get<double>());
+    const auto [rel, abs_diff] = pmc::test::check_lm_eval_item(it, g);
+    max_rel = std::max(max_rel, rel);
+    max_abs_seen = std::max(max_abs_seen, abs_diff);
   }
   max_rel_seen = std::max(max_rel_seen, max_rel);
   std::printf("lm_eval %d-shot %s: max relative error of the log-likelihoods %.3g (all tasks so far %.3g, "

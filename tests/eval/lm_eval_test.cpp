@@ -27,6 +27,7 @@
 #include <pmc/pmc.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
 
+#include "support/lm_eval_item.hpp"
 #include "support/paths.hpp"
 
 using namespace pmc::eval;
@@ -36,14 +37,7 @@ namespace {
 
 fs::path golden_dir() { return pmc::test::source_dir() / "tests" / "golden" / "lm_eval"; }
 
-std::vector<nlohmann::json> read_jsonl(const fs::path& p) {
-  std::ifstream f(p);
-  REQUIRE_MESSAGE(f.good(), p.string());
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using pmc::test::read_jsonl;
 
 /// FNV-1a 64 of the bytes, as 16 hex digits (the golden stores the contexts' hashes, not the benchmarks' text).
 std::string fnv1a64(std::string_view s) {
@@ -93,17 +87,7 @@ void check_task(Benchmark b, const std::string& task, const std::vector<McqItem>
     const auto& g = golden[k];
     const auto& it = report.items[k];
     INFO(task << " item " << k << " (" << items[k].id << ")");
-    const auto ll = g["loglikelihoods"].get<std::vector<double>>();
-    const auto greedy = g["is_greedy"].get<std::vector<bool>>();
-    REQUIRE(it.option_sum.size() == ll.size());
-    for (std::size_t i = 0; i < ll.size(); ++i) {
-      const double rel = std::abs(it.option_sum[i] - ll[i]) / std::max(1e-12, std::abs(ll[i]));
-      max_rel = std::max(max_rel, rel);
-      CHECK_MESSAGE(rel <= 1e-4, "choice " << i << ": pmc " << it.option_sum[i] << ", harness " << ll[i]);
-      CHECK(it.option_greedy[i] == greedy[i]);
-    }
-    CHECK((it.correct ? 1.0 : 0.0) == g["acc"].get<double>());
-    CHECK((it.correct_norm ? 1.0 : 0.0) == g["acc_norm"].get<double>());
+    max_rel = std::max(max_rel, pmc::test::check_lm_eval_item(it, g).first);
     CHECK(fnv1a64(it.lm_context) == g["context_fnv1a64"].get<std::string>());
   }
   max_rel_seen = std::max(max_rel_seen, max_rel);

@@ -27,6 +27,18 @@ nlohmann::json golden() {
 
 std::uint64_t u64(const nlohmann::json& s) { return std::stoull(s.get<std::string>()); }
 
+/// check(r, s) for each golden seed s, with a PythonRandom r seeded from it.
+template <class Check>
+void for_each_seed(Check check) {
+  const auto g = golden();  // kept: a range-for over golden()["seeds"] would iterate a destroyed temporary
+  REQUIRE(g["seeds"].size() >= 5);
+  for (const auto& s : g["seeds"]) {
+    PythonRandom r(u64(s["seed"]));
+    INFO("seed " << s["seed"].get<std::string>());
+    check(r, s);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("python_random: seeding and getrandbits equal CPython") {
@@ -46,27 +58,19 @@ TEST_CASE("python_random: seeding and getrandbits equal CPython") {
 }
 
 TEST_CASE("python_random: _randbelow equals CPython") {
-  const auto g = golden();  // kept: a range-for over golden()["seeds"] would iterate a destroyed temporary
-  REQUIRE(g["seeds"].size() >= 5);
-  for (const auto& s : g["seeds"]) {
-    PythonRandom r(u64(s["seed"]));
-    INFO("seed " << s["seed"].get<std::string>());
+  for_each_seed([](PythonRandom& r, const nlohmann::json& s) {
     for (std::size_t i = 0; i < s["ns"].size(); ++i)
       CHECK_MESSAGE(r.randbelow(u64(s["ns"][i])) == u64(s["randbelow"][i]), "_randbelow(" << s["ns"][i] << ")");
-  }
+  });
 }
 
 TEST_CASE("python_random: sample equals CPython (pool and set algorithms, state shared across calls)") {
-  const auto g = golden();  // kept: a range-for over golden()["seeds"] would iterate a destroyed temporary
-  REQUIRE(g["seeds"].size() >= 5);
-  for (const auto& s : g["seeds"]) {
-    PythonRandom r(u64(s["seed"]));
-    INFO("seed " << s["seed"].get<std::string>());
+  for_each_seed([](PythonRandom& r, const nlohmann::json& s) {
     for (const auto& t : s["samples"]) {
       const auto n = t[0].get<std::size_t>(), k = t[1].get<std::size_t>();
       CHECK_MESSAGE(r.sample(n, k) == t[2].get<std::vector<std::size_t>>(), "sample(range(" << n << "), " << k << ")");
     }
-  }
+  });
 }
 
 TEST_CASE("python_random: a sample larger than the population is refused") {
