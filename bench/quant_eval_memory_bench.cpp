@@ -21,23 +21,11 @@
 #include <pmc/models/llama/memory_plan.hpp>
 #include <pmc/pmc.hpp>
 
+#include "fill_weights.hpp"
+
 namespace {
 
 using T = pmc::bf16;
-
-/// uniform(−a, a) from a counter-based generator (bench/fill_weights.hpp's), norms 1
-void fill(const pmc::Tensor<T, pmc::Cpu>& t, float a, std::uint64_t seed) {
-  auto span = t.span();
-  const bool norm = t.rank() == 1;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < static_cast<std::int64_t>(span.size()); ++i) {
-    std::uint64_t z = seed + static_cast<std::uint64_t>(i) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
-    z ^= z >> 29;
-    const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
-    span[static_cast<std::size_t>(i)] = T(norm ? 1.f : a * u);
-  }
-}
 
 double gib(double bytes) { return bytes / (1ull << 30); }
 double max_rss_bytes() {
@@ -67,11 +55,11 @@ int main(int argc, char** argv) try {
     projection = p.name.find("_proj.") != std::string::npos;
     if (projection) continue;
     auto t = pmc::Tensor<T, pmc::Cpu>::empty(p.var.shape());
-    fill(t, 0.02f, seed += 0x632be59bd9b4e019ull);
+    pmc::bench::fill_tensor(t, 0.02f, seed += 0x632be59bd9b4e019ull);
     p.var.set_value(t);
   }
   model.quantize_base_from(quant, [&](int layer, pmc::llama::Projection pr, const pmc::Tensor<T, pmc::Cpu>& w) {
-    fill(w, 0.02f, 0x12345ull + static_cast<std::uint64_t>(layer * 7 + static_cast<int>(pr)) * 0x632be59bd9b4e019ull);
+    pmc::bench::fill_tensor(w, 0.02f, 0x12345ull + static_cast<std::uint64_t>(layer * 7 + static_cast<int>(pr)) * 0x632be59bd9b4e019ull);
   });
   const double build_s = std::chrono::duration<double>(clock::now() - t0).count();
   const double weights = static_cast<double>(pmc::Allocator<pmc::Cpu>::live_bytes());
