@@ -40,7 +40,7 @@ add_test(NAME examples/generate_from_trained_tiny_llama
   COMMAND example_generate_from_checkpoint ${example_train_out}/model ${example_train_out}/tokenizer.model
           "Insulin is a hormone" 8)
 set_tests_properties(examples/generate_from_trained_tiny_llama PROPERTIES FIXTURES_REQUIRED example_tiny_llama
-  PASS_REGULAR_EXPRESSION "^Insulin is a hormone[^\n]*\n\\[[^]]*: config tiny, [0-9]+ parameters; [0-9]+ prompt")
+  PASS_REGULAR_EXPRESSION "^Insulin is a hormone[^\n]*\n\\[[^]]*: config tiny, [0-9]+ parameters. [0-9]+ prompt")
 
 add_test(NAME examples/score_medical_mcq COMMAND example_score_medical_mcq)
 set_tests_properties(examples/score_medical_mcq PROPERTIES
