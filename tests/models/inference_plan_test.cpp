@@ -12,6 +12,7 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/models/llama/memory_plan.hpp>
 #include <pmc/models/llama/model.hpp>
+#include <support/compare.hpp>
 
 using namespace pmc;
 
@@ -24,12 +25,7 @@ constexpr llama::Config kBlockable{.dim = 128, .n_layers = 4, .n_heads = 4, .n_k
 constexpr llama::Config kOddFfn{.dim = 96, .n_layers = 3, .n_heads = 3, .n_kv_heads = 3, .ffn_dim = 344,
                                 .vocab_size = 300, .max_seq_len = 256, .norm_eps = 1e-5f, .rope_theta = 1e4f};
 
-Tensor<std::int32_t> random_tokens(std::int64_t b, std::int64_t t, std::uint64_t seed, int vocab) {
-  std::mt19937_64 rng(seed);
-  Tensor<std::int32_t> x(Shape{b, t});
-  for (auto& v : x.span()) v = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(vocab));
-  return x;
-}
+using test::random_tokens;
 
 struct Measured {
   std::int64_t weights = 0, peak = 0;  // the model's bytes; the peak of model + cache + forward

@@ -12,6 +12,7 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/models/llama/memory_plan.hpp>
 #include <pmc/models/llama/model.hpp>
+#include <support/compare.hpp>
 #include <pmc/models/llama/registry.hpp>
 
 using namespace pmc;
@@ -23,12 +24,7 @@ constexpr llama::Config kModel{.dim = 64, .n_layers = 4, .n_heads = 4, .n_kv_hea
 constexpr llama::Config kWideVocab{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4, .ffn_dim = 64,
                                    .vocab_size = 1000, .max_seq_len = 128, .norm_eps = 1e-5f, .rope_theta = 1e4f};
 
-Tensor<std::int32_t> random_tokens(std::int64_t b, std::int64_t t, std::uint64_t seed, int vocab) {
-  std::mt19937_64 rng(seed);
-  Tensor<std::int32_t> x(Shape{b, t});
-  for (auto& v : x.span()) v = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(vocab));
-  return x;
-}
+using test::random_tokens;
 
 llama::LoraConfig lora_of(const std::string& targets, int rank, double dropout = 0) {
   llama::LoraConfig l;

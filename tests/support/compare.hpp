@@ -77,4 +77,12 @@ double dot(const Tensor<A>& a, const Tensor<B>& b) {
   return s;
 }
 
+/// (b, t) token ids, uniform over [0, vocab) from mt19937_64(seed).
+inline Tensor<std::int32_t> random_tokens(std::int64_t b, std::int64_t t, std::uint64_t seed, int vocab) {
+  std::mt19937_64 rng(seed);
+  Tensor<std::int32_t> x(Shape{b, t});
+  for (auto& v : x.span()) v = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(vocab));
+  return x;
+}
+
 }  // namespace pmc::test

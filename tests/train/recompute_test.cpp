@@ -25,10 +25,7 @@ constexpr llama::Config kWideVocab{.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv
                                    .vocab_size = 1000, .max_seq_len = 128, .norm_eps = 1e-5f, .rope_theta = 1e4f};
 
 Tensor<std::int32_t> random_tokens(std::int64_t b, std::int64_t t, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Tensor<std::int32_t> x(Shape{b, t});
-  for (auto& v : x.span()) v = static_cast<std::int32_t>(rng() % kModel.vocab_size);
-  return x;
+  return test::random_tokens(b, t, seed, kModel.vocab_size);
 }
 
 /// Bytes a training forward + backward holds at its peak beyond the weights, their gradient buffers and the
