@@ -40,10 +40,9 @@ struct Block {
     dw_norm2 = Tensor<bf16, Cuda>({D});
     dwq = mat(D, D), dwk = mat(D, D), dwv = mat(D, D), dwo = mat(D, D);
     dw1 = mat(F, D), dw3 = mat(F, D), dw2 = mat(D, F);
-    for (auto* t : {&x, &n1, &q, &k, &v, &o, &h, &n2, &y, &dy, &dh, &dn2, &da, &do_, &dq, &dk, &dv, &dq0, &dk0, &dn1,
-                    &dx})
+    for (auto* t : {&x, &n1, &q, &k, &v, &o, &h, &n2, &y, &dy, &dh, &dn2, &do_, &dq, &dk, &dv, &dq0, &dk0, &dn1, &dx})
       *t = mat(n, D);
-    for (auto* t : {&g, &u, &a, &dg, &du}) *t = mat(n, F);
+    for (auto* t : {&g, &u, &a, &dg, &du, &da}) *t = mat(n, F);
     rstd1 = Tensor<float, Cuda>({n});
     rstd2 = Tensor<float, Cuda>({n});
     if (flash) lse = Tensor<float, Cuda>({d.b, d.h, d.t});

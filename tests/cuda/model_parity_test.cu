@@ -107,9 +107,13 @@ TEST_CASE("model/one clipped AdamW training step, fp32") {
   };
   auto ps_cpu = params(cpu);
   auto ps_gpu = params(gpu);
+  std::vector<Tensor<float>> initial;
+  for (const auto& p : ps_cpu) initial.push_back(p.value.clone());
   optim::AdamW<float, Cpu> opt_cpu({}, optim::no_decay_for_norms_and_embeddings(ps_cpu, 0.1));
   optim::AdamW<float, Cuda> opt_gpu({}, optim::no_decay_for_norms_and_embeddings(ps_gpu, 0.1));
-  for (int step = 0; step < 2; ++step) {
+  constexpr int steps = 2;
+  constexpr float lr = 1e-3f;
+  for (int step = 0; step < steps; ++step) {
     const auto tokens = random_ids(4, 16, 10 + step), targets = random_ids(4, 16, 20 + step);
     cpu.zero_grad();
     gpu.zero_grad();
@@ -117,10 +121,24 @@ TEST_CASE("model/one clipped AdamW training step, fp32") {
     autograd::backward(gpu.loss(dev(tokens), dev(targets)));
     const double n_cpu = optim::clip_grad_norm(ps_cpu, 0.5), n_gpu = optim::clip_grad_norm(ps_gpu, 0.5);
     CHECK(std::abs(n_gpu - n_cpu) / n_cpu <= 1e-5);
-    opt_cpu.step(std::span<optim::Param<float, Cpu>>(ps_cpu), 1e-3);
-    opt_gpu.step(std::span<optim::Param<float, Cuda>>(ps_gpu), 1e-3);
+    opt_cpu.step(std::span<optim::Param<float, Cpu>>(ps_cpu), lr);
+    opt_gpu.step(std::span<optim::Param<float, Cuda>>(ps_gpu), lr);
   }
-  for (std::size_t i = 0; i < ps_cpu.size(); ++i) PMC_CHECK_PARITY(float, ps_gpu[i].value, ps_cpu[i].value, ps_cpu[i].name);
+  // The gradients agree to fp32 rounding (the norms above; every gradient in "loss and every gradient"), but
+  // Adam's step is m / (√v + ε): where a gradient is near ε or cancels (lm_head rows of tokens absent from the
+  // batch), its rounding on either side moves that element's step by a visible fraction of lr (first run on an
+  // H200: lm_head 1.0e-4 of max |w| where the weights' bound would be 1e-5). So the steps are compared as steps:
+  // |Δw_gpu − Δw_cpu| ≤ 2% of the steps' total lr (a wrong step is off by ~100%), every element of every parameter.
+  for (std::size_t i = 0; i < ps_cpu.size(); ++i) {
+    CAPTURE(ps_cpu[i].name);
+    const auto g = cuda::to_host(ps_gpu[i].value);
+    double worst = 0;
+    for (std::int64_t j = 0; j < g.numel(); ++j) {
+      const double w0 = initial[i].data()[j];
+      worst = std::max(worst, std::abs((g.data()[j] - w0) - (ps_cpu[i].value.data()[j] - w0)));
+    }
+    CHECK(worst <= 0.02 * steps * lr);
+  }
 }
 
 TEST_CASE("model/prefill and decode through the KV cache, fp32") {

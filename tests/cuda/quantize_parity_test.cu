@@ -34,9 +34,12 @@ TEST_CASE_TEMPLATE("quantize/codes, dequantized bits and the quantized linear ma
     for (auto& v : x.span()) v = static_cast<T>(nd(rng));
     autograd::Var<T, Cuda> xg(dev(x), true);
     autograd::Var<T, Cpu> xc(x.clone(), true);
+    // One graph at a time: backward runs every closure on the thread's tape, so the CPU graph is recorded only
+    // after the GPU one has run (else the first backward would reach the other's closures, whose outputs have
+    // no gradient).
     auto yg = autograd::linear(xg, qg);
-    auto yc = autograd::linear(xc, qc);
     autograd::backward(autograd::sum(yg));
+    auto yc = autograd::linear(xc, qc);
     autograd::backward(autograd::sum(yc));
     PMC_CHECK_PARITY(T, yg.value(), yc.value(), "quantized linear forward");
     PMC_CHECK_PARITY(T, xg.grad(), xc.grad(), "quantized linear backward (dx)");

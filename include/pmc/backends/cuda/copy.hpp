@@ -19,7 +19,10 @@ namespace pmc::cuda {
 template <class T>
 Tensor<T, Cuda> empty(const Shape& shape) {
   auto owner = allocate_uninitialized(static_cast<std::size_t>(shape.numel()) * sizeof(T));
-  return Tensor<T, Cuda>::wrap(static_cast<T*>(owner.get()), shape, std::move(owner));
+  // The pointer is read before the call: in wrap(owner.get(), shape, std::move(owner)) the compiler may move
+  // `owner` into its parameter first (argument order is unspecified), and g++ does, so the tensor got nullptr.
+  T* data = static_cast<T*>(owner.get());
+  return Tensor<T, Cuda>::wrap(data, shape, std::move(owner));
 }
 
 /// Copies a host tensor into the contiguous device tensor `dst` of the same shape. A strided `src` is made
