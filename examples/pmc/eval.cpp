@@ -157,7 +157,7 @@ void add_fewshot(const EvalArgs& a, pmc::eval::Benchmark bench, pmc::eval::LoadR
 const pmc::cli::Command eval_command{
     "eval", "Evaluate a model on a multiple-choice benchmark (option likelihood or generation)", [](CLI::App& app) {
       auto a = std::make_shared<EvalArgs>();
-      app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
+      app.add_option("--model", a->model, "HF folder, .safetensors file, llama2.c .bin or llama.cpp .gguf")->required();
       app.add_option("--adapter", a->adapter,
                      "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors: pmc's or PEFT's) "
                      "run on --model, not merged");

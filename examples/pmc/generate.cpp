@@ -86,7 +86,7 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
 const pmc::cli::Command generate_command{
     "generate", "Generate text from a prompt (greedy or sampled, with a KV cache)", [](CLI::App& app) {
       auto a = std::make_shared<GenerateArgs>();
-      app.add_option("--model", a->model, "HF folder, .safetensors file or llama2.c .bin")->required();
+      app.add_option("--model", a->model, "HF folder, .safetensors file, llama2.c .bin or llama.cpp .gguf")->required();
       app.add_option("--adapter", a->adapter,
                      "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors: pmc's or PEFT's) "
                      "run on --model, not merged");

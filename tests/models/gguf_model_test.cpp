@@ -175,3 +175,45 @@ TEST_CASE("gguf model: a Q8_0 / Q4_0 file loaded and quantized again (--weights)
     CHECK(checked == 7 * model.blocks().size());
   }
 }
+
+TEST_CASE("gguf model: load_model_quantized runs a Q8_0 / Q4_0 file's blocks in place, other files quantized") {
+  const auto tokens = [] {
+    Tensor<std::int32_t> t({1, 7});
+    for (std::int64_t i = 0; i < 7; ++i) t.data()[i] = static_cast<std::int32_t>((i * 5 + 3) % 64);
+    return t;
+  }();
+  autograd::NoGrad ng;
+  for (auto [file, format] : {std::pair{"gqa32_q8_0.gguf", BaseQuant::q8_0}, std::pair{"gqa32_q4_0.gguf", BaseQuant::q4_0}}) {
+    CAPTURE(file);
+    const auto f = io::GgufFile::open(golden(file));
+    const auto live0 = Allocator<Cpu>::live_bytes();
+    auto direct = load_model_quantized<float>(golden(file), format);
+    const auto live_direct = Allocator<Cpu>::live_bytes() - live0;
+    CHECK(direct.base_quant() == format);
+    CHECK_FALSE(direct.blocks()[0].wq.requires_grad());
+    const auto& q = *direct.blocks()[0].quantized[static_cast<std::size_t>(Projection::q)];
+    const auto raw = f.raw("blk.0.attn_q.weight");
+    REQUIRE(static_cast<std::size_t>(q.codes.numel()) == raw.size());
+    CHECK(std::memcmp(q.codes.data(), raw.data(), raw.size()) == 0);
+    const auto live1 = Allocator<Cpu>::live_bytes();
+    auto requantized = load_model<float>(golden(file));
+    requantized.freeze_base();
+    requantized.quantize_base(format);
+    const auto live_requantized = Allocator<Cpu>::live_bytes() - live1;
+    // the file's blocks are borrowed, not copied: the requantized model holds them in allocated memory besides
+    const auto layers = static_cast<std::int64_t>(direct.blocks().size());
+    CHECK(live_requantized - live_direct >= direct.quantized_bytes());
+    CHECK(live_requantized - live_direct <= direct.quantized_bytes() + 64 * 7 * layers);
+    CHECK(test::max_abs_diff(direct.forward(tokens).value(), requantized.forward(tokens).value()) == 0.0);
+  }
+  // an F32 file asked for q8_0: each projection dequantized (here: read) and quantized, as quantize_base does
+  auto from_f32 = load_model_quantized<float>(golden("gqa32_f32.gguf"), BaseQuant::q8_0);
+  auto whole = load_model<float>(golden("gqa32_f32.gguf"));
+  whole.freeze_base();
+  whole.quantize_base(BaseQuant::q8_0);
+  CHECK(test::max_abs_diff(from_f32.forward(tokens).value(), whole.forward(tokens).value()) == 0.0);
+  // a Q4_0 file asked for q8_0: its blocks are not q8_0, so they are dequantized and quantized again
+  auto cross = load_model_quantized<float>(golden("gqa32_q4_0.gguf"), BaseQuant::q8_0);
+  CHECK(cross.base_quant() == BaseQuant::q8_0);
+  CHECK(cross.blocks()[0].quantized[0]->format == ops::QuantFormat::q8_0);
+}

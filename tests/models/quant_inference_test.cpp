@@ -5,12 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 
 #include <pmc/pmc.hpp>
 #include <support/compare.hpp>
 #include <support/errors.hpp>
+#include <support/paths.hpp>
 #include <support/test_configs.hpp>
 
 using namespace pmc;
@@ -122,4 +124,49 @@ TEST_CASE("quantized inference: names parse, projections llama.cpp cannot block 
   autograd::NoGrad ng;
   const auto tokens = tokens_of(1, 5, 3);
   CHECK(rel_frobenius(mixed.forward(tokens).value(), ref.forward(tokens).value()) < 0.01);
+}
+
+TEST_CASE("quantized inference: load_model_quantized quantizes each projection as it reads it, as quantize_base does") {
+  // A checkpoint in bf16 (a Hugging Face folder) and one in fp32 (a .safetensors file with its config.json):
+  // loaded quantized, the model must equal the one loaded whole and then quantized, bit for bit (the same values
+  // quantized the same way), for q8_0, q4_0 and int8, in a float and a bf16 model; the base is frozen.
+  Model<dynamic, float> ref(test::hf_test_mha_tied);  // down_proj (input 60) cannot be blocked: it stays in T
+  ref.init_random(5, 0.1f);
+  const auto dir = test::tmp_dir() / "quantized_load";
+  std::filesystem::remove_all(dir);
+  Model<dynamic, bf16> half(test::hf_test_mha_tied);
+  half.copy_weights_from(ref);
+  save_hf(half, dir / "bf16");
+  save_hf(ref, dir / "fp32");
+  const auto file = dir / "fp32" / "model.safetensors";
+  const auto tokens = tokens_of(1, 6, 7);
+  autograd::NoGrad ng;
+  auto check = [&]<class T>(const std::filesystem::path& path, BaseQuant format) {
+    CAPTURE(path.string());
+    CAPTURE(base_quant_name(format));
+    auto q = load_model_quantized<T>(path, format);
+    CHECK(q.base_quant() == format);
+    CHECK_FALSE(q.blocks()[0].wq.requires_grad());
+    CHECK(q.blocks()[0].wq.value().data() == nullptr);
+    auto whole = load_model<T>(path);
+    whole.freeze_base();
+    whole.quantize_base(format);
+    CHECK(q.quantized_bytes() == whole.quantized_bytes());
+    CHECK(test::max_abs_diff(q.forward(tokens).value(), whole.forward(tokens).value()) == 0.0);
+  };
+  for (auto format : {BaseQuant::q8_0, BaseQuant::q4_0, BaseQuant::int8}) {
+    check.operator()<float>(dir / "bf16", format);
+    check.operator()<bf16>(dir / "bf16", format);
+    check.operator()<float>(file, format);
+  }
+  // A projection missing from the file: the error names the file and the tensor before anything is quantized.
+  std::vector<io::SafetensorsEntry> entries;
+  for (const auto& p : ref.named_parameters())
+    if (p.name != "model.layers.1.mlp.up_proj.weight") entries.push_back(io::tensor_entry(p.name, p.var.value()));
+  std::filesystem::create_directories(dir / "broken");
+  io::write_safetensors(dir / "broken" / "model.safetensors", entries);
+  std::filesystem::copy_file(dir / "fp32" / "config.json", dir / "broken" / "config.json");
+  const std::string e = test::error_of([&] { (void)load_model_quantized<float>(dir / "broken", BaseQuant::q8_0); });
+  CHECK(e.find("broken") != std::string::npos);
+  CHECK(e.find("model.layers.1.mlp.up_proj.weight") != std::string::npos);
 }

@@ -49,6 +49,17 @@ class MappedFile {
   /// The first byte (page-aligned); nullptr for an empty file.
   std::byte* data() const { return data_; }
   std::span<const std::byte> bytes() const { return {data_, size_}; }
+  /// Drops the pages that lie wholly inside [p, p + n) from this process's memory (madvise MADV_DONTNEED): the
+  /// next read of them reads the file again, and a private copy made by a write there is lost. For a range that
+  /// was read once and that no tensor borrows any more (a projection copied out to be quantized), so that reading
+  /// a checkpoint larger than memory keeps its resident set small. Ranges outside the mapping are ignored.
+  void release(const void* p, std::size_t n) const {
+    if (!contains(p, n) || n == 0) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto a = reinterpret_cast<std::uintptr_t>(p), e = a + n;
+    const std::uintptr_t first = (a + page - 1) / page * page, last = e / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
   /// True when [p, p + n) lies inside the mapping.
   bool contains(const void* p, std::size_t n = 1) const {
     const auto a = reinterpret_cast<std::uintptr_t>(p), base = reinterpret_cast<std::uintptr_t>(data_);

@@ -281,6 +281,13 @@ class SafetensorsFile {
     }
   }
 
+  /// Drops the mapped pages of the tensor's bytes from memory (MappedFile::release): only once nothing borrows
+  /// them (get<T> of the same dtype hands out the mapping itself).
+  void release(const std::string& name) const {
+    const auto r = raw(name);
+    map_->release(r.data(), r.size());
+  }
+
   /// Throws one error naming the file, the expected tensors it lacks and the tensors nobody expected.
   void check_names(const std::set<std::string>& expected) const {
     detail::check_name_sets(path().string(), names_, expected);
@@ -603,6 +610,7 @@ class SafetensorsCheckpoint {
   void get_into(const std::string& name, const Tensor<T, Cpu>& dst) const {
     file_of(name).get_into(name, dst);
   }
+  void release(const std::string& name) const { file_of(name).release(name); }
   void check_names(const std::set<std::string>& expected) const {
     detail::check_name_sets(path_.string(), names_, expected);
   }

@@ -31,6 +31,10 @@ inline std::string projection_module(Projection p) {
   const int i = static_cast<int>(p);
   return std::string(i < 4 ? "self_attn." : "mlp.") + std::string(projection_name(p));
 }
+/// The Hugging Face name of block `layer`'s projection weight ("model.layers.3.mlp.down_proj.weight").
+inline std::string projection_weight_name(int layer, Projection p) {
+  return "model.layers." + std::to_string(layer) + "." + projection_module(p) + ".weight";
+}
 
 /// How the base's projection weights are stored: as the model's own element type (none), or quantized
 /// (ops/quantize.hpp): int8 with a scale per block of 64, QLoRA's 4-bit NormalFloat with double-quantized block

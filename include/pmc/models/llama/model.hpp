@@ -427,7 +427,7 @@ class Model {
   /// llama.cpp's converters keep such tensors unquantized (an error when no projection can be quantized).
   /// BaseQuant::none does nothing.
   void quantize_base(BaseQuant format) {
-    quantize_projections(format, [](int, Projection, const Var<T, D>& w) { return w.value(); });
+    quantize_projections(format, [](int, Projection, const Var<T, D>& w) { return w.value(); }, no_ready_blocks);
   }
 
   /// quantize_base with the projections produced one at a time: `produce(layer, p, w)` fills `w`, a fresh tensor
@@ -439,12 +439,23 @@ class Model {
   /// quantize_base.
   template <class Produce>
   void quantize_base_from(BaseQuant format, Produce&& produce) {
+    quantize_base_from(format, no_ready_blocks, std::forward<Produce>(produce));
+  }
+  /// quantize_base_from where a projection may come already in `format`'s blocks: `ready(layer, p)` returns them
+  /// (a std::optional<ops::QuantizedMatrix<D>>: a llama.cpp file's own q8_0 / q4_0 tensor, borrowed from its
+  /// mapping) or nullopt, and only then is `produce` asked for the projection in T. Blocks of another format or
+  /// shape are refused (a pmc::Error naming the layer and projection).
+  template <class Ready, class Produce>
+  void quantize_base_from(BaseQuant format, Ready&& ready, Produce&& produce) {
     if (format == BaseQuant::none) return;
-    quantize_projections(format, [&](int layer, Projection p, const Var<T, D>& v) {
-      auto w = Tensor<T, D>::empty(v.shape());
-      produce(layer, p, w);
-      return w;
-    });
+    quantize_projections(
+        format,
+        [&](int layer, Projection p, const Var<T, D>& v) {
+          auto w = Tensor<T, D>::empty(v.shape());
+          produce(layer, p, w);
+          return w;
+        },
+        ready);
   }
   /// How the base's projections are stored (none: in T).
   BaseQuant base_quant() const { return base_quant_; }
@@ -485,10 +496,13 @@ class Model {
   void set_dropout_key(std::optional<std::uint64_t> key) { dropout_key_ = key; }
 
  private:
-  // quantize_base's work: get(layer, p, weight var) gives the projection's value in T (the model's own, or one
-  // made for the occasion), which is quantized (or, when q8_0 / q4_0 cannot block it, kept as the weight)
-  template <class Get>
-  void quantize_projections(BaseQuant format, Get&& get) {
+  static std::optional<ops::QuantizedMatrix<D>> no_ready_blocks(int, Projection) { return std::nullopt; }
+
+  // quantize_base's work: ready(layer, p) gives the projection's blocks when they exist already, else get(layer, p,
+  // weight var) gives its value in T (the model's own, or one made for the occasion), which is quantized (or, when
+  // q8_0 / q4_0 cannot block it, kept as the weight)
+  template <class Get, class Ready>
+  void quantize_projections(BaseQuant format, Get&& get, Ready&& ready) {
     if (format == BaseQuant::none) return;
     PMC_CHECK(base_quant_ == BaseQuant::none, "Model::quantize_base: the base is already quantized (",
               base_quant_name(base_quant_), ")");
@@ -508,6 +522,14 @@ class Model {
       auto& b = blocks_[l];
       for (auto p : kAllProjections) {
         const auto& w = b.weight(p);
+        if (std::optional<ops::QuantizedMatrix<D>> blocks = ready(static_cast<int>(l), p)) {
+          PMC_CHECK(blocks->format == f && blocks->shape() == w.shape(), "Model::quantize_base: layer ", l, " ",
+                    projection_name(p), ": the given blocks are ", ops::quant_format_name(blocks->format), " of ",
+                    blocks->shape().str(), ", expected ", base_quant_name(format), " of ", w.shape().str());
+          b.quantized[static_cast<std::size_t>(p)] = std::move(*blocks);
+          w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
+          continue;
+        }
         Tensor<T, D> value = get(static_cast<int>(l), p, w);
         if (!blockable(w.shape())) {  // kept in T (q8_0 / q4_0 only)
           w.set_value(std::move(value));
