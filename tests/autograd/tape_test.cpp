@@ -126,3 +126,42 @@ TEST_CASE("tape: a whole LLaMA (GQA, tied head) matches finite differences in do
     }
   }
 }
+
+TEST_CASE("tape: a backward runs its own graph only: another graph on the tape waits for its own backward") {
+  std::mt19937 rng(8);
+  auto w = param({3, 3}, rng);
+  auto x1 = param({2, 3}, rng), x2 = param({2, 3}, rng);
+  // the expected gradients, each graph alone
+  auto loss1_alone = autograd::sum(autograd::linear(x1, w));
+  autograd::backward(loss1_alone);
+  const auto dx1 = x1.grad().clone();
+  const auto dw1 = w.grad().clone();
+  w.reset_grad();
+  auto loss2_alone = autograd::sum(autograd::mul(autograd::linear(x2, w), autograd::linear(x2, w)));
+  autograd::backward(loss2_alone);
+  const auto dx2 = x2.grad().clone();
+  const auto dw2 = w.grad().clone();
+  w.reset_grad();
+  x1.reset_grad();
+  x2.reset_grad();
+  // both graphs recorded, then one backward each: the first runs loss1's closures and keeps loss2's
+  auto loss1 = autograd::sum(autograd::linear(x1, w));
+  auto loss2 = autograd::sum(autograd::mul(autograd::linear(x2, w), autograd::linear(x2, w)));
+  autograd::backward(loss1);
+  CHECK_FALSE(x2.grad().defined());
+  CHECK(test::max_abs_diff(x1.grad(), dx1) == 0);
+  CHECK(test::max_abs_diff(w.grad(), dw1) == 0);
+  CHECK(autograd::current_tape().size() == 4);  // loss2's: two linears, mul, sum
+  w.reset_grad();
+  autograd::backward(loss2);
+  CHECK(test::max_abs_diff(x2.grad(), dx2) == 0);
+  CHECK(test::max_abs_diff(w.grad(), dw2) == 0);
+  CHECK(autograd::current_tape().size() == 0);
+  // a graph whose result is dropped unused is freed by the next backward, not kept
+  {
+    auto unused = autograd::linear(x2, w);
+  }
+  auto loss3 = autograd::sum(autograd::linear(x1, w));
+  autograd::backward(loss3);
+  CHECK(autograd::current_tape().size() == 0);
+}

@@ -74,7 +74,7 @@ Var<T, D> matmul(const Var<T, D>& a, const Var<T, D>& b, bool trans_a = false, b
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(c), rg);
   if (rg) {
-    current_tape().record([a, b, out, trans_a, trans_b] {
+    record_backward(out, [a, b, out, trans_a, trans_b] {
       ops::Matmul<D>::backward(a.value(), b.value(), out.grad(), detail::grad_target(a), detail::grad_target(b),
                                trans_a, trans_b);
     });
@@ -121,7 +121,7 @@ Var<T, D> linear(const Var<T, D>& x, const ops::QuantizedMatrix<D>& w) {
   }
   auto out = detail::make_output(std::move(y), rg);
   if (rg) {
-    current_tape().record([x, w, out] {
+    record_backward(out, [x, w, out] {
       const auto wd = Tensor<T, D>::empty(w.shape());
       ops::Quantize<D>::dequantize(w, wd);
       ops::Matmul<D>::backward(x.value(), wd, out.grad(), x.state()->grad_buffer(), Tensor<T, D>(), false, true);
@@ -139,7 +139,7 @@ Var<T, D> add(const Var<T, D>& a, const Var<T, D>& b) {
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(c), rg);
   if (rg) {
-    current_tape().record([a, b, out] {
+    record_backward(out, [a, b, out] {
       if (a.requires_grad()) ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), out.grad());
       if (b.requires_grad()) ops::Elementwise<D>::accumulate(b.state()->grad_buffer(), out.grad());
     });
@@ -156,7 +156,7 @@ Var<T, D> mul(const Var<T, D>& a, const Var<T, D>& b) {
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(c), rg);
   if (rg) {
-    current_tape().record([a, b, out] {
+    record_backward(out, [a, b, out] {
       ops::Elementwise<D>::mul_backward(a.value(), b.value(), out.grad(), detail::grad_target(a),
                                         detail::grad_target(b));
     });
@@ -172,7 +172,7 @@ Var<T, D> scale(const Var<T, D>& a, float s) {
   const bool rg = needs_grad(a);
   auto out = detail::make_output(std::move(c), rg);
   if (rg) {
-    current_tape().record([a, out, s] { ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), out.grad(), s); });
+    record_backward(out, [a, out, s] { ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), out.grad(), s); });
   }
   return out;
 }
@@ -205,7 +205,7 @@ Var<T, D> sum(const Var<T, D>& a) {
   const bool rg = needs_grad(a);
   auto out = detail::make_output(scalar_on<T, D>(static_cast<T>(total)), rg);
   if (rg) {
-    current_tape().record([a, out] {
+    record_backward(out, [a, out] {
       Tensor<T, Cpu> ones(a.shape());
       ones.fill(item(out.grad()));
       ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), to_device<D>(ones));
@@ -226,7 +226,7 @@ Var<T, D> reshape(const Var<T, D>& a, const Shape& shape) {
   const bool rg = needs_grad(a);
   auto out = detail::make_output(a.value().reshape(shape), rg);
   if (rg) {
-    current_tape().record([a, out] {
+    record_backward(out, [a, out] {
       ops::Elementwise<D>::accumulate(a.state()->grad_buffer(), out.grad().reshape(a.shape()));
     });
   }
@@ -271,7 +271,7 @@ Var<T, D> embedding(const Var<T, D>& weight, const Tensor<std::int32_t, D>& toke
   const bool rg = needs_grad(weight);
   auto out = detail::make_output(std::move(out_value), rg);
   if (rg) {
-    current_tape().record([weight, tokens, out] {
+    record_backward(out, [weight, tokens, out] {
       ops::Embedding<D>::backward(tokens, out.grad(), weight.state()->grad_buffer());
     });
   }
@@ -287,7 +287,7 @@ Var<T, D> rms_norm(const Var<T, D>& x, const Var<T, D>& weight, float eps) {
   const bool rg = needs_grad(x, weight);
   auto out = detail::make_output(std::move(y), rg);
   if (rg) {
-    current_tape().record([x, weight, rstd, out] {
+    record_backward(out, [x, weight, rstd, out] {
       ops::RmsNorm<D>::backward(x.value(), weight.value(), rstd, out.grad(), detail::grad_target(x),
                                 detail::grad_target(weight));
     });
@@ -310,7 +310,7 @@ Var<T, D> rope(const Var<T, D>& x, std::int64_t pos0, const ops::RopeParams& rop
   const bool rg = needs_grad(x);
   auto out = detail::make_output(std::move(y), rg);
   if (rg) {
-    current_tape().record([x, out, pos0, rope, layout, segments] {
+    record_backward(out, [x, out, pos0, rope, layout, segments] {
       if constexpr (detail::TakesSegments<D>) {
         if (segments) {
           ops::Rope<D>::backward(out.grad(), pos0, rope, layout, x.state()->grad_buffer(), segments.get());
@@ -346,7 +346,7 @@ Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, 
       const bool rg = needs_grad(q, k, v);
       auto out = detail::make_output(std::move(o), rg);
       if (rg) {
-        current_tape().record([q, k, v, lse, out, pos0] {
+        record_backward(out, [q, k, v, lse, out, pos0] {
           ops::Attention<D>::backward_lse(q.value(), k.value(), v.value(), out.value(), lse, out.grad(), pos0,
                                           detail::grad_target(q), detail::grad_target(k), detail::grad_target(v));
         });
@@ -365,7 +365,7 @@ Var<T, D> attention(const Var<T, D>& q, const Var<T, D>& k, const Var<T, D>& v, 
   }
   auto out = detail::make_output(std::move(o), rg);
   if (rg) {
-    current_tape().record([q, k, v, probs, out] {
+    record_backward(out, [q, k, v, probs, out] {
       ops::Attention<D>::backward(q.value(), k.value(), v.value(), probs, out.grad(), detail::grad_target(q),
                                   detail::grad_target(k), detail::grad_target(v));
     });
@@ -382,7 +382,7 @@ Var<T, D> swiglu(const Var<T, D>& a, const Var<T, D>& b) {
   const bool rg = needs_grad(a, b);
   auto out = detail::make_output(std::move(h), rg);
   if (rg) {
-    current_tape().record([a, b, out] {
+    record_backward(out, [a, b, out] {
       ops::SwiGlu<D>::backward(a.value(), b.value(), out.grad(), detail::grad_target(a), detail::grad_target(b));
     });
   }
@@ -397,7 +397,7 @@ Var<T, D> silu(const Var<T, D>& a) {
   const bool rg = needs_grad(a);
   auto out = detail::make_output(std::move(y), rg);
   if (rg) {
-    current_tape().record([a, out] { ops::SwiGlu<D>::silu_backward(a.value(), out.grad(), a.state()->grad_buffer()); });
+    record_backward(out, [a, out] { ops::SwiGlu<D>::silu_backward(a.value(), out.grad(), a.state()->grad_buffer()); });
   }
   return out;
 }
@@ -420,7 +420,7 @@ Var<T, D> cross_entropy(const Var<T, D>& logits, const Tensor<std::int32_t, D>& 
   auto out = detail::make_output(scalar_on<T, D>(static_cast<T>(result.loss)), rg);
   if (rg) {
     const std::int64_t n = result.count;
-    current_tape().record([logits, targets, lse, out, n, ignore] {
+    record_backward(out, [logits, targets, lse, out, n, ignore] {
       ops::CrossEntropy<D>::backward(logits.value(), targets, lse, static_cast<double>(item(out.grad())), n,
                                      logits.state()->grad_buffer(), ignore);
     });

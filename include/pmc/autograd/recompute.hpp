@@ -27,6 +27,8 @@ Var<T, D> recompute(Fn fn, const Var<T, D>& x, bool params_require_grad, After a
     y = fn(x).value();
   }
   Var<T, D> out(std::move(y), true);
+  // recorded without a probe: it always runs, so that after_backward (a sharded model's release of the block's
+  // gathered weights, a collective on every rank) runs even when nothing downstream reached y
   current_tape().record([fn = std::move(fn), x, out, after_backward = std::move(after_backward)] {
     if (!out.grad().defined()) {  // nothing downstream reached y
       after_backward();

@@ -37,25 +37,42 @@ class NoGrad {
   bool previous_;
 };
 
-/// The backward closures of one computation, in the order their forwards ran. backward() runs them in
-/// reverse, so every closure sees the complete gradient of its outputs. A thread has one current tape.
+/// The backward closures of the computations recorded on a thread, in the order their forwards ran. backward()
+/// runs them in reverse, so every closure sees the complete gradient of its output. A closure recorded with a
+/// probe of its output (record_backward) runs only if that output received a gradient: a closure of another graph
+/// recorded on the same tape (a second loss, a forward whose result was never used) is not run; it stays for a
+/// later backward while its output is alive, and is dropped once nothing but the tape holds its output (it could
+/// never receive a gradient), which frees what it saved. A thread has one current tape.
 class Tape {
  public:
-  void record(std::function<void()> backward) { nodes_.push_back(std::move(backward)); }
+  /// What a probe says of a closure's output when the tape runs.
+  enum class Reach { reached, pending, dead };
+
+  void record(std::function<void()> backward, std::function<Reach()> probe = {}) {
+    nodes_.push_back({std::move(backward), std::move(probe)});
+  }
   std::size_t size() const { return nodes_.size(); }
-  /// Runs every closure, newest first, then forgets them (and the activations they kept alive).
+  /// Runs the closures whose outputs received a gradient, newest first, and forgets them (and the activations
+  /// they kept alive); keeps the pending ones, in order, and drops the dead ones.
   void run_backward() {
+    std::vector<Node> kept;
     for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
-      (*it)();
-      *it = nullptr;  // free its saved activations as soon as it has run
+      const Reach r = it->probe ? it->probe() : Reach::reached;
+      if (r == Reach::reached) it->backward();
+      if (r == Reach::pending) kept.push_back(std::move(*it));
+      *it = Node{};  // free its saved activations as soon as it has run (or can never run)
     }
-    nodes_.clear();
+    nodes_.assign(std::make_move_iterator(kept.rbegin()), std::make_move_iterator(kept.rend()));
   }
   /// Forgets the recorded graph without computing gradients (e.g. after an evaluation with grad on).
   void clear() { nodes_.clear(); }
 
  private:
-  std::vector<std::function<void()>> nodes_;
+  struct Node {
+    std::function<void()> backward;
+    std::function<Reach()> probe;
+  };
+  std::vector<Node> nodes_;
 };
 
 namespace detail {
@@ -131,13 +148,27 @@ class Var {
   std::shared_ptr<VarState<T, D>> state_;
 };
 
+/// Records `backward`, the closure that propagates `out`'s gradient to its inputs (it captures `out`), on the
+/// current tape: it runs when a backward reaches `out` (see Tape).
+template <class T, Device D, class F>
+void record_backward(const Var<T, D>& out, F&& backward) {
+  std::weak_ptr<VarState<T, D>> state = out.state();
+  current_tape().record(std::forward<F>(backward), [state]() {
+    const long owners = state.use_count();  // the closure's own copy of `out` is one
+    if (owners == 0) return Tape::Reach::dead;
+    if (state.lock()->grad.defined()) return Tape::Reach::reached;
+    return owners > 1 ? Tape::Reach::pending : Tape::Reach::dead;
+  });
+}
+
 /// True when an operation on these inputs must record a backward node.
 template <class... Vars>
 bool needs_grad(const Vars&... inputs) {
   return grad_enabled() && (inputs.requires_grad() || ...);
 }
 
-/// Seeds d(loss)/d(loss) = 1 and runs the current tape backwards. loss must hold one element.
+/// Seeds d(loss)/d(loss) = 1 and runs the current tape backwards: the closures of loss's graph (see Tape). loss
+/// must hold one element.
 template <class T, Device D>
 void backward(const Var<T, D>& loss) {
   PMC_CHECK(loss.value().numel() == 1, "backward: the loss must be a scalar, got shape ", loss.shape().str());
