@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// `pmc convert`: any model pmc reads (HF folder, .safetensors, llama2.c .bin), or a training checkpoint (sharded
-// or not), to a Hugging Face folder.
+// `pmc convert`: any model pmc reads (HF folder, .safetensors, llama2.c .bin, .gguf), or a training checkpoint
+// (sharded or not), to a Hugging Face folder or to a llama.cpp GGUF file (--gguf, with --gguf-type's matrices).
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
 #include <pmc/models/llama/checkpoint.hpp>
+#include <pmc/models/llama/gguf_save.hpp>
 #include <pmc/models/llama/lora.hpp>
 #include <pmc/pmc.hpp>
 #include <pmc/tokenizer/tokenizer.hpp>
@@ -16,21 +17,53 @@
 
 namespace {
 
+/// The GGUF vocabulary of a SentencePiece tokenizer, padded to the model's `vocab` embeddings with unused
+/// "[PAD<id>]" pieces (as convert_hf_to_gguf.py pads).
+pmc::llama::GgufVocab gguf_vocab(const std::string& path, int vocab) {
+  const auto tok = pmc::cli::load_tokenizer(path);
+  const pmc::tokenizer::BpeTokenizer* sp = tok.sentencepiece();
+  PMC_CHECK(sp != nullptr, path, ": --gguf needs a SentencePiece tokenizer (tokenizer.model); a tokenizer.json "
+            "vocabulary is not written to GGUF by pmc");
+  PMC_CHECK(sp->vocab_size() <= vocab, path, ": the tokenizer has ", sp->vocab_size(), " pieces but the model only ",
+            vocab, " embeddings");
+  pmc::llama::GgufVocab v;
+  for (std::int32_t id = 0; id < vocab; ++id) {
+    const bool real = id < sp->vocab_size();
+    v.tokens.push_back(real ? sp->id_to_piece(id) : "[PAD" + std::to_string(id) + "]");
+    v.scores.push_back(real ? sp->score(id) : -1000.f);
+    v.types.push_back(real ? static_cast<std::int32_t>(sp->type(id)) : 5);  // 5: unused
+  }
+  v.bos = sp->bos_id();
+  v.eos = sp->eos_id();
+  v.unk = sp->unk_id();
+  return v;
+}
+
 const pmc::cli::Command convert_command{
-    "convert", "Convert a model (HF folder, .safetensors, llama2.c .bin) or a training checkpoint to a Hugging Face folder",
+    "convert", "Convert a model (HF folder, .safetensors, llama2.c .bin, .gguf) or a training checkpoint to a Hugging Face folder or a GGUF file",
     [](CLI::App& app) {
       struct Opts {
-        std::string model, checkpoint, out, dtype = "fp32", tokenizer, adapter;
+        std::string model, checkpoint, out, dtype = "fp32", tokenizer, adapter, gguf, gguf_type = "f16";
       };
       auto o = std::make_shared<Opts>();
-      auto* model_opt = app.add_option("--model", o->model, "HF folder, .safetensors file or llama2.c .bin");
+      auto* model_opt = app.add_option("--model", o->model, "HF folder, .safetensors file, llama2.c .bin or .gguf");
       auto* checkpoint_opt = app.add_option(
           "--checkpoint", o->checkpoint,
           "a training checkpoint written whole, sharded or not: a checkpoint folder (RUN/checkpoints/step_N), a "
           "checkpoints folder or a run folder (its latest checkpoint); the fp32 weights (a bf16 run's masters)");
       model_opt->excludes(checkpoint_opt);  // (one of the two is required: checked when the command runs)
       checkpoint_opt->excludes(model_opt);
-      app.add_option("--out", o->out, "output folder (config.json + model.safetensors)")->required();
+      auto* out_opt = app.add_option("--out", o->out, "output folder (config.json + model.safetensors)");
+      auto* gguf_opt = app.add_option("--gguf", o->gguf,
+                                      "write a llama.cpp GGUF file instead (needs a SentencePiece tokenizer: --tokenizer "
+                                      "or --model's folder's tokenizer.model)");
+      out_opt->excludes(gguf_opt);
+      gguf_opt->excludes(out_opt);
+      app.add_option("--gguf-type", o->gguf_type,
+                     "with --gguf: the matrices' type, f32, f16, bf16, or llama.cpp's q8_0 / q4_0 blocks (norms stay "
+                     "f32; a matrix whose rows are not a multiple of 32 stays f32)")
+          ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
+          ->capture_default_str();
       app.add_option("--adapter", o->adapter,
                      "a PEFT LoRA adapter folder for --model (pmc's or PEFT's): merged into the weights "
                      "(W + alpha/r * B*A, in fp32), so --out is a plain model");
@@ -43,6 +76,16 @@ const pmc::cli::Command convert_command{
         {
           PMC_CHECK(!o->model.empty() || !o->checkpoint.empty(),
                     "pmc convert: give --model (a model to convert) or --checkpoint (a training checkpoint)");
+          PMC_CHECK(!o->out.empty() || !o->gguf.empty(), "pmc convert: give --out (a Hugging Face folder) or --gguf (a ",
+                    "GGUF file)");
+          std::string tok = o->tokenizer;
+          std::error_code ec;
+          if (tok.empty() && std::filesystem::is_directory(o->model, ec) &&
+              (std::filesystem::exists(std::filesystem::path(o->model) / "tokenizer.json", ec) ||
+               std::filesystem::exists(std::filesystem::path(o->model) / "tokenizer.model", ec)))
+            tok = o->model;
+          PMC_CHECK(o->gguf.empty() || !tok.empty(), "pmc convert --gguf: a GGUF file holds its vocabulary: give ",
+                    "--tokenizer (a tokenizer.model)");
           PMC_CHECK(o->adapter.empty() || o->checkpoint.empty(), "--adapter merges into --model, not into ",
                     "--checkpoint (convert the checkpoint first, then merge into the folder it makes)");
           if (!o->adapter.empty()) (void)pmc::llama::read_peft_config(o->adapter);  // fail before loading the base
@@ -66,6 +109,14 @@ const pmc::cli::Command convert_command{
             std::printf("pmc convert: merged LoRA adapter %s (rank %d, alpha %g, %s) into %s\n", o->adapter.c_str(),
                         lora.rank, lora.alpha, targets.c_str(), o->model.c_str());
           }
+          if (!o->gguf.empty()) {
+            const auto vocab = gguf_vocab(tok, C.vocab_size);
+            pmc::llama::save_gguf(model, vocab, o->gguf, pmc::llama::parse_gguf_weights(o->gguf_type, "--gguf-type"));
+            std::printf("pmc convert: %s (%s, %lld parameters) -> %s (matrices %s, vocabulary of %zu from %s)\n",
+                        source.c_str(), pmc::llama::config_label(C).c_str(), static_cast<long long>(C.parameters()),
+                        o->gguf.c_str(), o->gguf_type.c_str(), vocab.tokens.size(), tok.c_str());
+            return 0;
+          }
           if (o->dtype == "bf16") {
             pmc::llama::Model<pmc::llama::dynamic, pmc::bf16> half(C, false);
             auto src = model.named_parameters();
@@ -79,12 +130,6 @@ const pmc::cli::Command convert_command{
           }
           std::printf("pmc convert: %s (%s, %lld parameters) -> %s\n", source.c_str(),
                       pmc::llama::config_label(C).c_str(), static_cast<long long>(C.parameters()), o->out.c_str());
-          std::string tok = o->tokenizer;
-          std::error_code ec;
-          if (tok.empty() && std::filesystem::is_directory(o->model, ec) &&
-              (std::filesystem::exists(std::filesystem::path(o->model) / "tokenizer.json", ec) ||
-               std::filesystem::exists(std::filesystem::path(o->model) / "tokenizer.model", ec)))
-            tok = o->model;
           if (!tok.empty()) {
             std::string files;
             for (const auto& f : pmc::cli::save_hf_tokenizer(tok, o->out)) files += (files.empty() ? "" : ", ") + f;

@@ -306,6 +306,21 @@ pmc_cli_fails(convert_model_and_checkpoint "--model excludes --checkpoint"
   convert --model a --checkpoint b --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_convert_never)
 pmc_cli_fails(convert_neither "give --model .a model to convert. or --checkpoint .a training checkpoint."
   convert --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_convert_never)
+# `pmc convert --gguf`: the tuned demo model as a llama.cpp GGUF file with q8_0 matrices and its SentencePiece
+# vocabulary; pmc eval reads it back with --weights q8_0 (the file's blocks run in place) and scores every item
+add_test(NAME cli/convert_gguf_q8_0 COMMAND pmc_cli convert --model ${eval_model} --tokenizer ${pipeline_out}/tokenizer.model
+                                            --gguf ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_demo_q8_0.gguf --gguf-type q8_0)
+set_tests_properties(cli/convert_gguf_q8_0 PROPERTIES FIXTURES_REQUIRED cli_pipeline_done FIXTURES_SETUP cli_gguf_written
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "cli_demo_q8_0.gguf .matrices q8_0, vocabulary of [0-9]+ from")
+add_test(NAME cli/eval_gguf_q8_0 COMMAND pmc_cli eval --model ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_demo_q8_0.gguf
+                                         --tokenizer ${pipeline_out}/tokenizer.model --benchmark mcq
+                                         --data ${pipeline_out}/data/heldout_mcq.jsonl --weights q8_0)
+set_tests_properties(cli/eval_gguf_q8_0 PROPERTIES FIXTURES_REQUIRED "cli_pipeline_done;cli_gguf_written"
+  LABELS "cpu;cli" PASS_REGULAR_EXPRESSION "total +64 ")
+pmc_cli_fails(convert_gguf_type "--gguf-type: q5_0 not in"
+  convert --model a --gguf ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_never.gguf --gguf-type q5_0)
+pmc_cli_fails(convert_gguf_and_out "--out excludes --gguf"
+  convert --model a --gguf ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_never.gguf --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/never)
 # `pmc plot`: the pipeline's three training runs in one SVG; a run folder that is not there; and the loss.svg
 # that `pmc pretrain` leaves in its run folder
 add_test(NAME cli/plot_runs COMMAND pmc_cli plot ${pipeline_out}/inject ${pipeline_out}/inject_tune
