@@ -101,10 +101,8 @@ void load_named(Model<C, T, Cpu>& model, const Source& source, const std::string
   std::map<std::string, Shape> expected;
   for (const auto& p : model.named_parameters()) expected.emplace(p.name, p.var.value().shape());
   io::check_tensors(source, expected, where);
-  std::set<std::string> projections;
-  if (quant != BaseQuant::none)
-    for (int l = 0; l < model.config().n_layers; ++l)
-      for (auto p : kAllProjections) projections.insert(projection_weight_name(l, p));
+  const auto projections =
+      quant == BaseQuant::none ? std::set<std::string>{} : projection_weight_names(model.config().n_layers);
   for (const auto& p : model.named_parameters())
     if (!projections.contains(p.name)) p.var.set_value(source.template get<T>(p.name));  // zero-copy when stored as T
   if (quant == BaseQuant::none) return;

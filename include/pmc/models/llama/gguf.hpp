@@ -160,10 +160,7 @@ void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant
     if (!unexpected.empty()) msg += " " + std::to_string(unexpected.size()) + " unexpected (" + list(unexpected) + ")";
     throw Error(msg);
   }
-  std::set<std::string> projections;
-  if (quant != BaseQuant::none)
-    for (int l = 0; l < config.n_layers; ++l)
-      for (auto p : kAllProjections) projections.insert(projection_weight_name(l, p));
+  const auto projections = quant == BaseQuant::none ? std::set<std::string>{} : projection_weight_names(config.n_layers);
   for (const auto& p : model.named_parameters()) {
     const auto name = detail::gguf_tensor_name(p.name);
     const auto& info = f.info(name);
@@ -176,9 +173,10 @@ void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant
   model.set_rope_layout(ops::RopeLayout::interleaved);
   model.set_special_tokens(gguf_special_tokens(f));
   if (quant == BaseQuant::none) return;
-  const auto stored = quant == BaseQuant::q8_0 ? io::GgmlType::q8_0
-                      : quant == BaseQuant::q4_0 ? io::GgmlType::q4_0
-                                                 : io::GgmlType::f32;  // int8 / nf4: never stored so
+  // the ggml type whose blocks are this format's (int8 / nf4: none)
+  const std::optional<io::GgmlType> stored = quant == BaseQuant::q8_0   ? std::optional(io::GgmlType::q8_0)
+                                             : quant == BaseQuant::q4_0 ? std::optional(io::GgmlType::q4_0)
+                                                                        : std::nullopt;
   const auto format = quant == BaseQuant::q8_0 ? ops::QuantFormat::q8_0 : ops::QuantFormat::q4_0;
   model.freeze_base();
   model.quantize_base_from(
@@ -186,7 +184,7 @@ void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant
       [&](int layer, Projection p) -> std::optional<ops::QuantizedMatrix<Cpu>> {
         const auto name = detail::gguf_tensor_name(projection_weight_name(layer, p));
         const auto& info = f.info(name);
-        if (stored == io::GgmlType::f32 || info.type != static_cast<std::uint32_t>(stored)) return std::nullopt;
+        if (!stored || info.type != static_cast<std::uint32_t>(*stored)) return std::nullopt;
         const auto raw = f.raw(name);
         ops::QuantizedMatrix<Cpu> q;
         q.format = format;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -111,8 +112,8 @@ void save_gguf(const Model<C, T, Cpu>& model, const GgufVocab& vocab, const std:
       {"tokenizer.ggml.unknown_token_id", static_cast<std::uint32_t>(vocab.unk)},
   };
 
-  // Each tensor's stored bytes, kept alive until the file is written.
-  std::vector<std::vector<std::byte>> storage;
+  // The tensors holding each tensor's stored bytes, kept alive until the file is written (no second copy).
+  std::vector<std::shared_ptr<void>> keep;
   std::vector<io::GgufWriteTensor> tensors;
   const bool interleaved = model.rope_layout() == ops::RopeLayout::interleaved;
   for (const auto& p : model.named_parameters()) {
@@ -124,31 +125,30 @@ void save_gguf(const Model<C, T, Cpu>& model, const GgufVocab& vocab, const std:
       w = io::permute_rotary_from_hf(w, heads);  // HF's rotate-half rows to Meta's interleaved ones
     }
     const io::GgmlType type = type_of(w.shape());
-    std::vector<std::byte> bytes;
-    auto put = [&](const void* data, std::size_t size) {
-      bytes.resize(size);
-      std::memcpy(bytes.data(), data, size);
+    auto stored = [&](const auto& t, std::size_t bytes) {
+      keep.push_back(t.storage().owner());
+      return std::span<const std::byte>(reinterpret_cast<const std::byte*>(t.data()), bytes);
     };
+    std::span<const std::byte> bytes;
     switch (type) {
-      case io::GgmlType::f32: put(w.data(), static_cast<std::size_t>(w.numel()) * 4); break;
+      case io::GgmlType::f32: bytes = stored(w, static_cast<std::size_t>(w.numel()) * 4); break;
       case io::GgmlType::f16: {
         const auto h = w.template to<f16>();
-        put(h.data(), static_cast<std::size_t>(h.numel()) * 2);
+        bytes = stored(h, static_cast<std::size_t>(h.numel()) * 2);
         break;
       }
       case io::GgmlType::bf16: {
         const auto h = w.template to<bf16>();
-        put(h.data(), static_cast<std::size_t>(h.numel()) * 2);
+        bytes = stored(h, static_cast<std::size_t>(h.numel()) * 2);
         break;
       }
       default: {  // q8_0, q4_0: the blocks Quantize<Cpu> makes are llama.cpp's
         const auto q = detail::quantize_on_host(
             w, type == io::GgmlType::q8_0 ? ops::QuantFormat::q8_0 : ops::QuantFormat::q4_0);
-        put(q.codes.data(), static_cast<std::size_t>(q.codes.numel()));
+        bytes = stored(q.codes, static_cast<std::size_t>(q.codes.numel()));
       }
     }
-    storage.push_back(std::move(bytes));
-    tensors.push_back({name, w.shape(), type, std::span<const std::byte>(storage.back())});
+    tensors.push_back({name, w.shape(), type, bytes});
   }
   io::write_gguf(path, meta, tensors);
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,13 @@ inline std::string projection_module(Projection p) {
 /// The Hugging Face name of block `layer`'s projection weight ("model.layers.3.mlp.down_proj.weight").
 inline std::string projection_weight_name(int layer, Projection p) {
   return "model.layers." + std::to_string(layer) + "." + projection_module(p) + ".weight";
+}
+/// The names of every block's seven projection weights (what Model::quantize_base stores quantized).
+inline std::set<std::string> projection_weight_names(int n_layers) {
+  std::set<std::string> names;
+  for (int l = 0; l < n_layers; ++l)
+    for (auto p : kAllProjections) names.insert(projection_weight_name(l, p));
+  return names;
 }
 
 /// How the base's projection weights are stored: as the model's own element type (none), or quantized
