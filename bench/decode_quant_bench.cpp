@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #ifdef _OPENMP
@@ -137,6 +138,77 @@ constexpr auto kQ4 = static_cast<std::int64_t>(BaseQuant::q4_0);
       ->Iterations(1)->Unit(benchmark::kSecond);                                                                 \
   BENCHMARK(BM_Decode<pmc::llama::CFG, pmc::bf16>)->Name("BM_Decode/" NAME "/q4_0/bf16")->Args({kQ4, TOKENS})   \
       ->Iterations(1)->Unit(benchmark::kSecond);
+
+// ---- The decoding product alone: one row against a (N, K) weight, as a fraction of the read bandwidth --------------
+
+/// range(0), range(1): K, N. `product(x, y)` computes one row y = x · Wᵀ on weights it holds; `weight_bytes` the
+/// bytes it reads.
+template <class T, class Product>
+void run_product(benchmark::State& state, double weight_bytes, Product&& product) {
+  const std::int64_t K = state.range(0), N = state.range(1);
+  pmc::Tensor<T, pmc::Cpu> x({1, K}), y({1, N});
+  for (std::int64_t i = 0; i < K; ++i) x.data()[i] = static_cast<T>(0.01f * static_cast<float>(i % 97) - 0.48f);
+  for (auto _ : state) {
+    product(x, y);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double bw = read_bandwidth();
+  state.counters["weights_GBps"] =
+      benchmark::Counter(weight_bytes * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["read_GBps"] = bw / 1e9;
+#ifdef _OPENMP
+  state.counters["threads"] = omp_get_max_threads();
+#endif
+}
+
+/// bf16 weights on bgemv kernel `k` (or, for k < 0, the path it replaced: each weight row widened to float, then
+/// Eigen's dot product, matmul.hpp's gemm_lowp).
+void BM_ProductBf16(benchmark::State& state, int kernel) {
+  namespace cpu = pmc::backends::cpu;
+  const std::int64_t K = state.range(0), N = state.range(1);
+  pmc::Tensor<pmc::bf16, pmc::Cpu> w({N, K});
+  for (std::int64_t i = 0; i < w.numel(); ++i) w.data()[i] = pmc::bf16(0.001f * static_cast<float>(i % 1013) - 0.5f);
+  const cpu::MatDesc<const pmc::bf16> b{w.data(), K, N, 1, K, 0};
+  run_product<pmc::bf16>(state, static_cast<double>(w.numel()) * 2, [&](const auto& x, const auto& y) {
+    const cpu::MatDesc<const pmc::bf16> a{x.data(), 1, K, K, 1, 0};
+    const cpu::MatDesc<pmc::bf16> c{y.data(), 1, N, N, 1, 0};
+    if (kernel < 0) cpu::gemm_lowp<pmc::bf16>(a.normalized(), b, c.normalized(), 1.f, 0.f);
+    else cpu::bgemv::gemv(static_cast<cpu::bgemv::Kernel>(kernel), a.normalized(), b, c.normalized(), 1.f, 0.f);
+  });
+}
+
+/// q8_0 / q4_0 weights through Quantize<Cpu>::matmul, activations float or int8-quantized.
+void BM_ProductQuant(benchmark::State& state, pmc::ops::QuantFormat f, bool int8) {
+  const std::int64_t K = state.range(0), N = state.range(1);
+  pmc::Tensor<float, pmc::Cpu> w({N, K});
+  for (std::int64_t i = 0; i < w.numel(); ++i) w.data()[i] = 0.001f * static_cast<float>(i % 1013) - 0.5f;
+  const auto q = pmc::ops::Quantize<pmc::Cpu>::quantize(w, f);
+  w = pmc::Tensor<float, pmc::Cpu>();
+  const bool saved = pmc::backends::cpu::qmm::int8_activations();
+  pmc::backends::cpu::qmm::set_int8_activations(int8);
+  run_product<float>(state, static_cast<double>(q.bytes()),
+                     [&](const auto& x, const auto& y) { pmc::ops::Quantize<pmc::Cpu>::matmul(x, q, y); });
+  pmc::backends::cpu::qmm::set_int8_activations(saved);
+}
+
+[[maybe_unused]] const bool product_benchmarks = [] {
+  namespace cpu = pmc::backends::cpu;
+  auto shapes = [](benchmark::internal::Benchmark* b) {
+    b->ArgNames({"k", "n"})->Args({4096, 11008})->Args({11008, 4096})->Args({2048, 32000})->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  };
+  for (auto k : {cpu::bgemv::Kernel::avx512bf16, cpu::bgemv::Kernel::avx512, cpu::bgemv::Kernel::avx2})
+    if (cpu::bgemv::compiled(k))
+      shapes(benchmark::RegisterBenchmark((std::string("BM_Product/bf16/") + cpu::bgemv::kernel_name(k)).c_str(),
+                                          BM_ProductBf16, static_cast<int>(k)));
+  shapes(benchmark::RegisterBenchmark("BM_Product/bf16/widened_eigen_dot", BM_ProductBf16, -1));
+  for (auto f : {pmc::ops::QuantFormat::q8_0, pmc::ops::QuantFormat::q4_0})
+    for (bool int8 : {false, true})
+      shapes(benchmark::RegisterBenchmark(
+          (std::string("BM_Product/") + pmc::ops::quant_format_name(f) + (int8 ? "/int8_x" : "/float_x")).c_str(),
+          BM_ProductQuant, f, int8));
+  return true;
+}();
 
 PMC_DECODE_BENCH(small_20m, "small_20m", 64)
 PMC_DECODE_BENCH(llama_1b, "llama_1b", 12)

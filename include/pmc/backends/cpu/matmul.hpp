@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <pmc/backends/cpu/bgemm.hpp>
+#include <pmc/backends/cpu/bgemv.hpp>
 #include <pmc/backends/cpu/eigen.hpp>
 #include <pmc/backends/cpu/mat_desc.hpp>
 #include <pmc/backends/cpu/sgemm.hpp>
@@ -220,11 +221,17 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
 #endif
       gemm_eigen<C>(a.batch(i), b.batch(i), c.batch(i), static_cast<C>(alpha), static_cast<C>(beta_i));
     } else {
+      if constexpr (std::is_same_v<T, bf16>) {
+        // Decoding (a few rows against a transposed weight): the matrix-vector kernel reads the weight once,
+        // where a GEMM would pack it first.
+        if (bgemv::suits(a.batch(i), b.batch(i), c.batch(i))) {
+          bgemv::gemv(bgemv::kernel(), a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+          continue;
+        }
+      }
 #ifdef PMC_HAVE_OWN_BGEMM
       if constexpr (std::is_same_v<T, bf16>) {
-        // Decoding (a few rows against a transposed weight) keeps gemm_lowp's dot products, which read the
-        // weight once without packing it.
-        if (bgemm::suits(c.rows, c.cols, a.cols) && !(c.rows <= 4 && b.col_major())) {
+        if (bgemm::suits(c.rows, c.cols, a.cols)) {
           bgemm::gemm<bf16>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
           continue;
         }

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+// The bf16 matrix-vector product of decoding: a few rows of bf16 activations against a bf16 weight W (N, K) held
+// row-major (a linear layer's op(B) = Wᵀ, whose columns are W's contiguous rows). matmul.hpp's gemm sends bf16
+// products with M ≤ kMaxRows against such a weight here, where the GEMM would pack W first:
+//
+//   y (M, N) = alpha · x (M, K) · Wᵀ + beta · y        (bf16 x, W and y; M ≤ 4; y's rows rs apart)
+//
+// Memory-bound: a token reads every byte of W once, so the kernel's work is to keep both cores streaming W. The N
+// outputs go to the threads in groups of kColumns (OpenMP's static schedule); for each group the kernel reads
+// kColumns rows of W side by side, each against every row of x (in L1), with one fp32 accumulator per (row of x,
+// column). Every output element is one thread's sum in an order fixed by K and the kernel alone, so the bits do not
+// depend on the thread count. Kernels (kernel(): the widest compiled in, or what PMC_CPU_GEMM names):
+//   avx512bf16: vdpbf16ps over 32 k at a time (16 lanes, a pair of exact products each, added with fp32
+//               rounding; denormals flushed, as bgemm.hpp), a zero-filled masked tail;
+//   avx512:     bf16 widened to float by a 16-bit shift (exact), FMA over 16 k at a time, a masked tail;
+//   avx2:       the same over 8 k at a time, a scalar tail;
+//   scalar:     float sums in 8 lanes, then a fixed tree.
+// The lanes are summed by a fixed tree; then y = bf16(alpha · s + beta · y), rounded to nearest even as pmc::bf16
+// does. Each is a float sum of the exact products of the bf16 inputs, so
+//   |y − alpha·x·Wᵀ − beta·y0| ≤ (K + 4) · 2^-24 · (|alpha| Σ_k |x||w| + |beta||y0|) + the final rounding (2^-8 |y|)
+// (tests/ops/bf16_gemm_test.cpp checks every kernel compiled in against a double reference at that bound).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#include <pmc/backends/cpu/mat_desc.hpp>
+#include <pmc/backends/cpu/sgemm.hpp>
+#include <pmc/core/dtype.hpp>
+
+namespace pmc::backends::cpu::bgemv {
+
+using i64 = std::int64_t;
+
+inline constexpr i64 kMaxRows = 4;  ///< rows of x a call takes (decoding: 1; a few prompt or beam rows)
+inline constexpr int kColumns = 4;  ///< outputs (rows of W) one work item computes side by side
+
+enum class Kernel { scalar, avx2, avx512, avx512bf16 };
+
+inline const char* kernel_name(Kernel k) {
+  switch (k) {
+    case Kernel::avx512bf16: return "AVX512-BF16";
+    case Kernel::avx512: return "AVX-512";
+    case Kernel::avx2: return "AVX2";
+    default: return "scalar";
+  }
+}
+
+/// Whether kernel k is compiled in.
+constexpr bool compiled(Kernel k) {
+  switch (k) {
+    case Kernel::scalar: return true;
+    case Kernel::avx2:
+#if defined(__AVX2__) && defined(__FMA__)
+      return true;
+#else
+      return false;
+#endif
+    case Kernel::avx512:
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+      return true;
+#else
+      return false;
+#endif
+    case Kernel::avx512bf16:
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+/// The kernel decoding runs: the widest compiled in, narrowed by PMC_CPU_GEMM (avx512: no bf16 instructions,
+/// avx2, eigen: the scalar loop), as sgemm.hpp's choice() narrows the GEMMs.
+inline Kernel kernel() {
+  Kernel widest = compiled(Kernel::avx512bf16) ? Kernel::avx512bf16
+                  : compiled(Kernel::avx512)   ? Kernel::avx512
+                  : compiled(Kernel::avx2)     ? Kernel::avx2
+                                               : Kernel::scalar;
+#if defined(PMC_HAVE_OWN_SGEMM)
+  switch (sgemm::choice()) {
+    case sgemm::Choice::eigen: return Kernel::scalar;
+    case sgemm::Choice::avx2: return compiled(Kernel::avx2) ? Kernel::avx2 : Kernel::scalar;
+    case sgemm::Choice::avx512: return compiled(Kernel::avx512) ? Kernel::avx512 : widest;
+    default: break;
+  }
+#endif
+  return widest;
+}
+
+namespace detail {
+
+inline float bf16_float(std::uint16_t bits) {
+  const std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+#if defined(__AVX512F__)
+inline float hsum512(__m512 v) {  // a fixed tree over the 16 lanes
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+  return t[0];
+}
+#endif
+
+/// s[r][c] = Σ_k x_r[k] · w_c[k] for R rows of x and kColumns rows of W (pointers to K bf16 bits each).
+template <Kernel Kk, int R>
+void dots(const std::uint16_t* const* x, const std::uint16_t* const* w, i64 K, float (*s)[kColumns]) {
+  if constexpr (Kk == Kernel::avx512bf16) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
+    __m512 acc[R][kColumns];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_setzero_ps();
+    auto step = [&](i64 k, __mmask32 m) {
+      __m512bh wv[kColumns];
+      for (int c = 0; c < kColumns; ++c) wv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, w[c] + k);
+      for (int r = 0; r < R; ++r) {
+        const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, x[r] + k);
+        for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], xv, wv[c]);
+      }
+    };
+    i64 k = 0;
+    for (; k + 32 <= K; k += 32) step(k, ~__mmask32(0));
+    if (k < K) step(k, static_cast<__mmask32>((std::uint64_t{1} << (K - k)) - 1));
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < kColumns; ++c) s[r][c] = hsum512(acc[r][c]);
+#endif
+  } else if constexpr (Kk == Kernel::avx512) {
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    __m512 acc[R][kColumns];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_setzero_ps();
+    auto widen = [](const std::uint16_t* p, __mmask16 m) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+    };
+    auto step = [&](i64 k, __mmask16 m) {
+      __m512 wv[kColumns];
+      for (int c = 0; c < kColumns; ++c) wv[c] = widen(w[c] + k, m);
+      for (int r = 0; r < R; ++r) {
+        const __m512 xv = widen(x[r] + k, m);
+        for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+      }
+    };
+    i64 k = 0;
+    for (; k + 16 <= K; k += 16) step(k, __mmask16(0xffff));
+    if (k < K) step(k, static_cast<__mmask16>((1u << (K - k)) - 1));
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < kColumns; ++c) s[r][c] = hsum512(acc[r][c]);
+#endif
+  } else if constexpr (Kk == Kernel::avx2) {
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 acc[R][kColumns];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm256_setzero_ps();
+    auto widen = [](const std::uint16_t* p) {
+      return _mm256_castsi256_ps(
+          _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    };
+    i64 k = 0;
+    for (; k + 8 <= K; k += 8) {
+      __m256 wv[kColumns];
+      for (int c = 0; c < kColumns; ++c) wv[c] = widen(w[c] + k);
+      for (int r = 0; r < R; ++r) {
+        const __m256 xv = widen(x[r] + k);
+        for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < kColumns; ++c) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, acc[r][c]);
+        float v = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+        for (i64 j = k; j < K; ++j) v += bf16_float(x[r][j]) * bf16_float(w[c][j]);
+        s[r][c] = v;
+      }
+#endif
+  } else {
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < kColumns; ++c) {
+        float lane[8] = {};
+        i64 k = 0;
+        for (; k + 8 <= K; k += 8)
+          for (int l = 0; l < 8; ++l) lane[l] += bf16_float(x[r][k + l]) * bf16_float(w[c][k + l]);
+        float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+        for (; k < K; ++k) v += bf16_float(x[r][k]) * bf16_float(w[c][k]);
+        s[r][c] = v;
+      }
+  }
+}
+
+template <Kernel Kk>
+void run(const MatDesc<const bf16>& x, const bf16* w, i64 ldw, const MatDesc<bf16>& y, float alpha, float beta) {
+  const i64 M = y.rows, N = y.cols, K = x.cols;
+  const i64 groups = (N + kColumns - 1) / kColumns;
+  const std::uint16_t* xr[kMaxRows];
+  for (i64 r = 0; r < M; ++r) xr[r] = reinterpret_cast<const std::uint16_t*>(x.data + r * x.rs);
+  [[maybe_unused]] const bool worth = groups > 1 && N * K >= (i64{1} << 16);
+#pragma omp parallel for schedule(static) if (worth)
+  for (i64 g = 0; g < groups; ++g) {
+    const i64 n0 = g * kColumns, nc = std::min<i64>(kColumns, N - n0);
+    const std::uint16_t* wr[kColumns];
+    for (int c = 0; c < kColumns; ++c)  // a short last group repeats its last row (its sums are not stored)
+      wr[c] = reinterpret_cast<const std::uint16_t*>(w + (n0 + std::min<i64>(c, nc - 1)) * ldw);
+    float s[kMaxRows][kColumns];
+    switch (M) {
+      case 1: dots<Kk, 1>(xr, wr, K, s); break;
+      case 2: dots<Kk, 2>(xr, wr, K, s); break;
+      case 3: dots<Kk, 3>(xr, wr, K, s); break;
+      default: dots<Kk, 4>(xr, wr, K, s); break;
+    }
+    for (i64 r = 0; r < M; ++r)
+      for (i64 c = 0; c < nc; ++c) {
+        bf16& out = y.data[r * y.rs + n0 + c];
+        out = bf16(beta == 0.f ? alpha * s[r][c] : alpha * s[r][c] + beta * static_cast<float>(out));
+      }
+  }
+}
+
+}  // namespace detail
+
+/// Whether gemv takes this product: bf16, M ≤ kMaxRows rows of x with unit column stride, op(B) = Wᵀ with W's rows
+/// contiguous (b col-major), y with unit column stride.
+inline bool suits(const MatDesc<const bf16>& x, const MatDesc<const bf16>& b, const MatDesc<bf16>& y) {
+  return y.rows >= 1 && y.rows <= kMaxRows && x.cs == 1 && b.col_major() && y.cs == 1 && x.cols >= 1;
+}
+
+/// y = alpha · x · b + beta · y, with b = Wᵀ (W's rows contiguous, b.cs apart), on kernel k (compiled in).
+inline void gemv(Kernel k, const MatDesc<const bf16>& x, const MatDesc<const bf16>& b, const MatDesc<bf16>& y,
+                 float alpha, float beta) {
+  PMC_CHECK(compiled(k), "bf16 gemv: the ", kernel_name(k), " kernel is not compiled in");
+  PMC_CHECK(suits(x, b, y), "bf16 gemv: expected at most ", kMaxRows, " unit-stride rows against a transposed weight");
+  switch (k) {
+    case Kernel::avx512bf16: return detail::run<Kernel::avx512bf16>(x, b.data, b.cs, y, alpha, beta);
+    case Kernel::avx512: return detail::run<Kernel::avx512>(x, b.data, b.cs, y, alpha, beta);
+    case Kernel::avx2: return detail::run<Kernel::avx2>(x, b.data, b.cs, y, alpha, beta);
+    default: return detail::run<Kernel::scalar>(x, b.data, b.cs, y, alpha, beta);
+  }
+}
+
+}  // namespace pmc::backends::cpu::bgemv

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+// The bf16 matrix-vector product of decoding (backends/cpu/bgemv.hpp): every kernel compiled in against a double
+// reference of the same bf16 inputs at the edges of its steps (K around 8, 16 and 32, N around its groups of 4
+// columns, 1 to 4 rows of x), with alpha and beta; the same bits at 1, 2 and 3 threads; Matmul<Cpu> sending a
+// decoding product of bf16 tensors to it.
+//
+// The bound (bgemv.hpp): a float sum of the exact products, |y − ref| ≤ (K + 4) · 2^-24 · (|alpha| Σ|x||w| +
+// |beta y0|) plus the final rounding to bf16, 2^-8 |y|. The test allows twice the float part. A kernel that drops
+// or doubles one product, or reads a wrong element or row, is off by about |x||w|, far beyond it.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <pmc/backends/cpu/matmul.hpp>
+#include <pmc/pmc.hpp>
+#include <support/paths.hpp>
+
+namespace {
+
+using pmc::bf16;
+using pmc::backends::cpu::MatDesc;
+namespace bgemv = pmc::backends::cpu::bgemv;
+
+std::vector<bgemv::Kernel> compiled_kernels() {
+  std::vector<bgemv::Kernel> out;
+  for (auto k : {bgemv::Kernel::scalar, bgemv::Kernel::avx2, bgemv::Kernel::avx512, bgemv::Kernel::avx512bf16})
+    if (bgemv::compiled(k)) out.push_back(k);
+  return out;
+}
+
+std::vector<bf16> random_bf16(std::int64_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<bf16> v(static_cast<std::size_t>(n));
+  for (auto& e : v) e = bf16(u(rng));
+  return v;
+}
+
+/// y = alpha · x · Wᵀ + beta · y on kernel k; x (m, K) rows ldx apart, W (n, K) rows ldw apart, y (m, n).
+std::vector<bf16> run(bgemv::Kernel k, const std::vector<bf16>& x, std::int64_t m, std::int64_t K, std::int64_t ldx,
+                      const std::vector<bf16>& w, std::int64_t n, std::int64_t ldw, std::vector<bf16> y, float alpha,
+                      float beta) {
+  const MatDesc<const bf16> xd = MatDesc<const bf16>{x.data(), m, K, ldx, 1, 0}.normalized();
+  const MatDesc<const bf16> bd = MatDesc<const bf16>{w.data(), K, n, 1, ldw, 0}.normalized();
+  bgemv::gemv(k, xd, bd, MatDesc<bf16>{y.data(), m, n, n, 1, 0}.normalized(), alpha, beta);
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 gemv: every compiled kernel matches a double reference within fp32 accumulation") {
+  std::mt19937 rng(7);
+  const auto kernels = compiled_kernels();
+  INFO("kernels compiled in: ", kernels.size());
+  for (std::int64_t m : {1, 2, 3, 4})
+    for (std::int64_t K : {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 100, 2053})
+      for (std::int64_t n : {1, 3, 4, 5, 9, 64}) {
+        const std::int64_t ldx = K + 3, ldw = K + 5;  // padded rows: the kernel must follow the strides
+        const auto x = random_bf16(m * ldx, rng), w = random_bf16(n * ldw, rng);
+        const auto y0 = random_bf16(m * n, rng);
+        for (const auto& [alpha, beta] : {std::pair{1.f, 0.f}, std::pair{0.5f, -2.f}}) {
+          std::vector<double> ref(static_cast<std::size_t>(m * n)), bound(ref.size());
+          for (std::int64_t i = 0; i < m; ++i)
+            for (std::int64_t j = 0; j < n; ++j) {
+              double s = 0, a = 0;
+              for (std::int64_t p = 0; p < K; ++p) {
+                const double prod = static_cast<double>(static_cast<float>(x[static_cast<std::size_t>(i * ldx + p)])) *
+                                    static_cast<float>(w[static_cast<std::size_t>(j * ldw + p)]);
+                s += prod;
+                a += std::abs(prod);
+              }
+              const std::size_t o = static_cast<std::size_t>(i * n + j);
+              const double cb = beta == 0.f ? 0.0 : static_cast<double>(beta) * static_cast<float>(y0[o]);
+              ref[o] = alpha * s + cb;
+              bound[o] = 2.0 * static_cast<double>(K + 4) * std::ldexp(1.0, -24) * (std::abs(alpha) * a + std::abs(cb));
+            }
+          for (auto k : kernels) {
+            CAPTURE(bgemv::kernel_name(k));
+            CAPTURE(m);
+            CAPTURE(K);
+            CAPTURE(n);
+            CAPTURE(beta);
+            std::vector<bf16> yin = y0;
+            if (beta == 0.f)
+              for (auto& e : yin) e = bf16(NAN);  // beta = 0 must not read y
+            const auto y = run(k, x, m, K, ldx, w, n, ldw, yin, alpha, beta);
+            int bad = 0;
+            for (std::size_t o = 0; o < y.size(); ++o) {
+              const double err = std::abs(static_cast<double>(static_cast<float>(y[o])) - ref[o]);
+              if (!(err <= (1 + std::ldexp(1.0, -8)) * bound[o] + std::ldexp(1.0, -8) * std::abs(ref[o]))) ++bad;
+            }
+            CHECK(bad == 0);
+          }
+        }
+      }
+}
+
+TEST_CASE("bf16 gemv gives the same bits at 1, 2 and 3 threads") {
+#ifndef _OPENMP
+  PMC_SKIP("built without OpenMP: one thread only");
+#else
+  std::mt19937 rng(11);
+  const std::int64_t m = 2, K = 1000, n = 4099;
+  const auto x = random_bf16(m * K, rng), w = random_bf16(n * K, rng);
+  const int saved = omp_get_max_threads();
+  for (auto k : compiled_kernels()) {
+    CAPTURE(bgemv::kernel_name(k));
+    std::vector<std::vector<bf16>> outs;
+    for (int t : {1, 2, 3}) {
+      omp_set_num_threads(t);
+      outs.push_back(run(k, x, m, K, K, w, n, K, std::vector<bf16>(static_cast<std::size_t>(m * n)), 1.f, 0.f));
+    }
+    omp_set_num_threads(saved);
+    CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(bf16)) == 0);
+    CHECK(std::memcmp(outs[0].data(), outs[2].data(), outs[0].size() * sizeof(bf16)) == 0);
+  }
+#endif
+}
+
+TEST_CASE("Matmul<Cpu> sends a decoding product of bf16 tensors to the gemv kernel") {
+  std::mt19937 rng(3);
+  const std::int64_t K = 96, n = 37;
+  for (std::int64_t m : {1, 4, 5}) {
+    CAPTURE(m);
+    const auto xv = random_bf16(m * K, rng), wv = random_bf16(n * K, rng);
+    auto x = pmc::Tensor<bf16, pmc::Cpu>::empty({m, K});
+    auto w = pmc::Tensor<bf16, pmc::Cpu>::empty({n, K});
+    std::copy(xv.begin(), xv.end(), x.data());
+    std::copy(wv.begin(), wv.end(), w.data());
+    auto y = pmc::Tensor<bf16, pmc::Cpu>::empty({m, n});
+    pmc::ops::Matmul<pmc::Cpu>::forward(x, w, y, false, true);
+    if (m <= bgemv::kMaxRows) {
+      // the exact bits of the kernel decoding runs
+      const auto expect = run(bgemv::kernel(), xv, m, K, K, wv, n, K, std::vector<bf16>(static_cast<std::size_t>(m * n)),
+                              1.f, 0.f);
+      CHECK(std::memcmp(expect.data(), y.data(), expect.size() * sizeof(bf16)) == 0);
+    } else {
+      // five rows go to the GEMM: the same values within the bound, not necessarily the same bits
+      double worst = 0;
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+          double s = 0, a = 0;
+          for (std::int64_t p = 0; p < K; ++p) {
+            const double prod = static_cast<double>(static_cast<float>(xv[static_cast<std::size_t>(i * K + p)])) *
+                                static_cast<float>(wv[static_cast<std::size_t>(j * K + p)]);
+            s += prod;
+            a += std::abs(prod);
+          }
+          const double err = std::abs(static_cast<double>(static_cast<float>(y.data()[i * n + j])) - s);
+          worst = std::max(worst, err / (std::ldexp(1.0, -8) * std::abs(s) + 2 * (K + 4) * std::ldexp(1.0, -24) * a));
+        }
+      CHECK(worst <= 1.0);
+    }
+  }
+}
