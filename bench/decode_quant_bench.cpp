@@ -3,8 +3,8 @@
 // (random weights) with weights fp32, bf16, q8_0 and q4_0, and each as a fraction of the DRAM bound: the bytes of
 // weights one token reads (the seven projections of every block as stored, the head, the norms, one embedding
 // row) divided by a stream-read bandwidth measured in the same run with the same thread count (a sum over a 1 GiB
-// buffer, best of 3). q8_0 / q4_0 keep the embeddings, norms and head in the model's type: fp32, or bf16 (the
-// "/bf16" rows).
+// buffer, best of 3). q8_0 / q4_0 keep the embeddings and norms in the model's type: fp32, or bf16 (the "/bf16"
+// rows), and the head in q8_0.
 //   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench
 //   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench --benchmark_filter=small_20m
 #include <benchmark/benchmark.h>
@@ -74,7 +74,8 @@ double weight_bytes_per_token(const Model& m) {
       const auto& q = blk.quantized[static_cast<std::size_t>(p)];
       b += q ? static_cast<double>(q->bytes()) : static_cast<double>(blk.weight(p).shape().numel()) * elt;
     }
-  b += static_cast<double>(c.vocab_size) * c.dim * elt;              // the head (tied or not: read once)
+  if (const auto& h = m.quantized_head()) b += static_cast<double>(h->bytes());  // the head: in q8_0 blocks,
+  else b += static_cast<double>(c.vocab_size) * c.dim * elt;                     // or in T (tied or not: read once)
   b += static_cast<double>(c.dim) * elt;                              // one embedding row
   b += static_cast<double>(2 * c.n_layers + 1) * c.dim * elt;         // norms
   return b;

@@ -5,12 +5,13 @@ PyTorch (transformers' LlamaForCausalLM, eager attention) and in pmc (build/rele
 same run, with the same config, batch and thread count, and prints tokens/s for each and the ratio.
 
     python3 tools/bench_train_cpu.py [--threads 2] [--steps 10] [--pmc build/release/bench/train_bench] [--gemm]
-                                     [--peak] [--eigen]
+                                     [--peak] [--eigen] [--bf16]
 
 --peak also measures the CPU's FMA peak (bench/layers_bench's PeakFma) and puts both steps against it: the
 step's model FLOPs per token (every GEMM of forward and backward, attention over the full T x T square as both
 implementations compute it) times tokens/s, as a share of the peak, and the share that 1.5x PyTorch would need.
 --eigen also times pmc with Eigen's GEMM (PMC_CPU_GEMM=eigen) where pmc's own GEMM (AVX-512 or AVX2) is compiled in.
+--bf16 times bf16 mixed precision instead: pmc's bf16 step against its fp32 step and PyTorch's CPU autocast.
 """
 import argparse
 import json
@@ -27,7 +28,9 @@ CONFIG = dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_k
 B, T = 8, 256
 
 
-def torch_tokens_per_s(threads: int, steps: int) -> float:
+def torch_tokens_per_s(threads: int, steps: int, bf16: bool = False) -> float:
+    """tokens/s of the PyTorch step; bf16: the forward (and so its backward) under torch.autocast("cpu",
+    dtype=torch.bfloat16), fp32 weights and AdamW, the loss in fp32: PyTorch's CPU mixed precision."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(**CONFIG, attn_implementation="eager")).train()
@@ -37,8 +40,9 @@ def torch_tokens_per_s(threads: int, steps: int) -> float:
 
     def step():
         opt.zero_grad(set_to_none=False)
-        logits = model(input_ids=ids).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, CONFIG["vocab_size"]), targets.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, CONFIG["vocab_size"]), targets.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -59,10 +63,11 @@ def run_json(argv: list[str], threads: int, eigen: bool) -> dict:
                                      env=env).stdout)
 
 
-def pmc_tokens_per_s(binary: str, threads: int, eigen: bool = False) -> tuple[float, str]:
-    """tokens/s of pmc's step, and the GEMM it ran on (the benchmark's `cpu_gemm` context)."""
-    out = run_json([binary, "--benchmark_filter=small_20m"], threads, eigen)
-    return out["benchmarks"][0]["tokens_per_s"], out["context"].get("cpu_gemm", "Eigen")
+def pmc_tokens_per_s(binary: str, threads: int, eigen: bool = False, bf16: bool = False) -> tuple[float, str]:
+    """tokens/s of pmc's step (fp32, or bf16 mixed precision), and the GEMM it ran on (the benchmark's `cpu_gemm`
+    or `cpu_bf16_gemm` context)."""
+    out = run_json([binary, f"--benchmark_filter=small_20m/{'bf16' if bf16 else 'fp32'}$"], threads, eigen)
+    return out["benchmarks"][0]["tokens_per_s"], out["context"].get("cpu_bf16_gemm" if bf16 else "cpu_gemm", "Eigen")
 
 
 def gemm_gflops(binary_dir: str, threads: int, with_eigen: bool) -> None:
@@ -110,6 +115,27 @@ def peak_gflops(binary_dir: str, threads: int, gemm: str) -> tuple[float, int]:
     return best["FLOP/s"] / 1e9, int(best["name"].split("bits:")[1].split("/")[0])
 
 
+def bf16_comparison(binary: str, threads: int, steps: int) -> None:
+    """pmc fp32, pmc bf16, torch fp32, torch bf16 (autocast), twice in that order; tokens/s of each run and the
+    ratios of the better run of each."""
+    runs: dict[str, list[float]] = {"pmc fp32": [], "pmc bf16": [], "torch fp32": [], "torch bf16 autocast": []}
+    gemm = ""
+    for _ in range(2):
+        runs["pmc fp32"].append(pmc_tokens_per_s(binary, threads)[0])
+        rate, gemm = pmc_tokens_per_s(binary, threads, bf16=True)
+        runs["pmc bf16"].append(rate)
+        runs["torch fp32"].append(torch_tokens_per_s(threads, steps))
+        runs["torch bf16 autocast"].append(torch_tokens_per_s(threads, steps, bf16=True))
+    print(f"small_20m training step, batch {B} x {T}, {threads} threads (torch {torch.__version__}; pmc bf16 products "
+          f"on {gemm})")
+    for name, r in runs.items():
+        print(f"  {name:20s} " + ", ".join(f"{v:7.0f}" for v in r) + " tokens/s")
+    best = {k: max(v) for k, v in runs.items()}
+    print(f"  pmc bf16 / pmc fp32             {best['pmc bf16'] / best['pmc fp32']:.2f}x")
+    print(f"  pmc bf16 / torch bf16 autocast  {best['pmc bf16'] / best['torch bf16 autocast']:.2f}x")
+    print(f"  torch bf16 autocast / torch fp32 {best['torch bf16 autocast'] / best['torch fp32']:.2f}x")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)
@@ -119,7 +145,12 @@ def main():
     p.add_argument("--peak", action="store_true", help="also put both steps against the CPU's FMA peak")
     p.add_argument("--eigen", action="store_true",
                    help="also time pmc with Eigen's GEMM (PMC_CPU_GEMM=eigen), where its own GEMM is the default")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 mixed precision instead: pmc's bf16 step (and its fp32 step) against PyTorch's autocast, "
+                        "the two alternating twice")
     a = p.parse_args()
+    if a.bf16:
+        return bf16_comparison(a.pmc, a.threads, a.steps)
     if a.gemm:
         gemm_gflops(a.pmc.rsplit("/", 1)[0], a.threads, a.eigen)
     pmc, gemm = pmc_tokens_per_s(a.pmc, a.threads)

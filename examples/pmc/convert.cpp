@@ -89,6 +89,21 @@ const pmc::cli::Command convert_command{
           PMC_CHECK(o->adapter.empty() || o->checkpoint.empty(), "--adapter merges into --model, not into ",
                     "--checkpoint (convert the checkpoint first, then merge into the folder it makes)");
           if (!o->adapter.empty()) (void)pmc::llama::read_peft_config(o->adapter);  // fail before loading the base
+          // a bf16 checkpoint written as GGUF: read in bf16 (memory-mapped, exact) rather than widened to fp32, so
+          // that a 7B (13.5 GB in bf16, 27 GB in fp32) converts on a 24 GiB machine
+          if (!o->gguf.empty() && o->adapter.empty() && o->checkpoint.empty()) {
+            const auto cfg = pmc::llama::config_json_of(o->model);
+            if (cfg && pmc::io::read_hf_config(*cfg).torch_dtype == "bfloat16") {
+              const auto half = pmc::llama::load_model<pmc::bf16>(o->model);
+              const auto vocab = gguf_vocab(tok, half.config().vocab_size);
+              pmc::llama::save_gguf(half, vocab, o->gguf, pmc::llama::parse_gguf_weights(o->gguf_type, "--gguf-type"));
+              std::printf("pmc convert: %s (%s, bf16, %lld parameters) -> %s (matrices %s, vocabulary of %zu from %s)\n",
+                          o->model.c_str(), pmc::llama::config_label(half.config()).c_str(),
+                          static_cast<long long>(half.config().parameters()), o->gguf.c_str(), o->gguf_type.c_str(),
+                          vocab.tokens.size(), tok.c_str());
+              return 0;
+            }
+          }
           // a training checkpoint: its shards read into one fp32 model (train/consolidate.hpp)
           std::string source = o->model;
           auto model = [&] {

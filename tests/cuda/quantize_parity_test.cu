@@ -5,6 +5,8 @@
 // (Quantize<Cpu>::matmul) and the GPU dequantizes and runs cuBLASLt: the same products up to rounding.
 #include <cstring>
 
+#include <support/float_activations.hpp>
+
 #include "parity.hpp"
 
 namespace pmc::test {
@@ -44,6 +46,7 @@ TEST_CASE_TEMPLATE("quantize/codes, dequantized bits and the quantized linear ma
     PMC_CHECK_PARITY(T, yg.value(), yc.value(), "quantized linear forward");
     PMC_CHECK_PARITY(T, xg.grad(), xc.grad(), "quantized linear backward (dx)");
     autograd::NoGrad ng;
+    const FloatActivations float_x;  // the CPU's product from the blocks, x kept in float (not int8, the default)
     PMC_CHECK_PARITY(T, autograd::linear(autograd::Var<T, Cuda>(dev(x), false), qg).value(),
                      autograd::linear(autograd::Var<T, Cpu>(x, false), qc).value(), "quantized linear, small M");
   }

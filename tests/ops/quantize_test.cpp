@@ -21,6 +21,7 @@
 #include <pmc/io/safetensors.hpp>
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
+#include <support/float_activations.hpp>
 #include <support/paths.hpp>
 
 namespace {
@@ -517,6 +518,7 @@ TEST_CASE("quantize: q4_0 and q8_0 block rules at the edges (ties, zeros, the cl
 }
 
 TEST_CASE("quantize: the fused matmul equals dequantize-then-matmul, on every kernel, at any thread count") {
+  const pmc::test::FloatActivations float_x;  // the float kernels (int8 activations: the test below)
   std::mt19937 rng(71);
   const std::int64_t N = 72, K = 32 * 7;  // K = 224: not a multiple of 64 (int8/nf4 blocks straddle rows) nor of 48
   const auto w = normal_matrix(N, K, rng, 0.05);
@@ -587,8 +589,8 @@ TEST_CASE("quantize: the fused matmul equals dequantize-then-matmul, on every ke
   }
 }
 
-TEST_CASE("quantize: int8 activations (opt-in) compute the product of the quantized rows of x, on every kernel") {
-  // With set_int8_activations(true), q8_0 / q4_0 multiply each row of x quantized to blocks of 32 (d = max|x| / 127,
+TEST_CASE("quantize: int8 activations (the default) compute the product of the quantized rows of x, on every kernel") {
+  // With int8 activations (the default), q8_0 / q4_0 multiply each row of x quantized to blocks of 32 (d = max|x| / 127,
   // codes round(x / d)) with integer dot products: the result is, to float rounding, dequant(W) times x's
   // dequantized blocks, which this test builds itself; against the exact product it moves by x's rounding only.
   namespace qmm = pmc::backends::cpu::qmm;

@@ -11,12 +11,16 @@
 //   int8, nf4 (blocks of 64 over the flat index, which may straddle rows): the row of W decoded into a per-thread
 //     float buffer with dequantize's exact formulas, then a dot product with each row of x.
 //
-//   q8_0, q4_0 with int8 activations (opt-in: PMC_QUANT_ACTIVATIONS=int8 or set_int8_activations(true); what
-//     llama.cpp always does): each row of x is first quantized to blocks of 32 (d_x = max|x| / 127, codes
-//     round(x / d_x), their sum s_x); then per block the integer dot product Σ_j q_j · c_j (q4_0: Σ nib_j · c_j −
-//     8 · s_x) in 32-bit lanes (AVX512-VNNI vpdpbusd, else AVX2 vpmaddubsw + vpmaddwd; signed q8_0 codes through
-//     the sign trick), converted to float and added lane-wise times d_w · d_x. About 2x the float kernels on q4_0
-//     decoding (they are CPU-bound there), at the price of x's rounding: y moves by ~0.5% of its norm.
+//   q8_0, q4_0 with int8 activations (the default, as llama.cpp always does; PMC_QUANT_ACTIVATIONS=float or
+//     set_int8_activations(false) keeps x in float, the kernels above): each row of x is first quantized to blocks
+//     of 32 (d_x = max|x| / 127, codes round(x / d_x), their sum s_x); then per block the integer dot product
+//     Σ_j q_j · c_j (q4_0: Σ nib_j · c_j − 8 · s_x) in 32-bit lanes (AVX512-VNNI vpdpbusd, else AVX2 vpmaddubsw +
+//     vpmaddwd; signed q8_0 codes through the sign trick), converted to float and added lane-wise times d_w · d_x.
+//     With AVX512-VNNI (the avx512 kernel) two blocks share a zmm: x's codes are laid out once per call in the lane
+//     order of the weights' unpacked blocks (Int8Pairs), q4_0's −8 · s_x is the dot product's starting value, and
+//     the two scales d_w · d_x are spread to their lanes: 1.5x the ymm kernel on q4_0, 1.3x on q8_0
+//     (bench/decode_quant_bench BM_Product). About 2-3x the float kernels on q4_0 decoding (CPU-bound there), at
+//     the price of x's rounding: y moves by ~0.5% of its norm.
 //
 // Every output element is computed by one thread, in an order fixed by K and the kernel alone: OpenMP's static
 // schedule over the output rows N, so results do not depend on the thread count. The instruction set is the
@@ -69,12 +73,16 @@ constexpr bool compiled(Isa k) {
   return false;
 }
 
-/// Whether q8_0 / q4_0 products quantize the activations to int8 (see the top of this file). Off unless the
-/// environment says PMC_QUANT_ACTIVATIONS=int8 at the first call; set_int8_activations changes it (per process).
+/// Whether q8_0 / q4_0 products quantize the activations to int8 (see the top of this file). On unless the
+/// environment says PMC_QUANT_ACTIVATIONS=float at the first call (any other value than "float" or "int8" is a
+/// pmc::Error naming it); set_int8_activations changes it (per process).
 inline bool& int8_activations_setting() {
   static bool on = [] {
     const char* e = std::getenv("PMC_QUANT_ACTIVATIONS");
-    return e != nullptr && std::string_view(e) == "int8";
+    if (e == nullptr || *e == '\0' || std::string_view(e) == "int8") return true;
+    PMC_CHECK(std::string_view(e) == "float", "PMC_QUANT_ACTIVATIONS='", e,
+              "': expected 'int8' (the default: x quantized to int8 blocks, as llama.cpp) or 'float'");
+    return false;
   }();
   return on;
 }
@@ -338,14 +346,147 @@ void row_int8_avx2(const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq, co
 }
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define PMC_HAVE_QMM_INT8_AVX512 1
+/// Rows of x prepared for row_int8_avx512: per pair of blocks (b, b+1) one zmm of the codes in the weights' lane
+/// order, the two scales d_x and (q4_0) the two sums −s_x, which the kernel spreads to the lanes their block's
+/// products land in (q4_0: the dot product starts there, Σ (nib − 8) c = Σ nib c − 8 Σ c with each of a block's 8
+/// lanes taking one −s_x). Lanes, q8_0: block b in bytes 0..31, b+1 in 32..63 (int32 lanes 0..7 and 8..15); q4_0:
+/// 128-bit lanes (b 0..15, b+1 0..15, b 16..31, b+1 16..31), the order in which two blocks' nibbles unpack (int32
+/// lanes 0..3 and 8..11 for b, 4..7 and 12..15 for b+1). Compact, so that a row of 11008 stays in L1 beside W's
+/// stream. An odd last block is read from Int8Rows.
+struct Int8Pairs {
+  std::vector<std::int8_t> codes;  // 64 bytes per pair
+  std::vector<float> scale;        // d_x(b), d_x(b+1) per pair
+  std::vector<std::int32_t> nsum;  // −s_x(b), −s_x(b+1) per pair
+};
+
+template <ops::QuantFormat F>
+void prepare_pairs(const Int8Rows& xq, i64 M, i64 nblocks, Int8Pairs& out) {
+  const i64 np = nblocks / 2;
+  out.codes.resize(static_cast<std::size_t>(64 * M * np));
+  out.scale.resize(static_cast<std::size_t>(2 * M * np));
+  out.nsum.resize(static_cast<std::size_t>(2 * M * np));
+  for (i64 m = 0; m < M; ++m)
+    for (i64 p = 0; p < np; ++p) {
+      const i64 b = m * nblocks + 2 * p;
+      const std::size_t o = static_cast<std::size_t>(m * np + p);
+      __m512i c = _mm512_loadu_si512(xq.codes.data() + b * 32);
+      // (b lo, b hi, b1 lo, b1 hi) → (b lo, b1 lo, b hi, b1 hi)
+      if constexpr (F == ops::QuantFormat::q4_0) c = _mm512_shuffle_i64x2(c, c, _MM_SHUFFLE(3, 1, 2, 0));
+      _mm512_storeu_si512(out.codes.data() + 64 * o, c);
+      for (int i = 0; i < 2; ++i) {
+        out.scale[2 * o + i] = xq.scale[static_cast<std::size_t>(b + i)];
+        out.nsum[2 * o + i] = -xq.sum[static_cast<std::size_t>(b + i)];
+      }
+    }
+}
+
+/// Two blocks per zmm: the weights' codes of blocks (b, b+1) against x's (Int8Pairs), vpdpbusd from the prepared
+/// start, converted to float and added times (d_w · d_x) lane-wise (two accumulators a row, alternate pairs); an
+/// odd last block as row_int8_avx2 does. The 16 lanes are summed by a fixed tree at the end of the row.
+template <ops::QuantFormat F, int R>
+void row_int8_avx512(const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq, const Int8Pairs& xp, const i64* xrow,
+                     float* out) {
+  constexpr i64 bb = ops::quant::ggml_block_bytes(F);
+  const i64 np = nblocks / 2;
+  // the lanes each block's fp16 d_w goes to: q4_0 (b ×4, b1 ×4) twice, q8_0 b ×8 then b1 ×8
+  const __m512i spread = F == ops::QuantFormat::q4_0
+                             ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                             : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m512 acc[2][R];
+  for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm512_setzero_ps();
+  const std::int8_t* xc[R];
+  const float* xd[R];
+  const std::int32_t* xs[R];
+  for (int r = 0; r < R; ++r) {
+    const std::size_t o = static_cast<std::size_t>(xrow[r] * np);
+    xc[r] = xp.codes.data() + 64 * o;
+    xd[r] = xp.scale.data() + 2 * o;
+    xs[r] = xp.nsum.data() + 2 * o;
+  }
+  for (i64 p = 0; p < np; ++p) {
+    const std::uint8_t* b0 = wrow + 2 * p * bb;
+    const std::uint8_t* b1 = b0 + bb;
+    std::uint16_t h0, h1;
+    std::memcpy(&h0, b0, 2);
+    std::memcpy(&h1, b1, 2);
+    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h0 | (std::uint32_t{h1} << 16))));
+    __m512i w;
+    if constexpr (F == ops::QuantFormat::q8_0) {
+      w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)), 1);
+    } else {
+      const __m256i v = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + 2)), 1);
+      w = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1),
+                           _mm512_set1_epi8(0x0f));
+    }
+    auto& a = acc[p & 1];
+    if constexpr (F == ops::QuantFormat::q8_0) {
+      const __m512i wabs = _mm512_abs_epi8(w);
+      const __mmask64 neg = _mm512_movepi8_mask(w);
+      for (int r = 0; r < R; ++r) {
+        const __m512i c = _mm512_loadu_si512(xc[r] + 64 * p);
+        const __m512i cs = _mm512_mask_sub_epi8(c, neg, _mm512_setzero_si512(), c);  // c with w's sign
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wabs, cs);
+        const __m128 d = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd[r] + 2 * p))));
+        a[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d)), _mm512_cvtepi32_ps(dot), a[r]);
+      }
+    } else {
+      for (int r = 0; r < R; ++r) {
+        const __m512i start = _mm512_permutexvar_epi32(
+            spread, _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(xs[r] + 2 * p))));
+        const __m512i dot = _mm512_dpbusd_epi32(start, w, _mm512_loadu_si512(xc[r] + 64 * p));
+        const __m128 d = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd[r] + 2 * p))));
+        a[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d)), _mm512_cvtepi32_ps(dot), a[r]);
+      }
+    }
+  }
+  float tail[R] = {};
+  if (nblocks % 2 != 0) {  // an odd last block: its exact integer sum, times d_w · d_x
+    const i64 b = nblocks - 1;
+    const std::uint8_t* blk = wrow + b * bb;
+    std::int32_t wv[32];
+    for (int j = 0; j < 32; ++j) {
+      if constexpr (F == ops::QuantFormat::q8_0) wv[j] = static_cast<std::int8_t>(blk[2 + j]);
+      else wv[j] = static_cast<std::int32_t>(j < 16 ? (blk[2 + j] & 0x0f) : (blk[2 + j - 16] >> 4)) - 8;
+    }
+    const float dwt = block_scale_fast(blk);
+    for (int r = 0; r < R; ++r) {
+      const i64 xb = xrow[r] * nblocks + b;
+      const std::int8_t* c = xq.codes.data() + xb * 32;
+      std::int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) sum += wv[j] * static_cast<std::int32_t>(c[j]);
+      tail[r] = dwt * xq.scale[static_cast<std::size_t>(xb)] * static_cast<float>(sum);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hsum512(_mm512_add_ps(acc[0][r], acc[1][r])) + tail[r];
+}
+#endif
+
 template <ops::QuantFormat F, int R>
 void int8_row(Isa isa, const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq, const i64* xrow, float* out) {
 #if defined(__AVX2__) && defined(__FMA__)
-  if (isa != Isa::scalar) return row_int8_avx2<F, R>(wrow, nblocks, xq, xrow, out);  // AVX-512 builds: the same
+  if (isa != Isa::scalar) return row_int8_avx2<F, R>(wrow, nblocks, xq, xrow, out);
 #endif
   (void)isa;
   row_int8_scalar<F, R>(wrow, nblocks, xq, xrow, out);
 }
+
+#if defined(PMC_HAVE_QMM_INT8_AVX512)
+template <ops::QuantFormat F>
+void int8_pairs_rows(int r, const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq, const Int8Pairs& xp,
+                     const i64* xrow, float* out) {
+  switch (r) {
+    case 1: return row_int8_avx512<F, 1>(wrow, nblocks, xq, xp, xrow, out);
+    case 2: return row_int8_avx512<F, 2>(wrow, nblocks, xq, xp, xrow, out);
+    case 3: return row_int8_avx512<F, 3>(wrow, nblocks, xq, xp, xrow, out);
+    default: return row_int8_avx512<F, 4>(wrow, nblocks, xq, xp, xrow, out);
+  }
+}
+#endif
 
 template <ops::QuantFormat F>
 void int8_rows(Isa isa, int r, const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq, const i64* xrow, float* out) {
@@ -435,6 +576,27 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
     if (int8_activations()) {
       detail::Int8Rows xq;
       detail::quantize_rows_int8(x, M, K, xq);
+#if defined(PMC_HAVE_QMM_INT8_AVX512)
+      if (isa == Isa::avx512) {
+        detail::Int8Pairs xp;
+        if (q8) detail::prepare_pairs<ops::QuantFormat::q8_0>(xq, M, nblocks, xp);
+        else detail::prepare_pairs<ops::QuantFormat::q4_0>(xq, M, nblocks, xp);
+#pragma omp parallel for schedule(static) if (worth)
+        for (i64 n = 0; n < N; ++n) {
+          const std::uint8_t* wrow = w + n * nblocks * bb;
+          for (i64 m0 = 0; m0 < M; m0 += detail::kRowsAtOnce) {
+            const int r = static_cast<int>(std::min<i64>(detail::kRowsAtOnce, M - m0));
+            i64 rows[detail::kRowsAtOnce];
+            float out[detail::kRowsAtOnce];
+            for (int i = 0; i < r; ++i) rows[i] = m0 + i;
+            if (q8) detail::int8_pairs_rows<ops::QuantFormat::q8_0>(r, wrow, nblocks, xq, xp, rows, out);
+            else detail::int8_pairs_rows<ops::QuantFormat::q4_0>(r, wrow, nblocks, xq, xp, rows, out);
+            for (int i = 0; i < r; ++i) y[(m0 + i) * N + n] = out[i];
+          }
+        }
+        return;
+      }
+#endif
 #pragma omp parallel for schedule(static) if (worth)
       for (i64 n = 0; n < N; ++n) {
         const std::uint8_t* wrow = w + n * nblocks * bb;

@@ -128,7 +128,8 @@ inline SpecialTokenIds gguf_special_tokens(const io::GgufFile& f) {
 /// Loads the tensors of the GGUF file `f` into `model`, whose architecture must be the file's (see load_gguf).
 /// `quant` q8_0 / q4_0 (Model::quantize_base): the base is frozen and a projection the file stores in that type
 /// is run from the file's own blocks, borrowed from the mapping (no dequantized copy: a 13B Q4_0 file takes its
-/// 7 GB, not 26 GB in bf16); a projection stored otherwise is dequantized to T and quantized, one at a time.
+/// 7 GB, not 26 GB in bf16); a projection stored otherwise is dequantized to T and quantized, one at a time. The
+/// head (output.weight) is held in blocks too: the file's own when they are q8_0 or q4_0, else quantized to q8_0.
 /// Other formats (int8, nf4): each projection dequantized to T, then quantized.
 template <Config C, class T>
 void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant quant = BaseQuant::none) {
@@ -161,6 +162,29 @@ void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant
     throw Error(msg);
   }
   const auto projections = quant == BaseQuant::none ? std::set<std::string>{} : projection_weight_names(config.n_layers);
+  // the ggml type whose blocks are this format's (int8 / nf4: none)
+  const std::optional<io::GgmlType> stored = quant == BaseQuant::q8_0   ? std::optional(io::GgmlType::q8_0)
+                                             : quant == BaseQuant::q4_0 ? std::optional(io::GgmlType::q4_0)
+                                                                        : std::nullopt;
+  // a tensor stored in llama.cpp's q8_0 / q4_0 blocks, borrowed from the mapping (nullopt when stored otherwise)
+  auto borrow = [&](const std::string& name) -> std::optional<ops::QuantizedMatrix<Cpu>> {
+    const auto& info = f.info(name);
+    ops::QuantizedMatrix<Cpu> q;
+    if (info.type == static_cast<std::uint32_t>(io::GgmlType::q8_0)) q.format = ops::QuantFormat::q8_0;
+    else if (info.type == static_cast<std::uint32_t>(io::GgmlType::q4_0)) q.format = ops::QuantFormat::q4_0;
+    else return std::nullopt;
+    const auto raw = f.raw(name);
+    q.rows = info.shape[0];
+    q.cols = info.shape[1];
+    q.block = ops::quant::kGgmlBlock;
+    auto owner = std::const_pointer_cast<io::MappedFile>(f.mapping());  // private copy-on-write: see MappedFile
+    q.codes = Tensor<std::uint8_t>::wrap(reinterpret_cast<std::uint8_t*>(const_cast<std::byte*>(raw.data())),
+                                         Shape{static_cast<std::int64_t>(raw.size())}, std::move(owner));
+    return q;
+  };
+  // q8_0 / q4_0 bases hold an untied head in blocks (Model::quantize_base): the file's own when it has them
+  std::optional<ops::QuantizedMatrix<Cpu>> head;
+  if (stored && !config.tied_embeddings) head = borrow("output.weight");
   for (const auto& p : model.named_parameters()) {
     const auto name = detail::gguf_tensor_name(p.name);
     const auto& info = f.info(name);
@@ -168,37 +192,24 @@ void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant
               " (ne ", info.ne.size() > 0 ? std::to_string(info.ne[0]) : std::string("-"),
               info.ne.size() > 1 ? ", " + std::to_string(info.ne[1]) : std::string(), ") but the metadata makes it ",
               p.var.value().shape().str());
+    if (head && p.name == "lm_head.weight") continue;  // held in the file's blocks
     if (!projections.contains(p.name)) p.var.set_value(f.get<T>(name));
   }
   model.set_rope_layout(ops::RopeLayout::interleaved);
   model.set_special_tokens(gguf_special_tokens(f));
   if (quant == BaseQuant::none) return;
-  // the ggml type whose blocks are this format's (int8 / nf4: none)
-  const std::optional<io::GgmlType> stored = quant == BaseQuant::q8_0   ? std::optional(io::GgmlType::q8_0)
-                                             : quant == BaseQuant::q4_0 ? std::optional(io::GgmlType::q4_0)
-                                                                        : std::nullopt;
-  const auto format = quant == BaseQuant::q8_0 ? ops::QuantFormat::q8_0 : ops::QuantFormat::q4_0;
   model.freeze_base();
   model.quantize_base_from(
       quant,
       [&](int layer, Projection p) -> std::optional<ops::QuantizedMatrix<Cpu>> {
         const auto name = detail::gguf_tensor_name(projection_weight_name(layer, p));
-        const auto& info = f.info(name);
-        if (!stored || info.type != static_cast<std::uint32_t>(*stored)) return std::nullopt;
-        const auto raw = f.raw(name);
-        ops::QuantizedMatrix<Cpu> q;
-        q.format = format;
-        q.rows = info.shape[0];
-        q.cols = info.shape[1];
-        q.block = ops::quant::kGgmlBlock;
-        auto owner = std::const_pointer_cast<io::MappedFile>(f.mapping());  // private copy-on-write: see MappedFile
-        q.codes = Tensor<std::uint8_t>::wrap(reinterpret_cast<std::uint8_t*>(const_cast<std::byte*>(raw.data())),
-                                             Shape{static_cast<std::int64_t>(raw.size())}, std::move(owner));
-        return q;
+        if (!stored || f.info(name).type != static_cast<std::uint32_t>(*stored)) return std::nullopt;
+        return borrow(name);
       },
       [&](int layer, Projection p, const Tensor<T>& w) {
         f.get<T>(detail::gguf_tensor_name(projection_weight_name(layer, p))).copy_to(w);
-      });
+      },
+      std::move(head));
 }
 
 template <class T>

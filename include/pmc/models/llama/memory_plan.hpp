@@ -367,7 +367,14 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
       quantized += quantized_weight_bytes(out * in, o.base_quant, elt) * c.n_layers;
       largest = std::max(largest, out * in);
     }
-    p.weight_bytes = (p.parameters - projections) * elt + quantized + adapters * elt;
+    // q8_0 / q4_0 bases hold an untied head of a width that is a multiple of 32 in q8_0 (Model::quantize_base)
+    std::int64_t head_elements = 0;
+    if ((o.base_quant == BaseQuant::q8_0 || o.base_quant == BaseQuant::q4_0) && !c.tied_embeddings && c.dim % 32 == 0) {
+      head_elements = std::int64_t{c.vocab_size} * c.dim;
+      quantized += quantized_weight_bytes(head_elements, BaseQuant::q8_0, elt);
+      largest = std::max(largest, head_elements);
+    }
+    p.weight_bytes = (p.parameters - projections - head_elements) * elt + quantized + adapters * elt;
     if (o.dtype == PlanDtype::bf16) p.master_bytes = adapters * 4;
     p.gradient_bytes = adapters * elt + (o.dtype == PlanDtype::bf16 ? adapters * 4 : 0);
     const std::int64_t states = o.optimizer == PlanOptimizer::adamw ? 2 : o.optimizer == PlanOptimizer::sgd ? 1 : 0;
@@ -397,11 +404,11 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     const std::int64_t up = N * (4 * dim + 2 * qd + 2 * kvd + 2 * ffn) * elt;
     const std::int64_t down = N * (5 * dim + 2 * qd + 2 * kvd + 3 * ffn) * elt;
     const std::int64_t head = N * (2 * dim + V) * elt;
-    std::int64_t up_dequantized = 0, down_dequantized = 0;  // with quantized projections, set below
+    std::int64_t up_dequantized = 0, down_dequantized = 0, head_dequantized = 0;  // quantized weights: set below
     if (o.base_quant != BaseQuant::none) {
       // weight-only quantization (Model::quantize_base): the projections as stored, except those q8_0 / q4_0
-      // cannot block (an input width not a multiple of 32: kept in the compute dtype); embeddings, norms, biases
-      // and the head in the compute dtype. Above kQuantizedMatmulMaxRows rows a product dequantizes its weight
+      // cannot block (an input width not a multiple of 32: kept in the compute dtype); embeddings, norms and biases
+      // in the compute dtype. Above kQuantizedMatmulMaxRows rows a product dequantizes its weight
       // into the compute dtype, one projection at a time (the largest: transient)
       const bool ggml = o.base_quant == BaseQuant::q8_0 || o.base_quant == BaseQuant::q4_0;
       std::int64_t projections = 0, stored = 0;
@@ -414,9 +421,18 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
         if (blockable && dequantizes && pr == Projection::up) up_dequantized = out * in * elt;
         if (blockable && dequantizes && pr == Projection::down) down_dequantized = out * in * elt;
       }
-      p.weight_bytes = (p.parameters - projections) * elt + stored;
+      // q8_0 / q4_0 hold an untied head of a width that is a multiple of 32 in q8_0 (Model::quantize_base), and
+      // above kPlanFusedQuantizedRows rows the head's product dequantizes it into the compute dtype
+      std::int64_t head_elements = 0;
+      if (ggml && !c.tied_embeddings && dim % 32 == 0) {
+        head_elements = V * dim;
+        stored += quantized_weight_bytes(head_elements, BaseQuant::q8_0, elt);
+        if (dequantizes) head_dequantized = head_elements * elt;
+      }
+      p.weight_bytes = (p.parameters - projections - head_elements) * elt + stored;
     }
-    p.activation_bytes = cache + std::max({attention, up + up_dequantized, down + down_dequantized, head});
+    p.activation_bytes =
+        cache + std::max({attention, up + up_dequantized, down + down_dequantized, head + head_dequantized});
     p.shard_trainable = p.trainable;
     return p;
   }

@@ -272,8 +272,11 @@ class Model {
   const Var<T, D>& embedding() const { return embed_; }
   const std::vector<Block>& blocks() const { return blocks_; }
   const Var<T, D>& final_norm() const { return final_norm_; }
-  /// The output head (the embedding when tied).
+  /// The output head (the embedding when tied). Its value is empty while the head is held quantized.
   const Var<T, D>& head() const { return config().tied_embeddings ? embed_ : head_; }
+  /// The output head in llama.cpp's blocks when quantize_base stored the base in q8_0 / q4_0 (an untied head whose
+  /// width is a multiple of 32: q8_0, or a llama.cpp file's own q8_0 / q4_0 output.weight), else nullopt.
+  const std::optional<ops::QuantizedMatrix<D>>& quantized_head() const { return head_quantized_; }
 
   /// Logits (B·T, V) for tokens (B, T) at positions pos0..pos0+T-1. With a cache, keys and values are
   /// written into it at those positions and attention reads positions [0, pos0 + T) from it.
@@ -282,6 +285,7 @@ class Model {
   Var<T, D> forward(const Tensor<std::int32_t, D>& tokens, std::int64_t pos0 = 0, KvCache<T, D>* cache = nullptr,
                     std::shared_ptr<const ops::Segments> segments = nullptr) const {
     auto x = hidden_states(tokens, pos0, cache, std::move(segments));  // (N, D)
+    if (head_quantized_) return autograd::linear(x, *head_quantized_);   // (N, V)
     return autograd::linear(x, head());                                  // (N, V)
   }
 
@@ -422,7 +426,10 @@ class Model {
   /// Stores the seven projection weights of every block quantized (ops/quantize.hpp: int8, QLoRA's NF4 with
   /// double-quantized scales, or llama.cpp's q8_0 / q4_0) and frees them: the forward and backward dequantize each
   /// one on the fly, one at a time (or, for a few rows, multiply straight from the blocks). The base must be frozen
-  /// first (freeze_base, or add_lora before or after); embeddings, norms, biases and the head stay in T.
+  /// first (freeze_base, or add_lora before or after); embeddings, norms and biases stay in T. The head stays in T
+  /// too, except with q8_0 / q4_0 (llama.cpp's inference formats): an untied head whose width is a multiple of 32
+  /// is stored in q8_0 (quantized_head()), as llama.cpp's Q8_0 files store it and finer than the Q6_K of its Q4_0
+  /// files: decoding reads the head every token (a 32000 × 2048 head is 262 MB in fp32, 70 MB in q8_0).
   /// q8_0 / q4_0 block a row in 32s: a projection whose input width is not a multiple of 32 stays in T, as
   /// llama.cpp's converters keep such tensors unquantized (an error when no projection can be quantized).
   /// BaseQuant::none does nothing.
@@ -444,10 +451,20 @@ class Model {
   /// quantize_base_from where a projection may come already in `format`'s blocks: `ready(layer, p)` returns them
   /// (a std::optional<ops::QuantizedMatrix<D>>: a llama.cpp file's own q8_0 / q4_0 tensor, borrowed from its
   /// mapping) or nullopt, and only then is `produce` asked for the projection in T. Blocks of another format or
-  /// shape are refused (a pmc::Error naming the layer and projection).
+  /// shape are refused (a pmc::Error naming the layer and projection). `head`: the head's blocks when they exist
+  /// already (q8_0 / q4_0 bases; a llama.cpp file's output.weight, borrowed), used instead of quantizing head().
   template <class Ready, class Produce>
-  void quantize_base_from(BaseQuant format, Ready&& ready, Produce&& produce) {
+  void quantize_base_from(BaseQuant format, Ready&& ready, Produce&& produce,
+                          std::optional<ops::QuantizedMatrix<D>> head = std::nullopt) {
     if (format == BaseQuant::none) return;
+    if (head) {
+      PMC_CHECK(ops::is_ggml_format(head->format) && (format == BaseQuant::q8_0 || format == BaseQuant::q4_0) &&
+                    !config().tied_embeddings && head->shape() == head_.shape(),
+                "Model::quantize_base: the given head blocks are ", ops::quant_format_name(head->format), " of ",
+                head->shape().str(), ", expected q8_0 or q4_0 of ", head_.shape().str(), " for a ",
+                base_quant_name(format), " base with an untied head");
+      head_quantized_ = std::move(head);
+    }
     quantize_projections(
         format,
         [&](int layer, Projection p, const Var<T, D>& v) {
@@ -459,12 +476,13 @@ class Model {
   }
   /// How the base's projections are stored (none: in T).
   BaseQuant base_quant() const { return base_quant_; }
-  /// Bytes of the quantized projection weights (codes and scales; 0 when the base is not quantized).
+  /// Bytes of the quantized projection weights and head (codes and scales; 0 when the base is not quantized).
   std::int64_t quantized_bytes() const {
     std::int64_t n = 0;
     for (const auto& b : blocks_)
       for (const auto& q : b.quantized)
         if (q) n += q->bytes();
+    if (head_quantized_) n += head_quantized_->bytes();
     return n;
   }
 
@@ -538,6 +556,14 @@ class Model {
         b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::quantize(value, f);
         w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
       }
+    }
+    if (ops::is_ggml_format(f) && !config().tied_embeddings && config().dim % ops::quant::kGgmlBlock == 0) {
+      if (!head_quantized_) {
+        PMC_CHECK(head_.value().defined() && head_.value().data() != nullptr,
+                  "Model::quantize_base: the head has no weights to quantize (load them first)");
+        head_quantized_ = ops::Quantize<D>::quantize(head_.value(), ops::QuantFormat::q8_0);
+      }
+      head_.set_value(Tensor<T, D>::wrap(nullptr, head_.shape()));
     }
     base_quant_ = format;
   }
@@ -617,6 +643,7 @@ class Model {
   std::vector<Block> blocks_;
   Var<T, D> final_norm_;
   Var<T, D> head_;
+  std::optional<ops::QuantizedMatrix<D>> head_quantized_;  // q8_0 / q4_0 bases (quantize_base)
   ops::RopeLayout rope_layout_ = ops::RopeLayout::rotate_half;
   SpecialTokenIds special_tokens_{};
   bool recompute_ = false;
