@@ -66,7 +66,7 @@ def run_json(argv: list[str], threads: int, eigen: bool) -> dict:
 def pmc_tokens_per_s(binary: str, threads: int, eigen: bool = False, bf16: bool = False) -> tuple[float, str]:
     """tokens/s of pmc's step (fp32, or bf16 mixed precision), and the GEMM it ran on (the benchmark's `cpu_gemm`
     or `cpu_bf16_gemm` context)."""
-    out = run_json([binary, f"--benchmark_filter=small_20m/{'bf16' if bf16 else 'fp32'}$"], threads, eigen)
+    out = run_json([binary, f"--benchmark_filter=small_20m/{'bf16' if bf16 else 'fp32'}/[0-9]"], threads, eigen)
     return out["benchmarks"][0]["tokens_per_s"], out["context"].get("cpu_bf16_gemm" if bf16 else "cpu_gemm", "Eigen")
 
 

@@ -42,7 +42,8 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
   }
   // timed from the first new token (the model loaded and the prompt run) to the last
   using clock = std::chrono::steady_clock;
-  clock::time_point first{}, last{};
+  clock::time_point start{}, first{}, last{};
+  go.on_prompt = [&] { start = clock::now(); };
   go.on_token = [&](std::int32_t) { (first == clock::time_point{} ? first : last) = clock::now(); };
   const pmc::cli::ModelTarget target{a.model, a.device, a.precision, a.tokenizer, a.adapter, a.weights};
   const auto out = pmc::cli::generate_on_device(target, tok, prompt, go);
@@ -66,6 +67,11 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
   }
   std::fprintf(stderr, "pmc generate: %zu tokens on %s (%.1f tokens/s after the first)\n", out.size(), a.device.c_str(),
                secs > 0 ? static_cast<double>(out.size() - 1) / secs : 0.0);
+  if (!out.empty()) {
+    const double prompt_secs = std::chrono::duration<double>(first - start).count();
+    std::fprintf(stderr, "pmc generate: prompt of %zu tokens in %.3f s (%.1f tokens/s, the first new token included)\n",
+                 prompt.size(), prompt_secs, static_cast<double>(prompt.size()) / prompt_secs);
+  }
   if (!pmc::cli::wants_cuda(a.device)) {
     // the process's peak resident memory (weights mapped from the file count once touched) beside the plan's
     rusage u{};

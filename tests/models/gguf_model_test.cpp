@@ -20,6 +20,7 @@
 #include <pmc/models/llama/gguf_save.hpp>
 #include <pmc/pmc.hpp>
 #include <support/compare.hpp>
+#include <support/float_activations.hpp>
 #include <support/errors.hpp>
 #include <support/paths.hpp>
 #include <support/test_configs.hpp>
@@ -284,7 +285,8 @@ TEST_CASE("gguf model: save_gguf writes what load_gguf reads: F32 exactly, F16 /
       const auto raw = f.raw("blk.1.attn_k.weight");
       REQUIRE(static_cast<std::size_t>(q.codes.numel()) == raw.size());
       CHECK(std::memcmp(q.codes.data(), raw.data(), raw.size()) == 0);
-      // and a q8_0 / q4_0 file loaded quantized runs them in place
+      // and a q8_0 / q4_0 file loaded quantized runs them in place (x kept in float: the same products to rounding)
+      const test::FloatActivations float_x;
       auto direct = load_model_quantized<float>(path, weights == GgufWeights::q8_0 ? BaseQuant::q8_0 : BaseQuant::q4_0);
       CHECK(test::max_rel_diff(direct.forward(tokens).value(), logits) < 1e-4);
     }

@@ -91,7 +91,8 @@ TEST_CASE("inference plan: fp32 and bf16 weights against the measured peak") {
 
 TEST_CASE("inference plan: q8_0 and q4_0 projections against the measured peak") {
   for (auto q : {llama::BaseQuant::q8_0, llama::BaseQuant::q4_0}) {
-    check_inference_plan<float>(kBlockable, q, 1, 64);   // prefill: products dequantize their weight
+    check_inference_plan<float>(kBlockable, q, 3, 128);  // 384 rows: products dequantize their weight
+    check_inference_plan<float>(kBlockable, q, 1, 64);   // a prompt: straight from the blocks
     check_inference_plan<float>(kBlockable, q, 1, 8);    // few rows: straight from the blocks
     check_inference_plan<bf16>(kBlockable, q, 2, 128);
     check_inference_plan<float>(kOddFfn, q, 1, 64);      // down_proj kept in fp32

@@ -570,15 +570,17 @@ TEST_CASE("quantize: the fused matmul equals dequantize-then-matmul, on every ke
       CHECK(db < 1e-2);
     }
   }
-  // autograd::linear under NoGrad takes the fused path up to 16 rows and the GEMM above; with grad on, the GEMM
+  // autograd::linear under NoGrad takes the fused path up to kQuantizedMatmulMaxRows rows and the GEMM above; with
+  // grad on, the GEMM
   const auto q = Q::quantize(w, QuantFormat::q4_0);
-  for (const std::int64_t M : {1, 16, 17}) {
+  constexpr std::int64_t kMax = pmc::autograd::kQuantizedMatmulMaxRows;
+  for (const std::int64_t M : {std::int64_t{1}, kMax, kMax + 1}) {
     CAPTURE(M);
     const auto x = normal_matrix(M, K, rng);
     Tensor<float> fused({M, N});
     Q::matmul(x, q, fused);
     const auto gemm = dequant_matmul(x, q);
-    const auto& want = M <= 16 ? fused : gemm;
+    const auto& want = M <= kMax ? fused : gemm;
     {
       pmc::autograd::NoGrad ng;
       const auto y = pmc::autograd::linear(pmc::autograd::Var<float>(x, false), q).value();

@@ -91,10 +91,12 @@ Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight) {
   return matmul(x, weight, false, true);
 }
 
-/// Up to this many rows, under NoGrad (inference: decoding, scoring), linear(x, QuantizedMatrix)'s forward
-/// multiplies straight from the quantized blocks (Quantize<D>::matmul); otherwise it dequantizes W and runs a GEMM
-/// (a training step, with grad on, computes every product of the base on the same dequantized weights).
-inline constexpr std::int64_t kQuantizedMatmulMaxRows = 16;
+/// Up to this many rows, under NoGrad (inference: decoding, prompts, scoring), linear(x, QuantizedMatrix)'s forward
+/// multiplies straight from the quantized blocks (Quantize<D>::matmul: no dequantized copy of W, and on the CPU
+/// int8 dot products, as fast as the GEMM on a dequantized weight up to a few hundred rows); otherwise it dequantizes
+/// W and runs a GEMM (a training step, with grad on, computes every product of the base on the same dequantized
+/// weights).
+inline constexpr std::int64_t kQuantizedMatmulMaxRows = 256;
 
 /// A linear layer on a frozen quantized weight (LoRA / QLoRA's base, weight-only quantized inference):
 /// y = x · dequant(W)ᵀ,  x: (N, in), W: (out, in) quantized (ops/quantize.hpp) → y: (N, out). Forward, under

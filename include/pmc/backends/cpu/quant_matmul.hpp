@@ -573,6 +573,21 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
     const i64 nblocks = K / ops::quant::kGgmlBlock, bb = ops::quant::ggml_block_bytes(q.format);
     const std::uint8_t* w = q.codes.data();
     const bool q8 = q.format == ops::QuantFormat::q8_0;
+    // every output row n of W against the rows of x, kRowsAtOnce at a time: rows(r, wrow, row indices, out)
+    auto each_output = [&](auto&& rows) {
+#pragma omp parallel for schedule(static) if (worth)
+      for (i64 n = 0; n < N; ++n) {
+        const std::uint8_t* wrow = w + n * nblocks * bb;
+        for (i64 m0 = 0; m0 < M; m0 += detail::kRowsAtOnce) {
+          const int r = static_cast<int>(std::min<i64>(detail::kRowsAtOnce, M - m0));
+          i64 xrows[detail::kRowsAtOnce];
+          float out[detail::kRowsAtOnce];
+          for (int i = 0; i < r; ++i) xrows[i] = m0 + i;
+          rows(r, wrow, xrows, out);
+          for (int i = 0; i < r; ++i) y[(m0 + i) * N + n] = out[i];
+        }
+      }
+    };
     if (int8_activations()) {
       detail::Int8Rows xq;
       detail::quantize_rows_int8(x, M, K, xq);
@@ -581,50 +596,25 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
         detail::Int8Pairs xp;
         if (q8) detail::prepare_pairs<ops::QuantFormat::q8_0>(xq, M, nblocks, xp);
         else detail::prepare_pairs<ops::QuantFormat::q4_0>(xq, M, nblocks, xp);
-#pragma omp parallel for schedule(static) if (worth)
-        for (i64 n = 0; n < N; ++n) {
-          const std::uint8_t* wrow = w + n * nblocks * bb;
-          for (i64 m0 = 0; m0 < M; m0 += detail::kRowsAtOnce) {
-            const int r = static_cast<int>(std::min<i64>(detail::kRowsAtOnce, M - m0));
-            i64 rows[detail::kRowsAtOnce];
-            float out[detail::kRowsAtOnce];
-            for (int i = 0; i < r; ++i) rows[i] = m0 + i;
-            if (q8) detail::int8_pairs_rows<ops::QuantFormat::q8_0>(r, wrow, nblocks, xq, xp, rows, out);
-            else detail::int8_pairs_rows<ops::QuantFormat::q4_0>(r, wrow, nblocks, xq, xp, rows, out);
-            for (int i = 0; i < r; ++i) y[(m0 + i) * N + n] = out[i];
-          }
-        }
+        each_output([&](int r, const std::uint8_t* wrow, const i64* xrows, float* out) {
+          if (q8) detail::int8_pairs_rows<ops::QuantFormat::q8_0>(r, wrow, nblocks, xq, xp, xrows, out);
+          else detail::int8_pairs_rows<ops::QuantFormat::q4_0>(r, wrow, nblocks, xq, xp, xrows, out);
+        });
         return;
       }
 #endif
-#pragma omp parallel for schedule(static) if (worth)
-      for (i64 n = 0; n < N; ++n) {
-        const std::uint8_t* wrow = w + n * nblocks * bb;
-        for (i64 m0 = 0; m0 < M; m0 += detail::kRowsAtOnce) {
-          const int r = static_cast<int>(std::min<i64>(detail::kRowsAtOnce, M - m0));
-          i64 rows[detail::kRowsAtOnce];
-          float out[detail::kRowsAtOnce];
-          for (int i = 0; i < r; ++i) rows[i] = m0 + i;
-          if (q8) detail::int8_rows<ops::QuantFormat::q8_0>(isa, r, wrow, nblocks, xq, rows, out);
-          else detail::int8_rows<ops::QuantFormat::q4_0>(isa, r, wrow, nblocks, xq, rows, out);
-          for (int i = 0; i < r; ++i) y[(m0 + i) * N + n] = out[i];
-        }
-      }
+      each_output([&](int r, const std::uint8_t* wrow, const i64* xrows, float* out) {
+        if (q8) detail::int8_rows<ops::QuantFormat::q8_0>(isa, r, wrow, nblocks, xq, xrows, out);
+        else detail::int8_rows<ops::QuantFormat::q4_0>(isa, r, wrow, nblocks, xq, xrows, out);
+      });
       return;
     }
-#pragma omp parallel for schedule(static) if (worth)
-    for (i64 n = 0; n < N; ++n) {
-      const std::uint8_t* wrow = w + n * nblocks * bb;
-      for (i64 m0 = 0; m0 < M; m0 += detail::kRowsAtOnce) {
-        const int r = static_cast<int>(std::min<i64>(detail::kRowsAtOnce, M - m0));
-        const float* xs[detail::kRowsAtOnce];
-        float out[detail::kRowsAtOnce];
-        for (int i = 0; i < r; ++i) xs[i] = x + (m0 + i) * K;
-        if (q8) detail::ggml_rows<ops::QuantFormat::q8_0>(isa, r, wrow, nblocks, xs, out);
-        else detail::ggml_rows<ops::QuantFormat::q4_0>(isa, r, wrow, nblocks, xs, out);
-        for (int i = 0; i < r; ++i) y[(m0 + i) * N + n] = out[i];
-      }
-    }
+    each_output([&](int r, const std::uint8_t* wrow, const i64* xrows, float* out) {
+      const float* xs[detail::kRowsAtOnce];
+      for (int i = 0; i < r; ++i) xs[i] = x + xrows[i] * K;
+      if (q8) detail::ggml_rows<ops::QuantFormat::q8_0>(isa, r, wrow, nblocks, xs, out);
+      else detail::ggml_rows<ops::QuantFormat::q4_0>(isa, r, wrow, nblocks, xs, out);
+    });
     return;
   }
 #pragma omp parallel if (worth)

@@ -23,6 +23,8 @@ struct GenerateOptions {
   std::function<bool(std::span<const std::int32_t>)> stop_when{};
   /// Called with each new token as it is produced (streaming output).
   std::function<void(std::int32_t)> on_token{};
+  /// Called once, just before the prompt's forward (with on_token's first call: the prompt's time, prefill).
+  std::function<void()> on_prompt{};
 };
 
 /// Continues `prompt` (ids, BOS included if wanted) and returns the new tokens; the stop token that ended
@@ -44,10 +46,13 @@ std::vector<std::int32_t> generate(const Model<C, T, D>& model, std::span<const 
   Tensor<std::int32_t, D> tokens = to_device<D>(Tensor<std::int32_t>::from(
       Shape{1, static_cast<std::int64_t>(prompt.size())}, std::span<const std::int32_t>(prompt.data(), prompt.size())));
   std::int64_t pos = 0;
+  if (options.on_prompt) options.on_prompt();
   while (static_cast<int>(out.size()) < options.max_new_tokens && pos + tokens.size(1) <= max_len) {
-    auto logits = model.forward(tokens, pos, &cache).value();  // (T, V)
+    const auto h = model.hidden_states(tokens, pos, &cache).value();  // (T, D)
     pos += tokens.size(1);
-    const auto last = to_host(logits.slice(0, logits.size(0) - 1, logits.size(0))).contiguous();  // (1, V)
+    // the head on the last position only: the prompt's other positions need no logits
+    const auto logits = model.logits(autograd::Var<T, D>(h.slice(0, h.size(0) - 1, h.size(0)), false)).value();
+    const auto last = to_host(logits).contiguous();  // (1, V)
     const std::int32_t next = sampler.sample(std::span<const T>(last.data(), static_cast<std::size_t>(last.numel())));
     if (std::find(options.stop_tokens.begin(), options.stop_tokens.end(), next) != options.stop_tokens.end()) break;
     out.push_back(next);

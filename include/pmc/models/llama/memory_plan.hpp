@@ -42,7 +42,7 @@ inline constexpr std::int64_t kMaxPlanRanks = std::int64_t{1} << 20;
 
 /// Up to this many rows (batch · seq) a forward multiplies straight from quantized blocks (autograd::linear's
 /// kQuantizedMatmulMaxRows, checked equal in tests/models/inference_plan_test.cpp); above, it dequantizes.
-inline constexpr std::int64_t kPlanFusedQuantizedRows = 16;
+inline constexpr std::int64_t kPlanFusedQuantizedRows = 256;
 
 struct PlanOptions {
   PlanDtype dtype = PlanDtype::fp32;

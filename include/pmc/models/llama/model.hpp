@@ -284,9 +284,14 @@ class Model {
   /// only within itself, at positions restarting at its start (a device without packing refuses them).
   Var<T, D> forward(const Tensor<std::int32_t, D>& tokens, std::int64_t pos0 = 0, KvCache<T, D>* cache = nullptr,
                     std::shared_ptr<const ops::Segments> segments = nullptr) const {
-    auto x = hidden_states(tokens, pos0, cache, std::move(segments));  // (N, D)
-    if (head_quantized_) return autograd::linear(x, *head_quantized_);   // (N, V)
-    return autograd::linear(x, head());                                  // (N, V)
+    return logits(hidden_states(tokens, pos0, cache, std::move(segments)));  // (N, V)
+  }
+
+  /// The head's logits (N, V) of final hidden states x (N, D) (hidden_states' output): x · headᵀ, from the q8_0 /
+  /// q4_0 blocks when the head is held quantized. Generation applies it to the last position only.
+  Var<T, D> logits(const Var<T, D>& x) const {
+    if (head_quantized_) return autograd::linear(x, *head_quantized_);
+    return autograd::linear(x, head());
   }
 
   /// Final hidden states (B·T, D), after the last norm.
