@@ -192,6 +192,16 @@ add_test(NAME cli/generate_weights_q4_0 COMMAND pmc_cli generate --model ${eval_
   --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C deficiency causes" --max-new-tokens 6 --weights q4_0)
 set_tests_properties(cli/generate_weights_q4_0 PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "pmc generate: [0-6] tokens on cpu")
+# the activations of q8_0 / q4_0 products: int8 blocks by default, float on request, anything else an error
+add_test(NAME cli/generate_weights_q8_0_float_activations COMMAND pmc_cli generate --model ${eval_model}
+  --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C deficiency causes" --max-new-tokens 4 --weights q8_0)
+set_tests_properties(cli/generate_weights_q8_0_float_activations PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+  LABELS "cpu;cli" ENVIRONMENT PMC_QUANT_ACTIVATIONS=float PASS_REGULAR_EXPRESSION "pmc generate: [0-4] tokens on cpu")
+add_test(NAME cli/generate_quant_activations_bad COMMAND pmc_cli generate --model ${eval_model}
+  --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C deficiency causes" --max-new-tokens 4 --weights q8_0)
+set_tests_properties(cli/generate_quant_activations_bad PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+  LABELS "cpu;cli" ENVIRONMENT PMC_QUANT_ACTIVATIONS=fp8
+  PASS_REGULAR_EXPRESSION "PMC_QUANT_ACTIVATIONS='fp8': expected 'int8'")
 add_test(NAME cli/eval_weights_bad COMMAND pmc_cli eval ${eval_args} --weights q5_0)
 set_tests_properties(cli/eval_weights_bad PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   WILL_FAIL TRUE)
