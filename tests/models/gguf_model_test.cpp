@@ -9,6 +9,7 @@
 #include <utility>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -98,6 +99,26 @@ TEST_CASE("gguf model: logits equal transformers' (F32 exactly up to float round
   CHECK(f16 < 2e-3);
   CHECK(bf < 2e-2);
   CHECK(bf_bf < 5e-2);
+}
+
+namespace {
+/// Loads `file` into a model of T and checks that its weights are the file's bytes in place (nothing allocated).
+template <class T>
+void check_borrowed(const char* file) {
+  CAPTURE(file);
+  const auto f = io::GgufFile::open(golden(file));
+  const auto live0 = Allocator<Cpu>::live_bytes();
+  auto model = Model<dynamic, T>::unallocated(gguf_architecture(f), false);
+  load_gguf_weights(model, f);
+  CHECK(Allocator<Cpu>::live_bytes() - live0 < 4096);
+  const auto raw = f.raw("blk.0.attn_q.weight");
+  CHECK(static_cast<const void*>(model.blocks()[0].wq.value().data()) == static_cast<const void*>(raw.data()));
+}
+}  // namespace
+
+TEST_CASE("gguf model: a BF16 file loaded in bf16 (and an F32 one in float) borrows its weights from the mapping") {
+  check_borrowed<bf16>("gqa32_bf16.gguf");
+  check_borrowed<float>("gqa32_f32.gguf");
 }
 
 TEST_CASE("gguf model: Q8_0 and Q4_0 logits equal transformers' with gguf's dequantized weights") {

@@ -302,8 +302,8 @@ class GgufFile {
     return {map_->data() + data_offset_ + ti.offset, static_cast<std::size_t>(ti.nbytes)};
   }
 
-  /// The tensor as a Tensor<T> of Shape reversed(ne): F32 (borrowed from the mapping when T is float), F64,
-  /// F16 and BF16 converted, Q8_0, Q4_0 and Q4_1 dequantized as ggml does (x = d·q, d·(q − 8), d·q + m, in
+  /// The tensor as a Tensor<T> of Shape reversed(ne): F32 (borrowed from the mapping when T is float), BF16
+  /// (borrowed when T is bf16), F64, F16 and BF16 otherwise converted, Q8_0, Q4_0 and Q4_1 dequantized as ggml does (x = d·q, d·(q − 8), d·q + m, in
   /// float, then rounded to T). Any other type is an error naming the file, the tensor and the type.
   template <Floating T>
   Tensor<T> get(const std::string& name) const {
@@ -315,6 +315,13 @@ class GgufFile {
           reinterpret_cast<std::uintptr_t>(p) % alignof(float) == 0) {
         auto owner = std::const_pointer_cast<MappedFile>(map_);  // private copy-on-write: see MappedFile
         return Tensor<T>::wrap(reinterpret_cast<float*>(const_cast<std::byte*>(p)), ti.shape, std::move(owner));
+      }
+    }
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (ti.type == static_cast<std::uint32_t>(GgmlType::bf16) && n > 0 &&
+          reinterpret_cast<std::uintptr_t>(p) % alignof(bf16) == 0) {
+        auto owner = std::const_pointer_cast<MappedFile>(map_);  // private copy-on-write: see MappedFile
+        return Tensor<T>::wrap(reinterpret_cast<bf16*>(const_cast<std::byte*>(p)), ti.shape, std::move(owner));
       }
     }
     Tensor<T> out(ti.shape);
