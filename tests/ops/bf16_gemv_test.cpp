@@ -55,6 +55,20 @@ std::vector<bf16> run(bgemv::Kernel k, const std::vector<bf16>& x, std::int64_t 
   return y;
 }
 
+/// The exact Σ_p x[p]·w[p] over K bf16 pairs (double), and Σ |x[p]·w[p]| for the bound.
+struct ExactDot {
+  double sum = 0, abs = 0;
+};
+ExactDot exact_dot(const bf16* x, const bf16* w, std::int64_t K) {
+  ExactDot d;
+  for (std::int64_t p = 0; p < K; ++p) {
+    const double prod = static_cast<double>(static_cast<float>(x[p])) * static_cast<float>(w[p]);
+    d.sum += prod;
+    d.abs += std::abs(prod);
+  }
+  return d;
+}
+
 }  // namespace
 
 TEST_CASE("bf16 gemv: every compiled kernel matches a double reference within fp32 accumulation") {
@@ -71,13 +85,7 @@ TEST_CASE("bf16 gemv: every compiled kernel matches a double reference within fp
           std::vector<double> ref(static_cast<std::size_t>(m * n)), bound(ref.size());
           for (std::int64_t i = 0; i < m; ++i)
             for (std::int64_t j = 0; j < n; ++j) {
-              double s = 0, a = 0;
-              for (std::int64_t p = 0; p < K; ++p) {
-                const double prod = static_cast<double>(static_cast<float>(x[static_cast<std::size_t>(i * ldx + p)])) *
-                                    static_cast<float>(w[static_cast<std::size_t>(j * ldw + p)]);
-                s += prod;
-                a += std::abs(prod);
-              }
+              const auto [s, a] = exact_dot(x.data() + i * ldx, w.data() + j * ldw, K);
               const std::size_t o = static_cast<std::size_t>(i * n + j);
               const double cb = beta == 0.f ? 0.0 : static_cast<double>(beta) * static_cast<float>(y0[o]);
               ref[o] = alpha * s + cb;
@@ -148,13 +156,7 @@ TEST_CASE("Matmul<Cpu> sends a decoding product of bf16 tensors to the gemv kern
       double worst = 0;
       for (std::int64_t i = 0; i < m; ++i)
         for (std::int64_t j = 0; j < n; ++j) {
-          double s = 0, a = 0;
-          for (std::int64_t p = 0; p < K; ++p) {
-            const double prod = static_cast<double>(static_cast<float>(xv[static_cast<std::size_t>(i * K + p)])) *
-                                static_cast<float>(wv[static_cast<std::size_t>(j * K + p)]);
-            s += prod;
-            a += std::abs(prod);
-          }
+          const auto [s, a] = exact_dot(xv.data() + i * K, wv.data() + j * K, K);
           const double err = std::abs(static_cast<double>(static_cast<float>(y.data()[i * n + j])) - s);
           worst = std::max(worst, err / (std::ldexp(1.0, -8) * std::abs(s) + 2 * (K + 4) * std::ldexp(1.0, -24) * a));
         }
