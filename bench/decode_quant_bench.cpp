@@ -9,8 +9,9 @@
 //   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench --benchmark_filter=small_20m
 // BM_Product/<format>/<kernel>: decoding's product alone (one row against a 4096 x 11008, 11008 x 4096 or 2048 x
 // 32000 weight) in GB/s of weight bytes, beside the read bandwidth: bf16 on each bgemv kernel and on the path it
-// replaced, q8_0 / q4_0 with float or int8 activations.
-//   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench --benchmark_filter=BM_Product
+// replaced, q8_0 / q4_0 with float or int8 activations, row-major or laid out by Quantize<Cpu>::for_matmul (rows16).
+// BM_PromptProduct: 128 rows against a 4096 x 11008 weight, in GMAC/s, q8_0 / q4_0 in both layouts and fp32's GEMM.
+//   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench --benchmark_filter=Product
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -146,13 +147,13 @@ constexpr auto kQ4 = static_cast<std::int64_t>(BaseQuant::q4_0);
 
 // ---- The decoding product alone: one row against a (N, K) weight, as a fraction of the read bandwidth --------------
 
-/// range(0), range(1): K, N. `product(x, y)` computes one row y = x · Wᵀ on weights it holds; `weight_bytes` the
-/// bytes it reads.
+/// range(0), range(1): K, N; M the rows of x. `product(x, y)` computes y = x · Wᵀ on weights it holds;
+/// `weight_bytes` the bytes it reads.
 template <class T, class Product>
-void run_product(benchmark::State& state, double weight_bytes, Product&& product) {
+void run_product(benchmark::State& state, double weight_bytes, Product&& product, std::int64_t M = 1) {
   const std::int64_t K = state.range(0), N = state.range(1);
-  pmc::Tensor<T, pmc::Cpu> x({1, K}), y({1, N});
-  for (std::int64_t i = 0; i < K; ++i) x.data()[i] = static_cast<T>(0.01f * static_cast<float>(i % 97) - 0.48f);
+  pmc::Tensor<T, pmc::Cpu> x({M, K}), y({M, N});
+  for (std::int64_t i = 0; i < M * K; ++i) x.data()[i] = static_cast<T>(0.01f * static_cast<float>(i % 97) - 0.48f);
   for (auto _ : state) {
     product(x, y);
     benchmark::DoNotOptimize(y.data());
@@ -161,6 +162,8 @@ void run_product(benchmark::State& state, double weight_bytes, Product&& product
   state.counters["weights_GBps"] =
       benchmark::Counter(weight_bytes * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["read_GBps"] = bw / 1e9;
+  state.counters["GMACps"] = benchmark::Counter(static_cast<double>(M * N * K) * static_cast<double>(state.iterations()) / 1e9,
+                                                benchmark::Counter::kIsRate);
 #ifdef _OPENMP
   state.counters["threads"] = omp_get_max_threads();
 #endif
@@ -182,17 +185,20 @@ void BM_ProductBf16(benchmark::State& state, int kernel) {
   });
 }
 
-/// q8_0 / q4_0 weights through Quantize<Cpu>::matmul, activations float or int8-quantized.
-void BM_ProductQuant(benchmark::State& state, pmc::ops::QuantFormat f, bool int8) {
+/// q8_0 / q4_0 weights through Quantize<Cpu>::matmul, activations float or int8-quantized, the blocks row-major
+/// (GGUF's) or as Quantize<Cpu>::for_matmul lays them out (rows16 where the AVX512-VNNI kernel runs).
+void BM_ProductQuant(benchmark::State& state, pmc::ops::QuantFormat f, bool int8, bool laid_out, std::int64_t M) {
   const std::int64_t K = state.range(0), N = state.range(1);
   pmc::Tensor<float, pmc::Cpu> w({N, K});
   for (std::int64_t i = 0; i < w.numel(); ++i) w.data()[i] = 0.001f * static_cast<float>(i % 1013) - 0.5f;
-  const auto q = pmc::ops::Quantize<pmc::Cpu>::quantize(w, f);
+  auto q = pmc::ops::Quantize<pmc::Cpu>::quantize(w, f);
+  if (laid_out) q = pmc::ops::Quantize<pmc::Cpu>::for_matmul(q);
+  state.SetLabel(q.layout == pmc::ops::QuantLayout::rows16 ? "rows16" : "row-major blocks");
   w = pmc::Tensor<float, pmc::Cpu>();
   const bool saved = pmc::backends::cpu::qmm::int8_activations();
   pmc::backends::cpu::qmm::set_int8_activations(int8);
   run_product<float>(state, static_cast<double>(q.bytes()),
-                     [&](const auto& x, const auto& y) { pmc::ops::Quantize<pmc::Cpu>::matmul(x, q, y); });
+                     [&](const auto& x, const auto& y) { pmc::ops::Quantize<pmc::Cpu>::matmul(x, q, y); }, M);
   pmc::backends::cpu::qmm::set_int8_activations(saved);
 }
 
@@ -207,11 +213,29 @@ void BM_ProductQuant(benchmark::State& state, pmc::ops::QuantFormat f, bool int8
       shapes(benchmark::RegisterBenchmark((std::string("BM_Product/bf16/") + cpu::bgemv::kernel_name(k)).c_str(),
                                           BM_ProductBf16, static_cast<int>(k)));
   shapes(benchmark::RegisterBenchmark("BM_Product/bf16/widened_eigen_dot", BM_ProductBf16, -1));
-  for (auto f : {pmc::ops::QuantFormat::q8_0, pmc::ops::QuantFormat::q4_0})
+  for (auto f : {pmc::ops::QuantFormat::q8_0, pmc::ops::QuantFormat::q4_0}) {
     for (bool int8 : {false, true})
       shapes(benchmark::RegisterBenchmark(
           (std::string("BM_Product/") + pmc::ops::quant_format_name(f) + (int8 ? "/int8_x" : "/float_x")).c_str(),
-          BM_ProductQuant, f, int8));
+          BM_ProductQuant, f, int8, false, 1));
+    shapes(benchmark::RegisterBenchmark((std::string("BM_Product/") + pmc::ops::quant_format_name(f) + "/int8_x/for_matmul").c_str(),
+                                        BM_ProductQuant, f, true, true, 1));
+    // a prompt's product (128 rows of x), row-major blocks against the for_matmul layout
+    for (bool laid_out : {false, true})
+      benchmark::RegisterBenchmark((std::string("BM_PromptProduct/") + pmc::ops::quant_format_name(f) +
+                                    (laid_out ? "/int8_x/for_matmul" : "/int8_x")).c_str(),
+                                   BM_ProductQuant, f, true, laid_out, 128)
+          ->ArgNames({"k", "n"})->Args({4096, 11008})->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  // the same prompt product in fp32 on the dequantized weight (the GEMM, sgemm.hpp): the reference
+  benchmark::RegisterBenchmark("BM_PromptProduct/fp32_gemm", [](benchmark::State& state) {
+    const std::int64_t K = state.range(0), N = state.range(1);
+    pmc::Tensor<float, pmc::Cpu> w({N, K});
+    for (std::int64_t i = 0; i < w.numel(); ++i) w.data()[i] = 0.001f * static_cast<float>(i % 1013) - 0.5f;
+    run_product<float>(state, static_cast<double>(w.numel()) * 4, [&](const auto& x, const auto& y) {
+      pmc::ops::Matmul<pmc::Cpu>::forward(x, w, y, false, true);
+    }, 128);
+  })->ArgNames({"k", "n"})->Args({4096, 11008})->Unit(benchmark::kMillisecond)->UseRealTime();
   return true;
 }();
 

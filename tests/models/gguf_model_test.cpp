@@ -192,7 +192,7 @@ TEST_CASE("gguf model: a Q8_0 / Q4_0 file loaded and quantized again (--weights)
                                  std::array{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
                                             "ffn_down"}[static_cast<std::size_t>(p)] + ".weight";
         const auto raw = f.raw(name);
-        const auto codes = q->codes.to_vector();
+        const auto codes = ops::row_major_blocks(*q);  // in either layout (Quantize<Cpu>::for_matmul)
         REQUIRE(codes.size() == raw.size());
         CHECK(std::memcmp(codes.data(), raw.data(), raw.size()) == 0);
         ++checked;
@@ -219,7 +219,12 @@ TEST_CASE("gguf model: load_model_quantized runs a Q8_0 / Q4_0 file's blocks in 
     const auto& q = *direct.blocks()[0].quantized[static_cast<std::size_t>(Projection::q)];
     const auto raw = f.raw("blk.0.attn_q.weight");
     REQUIRE(static_cast<std::size_t>(q.codes.numel()) == raw.size());
-    CHECK(std::memcmp(q.codes.data(), raw.data(), raw.size()) == 0);
+    CHECK(ops::row_major_blocks(q) == std::vector<std::uint8_t>(reinterpret_cast<const std::uint8_t*>(raw.data()),
+                                                                reinterpret_cast<const std::uint8_t*>(raw.data()) + raw.size()));
+    // borrowed from the mapping, or regrouped to rows16 where the AVX512-VNNI kernel runs (Quantize<Cpu>::for_matmul)
+    const bool rows16 = backends::cpu::qmm::rows16_pays();
+    CHECK(q.layout == (rows16 ? ops::QuantLayout::rows16 : ops::QuantLayout::blocks));
+    CHECK((static_cast<const void*>(q.codes.data()) == static_cast<const void*>(raw.data())) == !rows16);
     const auto live1 = Allocator<Cpu>::live_bytes();
     auto requantized = load_model<float>(golden(file));
     requantized.freeze_base();
@@ -229,14 +234,17 @@ TEST_CASE("gguf model: load_model_quantized runs a Q8_0 / Q4_0 file's blocks in 
     REQUIRE(direct.quantized_head().has_value());
     REQUIRE(requantized.quantized_head().has_value());
     const auto head_raw = f.raw("output.weight");
-    REQUIRE(static_cast<std::size_t>(direct.quantized_head()->codes.numel()) == head_raw.size());
-    CHECK(std::memcmp(direct.quantized_head()->codes.data(), head_raw.data(), head_raw.size()) == 0);
+    const auto head_blocks = ops::row_major_blocks(*direct.quantized_head());
+    REQUIRE(head_blocks.size() == head_raw.size());
+    CHECK(std::memcmp(head_blocks.data(), head_raw.data(), head_raw.size()) == 0);
     CHECK(requantized.quantized_head()->format == ops::QuantFormat::q8_0);
-    // the file's blocks are borrowed, not copied: the requantized model holds its own in allocated memory besides
+    // the file's blocks are borrowed, not copied (the requantized model holds its own in allocated memory
+    // besides), or, in rows16, regrouped into memory of their own size
     const auto layers = static_cast<std::int64_t>(direct.blocks().size());
     const auto own = requantized.quantized_bytes();
-    CHECK(live_requantized - live_direct >= own);
-    CHECK(live_requantized - live_direct <= own + 64 * 8 * layers);
+    const auto direct_own = rows16 ? direct.quantized_bytes() : 0;
+    CHECK(live_requantized - live_direct + direct_own >= own);
+    CHECK(live_requantized - live_direct + direct_own <= own + 64 * 8 * layers);
     const auto a = direct.forward(tokens).value(), b = requantized.forward(tokens).value();
     if (format == BaseQuant::q8_0) CHECK(test::max_abs_diff(a, b) == 0.0);  // the same blocks everywhere
     else CHECK(test::max_rel_diff(a, b) < 0.1);  // the head in q4_0 (the file's) against q8_0 of its values

@@ -418,6 +418,22 @@ Tensor<T> dequant_matmul(const Tensor<T>& x, const QuantizedMatrix<pmc::Cpu>& q)
   return y;
 }
 
+/// q in the rows16 layout, built here from the format's definition (quant::rows16_chunk), on any CPU.
+QuantizedMatrix<pmc::Cpu> rows16_of(const QuantizedMatrix<pmc::Cpu>& q) {
+  constexpr std::int64_t R = quant::kInterleavedRows;
+  const std::int64_t nb = q.cols / 32, bb = quant::ggml_block_bytes(q.format);
+  auto r = q;
+  r.codes = Tensor<std::uint8_t>(q.codes.shape());
+  r.layout = pmc::ops::QuantLayout::rows16;
+  for (std::int64_t g = 0; g < q.rows / R; ++g)
+    for (std::int64_t b = 0; b < nb; ++b) {
+      const std::uint8_t* blk[R];
+      for (std::int64_t i = 0; i < R; ++i) blk[i] = q.codes.data() + ((g * R + i) * nb + b) * bb;
+      quant::rows16_chunk(q.format, blk, r.codes.data() + (g * nb + b) * R * bb);
+    }
+  return r;
+}
+
 std::vector<pmc::backends::cpu::qmm::Isa> compiled_kernels() {
   using pmc::backends::cpu::qmm::Isa;
   std::vector<Isa> k;
@@ -595,18 +611,22 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
   // With int8 activations (the default), q8_0 / q4_0 multiply each row of x quantized to blocks of 32 (d = max|x| / 127,
   // codes round(x / d)) with integer dot products: the result is, to float rounding, dequant(W) times x's
   // dequantized blocks, which this test builds itself; against the exact product it moves by x's rounding only.
+  // Both layouts: row-major blocks and rows16 (the AVX-512 kernel's own, quant_rows16.hpp; the others' grouped
+  // reading). Every output's bits are the same whatever the thread count and however M is split.
   namespace qmm = pmc::backends::cpu::qmm;
   std::mt19937 rng(73);
-  const std::int64_t N = 40, K = 32 * 9;
+  const std::int64_t N = 48, K = 32 * 9;
   const auto w = normal_matrix(N, K, rng, 0.05);
   const bool saved = qmm::int8_activations();
-  for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0}) {
+  for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0})
+  for (const bool rows16 : {false, true}) {
     const std::string format_name = pmc::ops::quant_format_name(f);
     CAPTURE(format_name);
-    const auto q = Q::quantize(w, f);
+    CAPTURE(rows16);
+    const auto q = rows16 ? rows16_of(Q::quantize(w, f)) : Q::quantize(w, f);
     Tensor<float> wd(q.shape());
     Q::dequantize(q, wd);
-    for (const std::int64_t M : {1, 5}) {
+    for (const std::int64_t M : {1, 4, 9}) {
       CAPTURE(M);
       auto x = normal_matrix(M, K, rng);
       for (std::int64_t k = 0; k < 32; ++k) x.data()[k] = 0.f;  // an all-zero block: scale 0, codes 0
@@ -622,9 +642,24 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
       for (const auto isa : compiled_kernels()) {
         const std::string kernel = qmm::isa_name(isa);
         CAPTURE(kernel);
-        Tensor<float> y({M, N});
+        Tensor<float> y({M, N}), y3({M, N});
         qmm::set_int8_activations(true);
         Q::matmul_on(isa, x, q, y);
+#if defined(_OPENMP)
+        const int threads = omp_get_max_threads();
+        omp_set_num_threads(3);
+        Q::matmul_on(isa, x, q, y3);
+        omp_set_num_threads(threads);
+#else
+        Q::matmul_on(isa, x, q, y3);
+#endif
+        CHECK(std::memcmp(y.data(), y3.data(), 4 * static_cast<std::size_t>(y.numel())) == 0);
+        for (std::int64_t m = 0; m < M; ++m) {  // a row alone: the same bits
+          Tensor<float> row({1, K}), one({1, N});
+          std::copy(x.data() + m * K, x.data() + (m + 1) * K, row.data());
+          Q::matmul_on(isa, row, q, one);
+          CHECK(std::memcmp(one.data(), y.data() + m * N, 4 * static_cast<std::size_t>(N)) == 0);
+        }
         qmm::set_int8_activations(saved);
         double worst = 0, d = 0, n = 0;
         for (std::int64_t m = 0; m < M; ++m)
@@ -647,6 +682,63 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
     }
   }
   CHECK(qmm::int8_activations() == saved);
+}
+
+TEST_CASE("quantize: the rows16 layout holds the same blocks, and every kernel reads it as the row-major ones") {
+  namespace qmm = pmc::backends::cpu::qmm;
+  std::mt19937 rng(74);
+  const std::int64_t N = 48, K = 32 * 3;
+  auto w = normal_matrix(N, K, rng, 0.05);
+  for (std::int64_t k = 0; k < 32; ++k) w.data()[5 * K + k] = 0.f;  // an all-zero block
+  const bool saved = qmm::int8_activations();
+  for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0}) {
+    const std::string format_name = pmc::ops::quant_format_name(f);
+    CAPTURE(format_name);
+    const auto q = Q::quantize(w, f);
+    const auto r = rows16_of(q);
+    CHECK(pmc::ops::row_major_blocks(r) == q.codes.to_vector());
+    CHECK(pmc::ops::row_major_blocks(q) == q.codes.to_vector());
+    const std::int64_t bb = quant::ggml_block_bytes(f);
+    bool same = true;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t b = 0; b < K / 32; ++b) {
+        std::uint8_t blk[quant::kQ8_0Bytes];
+        quant::ggml_block_at(f, r.layout, r.codes.data(), K / 32, n, b, blk);
+        same = same && std::memcmp(blk, q.codes.data() + (n * (K / 32) + b) * bb, static_cast<std::size_t>(bb)) == 0;
+      }
+    CHECK(same);
+    CHECK(r.codes.to_vector() != q.codes.to_vector());  // regrouped, not copied
+    // for_matmul regroups exactly when the AVX512-VNNI kernel runs, and only then
+    const auto laid = Q::for_matmul(q);
+    CHECK(laid.layout == (qmm::rows16_pays() ? pmc::ops::QuantLayout::rows16 : pmc::ops::QuantLayout::blocks));
+    CHECK(laid.codes.to_vector() == (qmm::rows16_pays() ? r : q).codes.to_vector());
+    CHECK(Q::for_matmul(laid).codes.data() == laid.codes.data());  // once regrouped, kept
+    Tensor<float> a(q.shape()), b(q.shape());
+    Q::dequantize(q, a);
+    Q::dequantize(r, b);
+    CHECK(a.to_vector() == b.to_vector());
+    CHECK(pmc::ops::block_error_bounds(q) == pmc::ops::block_error_bounds(r));
+    const auto x = normal_matrix(5, K, rng);
+    for (const bool int8 : {false, true})
+      for (const auto isa : compiled_kernels()) {
+        if (int8 && isa == qmm::Isa::avx512) continue;  // rows16's own kernel: the int8 test above
+        CAPTURE(int8);
+        CAPTURE(qmm::isa_name(isa));
+        qmm::set_int8_activations(int8);
+        Tensor<float> y1({5, N}), y2({5, N});
+        Q::matmul_on(isa, x, q, y1);
+        Q::matmul_on(isa, x, r, y2);
+        CHECK(std::memcmp(y1.data(), y2.data(), 4 * static_cast<std::size_t>(y1.numel())) == 0);
+      }
+    qmm::set_int8_activations(saved);
+    // other formats and shapes stay row-major; a rows16 matrix of rows not a multiple of 16 is refused
+    auto odd = Q::quantize(normal_matrix(8, K, rng), f);
+    CHECK(Q::for_matmul(odd).layout == pmc::ops::QuantLayout::blocks);
+    odd.layout = pmc::ops::QuantLayout::rows16;
+    CHECK_THROWS_WITH(Q::dequantize(odd, Tensor<float>({8, K})),
+                      doctest::Contains("the rows16 layout needs q8_0 / q4_0 with rows a multiple of 16"));
+  }
+  CHECK(Q::for_matmul(Q::quantize(w, QuantFormat::int8)).layout == pmc::ops::QuantLayout::blocks);
 }
 
 TEST_CASE("quantize: q8_0 / q4_0 shape checks") {

@@ -41,8 +41,16 @@
 //     x̂ = fp16(d) · (q − 8) ∈ [−8 d', 7 d'].  |x − x̂| ≤ |d'| / 2 + |d − d'| · 8 + rounding, except that the
 //     element at the far end from m (x · id > 7.5, up to 8) is clamped to 7: the bound there is |d'| (the bound
 //     below takes |d'| for every element).
+//   Layout (QuantizedMatrix::layout): `blocks`, the row-major blocks above (what a GGUF file holds and what
+//   quantize makes), or `rows16` (rows a multiple of 16), the same bytes regrouped for the CPU's int8 kernel
+//   (Quantize<Cpu>::for_matmul; backends/cpu/quant_rows16.hpp): for each group g of 16 rows and each block column
+//   b, a chunk of 16 · (34 or 18) bytes at (g · cols / 32 + b) · 16 · (34 or 18): the 16 rows' d (fp16), then the
+//   codes in 64-byte parts whose 32-bit lane r is row 16g + r's: q4_0, part i (0..3) = the block's bytes 4i..4i+3
+//   (elements 4i..4i+3 low, 16+4i..16+4i+3 high); q8_0, part t (0..7) = q_{4t..4t+3} + 128 as unsigned bytes. A
+//   group occupies the same byte range in either layout; dequantize reads both; row_major_blocks gives the GGUF bytes.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -72,6 +80,10 @@ inline const char* quant_format_name(QuantFormat f) {
 /// Whether f is one of llama.cpp's formats (blocks of 32 along a row, scale and codes interleaved in `codes`).
 constexpr bool is_ggml_format(QuantFormat f) { return f == QuantFormat::q8_0 || f == QuantFormat::q4_0; }
 
+/// How q8_0 / q4_0 blocks lie in `codes` (see the top of this file): row-major blocks (GGUF's), or regrouped by 16
+/// rows for the CPU's int8 kernel. int8 and nf4 are always `blocks`.
+enum class QuantLayout { blocks, rows16 };
+
 namespace quant {
 
 inline constexpr std::int64_t kBlock = 64;   ///< elements per block (one absmax each)
@@ -84,6 +96,43 @@ inline constexpr std::int64_t kQ4_0Bytes = 18;   ///< q4_0: bytes per block (fp1
 constexpr std::int64_t block_size(QuantFormat f) { return is_ggml_format(f) ? kGgmlBlock : kBlock; }
 /// q8_0 / q4_0: bytes per block.
 constexpr std::int64_t ggml_block_bytes(QuantFormat f) { return f == QuantFormat::q8_0 ? kQ8_0Bytes : kQ4_0Bytes; }
+inline constexpr std::int64_t kInterleavedRows = 16;  ///< rows16: rows a group holds
+
+/// rows16: row r's (0..15) block, in GGUF's bytes, from its group's chunk for that block column (see the top).
+inline void rows16_block(QuantFormat f, const std::uint8_t* chunk, int r, std::uint8_t* blk) {
+  blk[0] = chunk[2 * r];
+  blk[1] = chunk[2 * r + 1];
+  const std::uint8_t* codes = chunk + 2 * kInterleavedRows;
+  const int parts = f == QuantFormat::q8_0 ? 8 : 4, flip = f == QuantFormat::q8_0 ? 0x80 : 0;
+  for (int i = 0; i < parts; ++i)
+    for (int c = 0; c < 4; ++c) blk[2 + 4 * i + c] = static_cast<std::uint8_t>(codes[64 * i + 4 * r + c] ^ flip);
+}
+/// rows16: a chunk from the 16 rows' blocks of one block column (blk[r]: row r's, GGUF's bytes); the inverse of
+/// rows16_block.
+inline void rows16_chunk(QuantFormat f, const std::uint8_t* const* blk, std::uint8_t* chunk) {
+  std::uint8_t* codes = chunk + 2 * kInterleavedRows;
+  const int parts = f == QuantFormat::q8_0 ? 8 : 4, flip = f == QuantFormat::q8_0 ? 0x80 : 0;
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    chunk[2 * r] = blk[r][0];
+    chunk[2 * r + 1] = blk[r][1];
+    for (int i = 0; i < parts; ++i)
+      for (int c = 0; c < 4; ++c) codes[64 * i + 4 * r + c] = static_cast<std::uint8_t>(blk[r][2 + 4 * i + c] ^ flip);
+  }
+}
+/// Byte offset in `codes` of row n's block b (blocks layout) or of its group's chunk for column b (rows16).
+inline std::int64_t ggml_chunk_offset(QuantFormat f, QuantLayout layout, std::int64_t nblocks, std::int64_t n,
+                                      std::int64_t b) {
+  const std::int64_t bb = ggml_block_bytes(f);
+  if (layout == QuantLayout::blocks) return (n * nblocks + b) * bb;
+  return ((n / kInterleavedRows) * nblocks + b) * kInterleavedRows * bb;
+}
+/// Row n's block b in GGUF's bytes (34 or 18 into blk) from `codes` in either layout.
+inline void ggml_block_at(QuantFormat f, QuantLayout layout, const std::uint8_t* codes, std::int64_t nblocks,
+                          std::int64_t n, std::int64_t b, std::uint8_t* blk) {
+  const std::uint8_t* p = codes + ggml_chunk_offset(f, layout, nblocks, n, b);
+  if (layout == QuantLayout::blocks) std::copy(p, p + ggml_block_bytes(f), blk);
+  else rows16_block(f, p, static_cast<int>(n % kInterleavedRows), blk);
+}
 
 /// The fp16 scale d of a q8_0 / q4_0 block (its first two bytes, little-endian), as float.
 PMC_HOST_DEVICE inline float ggml_block_scale(const std::uint8_t* blk) {
@@ -319,6 +368,7 @@ struct QuantizedMatrix {
   Tensor<std::uint8_t, D> absmax_codes; ///< nf4: (blocks) the absmaxes' dynamic-map codes; int8: undefined
   Tensor<float, D> absmax2;             ///< nf4: (ceil(blocks / 256)) second-level absmax; int8: undefined
   float offset = 0;                     ///< nf4: the mean subtracted from the absmaxes before their quantization
+  QuantLayout layout = QuantLayout::blocks;  ///< q8_0 / q4_0: how the blocks lie in `codes` (see the top)
 
   bool defined() const { return codes.defined(); }
   std::int64_t numel() const { return rows * cols; }
@@ -340,9 +390,12 @@ std::vector<double> block_error_bounds(const QuantizedMatrix<D>& q) {
   std::vector<double> out(static_cast<std::size_t>(q.blocks()));
   if (is_ggml_format(q.format)) {
     const auto c = to_host(q.codes);
-    const std::int64_t bb = quant::ggml_block_bytes(q.format);
-    for (std::int64_t b = 0; b < q.blocks(); ++b)
-      out[b] = quant::element_error_bound(q.format, quant::ggml_block_scale(c.data() + b * bb));
+    const std::int64_t nb = q.cols / quant::kGgmlBlock;
+    std::uint8_t blk[quant::kQ8_0Bytes];
+    for (std::int64_t b = 0; b < q.blocks(); ++b) {
+      quant::ggml_block_at(q.format, q.layout, c.data(), nb, b / nb, b % nb, blk);
+      out[b] = quant::element_error_bound(q.format, quant::ggml_block_scale(blk));
+    }
   } else if (q.format == QuantFormat::int8) {
     const auto a = to_host(q.absmax);
     for (std::int64_t b = 0; b < q.blocks(); ++b) out[b] = quant::element_error_bound(q.format, a.data()[b]);
@@ -354,6 +407,19 @@ std::vector<double> block_error_bounds(const QuantizedMatrix<D>& q) {
       out[b] = quant::element_error_bound(q.format, quant::nf4_absmax(c.data()[b], g, q.offset), g);
     }
   }
+  return out;
+}
+
+/// q8_0 / q4_0: the blocks in GGUF's row-major bytes (a copy on the host), from either layout.
+template <Device D>
+std::vector<std::uint8_t> row_major_blocks(const QuantizedMatrix<D>& q) {
+  PMC_CHECK(is_ggml_format(q.format), "row_major_blocks: ", quant_format_name(q.format), " has no llama.cpp blocks");
+  const auto c = to_host(q.codes);
+  const std::int64_t nb = q.cols / quant::kGgmlBlock, bb = quant::ggml_block_bytes(q.format);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(q.rows * nb * bb));
+  for (std::int64_t n = 0; n < q.rows; ++n)
+    for (std::int64_t b = 0; b < nb; ++b)
+      quant::ggml_block_at(q.format, q.layout, c.data(), nb, n, b, out.data() + (n * nb + b) * bb);
   return out;
 }
 
@@ -369,6 +435,9 @@ std::vector<double> block_error_bounds(const QuantizedMatrix<D>& q) {
 ///       meant for small M (decoding, scoring): on the CPU straight from the blocks, never materializing
 ///       dequant(W), each output computed by one thread in a fixed order (results do not depend on the thread
 ///       count); equal to dequantize-then-Matmul up to float rounding.
+///   static QuantizedMatrix<D> for_matmul(QuantizedMatrix<D> q);
+///       q laid out for this device's matmul (the same values, in a layout dequantize and matmul read: on the CPU,
+///       q8_0 / q4_0 of rows % 16 == 0 regrouped to rows16 when the AVX512-VNNI kernel runs; else q itself).
 template <Device D>
 struct Quantize;
 
@@ -378,6 +447,7 @@ concept ImplementsQuantize = Device<D> && requires(const Tensor<float, D>& t, co
   { Quantize<D>::quantize(t, QuantFormat::nf4) } -> std::same_as<QuantizedMatrix<D>>;
   Quantize<D>::dequantize(q, t);
   Quantize<D>::matmul(t, q, t);
+  { Quantize<D>::for_matmul(q) } -> std::same_as<QuantizedMatrix<D>>;
 };
 
 namespace detail {
@@ -430,6 +500,9 @@ void check_quantized_matrix(const QuantizedMatrix<D>& q, const char* op = "dequa
               " scales");
   }
   PMC_CHECK(q.codes.is_contiguous(), op, ": codes must be contiguous");
+  PMC_CHECK(q.layout == QuantLayout::blocks || (is_ggml_format(q.format) && q.rows % quant::kInterleavedRows == 0),
+            op, ": the rows16 layout needs q8_0 / q4_0 with rows a multiple of ", quant::kInterleavedRows, ", got ",
+            quant_format_name(q.format), " of ", q.shape().str());
 }
 
 template <class T, Device D>

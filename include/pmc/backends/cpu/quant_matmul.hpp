@@ -21,6 +21,10 @@
 //     the two scales d_w · d_x are spread to their lanes: 1.5x the ymm kernel on q4_0, 1.3x on q8_0
 //     (bench/decode_quant_bench BM_Product). About 2-3x the float kernels on q4_0 decoding (CPU-bound there), at
 //     the price of x's rounding: y moves by ~0.5% of its norm.
+//   q8_0, q4_0 in the rows16 layout (Quantize<Cpu>::for_matmul) with int8 activations on the AVX-512 kernel:
+//     quant_rows16.hpp, 16 outputs a pass with no horizontal sums (3x the two-blocks-a-zmm kernel on q4_0, 1.2-1.5x
+//     on q8_0, in BM_Product). The other kernels read a rows16 matrix a group of 16 rows at a time, put back in
+//     row-major order in a per-thread buffer, with the same results as on the row-major blocks.
 //
 // Every output element is computed by one thread, in an order fixed by K and the kernel alone: OpenMP's static
 // schedule over the output rows N, so results do not depend on the thread count. The instruction set is the
@@ -41,6 +45,7 @@
 #include <immintrin.h>
 #endif
 
+#include <pmc/backends/cpu/quant_rows16.hpp>
 #include <pmc/backends/cpu/sgemm.hpp>
 #include <pmc/core/dtype.hpp>
 #include <pmc/ops/quantize.hpp>
@@ -101,6 +106,16 @@ inline Isa chosen() {
   if (compiled(Isa::avx512)) return Isa::avx512;
   if (compiled(Isa::avx2)) return Isa::avx2;
   return Isa::scalar;
+}
+
+/// Whether Quantize<Cpu>::for_matmul regroups q8_0 / q4_0 weights to the rows16 layout: when its AVX512-VNNI
+/// kernel is compiled in and chosen (the other kernels read rows16 too, a group at a time put back in row order).
+inline bool rows16_pays() {
+#if defined(PMC_HAVE_QMM_ROWS16)
+  return chosen() == Isa::avx512;
+#else
+  return false;
+#endif
 }
 
 namespace detail {
@@ -573,11 +588,11 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
     const i64 nblocks = K / ops::quant::kGgmlBlock, bb = ops::quant::ggml_block_bytes(q.format);
     const std::uint8_t* w = q.codes.data();
     const bool q8 = q.format == ops::QuantFormat::q8_0;
-    // every output row n of W against the rows of x, kRowsAtOnce at a time: rows(r, wrow, row indices, out)
+    const bool rows16 = q.layout == ops::QuantLayout::rows16;
+    // every output row n of W against the rows of x, kRowsAtOnce at a time: rows(r, wrow, row indices, out), wrow
+    // row n's blocks in row-major order (rows16: its group's put back in that order first, per thread)
     auto each_output = [&](auto&& rows) {
-#pragma omp parallel for schedule(static) if (worth)
-      for (i64 n = 0; n < N; ++n) {
-        const std::uint8_t* wrow = w + n * nblocks * bb;
+      auto output = [&](i64 n, const std::uint8_t* wrow) {
         for (i64 m0 = 0; m0 < M; m0 += detail::kRowsAtOnce) {
           const int r = static_cast<int>(std::min<i64>(detail::kRowsAtOnce, M - m0));
           i64 xrows[detail::kRowsAtOnce];
@@ -586,11 +601,54 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
           rows(r, wrow, xrows, out);
           for (int i = 0; i < r; ++i) y[(m0 + i) * N + n] = out[i];
         }
+      };
+      if (!rows16) {
+#pragma omp parallel for schedule(static) if (worth)
+        for (i64 n = 0; n < N; ++n) output(n, w + n * nblocks * bb);
+        return;
+      }
+      constexpr i64 R = ops::quant::kInterleavedRows;
+#pragma omp parallel if (worth)
+      {
+        std::vector<std::uint8_t> group(static_cast<std::size_t>(R * nblocks * bb));
+#pragma omp for schedule(static)
+        for (i64 g = 0; g < N / R; ++g) {
+          for (i64 r = 0; r < R; ++r)
+            for (i64 b = 0; b < nblocks; ++b)
+              ops::quant::ggml_block_at(q.format, q.layout, w, nblocks, g * R + r, b, group.data() + (r * nblocks + b) * bb);
+          for (i64 r = 0; r < R; ++r) output(g * R + r, group.data() + r * nblocks * bb);
+        }
       }
     };
     if (int8_activations()) {
       detail::Int8Rows xq;
       detail::quantize_rows_int8(x, M, K, xq);
+#if defined(PMC_HAVE_QMM_ROWS16)
+      if (rows16 && isa == Isa::avx512) {  // 16 outputs a pass, rows of x rows16::kXRows at a time
+        constexpr i64 R = ops::quant::kInterleavedRows;
+        const i64 chunk = R * bb;
+#pragma omp parallel for schedule(static) if (worth)
+        for (i64 g = 0; g < N / R; ++g) {
+          for (i64 m0 = 0; m0 < M; m0 += rows16::kXRows) {
+            const int r = static_cast<int>(std::min<i64>(rows16::kXRows, M - m0));
+            const std::int8_t* xc[rows16::kXRows];
+            const float* xd[rows16::kXRows];
+            const std::int32_t* xs[rows16::kXRows];
+            float* yr[rows16::kXRows];
+            for (int i = 0; i < r; ++i) {
+              xc[i] = xq.codes.data() + (m0 + i) * K;
+              xd[i] = xq.scale.data() + (m0 + i) * nblocks;
+              xs[i] = xq.sum.data() + (m0 + i) * nblocks;
+              yr[i] = y + (m0 + i) * N + g * R;
+            }
+            const std::uint8_t* gw = w + g * nblocks * chunk;
+            if (q8) rows16::group_rows<ops::QuantFormat::q8_0>(r, gw, nblocks, xc, xd, xs, yr);
+            else rows16::group_rows<ops::QuantFormat::q4_0>(r, gw, nblocks, xc, xd, xs, yr);
+          }
+        }
+        return;
+      }
+#endif
 #if defined(PMC_HAVE_QMM_INT8_AVX512)
       if (isa == Isa::avx512) {
         detail::Int8Pairs xp;

@@ -99,8 +99,15 @@ struct Quantize<Cpu> {
       constexpr std::int64_t G = quant::kGgmlBlock;
       const std::int64_t bb = quant::ggml_block_bytes(q.format);
       const bool q8 = q.format == QuantFormat::q8_0;
+      const std::int64_t nb = q.cols / G;
+      const QuantLayout layout = q.layout;
       parallel_for(q.blocks(), G, [&](std::int64_t b) {
+        std::uint8_t own[quant::kQ8_0Bytes];
         const std::uint8_t* blk = c + b * bb;
+        if (layout != QuantLayout::blocks) {
+          quant::ggml_block_at(q.format, layout, c, nb, b / nb, b % nb, own);
+          blk = own;
+        }
         const float d = quant::ggml_block_scale(blk);
         for (int j = 0; j < G; ++j)
           y[b * G + j] = static_cast<T>(q8 ? quant::q8_0_value(blk, d, j) : quant::q4_0_value(blk, d, j));
@@ -126,6 +133,30 @@ struct Quantize<Cpu> {
         y[i + 1] = static_cast<T>(quant::kNf4[byte & 0x0f] * a);
       }
     });
+  }
+
+  /// q laid out for matmul: q8_0 / q4_0 with rows % 16 == 0 regrouped to the rows16 layout when the AVX512-VNNI
+  /// int8 kernel is the one that runs (qmm::rows16_pays()), into a new tensor, group by group; else q itself.
+  static QuantizedMatrix<Cpu> for_matmul(QuantizedMatrix<Cpu> q) {
+    if (!is_ggml_format(q.format) || q.layout != QuantLayout::blocks || q.rows % quant::kInterleavedRows != 0 ||
+        !backends::cpu::qmm::rows16_pays())
+      return q;
+    check_quantized_matrix(q, "for_matmul");
+    constexpr std::int64_t R = quant::kInterleavedRows;
+    const std::int64_t nb = q.cols / quant::kGgmlBlock, bb = quant::ggml_block_bytes(q.format);
+    auto out = Tensor<std::uint8_t, Cpu>::empty(q.codes.shape());
+    const std::uint8_t* in = q.codes.data();
+    std::uint8_t* o = out.data();
+    backends::cpu::parallel_for(q.rows / R, R * nb * bb, [&](std::int64_t g) {
+      for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* blk[R];
+        for (std::int64_t r = 0; r < R; ++r) blk[r] = in + ((g * R + r) * nb + b) * bb;
+        quant::rows16_chunk(q.format, blk, o + (g * nb + b) * R * bb);
+      }
+    });
+    q.codes = std::move(out);
+    q.layout = QuantLayout::rows16;
+    return q;
   }
 
   /// y (M, rows) = x (M, cols) · dequant(q)ᵀ from the blocks (quant_matmul.hpp), T float or bf16 (staged to float;

@@ -92,6 +92,8 @@ struct Quantize<Cuda> {
   template <class T>
   static void dequantize(const QuantizedMatrix<Cuda>& q, const Tensor<T, Cuda>& out) {
     check_dequantize_args(q, out);
+    PMC_CHECK(q.layout == QuantLayout::blocks, "dequantize: the CUDA kernels read row-major blocks, not rows16 ",
+              "(a CPU layout: quantize on the device, or copy row_major_blocks)");
     constexpr int threads = 256;
     if (is_ggml_format(q.format)) {
       const std::int64_t n = q.numel();
@@ -122,6 +124,9 @@ struct Quantize<Cuda> {
                                                                      out.data(), bytes);
     PMC_CUDA_CHECK_LAUNCH();
   }
+
+  /// The CUDA kernels read the row-major blocks: q itself.
+  static QuantizedMatrix<Cuda> for_matmul(QuantizedMatrix<Cuda> q) { return q; }
 
   /// y = x · dequant(q)ᵀ: dequantized into a temporary, then Matmul<Cuda>.
   template <class T>

@@ -120,6 +120,14 @@ inline SpecialTokenIds gguf_special_tokens(const io::GgufFile& f) {
   return ids;
 }
 
+namespace detail {
+/// Quantize<D>::for_matmul, through a template so that the device's backend is needed only where it is called.
+template <Device D>
+ops::QuantizedMatrix<D> for_matmul(ops::QuantizedMatrix<D> q) {
+  return ops::Quantize<D>::for_matmul(std::move(q));
+}
+}  // namespace detail
+
 /// The LLaMA model of a GGUF file, on the host: config from the metadata (gguf_architecture), every tensor
 /// dequantized to T (F32, F16, BF16, Q8_0, Q4_0, Q4_1; float F32 tensors are borrowed from the mapping), the
 /// interleaved RoPE layout. Errors name the file and the tensor: a missing tensor, one nobody expected, a shape
@@ -128,7 +136,8 @@ inline SpecialTokenIds gguf_special_tokens(const io::GgufFile& f) {
 /// Loads the tensors of the GGUF file `f` into `model`, whose architecture must be the file's (see load_gguf).
 /// `quant` q8_0 / q4_0 (Model::quantize_base): the base is frozen and a projection the file stores in that type
 /// is run from the file's own blocks, borrowed from the mapping (no dequantized copy: a 13B Q4_0 file takes its
-/// 7 GB, not 26 GB in bf16); a projection stored otherwise is dequantized to T and quantized, one at a time. The
+/// 7 GB, not 26 GB in bf16), or, where the CPU's int8 kernel reads the rows16 layout (Quantize<Cpu>::for_matmul),
+/// regrouped into memory of the same size while the file's pages are dropped (MappedFile::release); a projection stored otherwise is dequantized to T and quantized, one at a time. The
 /// head (output.weight) is held in blocks too: the file's own when they are q8_0 or q4_0, else quantized to q8_0.
 /// Other formats (int8, nf4): each projection dequantized to T, then quantized.
 template <Config C, class T>
@@ -180,7 +189,10 @@ void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant
     auto owner = std::const_pointer_cast<io::MappedFile>(f.mapping());  // private copy-on-write: see MappedFile
     q.codes = Tensor<std::uint8_t>::wrap(reinterpret_cast<std::uint8_t*>(const_cast<std::byte*>(raw.data())),
                                          Shape{static_cast<std::int64_t>(raw.size())}, std::move(owner));
-    return q;
+    // regrouped for the CPU's int8 kernel (a copy of the same size): then the file's pages leave this process
+    auto laid = detail::for_matmul(q);
+    if (laid.codes.data() != q.codes.data()) f.mapping()->release(raw.data(), raw.size());
+    return laid;
   };
   // q8_0 / q4_0 bases hold an untied head in blocks (Model::quantize_base): the file's own when it has them
   std::optional<ops::QuantizedMatrix<Cpu>> head;

@@ -429,7 +429,8 @@ class Model {
   }
 
   /// Stores the seven projection weights of every block quantized (ops/quantize.hpp: int8, QLoRA's NF4 with
-  /// double-quantized scales, or llama.cpp's q8_0 / q4_0) and frees them: the forward and backward dequantize each
+  /// double-quantized scales, or llama.cpp's q8_0 / q4_0, laid out for the device's kernels by
+  /// Quantize<D>::for_matmul) and frees them: the forward and backward dequantize each
   /// one on the fly, one at a time (or, for a few rows, multiply straight from the blocks). The base must be frozen
   /// first (freeze_base, or add_lora before or after); embeddings, norms and biases stay in T. The head stays in T
   /// too, except with q8_0 / q4_0 (llama.cpp's inference formats): an untied head whose width is a multiple of 32
@@ -468,7 +469,7 @@ class Model {
                 "Model::quantize_base: the given head blocks are ", ops::quant_format_name(head->format), " of ",
                 head->shape().str(), ", expected q8_0 or q4_0 of ", head_.shape().str(), " for a ",
                 base_quant_name(format), " base with an untied head");
-      head_quantized_ = std::move(head);
+      head_quantized_ = ops::Quantize<D>::for_matmul(std::move(*head));
     }
     quantize_projections(
         format,
@@ -549,7 +550,7 @@ class Model {
           PMC_CHECK(blocks->format == f && blocks->shape() == w.shape(), "Model::quantize_base: layer ", l, " ",
                     projection_name(p), ": the given blocks are ", ops::quant_format_name(blocks->format), " of ",
                     blocks->shape().str(), ", expected ", base_quant_name(format), " of ", w.shape().str());
-          b.quantized[static_cast<std::size_t>(p)] = std::move(*blocks);
+          b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::for_matmul(std::move(*blocks));
           w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
           continue;
         }
@@ -558,7 +559,7 @@ class Model {
           w.set_value(std::move(value));
           continue;
         }
-        b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::quantize(value, f);
+        b.quantized[static_cast<std::size_t>(p)] = ops::Quantize<D>::for_matmul(ops::Quantize<D>::quantize(value, f));
         w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
       }
     }
@@ -566,7 +567,7 @@ class Model {
       if (!head_quantized_) {
         PMC_CHECK(head_.value().defined() && head_.value().data() != nullptr,
                   "Model::quantize_base: the head has no weights to quantize (load them first)");
-        head_quantized_ = ops::Quantize<D>::quantize(head_.value(), ops::QuantFormat::q8_0);
+        head_quantized_ = ops::Quantize<D>::for_matmul(ops::Quantize<D>::quantize(head_.value(), ops::QuantFormat::q8_0));
       }
       head_.set_value(Tensor<T, D>::wrap(nullptr, head_.shape()));
     }
