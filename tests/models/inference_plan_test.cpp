@@ -91,7 +91,7 @@ TEST_CASE("inference plan: fp32 and bf16 weights against the measured peak") {
 
 TEST_CASE("inference plan: q8_0 and q4_0 projections against the measured peak") {
   for (auto q : {llama::BaseQuant::q8_0, llama::BaseQuant::q4_0}) {
-    check_inference_plan<float>(kBlockable, q, 3, 128);  // 384 rows: products dequantize their weight
+    check_inference_plan<float>(kBlockable, q, 3, 128);  // 384 rows: still straight from the blocks
     check_inference_plan<float>(kBlockable, q, 1, 64);   // a prompt: straight from the blocks
     check_inference_plan<float>(kBlockable, q, 1, 8);    // few rows: straight from the blocks
     check_inference_plan<bf16>(kBlockable, q, 2, 128);
@@ -102,6 +102,7 @@ TEST_CASE("inference plan: q8_0 and q4_0 projections against the measured peak")
 
 TEST_CASE("inference plan: int8 and nf4 projections against the measured peak") {
   check_inference_plan<float>(kBlockable, llama::BaseQuant::int8, 1, 64);
+  check_inference_plan<float>(kBlockable, llama::BaseQuant::int8, 3, 128);  // 384 rows: products dequantize
   check_inference_plan<bf16>(kBlockable, llama::BaseQuant::nf4, 1, 64);
 }
 

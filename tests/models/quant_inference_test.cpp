@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Weight-only quantized inference (issue 21): a model whose projections are llama.cpp's q8_0 / q4_0 blocks
-// (Model::quantize_base) computes what its dequantized weights compute, on the fused small-M path (decoding,
-// short prompts) and on the dequantize + GEMM path, and its logits stay within a stated bound of the fp32 model's.
+// (Model::quantize_base) computes what its dequantized weights compute, straight from the blocks at any row count
+// (decoding, prompts, scoring), and its logits stay within a stated bound of the fp32 model's.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -67,7 +67,7 @@ TEST_CASE("quantized inference: q8_0 / q4_0 projections compute what their dequa
     ops::Quantize<Cpu>::dequantize(*q.quantized_head(), head);
     d.head().set_value(head);
     autograd::NoGrad ng;
-    // 1 and 8 rows: the fused product; 6 · 48 = 288 rows (above kQuantizedMatmulMaxRows): the GEMM
+    // 1, 8 and 6 · 48 = 288 rows (above int8 / nf4's kQuantizedMatmulMaxRows): the fused product
     for (const std::int64_t T : {1, 8, 48}) {
       CAPTURE(T);
       const auto tokens = tokens_of(T == 48 ? 6 : 1, T, 41);
@@ -80,15 +80,15 @@ TEST_CASE("quantized inference: q8_0 / q4_0 projections compute what their dequa
 TEST_CASE("quantized inference: q8_0 / q4_0 logits stay within a stated bound of the fp32 model's") {
   // ‖Δlogits‖ / ‖logits‖ (Frobenius) with init_random's weights: a q8_0 step is 1/127 of its block's largest |x|,
   // a q4_0 step 1/8 of it (16 levels); this model stacks 14 quantized products in 2 blocks and the head (q8_0),
-  // their errors adding in quadrature; the fused path (≤ 16 rows) also quantizes x to int8 blocks. Measured (this
-  // test's MESSAGE, 6 × 48 tokens on the GEMM path / 1 × 4 on the fused path): q8_0 0.0106 / 0.0123, q4_0 0.144 /
-  // 0.121 (with an fp32 head and float x, 1 × 4: q8_0 0.0082; int8 and nf4 give 0.012 and 0.15 in lora_test.cpp).
+  // their errors adding in quadrature; the fused product (every row count for q8_0 / q4_0) also quantizes x to
+  // int8 blocks. Measured (this test's MESSAGE, 6 × 48 tokens / 1 × 4): q8_0 0.0152 / 0.0123, q4_0 0.144 / 0.121
+  // (with an fp32 head and float x, 1 × 4: q8_0 0.0082; int8 and nf4 give 0.012 and 0.15 in lora_test.cpp).
   // Stated bounds: 0.02 (q8_0) and 0.25 (q4_0).
   const std::map<BaseQuant, double> bound{{BaseQuant::q8_0, 0.02}, {BaseQuant::q4_0, 0.25}};
   Model<dynamic, float> ref(kCfg);
   ref.init_random(42, 0.1f);
   autograd::NoGrad ng;
-  for (const auto& tokens : {tokens_of(6, 48, 43), tokens_of(1, 4, 44)}) {  // the GEMM path, the fused path
+  for (const auto& tokens : {tokens_of(6, 48, 43), tokens_of(1, 4, 44)}) {  // 288 rows, 4 rows
     const auto base = ref.forward(tokens).value();
     for (auto format : {BaseQuant::q8_0, BaseQuant::q4_0}) {
       Model<dynamic, float> q(kCfg);

@@ -586,17 +586,21 @@ TEST_CASE("quantize: the fused matmul equals dequantize-then-matmul, on every ke
       CHECK(db < 1e-2);
     }
   }
-  // autograd::linear under NoGrad takes the fused path up to kQuantizedMatmulMaxRows rows and the GEMM above; with
-  // grad on, the GEMM
-  const auto q = Q::quantize(w, QuantFormat::q4_0);
+  // autograd::linear under NoGrad takes the fused path for q8_0 / q4_0 at any row count, for int8 / nf4 up to
+  // kQuantizedMatmulMaxRows rows and the GEMM above; with grad on, the GEMM
   constexpr std::int64_t kMax = pmc::autograd::kQuantizedMatmulMaxRows;
+  for (const auto f : {QuantFormat::q4_0, QuantFormat::int8})
   for (const std::int64_t M : {std::int64_t{1}, kMax, kMax + 1}) {
+    const auto q = Q::quantize(w, f);
+    CAPTURE(pmc::ops::quant_format_name(f));
     CAPTURE(M);
     const auto x = normal_matrix(M, K, rng);
     Tensor<float> fused({M, N});
     Q::matmul(x, q, fused);
     const auto gemm = dequant_matmul(x, q);
-    const auto& want = M <= kMax ? fused : gemm;
+    CHECK(pmc::autograd::fused_quantized_rows(f, M) == (f == QuantFormat::q4_0 || M <= kMax));
+    const auto& want = pmc::autograd::fused_quantized_rows(f, M) ? fused : gemm;
+    CHECK(std::memcmp(fused.data(), gemm.data(), 4 * static_cast<std::size_t>(gemm.numel())) != 0);  // they differ
     {
       pmc::autograd::NoGrad ng;
       const auto y = pmc::autograd::linear(pmc::autograd::Var<float>(x, false), q).value();

@@ -91,17 +91,23 @@ Var<T, D> linear(const Var<T, D>& x, const Var<T, D>& weight) {
   return matmul(x, weight, false, true);
 }
 
-/// Up to this many rows, under NoGrad (inference: decoding, prompts, scoring), linear(x, QuantizedMatrix)'s forward
-/// multiplies straight from the quantized blocks (Quantize<D>::matmul: no dequantized copy of W, and on the CPU
-/// int8 dot products, as fast as the GEMM on a dequantized weight up to a few hundred rows); otherwise it dequantizes
-/// W and runs a GEMM (a training step, with grad on, computes every product of the base on the same dequantized
-/// weights).
+/// Under NoGrad (inference: decoding, prompts, scoring), linear(x, QuantizedMatrix)'s forward multiplies straight
+/// from the quantized blocks (Quantize<D>::matmul: no dequantized copy of W): always for q8_0 / q4_0 (on the CPU
+/// int8 dot products, 1.2-4.8x the fp32 GEMM on a dequantized weight at 128 rows: bench/decode_quant_bench
+/// BM_PromptProduct), and up to this many rows for int8 / nf4 (a decoded row of W against each row of x: slower
+/// than the GEMM on long prompts). Otherwise it dequantizes W and runs a GEMM (a training step, with grad on,
+/// computes every product of the base on the same dequantized weights).
 inline constexpr std::int64_t kQuantizedMatmulMaxRows = 256;
+
+/// Whether linear(x, QuantizedMatrix) under NoGrad multiplies straight from the blocks for `rows` rows of x.
+inline bool fused_quantized_rows(ops::QuantFormat f, std::int64_t rows) {
+  return ops::is_ggml_format(f) || rows <= kQuantizedMatmulMaxRows;
+}
 
 /// A linear layer on a frozen quantized weight (LoRA / QLoRA's base, weight-only quantized inference):
 /// y = x · dequant(W)ᵀ,  x: (N, in), W: (out, in) quantized (ops/quantize.hpp) → y: (N, out). Forward, under
-/// NoGrad with N ≤ kQuantizedMatmulMaxRows and T float or bf16, runs Quantize<D>::matmul (no dequantized copy of
-/// W); else it dequantizes W into a temporary T tensor that is freed after the product. Backward (recorded only
+/// NoGrad with fused_quantized_rows(W's format, N) and T float or bf16, runs Quantize<D>::matmul (no dequantized copy
+/// of W); else it dequantizes W into a temporary T tensor that is freed after the product. Backward (recorded only
 /// when x requires grad) dequantizes again and accumulates dx += dy · dequant(W). W gets no gradient. The closure holds a copy of w (tensor handles).
 template <class T, Device D>
 Var<T, D> linear(const Var<T, D>& x, const ops::QuantizedMatrix<D>& w) {
@@ -111,7 +117,7 @@ Var<T, D> linear(const Var<T, D>& x, const ops::QuantizedMatrix<D>& w) {
   bool fused = false;
   const bool rg = needs_grad(x);
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, bf16>) {
-    if (!grad_enabled() && x.value().size(0) <= kQuantizedMatmulMaxRows && x.value().is_contiguous()) {
+    if (!grad_enabled() && fused_quantized_rows(w.format, x.value().size(0)) && x.value().is_contiguous()) {
       ops::Quantize<D>::matmul(x.value(), w, y);  // straight from the blocks (decoding, scoring)
       fused = true;
     }

@@ -30,6 +30,7 @@
 #endif
 
 #include <pmc/backends/cpu/mat_desc.hpp>
+#include <pmc/backends/cpu/simd.hpp>
 #include <pmc/backends/cpu/sgemm.hpp>
 #include <pmc/core/dtype.hpp>
 
@@ -105,13 +106,7 @@ inline float bf16_float(std::uint16_t bits) {
 }
 
 #if defined(__AVX512F__)
-inline float hsum512(__m512 v) {  // a fixed tree over the 16 lanes
-  alignas(64) float t[16];
-  _mm512_store_ps(t, v);
-  for (int w = 8; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
-  return t[0];
-}
+using simd::hsum512;
 #endif
 
 /// s[r][c] = Σ_k x_r[k] · w_c[k] for R rows of x and kColumns rows of W (pointers to K bf16 bits each).

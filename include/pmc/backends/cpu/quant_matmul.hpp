@@ -47,6 +47,7 @@
 
 #include <pmc/backends/cpu/quant_rows16.hpp>
 #include <pmc/backends/cpu/sgemm.hpp>
+#include <pmc/backends/cpu/simd.hpp>
 #include <pmc/core/dtype.hpp>
 #include <pmc/ops/quantize.hpp>
 
@@ -159,13 +160,7 @@ void row_scalar(const std::uint8_t* wrow, i64 nblocks, const float* const* x, fl
 }
 
 #if defined(__AVX512F__)
-inline float hsum512(__m512 v) {  // a fixed tree over the 16 lanes (once per output: a store is cheap enough)
-  alignas(64) float t[16];
-  _mm512_store_ps(t, v);
-  for (int w = 8; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
-  return t[0];
-}
+using simd::hsum512;
 
 /// Two accumulators a row (even and odd blocks) so that consecutive blocks' FMAs do not wait on each other.
 template <ops::QuantFormat F, int R>
@@ -198,11 +193,7 @@ void row_avx512(const std::uint8_t* wrow, i64 nblocks, const float* const* x, fl
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__)
-inline float hsum256(__m256 v) {
-  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 e = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  return _mm_cvtss_f32(_mm_add_ss(e, _mm_movehdup_ps(e)));
-}
+using simd::hsum256;
 
 template <ops::QuantFormat F, int R>
 void row_avx2(const std::uint8_t* wrow, i64 nblocks, const float* const* x, float* out) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <pmc/core/error.hpp>
+#include <pmc/models/llama/config.hpp>
 
 namespace pmc::llama {
 
@@ -58,6 +59,14 @@ inline std::string_view base_quant_name(BaseQuant q) {
     default: return "none";
   }
 }
+/// The elements of the head a base quantized in `q` holds in q8_0 (Model::quantize_base, llama::plan_memory): q8_0 /
+/// q4_0 bases store an untied head whose width (dim) is a multiple of 32 in q8_0, as llama.cpp's files do; 0 when
+/// the head stays in the model's type.
+inline std::int64_t quantized_head_elements(const Config& c, BaseQuant q) {
+  const bool ggml = q == BaseQuant::q8_0 || q == BaseQuant::q4_0;
+  return ggml && !c.tied_embeddings && c.dim % 32 == 0 ? std::int64_t{c.vocab_size} * c.dim : 0;
+}
+
 inline BaseQuant parse_base_quant(std::string_view s, std::string_view what = "--base-quant") {
   if (s == "none" || s == "bf16") return BaseQuant::none;
   if (s == "int8") return BaseQuant::int8;

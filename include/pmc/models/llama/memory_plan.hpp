@@ -40,8 +40,9 @@ constexpr const char* plan_shard_name(PlanShard s) {
 /// The most ranks a plan takes.
 inline constexpr std::int64_t kMaxPlanRanks = std::int64_t{1} << 20;
 
-/// Up to this many rows (batch · seq) a forward multiplies straight from quantized blocks (autograd::linear's
-/// kQuantizedMatmulMaxRows, checked equal in tests/models/inference_plan_test.cpp); above, it dequantizes.
+/// Up to this many rows (batch · seq) a forward multiplies int8 / nf4 weights straight from their blocks
+/// (autograd::linear's kQuantizedMatmulMaxRows, checked equal in tests/models/inference_plan_test.cpp); above, it
+/// dequantizes them. q8_0 / q4_0 are always multiplied from the blocks (autograd::fused_quantized_rows).
 inline constexpr std::int64_t kPlanFusedQuantizedRows = 256;
 
 struct PlanOptions {
@@ -368,9 +369,8 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
       largest = std::max(largest, out * in);
     }
     // q8_0 / q4_0 bases hold an untied head of a width that is a multiple of 32 in q8_0 (Model::quantize_base)
-    std::int64_t head_elements = 0;
-    if ((o.base_quant == BaseQuant::q8_0 || o.base_quant == BaseQuant::q4_0) && !c.tied_embeddings && c.dim % 32 == 0) {
-      head_elements = std::int64_t{c.vocab_size} * c.dim;
+    const std::int64_t head_elements = quantized_head_elements(c, o.base_quant);
+    if (head_elements > 0) {
       quantized += quantized_weight_bytes(head_elements, BaseQuant::q8_0, elt);
       largest = std::max(largest, head_elements);
     }
@@ -391,11 +391,10 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     //   attention: the block's input, the norm output, q, k, v, the attention output (N·(2·dim + 2·q_dim +
     //     2·kv_dim)) and the float probabilities (batch, heads, seq, seq);
     //   the up projection: those but the probabilities, the residual after attention, the second norm output, the
-    //     gate and up outputs (N·(4·dim + 2·q_dim + 2·kv_dim + 2·ffn)), and with quantized weights above
+    //     gate and up outputs (N·(4·dim + 2·q_dim + 2·kv_dim + 2·ffn)), and with int8 / nf4 weights above
     //     kPlanFusedQuantizedRows rows up's weight dequantized into the compute dtype;
     //   the down projection: as up's, plus the SwiGLU output and the down projection's output (N·(5·dim + 2·q_dim +
-    //     2·kv_dim + 3·ffn)), and down's weight dequantized (when it is quantized: q8_0 / q4_0 keep a width that is
-    //     not a multiple of 32 in the compute dtype);
+    //     2·kv_dim + 3·ffn)), and down's weight dequantized (int8 / nf4 above that many rows);
     //   the head: the last block's output, the final norm output and the logits (N·(2·dim + vocab)).
     // tests/models/inference_plan_test.cpp checks plan against the allocator's measured peak.
     const std::int64_t dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), ffn = c.ffn_dim, V = c.vocab_size;
@@ -404,15 +403,15 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
     const std::int64_t up = N * (4 * dim + 2 * qd + 2 * kvd + 2 * ffn) * elt;
     const std::int64_t down = N * (5 * dim + 2 * qd + 2 * kvd + 3 * ffn) * elt;
     const std::int64_t head = N * (2 * dim + V) * elt;
-    std::int64_t up_dequantized = 0, down_dequantized = 0, head_dequantized = 0;  // quantized weights: set below
+    std::int64_t up_dequantized = 0, down_dequantized = 0;  // int8 / nf4 weights: set below
     if (o.base_quant != BaseQuant::none) {
       // weight-only quantization (Model::quantize_base): the projections as stored, except those q8_0 / q4_0
       // cannot block (an input width not a multiple of 32: kept in the compute dtype); embeddings, norms and biases
-      // in the compute dtype. Above kQuantizedMatmulMaxRows rows a product dequantizes its weight
-      // into the compute dtype, one projection at a time (the largest: transient)
+      // in the compute dtype. int8 / nf4 above kPlanFusedQuantizedRows rows: a product dequantizes its weight
+      // into the compute dtype, one projection at a time (the largest: transient); q8_0 / q4_0 never do
       const bool ggml = o.base_quant == BaseQuant::q8_0 || o.base_quant == BaseQuant::q4_0;
       std::int64_t projections = 0, stored = 0;
-      const bool dequantizes = N > kPlanFusedQuantizedRows;
+      const bool dequantizes = !ggml && N > kPlanFusedQuantizedRows;
       for (auto pr : kAllProjections) {
         const auto [out, in] = projection_shape(c, pr);
         projections += out * in * c.n_layers;
@@ -421,18 +420,13 @@ inline MemoryPlan plan_memory(const Config& c, const PlanOptions& o) {
         if (blockable && dequantizes && pr == Projection::up) up_dequantized = out * in * elt;
         if (blockable && dequantizes && pr == Projection::down) down_dequantized = out * in * elt;
       }
-      // q8_0 / q4_0 hold an untied head of a width that is a multiple of 32 in q8_0 (Model::quantize_base), and
-      // above kPlanFusedQuantizedRows rows the head's product dequantizes it into the compute dtype
-      std::int64_t head_elements = 0;
-      if (ggml && !c.tied_embeddings && dim % 32 == 0) {
-        head_elements = V * dim;
-        stored += quantized_weight_bytes(head_elements, BaseQuant::q8_0, elt);
-        if (dequantizes) head_dequantized = head_elements * elt;
-      }
+      // q8_0 / q4_0 hold an untied head of a width that is a multiple of 32 in q8_0 (Model::quantize_base)
+      const std::int64_t head_elements = quantized_head_elements(c, o.base_quant);
+      stored += quantized_weight_bytes(head_elements, BaseQuant::q8_0, elt);
       p.weight_bytes = (p.parameters - projections - head_elements) * elt + stored;
     }
     p.activation_bytes =
-        cache + std::max({attention, up + up_dequantized, down + down_dequantized, head + head_dequantized});
+        cache + std::max({attention, up + up_dequantized, down + down_dequantized, head});
     p.shard_trainable = p.trainable;
     return p;
   }

@@ -563,7 +563,7 @@ class Model {
         w.set_value(Tensor<T, D>::wrap(nullptr, w.shape()));
       }
     }
-    if (ops::is_ggml_format(f) && !config().tied_embeddings && config().dim % ops::quant::kGgmlBlock == 0) {
+    if (quantized_head_elements(config(), format) > 0) {
       if (!head_quantized_) {
         PMC_CHECK(head_.value().defined() && head_.value().data() != nullptr,
                   "Model::quantize_base: the head has no weights to quantize (load them first)");
