@@ -58,28 +58,23 @@ void group_x_rows(const std::uint8_t* group, i64 nblocks, const std::int8_t* con
       s0[r] = _mm512_set1_epi32(-offset * xs[r][b]);
       s1[r] = _mm512_setzero_si512();
     }
-    if constexpr (q4) {
-      for (int i = 0; i < 4; ++i) {
+    // step i (0..3): the weights' codes of columns 4i..4i+3 (w0) and 16+4i..16+4i+3 (w1) for the 16 rows
+    for (int i = 0; i < 4; ++i) {
+      __m512i w0, w1;
+      if constexpr (q4) {
         const __m512i v = _mm512_loadu_si512(codes + 64 * i);
-        const __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-        for (int r = 0; r < R; ++r) {
-          std::int32_t c0, c1;
-          std::memcpy(&c0, xc[r] + b * 32 + 4 * i, 4);
-          std::memcpy(&c1, xc[r] + b * 32 + 16 + 4 * i, 4);
-          s0[r] = _mm512_dpbusd_epi32(s0[r], lo, _mm512_set1_epi32(c0));
-          s1[r] = _mm512_dpbusd_epi32(s1[r], hi, _mm512_set1_epi32(c1));
-        }
+        w0 = _mm512_and_si512(v, low);
+        w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      } else {
+        w0 = _mm512_loadu_si512(codes + 64 * i);
+        w1 = _mm512_loadu_si512(codes + 64 * (i + 4));
       }
-    } else {
-      for (int t = 0; t < 4; ++t) {
-        const __m512i v0 = _mm512_loadu_si512(codes + 64 * t), v1 = _mm512_loadu_si512(codes + 64 * (t + 4));
-        for (int r = 0; r < R; ++r) {
-          std::int32_t c0, c1;
-          std::memcpy(&c0, xc[r] + b * 32 + 4 * t, 4);
-          std::memcpy(&c1, xc[r] + b * 32 + 16 + 4 * t, 4);
-          s0[r] = _mm512_dpbusd_epi32(s0[r], v0, _mm512_set1_epi32(c0));
-          s1[r] = _mm512_dpbusd_epi32(s1[r], v1, _mm512_set1_epi32(c1));
-        }
+      for (int r = 0; r < R; ++r) {
+        std::int32_t c0, c1;
+        std::memcpy(&c0, xc[r] + b * 32 + 4 * i, 4);
+        std::memcpy(&c1, xc[r] + b * 32 + 16 + 4 * i, 4);
+        s0[r] = _mm512_dpbusd_epi32(s0[r], w0, _mm512_set1_epi32(c0));
+        s1[r] = _mm512_dpbusd_epi32(s1[r], w1, _mm512_set1_epi32(c1));
       }
     }
     for (int r = 0; r < R; ++r)
