@@ -426,11 +426,7 @@ QuantizedMatrix<pmc::Cpu> rows16_of(const QuantizedMatrix<pmc::Cpu>& q) {
   r.codes = Tensor<std::uint8_t>(q.codes.shape());
   r.layout = pmc::ops::QuantLayout::rows16;
   for (std::int64_t g = 0; g < q.rows / R; ++g)
-    for (std::int64_t b = 0; b < nb; ++b) {
-      const std::uint8_t* blk[R];
-      for (std::int64_t i = 0; i < R; ++i) blk[i] = q.codes.data() + ((g * R + i) * nb + b) * bb;
-      quant::rows16_chunk(q.format, blk, r.codes.data() + (g * nb + b) * R * bb);
-    }
+    quant::rows16_group(q.format, q.codes.data() + g * R * nb * bb, nb, r.codes.data() + g * R * nb * bb);
   return r;
 }
 

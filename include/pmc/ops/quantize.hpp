@@ -119,6 +119,23 @@ inline void rows16_chunk(QuantFormat f, const std::uint8_t* const* blk, std::uin
       for (int c = 0; c < 4; ++c) codes[64 * i + 4 * r + c] = static_cast<std::uint8_t>(blk[r][2 + 4 * i + c] ^ flip);
   }
 }
+/// rows16: one group from its 16 rows' row-major blocks (16 · nblocks blocks, as in a GGUF tensor) into `out` (the
+/// same number of bytes, the group's chunks for block columns 0 .. nblocks − 1).
+inline void rows16_group(QuantFormat f, const std::uint8_t* rows, std::int64_t nblocks, std::uint8_t* out) {
+  const std::int64_t bb = ggml_block_bytes(f);
+  for (std::int64_t b = 0; b < nblocks; ++b) {
+    const std::uint8_t* blk[kInterleavedRows];
+    for (std::int64_t r = 0; r < kInterleavedRows; ++r) blk[r] = rows + (r * nblocks + b) * bb;
+    rows16_chunk(f, blk, out + b * kInterleavedRows * bb);
+  }
+}
+/// rows16: the inverse of rows16_group, a group's chunks back to its 16 rows' row-major blocks.
+inline void rows16_ungroup(QuantFormat f, const std::uint8_t* group, std::int64_t nblocks, std::uint8_t* rows) {
+  const std::int64_t bb = ggml_block_bytes(f);
+  for (std::int64_t b = 0; b < nblocks; ++b)
+    for (int r = 0; r < kInterleavedRows; ++r)
+      rows16_block(f, group + b * kInterleavedRows * bb, r, rows + (r * nblocks + b) * bb);
+}
 /// Byte offset in `codes` of row n's block b (blocks layout) or of its group's chunk for column b (rows16).
 inline std::int64_t ggml_chunk_offset(QuantFormat f, QuantLayout layout, std::int64_t nblocks, std::int64_t n,
                                       std::int64_t b) {

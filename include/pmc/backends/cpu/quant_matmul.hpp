@@ -245,12 +245,7 @@ void ggml_row(Isa isa, const std::uint8_t* wrow, i64 nblocks, const float* const
 
 template <ops::QuantFormat F>
 void ggml_rows(Isa isa, int r, const std::uint8_t* wrow, i64 nblocks, const float* const* x, float* out) {
-  switch (r) {
-    case 1: return ggml_row<F, 1>(isa, wrow, nblocks, x, out);
-    case 2: return ggml_row<F, 2>(isa, wrow, nblocks, x, out);
-    case 3: return ggml_row<F, 3>(isa, wrow, nblocks, x, out);
-    default: return ggml_row<F, 4>(isa, wrow, nblocks, x, out);
-  }
+  simd::with_rows(r, [&](auto R) { ggml_row<F, decltype(R)::value>(isa, wrow, nblocks, x, out); });
 }
 
 // ---- q8_0 / q4_0 against int8-quantized activations -------------------------------------------------------------
@@ -485,23 +480,13 @@ void int8_row(Isa isa, const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq
 template <ops::QuantFormat F>
 void int8_pairs_rows(int r, const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq, const Int8Pairs& xp,
                      const i64* xrow, float* out) {
-  switch (r) {
-    case 1: return row_int8_avx512<F, 1>(wrow, nblocks, xq, xp, xrow, out);
-    case 2: return row_int8_avx512<F, 2>(wrow, nblocks, xq, xp, xrow, out);
-    case 3: return row_int8_avx512<F, 3>(wrow, nblocks, xq, xp, xrow, out);
-    default: return row_int8_avx512<F, 4>(wrow, nblocks, xq, xp, xrow, out);
-  }
+  simd::with_rows(r, [&](auto R) { row_int8_avx512<F, decltype(R)::value>(wrow, nblocks, xq, xp, xrow, out); });
 }
 #endif
 
 template <ops::QuantFormat F>
 void int8_rows(Isa isa, int r, const std::uint8_t* wrow, i64 nblocks, const Int8Rows& xq, const i64* xrow, float* out) {
-  switch (r) {
-    case 1: return int8_row<F, 1>(isa, wrow, nblocks, xq, xrow, out);
-    case 2: return int8_row<F, 2>(isa, wrow, nblocks, xq, xrow, out);
-    case 3: return int8_row<F, 3>(isa, wrow, nblocks, xq, xrow, out);
-    default: return int8_row<F, 4>(isa, wrow, nblocks, xq, xrow, out);
-  }
+  simd::with_rows(r, [&](auto R) { int8_row<F, decltype(R)::value>(isa, wrow, nblocks, xq, xrow, out); });
 }
 
 // ---- int8 / nf4: a decoded row of W against a row of x ------------------------------------------------------------
@@ -604,9 +589,7 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
         std::vector<std::uint8_t> group(static_cast<std::size_t>(R * nblocks * bb));
 #pragma omp for schedule(static)
         for (i64 g = 0; g < N / R; ++g) {
-          for (i64 r = 0; r < R; ++r)
-            for (i64 b = 0; b < nblocks; ++b)
-              ops::quant::ggml_block_at(q.format, q.layout, w, nblocks, g * R + r, b, group.data() + (r * nblocks + b) * bb);
+          ops::quant::rows16_ungroup(q.format, w + g * R * nblocks * bb, nblocks, group.data());
           for (i64 r = 0; r < R; ++r) output(g * R + r, group.data() + r * nblocks * bb);
         }
       }

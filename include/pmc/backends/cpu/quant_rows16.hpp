@@ -26,6 +26,7 @@
 #include <immintrin.h>
 #endif
 
+#include <pmc/backends/cpu/simd.hpp>
 #include <pmc/ops/quantize.hpp>
 
 namespace pmc::backends::cpu::qmm::rows16 {
@@ -87,12 +88,8 @@ void group_x_rows(const std::uint8_t* group, i64 nblocks, const std::int8_t* con
 template <ops::QuantFormat F>
 void group_rows(int r, const std::uint8_t* group, i64 nblocks, const std::int8_t* const* xc, const float* const* xd,
                 const std::int32_t* const* xs, float* const* y) {
-  switch (r) {
-    case 1: return group_x_rows<F, 1>(group, nblocks, xc, xd, xs, y);
-    case 2: return group_x_rows<F, 2>(group, nblocks, xc, xd, xs, y);
-    case 3: return group_x_rows<F, 3>(group, nblocks, xc, xd, xs, y);
-    default: return group_x_rows<F, 4>(group, nblocks, xc, xd, xs, y);
-  }
+  static_assert(kXRows == 4, "simd::with_rows dispatches 1 to 4 rows");
+  simd::with_rows(r, [&](auto R) { group_x_rows<F, decltype(R)::value>(group, nblocks, xc, xd, xs, y); });
 }
 #endif
 

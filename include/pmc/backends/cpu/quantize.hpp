@@ -148,11 +148,7 @@ struct Quantize<Cpu> {
     const std::uint8_t* in = q.codes.data();
     std::uint8_t* o = out.data();
     backends::cpu::parallel_for(q.rows / R, R * nb * bb, [&](std::int64_t g) {
-      for (std::int64_t b = 0; b < nb; ++b) {
-        const std::uint8_t* blk[R];
-        for (std::int64_t r = 0; r < R; ++r) blk[r] = in + ((g * R + r) * nb + b) * bb;
-        quant::rows16_chunk(q.format, blk, o + (g * nb + b) * R * bb);
-      }
+      quant::rows16_group(q.format, in + g * R * nb * bb, nb, o + g * R * nb * bb);
     });
     q.codes = std::move(out);
     q.layout = QuantLayout::rows16;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Small SIMD helpers the CPU kernels share: horizontal sums in a fixed order (the same bits whatever calls them).
+// Small helpers the CPU kernels share: horizontal sums in a fixed order (the same bits whatever calls them), and
+// the dispatch of a run-time row count to a kernel templated on it.
 #pragma once
+
+#include <type_traits>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
@@ -28,5 +31,16 @@ inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(e, _mm_movehdup_ps(e)));
 }
 #endif
+
+/// f(std::integral_constant<int, R>{}) for R = r, 1 ≤ r ≤ 4 (larger r as 4): a kernel taking R rows of x at a time.
+template <class F>
+decltype(auto) with_rows(int r, F&& f) {
+  switch (r) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    default: return f(std::integral_constant<int, 4>{});
+  }
+}
 
 }  // namespace pmc::backends::cpu::simd
