@@ -17,6 +17,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace include_graph_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -153,3 +156,5 @@ TEST_CASE("the include-graph checker finds each kind of violation") {
     CHECK(found[0].find("'nn' is not a layer") != std::string::npos);
   }
 }
+
+}  // namespace include_graph_test

@@ -10,6 +10,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace tape_test {
+
 using namespace pmc;
 using autograd::Var;
 
@@ -165,3 +168,5 @@ TEST_CASE("tape: a backward runs its own graph only: another graph on the tape w
   autograd::backward(loss3);
   CHECK(autograd::current_tape().size() == 0);
 }
+
+}  // namespace tape_test

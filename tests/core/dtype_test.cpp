@@ -11,6 +11,9 @@
 #include <pmc/core/dtype.hpp>
 #include <support/paths.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace dtype_test {
+
 namespace {
 using pmc::bf16;
 using pmc::f16;
@@ -185,3 +188,5 @@ TEST_CASE("dtype metadata") {
   static_assert(bf16(1.5f).bits == 0x3fc0, "bf16 conversion is constexpr");
   static_assert(f16(-2.f).bits == 0xc000, "f16 conversion is constexpr");
 }
+
+}  // namespace dtype_test

@@ -13,6 +13,9 @@
 #include <pmc/core/tensor.hpp>
 #include <support/errors.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace tensor_test {
+
 namespace {
 using pmc::Shape;
 using pmc::Tensor;
@@ -173,3 +176,5 @@ TEST_CASE("Extents check shapes at run time and compare at compile time") {
   CHECK_THROWS_AS(Act::check({2, 7, 32}, "x"), pmc::Error);
   CHECK(contains_all(error_of([] { Act::check({2, 7, 32}, "hidden"); }), {"hidden", "(?, ?, 64)", "(2, 7, 32)"}));
 }
+
+}  // namespace tensor_test

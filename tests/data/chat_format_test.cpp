@@ -15,6 +15,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace chat_format_test {
+
 using namespace pmc::data;
 using nlohmann::json;
 
@@ -99,3 +102,5 @@ TEST_CASE("chat formats: instruction records become a user and an assistant turn
   CHECK_THROWS_WITH_AS(encode_chat({{"assistant", "x"}}, ChatFormat::mistral, sp),
                        doctest::Contains("turns must alternate"), pmc::Error);
 }
+
+}  // namespace chat_format_test

@@ -8,6 +8,9 @@
 
 #include <pmc/data/instruction.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace instruction_fit_test {
+
 using pmc::data::fit_to_window;
 using pmc::data::FitCounts;
 using pmc::data::Overflow;
@@ -68,3 +71,5 @@ TEST_CASE("a chat whose earlier assistant turn lies in the part to drop is skipp
   CHECK(fit_to_window(chat2, 7, Overflow::truncate_prompt, c));  // drops 10, 11: both context
   CHECK(chat2.ids == std::vector<std::int32_t>{1, 20, 2, 12, 13, 21, 2});
 }
+
+}  // namespace instruction_fit_test

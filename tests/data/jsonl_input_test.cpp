@@ -13,6 +13,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace jsonl_input_test {
+
 namespace {
 
 std::filesystem::path text_file(const std::string& name, const std::string& text) {
@@ -71,3 +74,5 @@ TEST_CASE("a mixing weight that is NaN, infinite or beyond the cap is an error n
                          doctest::Contains("of source 'medqa' is not in [0, 1000]"), pmc::Error);
   CHECK(pmc::data::mix_sources({r}, {{"medqa", 3}}, 0).size() == 3);
 }
+
+}  // namespace jsonl_input_test

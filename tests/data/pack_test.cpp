@@ -13,6 +13,9 @@
 #include <pmc/data/pack.hpp>
 #include <support/paths.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace pack_test {
+
 using namespace pmc;
 
 namespace {
@@ -138,3 +141,5 @@ TEST_CASE("packed token file: segment mask written and read back, make_batch's s
   CHECK(!plain.has_segments());
   CHECK(!data::make_batch(plain, {data::Window{0, 8}}, T).segments);
 }
+
+}  // namespace pack_test

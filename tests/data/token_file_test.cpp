@@ -14,6 +14,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace token_file_test {
+
 namespace {
 
 using pmc::data::TokenFile;
@@ -73,3 +76,5 @@ TEST_CASE("a token file whose size disagrees with its header is refused") {
   const auto path = raw_token_file("short.tokens", 2, 4, 1, {0});
   CHECK_THROWS_WITH_AS(TokenFile::open(path), doctest::Contains("short.tokens: "), pmc::Error);
 }
+
+}  // namespace token_file_test

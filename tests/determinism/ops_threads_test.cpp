@@ -16,6 +16,9 @@
 
 #include "threads.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace ops_threads_test {
+
 namespace {
 using pmc::Cpu;
 using pmc::Tensor;
@@ -180,3 +183,5 @@ TEST_CASE("attention forward and backward: the same bits at 1, 2 and 3 threads")
   check_thread_independent("attention 1x256x1x1x64", attention(1, 256, 1, 1, 64));
   check_thread_independent("attention 2x128x4x2x32", attention(2, 128, 4, 2, 32));
 }
+
+}  // namespace ops_threads_test

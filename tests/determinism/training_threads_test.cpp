@@ -15,6 +15,9 @@
 
 #include "threads.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace training_threads_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -65,3 +68,5 @@ TEST_CASE("training: 3 steps give the same losses, gradient norms and weights at
     CHECK(train_steps(threads, corpus) == ref);
   }
 }
+
+}  // namespace training_threads_test

@@ -20,6 +20,9 @@
 
 #include "dist/collective_checks.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace collectives_test {
+
 using namespace pmc;
 namespace checks = pmc::test::dist_checks;
 
@@ -205,3 +208,5 @@ TEST_CASE("Communicator: the transports here move host memory") {
   CHECK_FALSE(group.rank(0).device_memory());
   CHECK(group.rank(0).name() == "threads");
 }
+
+}  // namespace collectives_test

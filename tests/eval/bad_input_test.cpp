@@ -10,6 +10,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace bad_input_test {
+
 namespace {
 
 std::filesystem::path text_file(const std::string& name, const std::string& text) {
@@ -54,3 +57,5 @@ TEST_CASE("bad input: a MedMCQA cop beyond every integer type is skipped as nami
   REQUIRE(r.skipped.size() == 1);
   CHECK(r.skipped[0].find("cop 4294967297 names none of the 4 options") != std::string::npos);
 }
+
+}  // namespace bad_input_test

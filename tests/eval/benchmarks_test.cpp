@@ -14,6 +14,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace benchmarks_test {
+
 namespace fs = std::filesystem;
 using namespace pmc::eval;
 
@@ -267,3 +270,5 @@ TEST_CASE("missing files and unknown benchmarks are clear errors") {
   CHECK(label_index("E", 4) == -1);
   CHECK(label_index("AB", 4) == -1);
 }
+
+}  // namespace benchmarks_test

@@ -34,6 +34,9 @@
 #include "support/lm_eval_item.hpp"
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace lm_eval_fewshot_test {
+
 using namespace pmc::eval;
 namespace fs = std::filesystem;
 
@@ -256,3 +259,5 @@ TEST_CASE("lm_eval fewshot: context layout, per-task generators and errors on sy
   add_lm_eval_fewshot(Benchmark::medqa, zero, pool, 0, 1234, false);
   CHECK(zero[0].lm_eval_fewshot.empty());
 }
+
+}  // namespace lm_eval_fewshot_test

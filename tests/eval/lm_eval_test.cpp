@@ -30,6 +30,9 @@
 #include "support/lm_eval_item.hpp"
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace lm_eval_test {
+
 using namespace pmc::eval;
 namespace fs = std::filesystem;
 
@@ -207,3 +210,5 @@ TEST_CASE("lm_eval: each task's context and choices on synthetic items") {
   CHECK(pq.choices == std::vector<std::string>{"yes", "no", "maybe"});
   CHECK(pq.gold == 1);
 }
+
+}  // namespace lm_eval_test

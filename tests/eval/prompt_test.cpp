@@ -5,6 +5,9 @@
 #include <pmc/eval/prompt.hpp>
 #include <pmc/eval/scoring.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace prompt_test {
+
 using namespace pmc::eval;
 
 TEST_CASE("PMC-LLaMA prompt: Alpaca template, ###Question/###Options input, context first") {
@@ -62,3 +65,5 @@ TEST_CASE("Wilson 95% interval") {
   CHECK(e.low == 0.0);
   CHECK(e.high == 1.0);
 }
+
+}  // namespace prompt_test

@@ -15,6 +15,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace python_random_test {
+
 using pmc::eval::PythonRandom;
 
 namespace {
@@ -78,3 +81,5 @@ TEST_CASE("python_random: a sample larger than the population is refused") {
   CHECK_THROWS(r.sample(3, 4));
   CHECK(r.sample(0, 0).empty());
 }
+
+}  // namespace python_random_test

@@ -16,6 +16,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace scoring_test {
+
 using namespace pmc::eval;
 namespace fs = std::filesystem;
 
@@ -215,3 +218,5 @@ TEST_CASE("--limit 20 runs of both scorers on every real benchmark with stories2
     if (c.bench == Benchmark::medqa) CHECK(lr.by_subject.size() >= 1);
   }
 }
+
+}  // namespace scoring_test

@@ -16,6 +16,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace subset_test {
+
 using namespace pmc::eval;
 
 namespace {
@@ -171,3 +174,5 @@ TEST_CASE("the harness's standard error: sample standard deviation (ddof 1) over
   CHECK(harness_stderr(0, 10) == 0.0);
   CHECK(harness_stderr(1, 1) == 0.0);
 }
+
+}  // namespace subset_test

@@ -10,6 +10,9 @@
 
 #include "io/io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace csv_test {
+
 using pmc::io::parse_csv;
 using pmc::test::io::error_of;
 
@@ -33,3 +36,5 @@ TEST_CASE("CSV parser: a record after a field spanning lines starts on its own l
   CHECK(recs[1].line == 4);
   CHECK(recs[1].fields == std::vector<std::string>{"b", "c"});
 }
+
+}  // namespace csv_test

@@ -8,6 +8,9 @@
 
 #include "io/io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace ensure_directory_test {
+
 TEST_CASE("ensure_directory creates missing parents, accepts an existing folder, refuses one under a file") {
   const auto dir = pmc::test::io::scratch("ensure_directory");
   pmc::io::ensure_directory(dir / "a/b/c");
@@ -19,3 +22,5 @@ TEST_CASE("ensure_directory creates missing parents, accepts an existing folder,
   pmc::test::io::error_of([&] { pmc::io::ensure_directory(dir / "file"); },
                           {(dir / "file").string(), ": cannot create the folder: Not a directory"});
 }
+
+}  // namespace ensure_directory_test

@@ -15,6 +15,9 @@
 
 #include "io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace gguf_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 using pmc::test::io::error_of;
@@ -347,3 +350,5 @@ TEST_CASE("gguf: damaged files are refused with errors naming the file and the p
     error_of([&] { (void)io::GgufFile::open(dir / "none.gguf"); }, {"none.gguf", "no such file"});
   }
 }
+
+}  // namespace gguf_test

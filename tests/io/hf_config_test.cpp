@@ -10,6 +10,9 @@
 
 #include "io/io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace hf_config_test {
+
 using namespace pmc;
 using namespace pmc::io;
 using pmc::test::io::error_of;
@@ -264,3 +267,5 @@ TEST_CASE("config.json errors name the file and the key") {
   bad.torch_dtype = "int8";
   error_of([&] { write_hf_config(dir, bad); }, {"torch_dtype 'int8'"});
 }
+
+}  // namespace hf_config_test

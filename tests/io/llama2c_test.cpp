@@ -15,6 +15,9 @@
 
 #include "io/io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace llama2c_test {
+
 using namespace pmc;
 using namespace pmc::io;
 using pmc::test::io::error_of;
@@ -282,3 +285,5 @@ TEST_CASE("a truncated copy of stories260K.bin is rejected") {
   error_of([&] { read_llama2c(dir / "stories260K.bin"); },
            {"stories260K_truncated/stories260K.bin", "truncated", std::to_string(full.size())});
 }
+
+}  // namespace llama2c_test

@@ -14,6 +14,9 @@
 
 #include "io/io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace safetensors_test {
+
 using namespace pmc;
 using namespace pmc::io;
 using pmc::test::io::error_of;
@@ -349,3 +352,5 @@ TEST_CASE("the writer refuses bad entries and leaves no partial file") {
   CHECK(read_bytes(dir / "keep.safetensors") == before);
   CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 1);
 }
+
+}  // namespace safetensors_test

@@ -11,6 +11,9 @@
 
 #include "io/io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace sharded_test {
+
 using namespace pmc;
 using namespace pmc::io;
 using pmc::test::io::error_of;
@@ -150,3 +153,5 @@ TEST_CASE("broken checkpoint folders are rejected, naming the file") {
   std::filesystem::resize_file(shard, std::filesystem::file_size(shard) - 1);
   error_of([&] { SafetensorsCheckpoint::open(dir); }, {"model-00002-of-00002.safetensors", "truncated"});
 }
+
+}  // namespace sharded_test

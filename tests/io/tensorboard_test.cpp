@@ -13,6 +13,9 @@
 
 #include "io/io_test_util.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace tensorboard_test {
+
 namespace fs = std::filesystem;
 using pmc::io::read_tensorboard_scalars;
 using pmc::io::TensorBoardWriter;
@@ -81,3 +84,5 @@ TEST_CASE("tensorboard: a flipped byte or a cut file is an error naming the file
   write(bytes.substr(0, bytes.size() - 3));
   error_of([&] { read_tensorboard_scalars(file); }, {file.filename().string(), "truncated"});
 }
+
+}  // namespace tensorboard_test

@@ -26,6 +26,9 @@
 #include <support/paths.hpp>
 #include <support/test_configs.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace gguf_model_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 using namespace pmc::llama;
@@ -331,3 +334,5 @@ TEST_CASE("gguf model: save_gguf writes what load_gguf reads: F32 exactly, F16 /
   CHECK(test::error_of([&] { save_gguf(biased, vocab, dir / "bias.gguf", GgufWeights::f32); }).find("biases") !=
         std::string::npos);
 }
+
+}  // namespace gguf_model_test

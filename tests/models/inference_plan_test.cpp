@@ -14,6 +14,9 @@
 #include <pmc/models/llama/model.hpp>
 #include <support/compare.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace inference_plan_test {
+
 using namespace pmc;
 
 namespace {
@@ -113,3 +116,5 @@ TEST_CASE("inference plan: a quantized base for training still needs LoRA") {
   CHECK_THROWS_WITH_AS(llama::plan_memory(kBlockable, o), doctest::Contains("give a LoRA config for training"),
                        pmc::Error);
 }
+
+}  // namespace inference_plan_test

@@ -17,6 +17,9 @@
 #include <support/paths.hpp>
 #include <support/test_configs.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace llama_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 using namespace pmc::llama;
@@ -553,3 +556,5 @@ TEST_CASE("generation: sampling is reproducible from a seed, top-k 1 is greedy, 
   const auto stopped = generate(model, std::span<const std::int32_t>(prompts[0]), stop);
   CHECK(stopped.size() <= 3);
 }
+
+}  // namespace llama_test

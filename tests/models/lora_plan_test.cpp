@@ -15,6 +15,9 @@
 #include <support/compare.hpp>
 #include <pmc/models/llama/registry.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace lora_plan_test {
+
 using namespace pmc;
 
 namespace {
@@ -144,3 +147,5 @@ TEST_CASE("lora plan: the activation memory of a LoRA step, measured and as pmc 
     }
   }
 }
+
+}  // namespace lora_plan_test

@@ -16,6 +16,9 @@
 #include <support/test_configs.hpp>
 #include <support/training_data.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace lora_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 using namespace pmc::llama;
@@ -564,3 +567,5 @@ TEST_CASE("lora: on a base in Meta's interleaved RoPE layout, q/k adapters are s
   for (std::size_t i = 0; i < again.lora_parameters().size(); ++i)
     CHECK(test::max_abs_diff(again.lora_parameters()[i].var.value(), m.lora_parameters()[i].var.value()) == 0);
 }
+
+}  // namespace lora_test

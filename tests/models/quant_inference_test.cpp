@@ -16,6 +16,9 @@
 #include <support/paths.hpp>
 #include <support/test_configs.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace quant_inference_test {
+
 using namespace pmc;
 using namespace pmc::llama;
 
@@ -181,3 +184,5 @@ TEST_CASE("quantized inference: load_model_quantized quantizes each projection a
   CHECK(e.find("broken") != std::string::npos);
   CHECK(e.find("model.layers.1.mlp.up_proj.weight") != std::string::npos);
 }
+
+}  // namespace quant_inference_test

@@ -14,6 +14,9 @@
 
 #include "support/test_configs.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace shard_plan_test {
+
 using namespace pmc;
 
 namespace {
@@ -303,3 +306,5 @@ TEST_CASE("shard plan: refused inputs") {
   CHECK(llama::plan_memory(test::hf_test_train, o).total_bytes() ==
         llama::plan_memory(test::hf_test_train, llama::PlanOptions{.seq = 16, .training = false}).total_bytes());
 }
+
+}  // namespace shard_plan_test

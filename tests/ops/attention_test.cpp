@@ -12,6 +12,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace attention_test {
+
 namespace {
 using pmc::Shape;
 using pmc::Tensor;
@@ -166,3 +169,5 @@ TEST_CASE("attention rejects inconsistent heads, too few keys and a wrong probs 
   Tensor<float> bad_p({1, 2, 2, 3});
   CHECK_THROWS_AS(Attn::forward(q2, k, k, 0, out2, bad_p), pmc::Error);
 }
+
+}  // namespace attention_test

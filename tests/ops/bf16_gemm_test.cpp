@@ -29,6 +29,9 @@
 #include <support/compare.hpp>
 #include <support/paths.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace bf16_gemm_test {
+
 #ifndef PMC_HAVE_OWN_BGEMM
 
 TEST_CASE("bf16 GEMM: this build has no AVX512-BF16 kernel") {
@@ -341,3 +344,5 @@ TEST_CASE("Matmul<Cpu> on bf16 tensors matches the staged bf16 path within fp32 
 }  // namespace
 
 #endif  // PMC_HAVE_OWN_BGEMM
+
+}  // namespace bf16_gemm_test

@@ -25,6 +25,9 @@
 #include <pmc/pmc.hpp>
 #include <support/paths.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace bf16_gemv_test {
+
 namespace {
 
 using pmc::bf16;
@@ -164,3 +167,5 @@ TEST_CASE("Matmul<Cpu> sends a decoding product of bf16 tensors to the gemv kern
     }
   }
 }
+
+}  // namespace bf16_gemv_test

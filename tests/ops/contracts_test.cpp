@@ -11,6 +11,9 @@
 
 #include "support/errors.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace contracts_test {
+
 namespace {
 using pmc::Cpu;
 using pmc::Cuda;
@@ -112,3 +115,5 @@ TEST_CASE("contracts: matmul, attention, rms_norm, rope, swiglu, embedding, elem
   const auto strided = e.transpose(0, 1);
   same_error([&] { check_elementwise_args("sum", strided); }, [&] { Elementwise<Cpu>::sum(strided); });
 }
+
+}  // namespace contracts_test

@@ -10,6 +10,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace cross_entropy_test {
+
 namespace {
 using pmc::Tensor;
 using Ce = pmc::ops::CrossEntropy<pmc::Cpu>;
@@ -98,3 +101,5 @@ TEST_CASE("cross_entropy rejects targets out of range and mismatched shapes") {
   // a custom ignore index
   CHECK(Ce::forward(z, Tensor<std::int32_t>::from({2}, {-1, -1}), lse, -1).count == 0);
 }
+
+}  // namespace cross_entropy_test

@@ -9,6 +9,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace elementwise_test {
+
 namespace {
 using pmc::Tensor;
 using Ew = pmc::ops::Elementwise<pmc::Cpu>;
@@ -106,3 +109,5 @@ TEST_CASE("elementwise shape mismatch and non-contiguous operands throw") {
   CHECK_THROWS_WITH(Ew::add(a, b, out), doctest::Contains("(4, 3)"));
   CHECK_THROWS_AS(Ew::mul(a, b.transpose(0, 1), out), pmc::Error);
 }
+
+}  // namespace elementwise_test

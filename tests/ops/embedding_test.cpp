@@ -8,6 +8,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace embedding_test {
+
 namespace {
 using pmc::Tensor;
 using Emb = pmc::ops::Embedding<pmc::Cpu>;
@@ -73,3 +76,5 @@ TEST_CASE("embedding rejects tokens out of range and mismatched shapes") {
   CHECK_THROWS_AS(Emb::forward(w, Tensor<std::int32_t>::from({2}, {0, 1}), bad), pmc::Error);
   CHECK_THROWS_WITH(Emb::forward(w, Tensor<std::int32_t>::from({2}, {0, 1}), bad), doctest::Contains("(2, 4)"));
 }
+
+}  // namespace embedding_test

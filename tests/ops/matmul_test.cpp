@@ -18,6 +18,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace matmul_test {
+
 namespace {
 
 using pmc::Shape;
@@ -362,3 +365,5 @@ TEST_CASE("matmul shape errors are pmc::Error naming the shapes") {
   Tensor<float> da({5, 4});
   CHECK_THROWS_AS(Mm::backward(a, b2, c, da, Tensor<float>{}, false, false), pmc::Error);
 }
+
+}  // namespace matmul_test

@@ -14,6 +14,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace packing_test {
+
 namespace {
 using pmc::Shape;
 using pmc::Tensor;
@@ -187,3 +190,5 @@ TEST_CASE("packed attention and rope refuse segments that do not fit the call") 
   CHECK_THROWS_WITH(Attn::forward(q, q, q, 0, out, Tensor<float>{}, 0, &bad), doctest::Contains("starts at 2"));
   CHECK_NOTHROW(Attn::forward(q, q, q, 0, out, Tensor<float>{}, 0, &seg));
 }
+
+}  // namespace packing_test

@@ -18,11 +18,15 @@
 
 #include <pmc/autograd/functions.hpp>
 #include <pmc/backends/cpu/ops.hpp>
+#include <pmc/io/gguf.hpp>
 #include <pmc/io/safetensors.hpp>
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 #include <support/float_activations.hpp>
 #include <support/paths.hpp>
+
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace quantize_test {
 
 namespace {
 using pmc::Shape;
@@ -367,8 +371,6 @@ TEST_CASE("quantize: bad shapes are refused with a clear pmc::Error") {
 }
 
 // ---- llama.cpp's q8_0 and q4_0 (issue 21) ------------------------------------------------------------------------
-
-#include <pmc/io/gguf.hpp>
 
 namespace {
 
@@ -752,3 +754,5 @@ TEST_CASE("quantize: q8_0 / q4_0 shape checks") {
   q.codes = Tensor<std::uint8_t>({10});
   CHECK_THROWS_WITH(Q::dequantize(q, Tensor<float>({4, 64})), doctest::Contains("q4_0 blocks must hold 144 bytes"));
 }
+
+}  // namespace quantize_test

@@ -9,6 +9,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace rms_norm_test {
+
 namespace {
 using pmc::Tensor;
 using Rms = pmc::ops::RmsNorm<pmc::Cpu>;
@@ -88,3 +91,5 @@ TEST_CASE("rms_norm rejects a weight of the wrong size") {
   Tensor<float> w4({4}), r3({3});
   CHECK_THROWS_AS(Rms::forward(x, w4, 1e-5f, y, r3), pmc::Error);
 }
+
+}  // namespace rms_norm_test

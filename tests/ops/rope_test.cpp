@@ -10,6 +10,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace rope_test {
+
 namespace {
 using pmc::Tensor;
 using pmc::ops::RopeLayout;
@@ -182,3 +185,5 @@ TEST_CASE("rope rejects odd head dimensions and mismatched shapes") {
   CHECK_THROWS_AS(Rope::forward(a, 0, 1e4f, RopeLayout::interleaved, b), pmc::Error);
   CHECK_THROWS_WITH(Rope::forward(a, 0, 1e4f, RopeLayout::interleaved, b), doctest::Contains("(1, 2, 3, 4)"));
 }
+
+}  // namespace rope_test

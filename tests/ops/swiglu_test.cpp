@@ -9,6 +9,9 @@
 #include <support/compare.hpp>
 #include <support/gradcheck.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace swiglu_test {
+
 namespace {
 using pmc::Tensor;
 using Sg = pmc::ops::SwiGlu<pmc::Cpu>;
@@ -75,3 +78,5 @@ TEST_CASE("swiglu rejects mismatched shapes") {
   CHECK_THROWS_AS(Sg::forward(a, b, h), pmc::Error);
   CHECK_THROWS_WITH(Sg::forward(a, b, h), doctest::Contains("(3, 2)"));
 }
+
+}  // namespace swiglu_test

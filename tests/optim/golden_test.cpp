@@ -7,6 +7,9 @@
 
 #include "golden.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace golden_test {
+
 using namespace pmc;
 using pmc::test::optim_case;
 using pmc::test::replay;
@@ -73,3 +76,5 @@ TEST_CASE("the golden file has the cases and steps the tests expect") {
   CHECK(clipped > 0);
   CHECK(clipped < 10);
 }
+
+}  // namespace golden_test

@@ -8,6 +8,9 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace grad_accumulation_test {
+
 using namespace pmc;
 using namespace pmc::optim;
 
@@ -114,3 +117,5 @@ TEST_CASE("misuse is reported") {
   CHECK_THROWS_WITH_AS(acc.add(std::vector<Tensor<double>>{}, 4), doctest::Contains("0 micro-batch grads for 2"),
                        Error);
 }
+
+}  // namespace grad_accumulation_test

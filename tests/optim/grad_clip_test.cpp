@@ -9,6 +9,9 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/grad_clip.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace grad_clip_test {
+
 using namespace pmc;
 using namespace pmc::optim;
 
@@ -72,3 +75,5 @@ TEST_CASE("a non-finite norm is returned, not applied, or thrown on request") {
   auto ps = two_params();
   CHECK_THROWS_AS(clip_grad_norm(ps, 0.0), Error);
 }
+
+}  // namespace grad_clip_test

@@ -10,6 +10,9 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace kernels_test {
+
 using namespace pmc;
 using namespace pmc::ops;
 
@@ -65,3 +68,5 @@ TEST_CASE("ParamOps<Cpu> sum_squares, all_finite, axpy, convert over several chu
   CHECK(bad == 0);
   CHECK(ParamOps<Cpu>::sum_squares(h.data(), n) > 0);
 }
+
+}  // namespace kernels_test

@@ -15,6 +15,9 @@
 #include <pmc/optim/lr_schedule.hpp>
 #include <support/paths.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace lr_schedule_test {
+
 using namespace pmc;
 using namespace pmc::optim;
 
@@ -115,3 +118,5 @@ TEST_CASE("warmup_fraction is Hugging Face's ceil(total · ratio)") {
   CHECK(warmup_fraction(1000, 0.0) == 0);
   CHECK_THROWS_AS(warmup_fraction(10, 1.5), Error);
 }
+
+}  // namespace lr_schedule_test

@@ -8,6 +8,9 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace param_test {
+
 using namespace pmc;
 using namespace pmc::optim;
 
@@ -103,3 +106,5 @@ TEST_CASE("option validation") {
   CHECK(AdamW<float>({.weight_decay = 0.1}).groups().at(0).weight_decay == 0.1);
   CHECK(AdamW<float>({.weight_decay = 0.1}, {{}, {}}).groups().at(0).weight_decay == 0.0);
 }
+
+}  // namespace param_test

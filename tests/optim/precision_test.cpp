@@ -12,6 +12,9 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace precision_test {
+
 using namespace pmc;
 using namespace pmc::optim;
 
@@ -199,3 +202,5 @@ TEST_CASE("NoLossScaler (Bf16Mixed, Fp32) - scale 1, always steps") {
   CHECK(s.step(ps, [&] { called = true; }));
   CHECK(called);
 }
+
+}  // namespace precision_test

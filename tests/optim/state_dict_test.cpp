@@ -11,6 +11,9 @@
 #include <pmc/backends/cpu/ops.hpp>
 #include <pmc/optim/optim.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace state_dict_test {
+
 using namespace pmc;
 using namespace pmc::optim;
 
@@ -212,3 +215,5 @@ TEST_CASE("SGD load_state_dict requires the momentum buffers once stepped") {
   CHECK_NOTHROW(plain2.load_state_dict(plain.state_dict(), ps));
   CHECK(plain2.step_count() == 1);
 }
+
+}  // namespace state_dict_test

@@ -18,6 +18,9 @@
 #include "../../examples/pmc/demo_data.hpp"
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace demo_data_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -122,3 +125,5 @@ TEST_CASE("demo data: a size out of range is refused") {
   std::mt19937_64 rng(1);
   CHECK_THROWS_WITH_AS(demo::facts(rng, 1), doctest::Contains("facts per answer must be in [2, 64]"), pmc::Error);
 }
+
+}  // namespace demo_data_test

@@ -11,6 +11,9 @@
 
 #include "../../examples/pmc/png.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace png_test {
+
 namespace {
 
 namespace png = pmc::cli::png;
@@ -191,3 +194,5 @@ TEST_CASE("png line plot has its frame, lines and legend and compresses well") {
   CHECK(back.at(static_cast<int>(f.left + f.pw) + 20, f.top + 12 + 18) == png::rgb_of(pmc::cli::plot_color(1)));
   CHECK(back.at(2, 2) == png::Rgb{255, 255, 255});
 }
+
+}  // namespace png_test

@@ -14,6 +14,9 @@
 #include "../../examples/pmc/tune_split.hpp"
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace tune_split_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -87,3 +90,5 @@ TEST_CASE("tune_split holds out a stratified sample and tunes on disjoint PMC-LL
   CHECK(read(some.heldout_file) == read(r.heldout_file));
   CHECK_THROWS(pmc::cli::pipeline_report::split_medmcqa({data.string()}, 0, 60, 7, dir / "d"));
 }
+
+}  // namespace tune_split_test

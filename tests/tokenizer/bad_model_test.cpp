@@ -11,6 +11,9 @@
 #include "support/paths.hpp"
 #include "synthetic_model.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace bad_model_test {
+
 TEST_CASE("a folder given as the SentencePiece model is an error naming it") {
   CHECK_THROWS_WITH_AS(pmc::tokenizer::BpeTokenizer::load(pmc::test::tmp_dir()),
                        doctest::Contains("is a folder, expected a SentencePiece .model file"), pmc::Error);
@@ -28,3 +31,5 @@ TEST_CASE("a model without its trainer spec's BOS or EOS control piece: the erro
                        doctest::Contains("no EOS piece '<an-end-of-sequence-piece-absent-from-the-model>'"),
                        pmc::Error);
 }
+
+}  // namespace bad_model_test

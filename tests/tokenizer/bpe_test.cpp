@@ -17,6 +17,9 @@
 #include "synthetic_model.hpp"
 #include "tokenizer_test_support.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace bpe_test {
+
 using namespace pmc::tokenizer;
 
 namespace {
@@ -195,3 +198,5 @@ TEST_CASE("bpe: concurrent encoding from several threads gives the single-thread
   CHECK(tok.encode("Hello") == a);
   CHECK(b == std::vector<int32_t>{3 + 256, 3 + 256 + 6, 3 + 256 + 5, 3 + 256 + 4});  // ▁ He ll o
 }
+
+}  // namespace bpe_test

@@ -15,6 +15,9 @@
 #include "support/paths.hpp"
 #include "tokenizer_test_support.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace bpe_trainer_test {
+
 using namespace pmc::tokenizer;
 
 namespace {
@@ -156,3 +159,5 @@ TEST_CASE("bpe trainer: a model trained on the shared corpus matches libsentence
   CHECK(mismatches == 0);
 }
 #endif
+
+}  // namespace bpe_trainer_test

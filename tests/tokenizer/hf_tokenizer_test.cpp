@@ -20,6 +20,9 @@
 
 #include "support/paths.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace hf_tokenizer_test {
+
 using namespace pmc::tokenizer;
 using nlohmann::json;
 
@@ -305,3 +308,5 @@ TEST_CASE("tokenizer.json: LLaMA's tokenizer.model converted by pmc encodes the 
   CHECK(compared > 50);
   MESSAGE(same, " of ", compared, " published LLaMA encode vectors reproduced through tokenizer.json");
 }
+
+}  // namespace hf_tokenizer_test

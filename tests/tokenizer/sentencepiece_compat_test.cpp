@@ -14,6 +14,9 @@
 #include "support/paths.hpp"
 #include "tokenizer_test_support.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace sentencepiece_compat_test {
+
 using namespace pmc::tokenizer;
 
 #ifndef PMC_HAVE_SENTENCEPIECE
@@ -326,3 +329,5 @@ TEST_CASE("sentencepiece compat: an nmt_nfkc model trained by libsentencepiece (
 }
 
 #endif
+
+}  // namespace sentencepiece_compat_test

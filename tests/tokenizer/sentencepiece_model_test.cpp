@@ -12,6 +12,9 @@
 #include "synthetic_model.hpp"
 #include "tokenizer_test_support.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace sentencepiece_model_test {
+
 using namespace pmc::tokenizer;
 
 namespace {
@@ -186,3 +189,5 @@ TEST_CASE("model proto: invalid models are rejected with a reason") {
     CHECK(msg_for(m).find("precompiled_charsmap") != std::string::npos);
   }
 }
+
+}  // namespace sentencepiece_model_test

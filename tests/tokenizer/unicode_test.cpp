@@ -15,6 +15,9 @@
 #include "support/paths.hpp"
 #include "tokenizer_test_support.hpp"
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace unicode_test {
+
 namespace u = pmc::tokenizer::unicode;
 
 namespace {
@@ -286,3 +289,5 @@ TEST_CASE("unicode: NFC orders and composes long runs of combining marks") {
   CHECK(u::nfc(utf8_of({0x1100, 0x0301, 0x1161})) == utf8_of({0x1100, 0x0301, 0x1161}));
   CHECK(u::nfc(utf8_of({0xAC00, 0x11A7})) == utf8_of({0xAC00, 0x11A7}));
 }
+
+}  // namespace unicode_test

@@ -23,6 +23,9 @@
 #include <support/paths.hpp>
 #include <support/training_data.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace checkpoint_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -313,3 +316,5 @@ TEST_CASE("metrics: the trainer's lines read back as the records it wrote, a res
                        pmc::Error);
   CHECK(train::metrics_until(file, 9).size() == 1);  // only the lines it keeps must be whole records
 }
+
+}  // namespace checkpoint_test

@@ -21,6 +21,9 @@
 #include <support/thread_ranks.hpp>
 #include <support/training_data.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace consolidate_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -212,3 +215,5 @@ TEST_CASE("consolidate: an older checkpoint, a LoRA run's, tensors not of the ar
   CHECK_THROWS_WITH_AS(train::consolidate_checkpoint(lora_out), doctest::Contains("pmc convert --model BASE --adapter DIR"),
                        pmc::Error);
 }
+
+}  // namespace consolidate_test

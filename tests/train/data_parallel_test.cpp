@@ -18,6 +18,9 @@
 #include <support/thread_ranks.hpp>
 #include <support/training_data.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace data_parallel_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -143,3 +146,5 @@ TEST_CASE("ThreadGroup sums in rank order on every rank and names collectives ou
   CHECK_THROWS_AS(group.rank(3), pmc::Error);
   CHECK_THROWS_WITH_AS(dist::ThreadGroup(0), doctest::Contains("size must be at least 1, got 0"), pmc::Error);
 }
+
+}  // namespace data_parallel_test

@@ -11,6 +11,9 @@
 #include <pmc/train/metrics.hpp>
 #include <support/paths.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace metrics_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -70,3 +73,5 @@ TEST_CASE("moving_average averages the finite values of the last `window` points
   CHECK(smooth.values == std::vector<double>{4, 3, 3, 4, 7});  // (4), (4+2)/2, (4+2)/2, (2+6)/2, (6+8)/2
   CHECK_THROWS_AS(pmc::train::moving_average(curve, 0), pmc::Error);
 }
+
+}  // namespace metrics_test

@@ -14,6 +14,9 @@
 #include <support/paths.hpp>
 #include <support/training_data.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace mixed_precision_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -134,3 +137,5 @@ TEST_CASE("bf16 mixed precision: a resumed run continues the loss log exactly, a
   CHECK_THROWS_WITH_AS(wrong.resume_if_present(), doctest::Contains("trained in bf16-mixed but this run is fp32"),
                        pmc::Error);
 }
+
+}  // namespace mixed_precision_test

@@ -18,6 +18,9 @@
 #include <support/paths.hpp>
 #include <support/thread_ranks.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace packing_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -297,3 +300,5 @@ TEST_CASE("packing in bf16 mixed precision: the packed loss and gradients equal 
     CHECK(worst <= worst32);
   }
 }
+
+}  // namespace packing_test

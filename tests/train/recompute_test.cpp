@@ -13,6 +13,9 @@
 #include <support/compare.hpp>
 #include <support/paths.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace recompute_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -150,3 +153,5 @@ TEST_CASE("recompute: the trainer's loss log is bit-identical with and without i
   };
   CHECK(losses(true) == losses(false));
 }
+
+}  // namespace recompute_test

@@ -19,6 +19,9 @@
 #include <support/thread_ranks.hpp>
 #include <support/training_data.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace sharding_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -291,3 +294,5 @@ TEST_CASE("sharding the weights with LoRA: the adapters sharded and gathered per
   check_close(all[0], one, 1e-6, 1e-4);
   REQUIRE(one.weights.size() == 8);  // A and B of 2 projections in 2 blocks
 }
+
+}  // namespace sharding_test

@@ -15,6 +15,9 @@
 #include <support/test_configs.hpp>
 #include <support/training_data.hpp>
 
+// its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
+namespace trainer_test {
+
 namespace fs = std::filesystem;
 using namespace pmc;
 
@@ -181,3 +184,5 @@ TEST_CASE("token files: round trip, windows, and truncated files are errors nami
     CHECK(std::string(e.what()).find("tf_truncated.tokens") != std::string::npos);
   }
 }
+
+}  // namespace trainer_test
