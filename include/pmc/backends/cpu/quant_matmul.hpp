@@ -601,7 +601,8 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
       if (rows16 && isa == Isa::avx512) {  // 16 outputs a pass, rows of x rows16::kXRows at a time
         constexpr i64 R = ops::quant::kInterleavedRows;
         const i64 chunk = R * bb;
-#pragma omp parallel for schedule(static) if (worth)
+        // guided: runs of groups shrinking towards the end, so that neither core waits long for the other (bgemv.hpp)
+#pragma omp parallel for schedule(guided) if (worth)
         for (i64 g = 0; g < N / R; ++g) {
           for (i64 m0 = 0; m0 < M; m0 += rows16::kXRows) {
             const int r = static_cast<int>(std::min<i64>(rows16::kXRows, M - m0));
