@@ -224,10 +224,10 @@ TEST_CASE("gguf model: load_model_quantized runs a Q8_0 / Q4_0 file's blocks in 
     REQUIRE(static_cast<std::size_t>(q.codes.numel()) == raw.size());
     CHECK(ops::row_major_blocks(q) == std::vector<std::uint8_t>(reinterpret_cast<const std::uint8_t*>(raw.data()),
                                                                 reinterpret_cast<const std::uint8_t*>(raw.data()) + raw.size()));
-    // borrowed from the mapping, or regrouped to rows16 where the AVX512-VNNI kernel runs (Quantize<Cpu>::for_matmul)
+    // borrowed from the mapping, or regrouped to rows16 where the AVX512-VNNI kernel runs (Quantize<Cpu>::for_matmul);
+    // which of the two the allocator's count below tells (the model maps the file itself: its pointers are not raw's)
     const bool rows16 = backends::cpu::qmm::rows16_pays();
     CHECK(q.layout == (rows16 ? ops::QuantLayout::rows16 : ops::QuantLayout::blocks));
-    CHECK((static_cast<const void*>(q.codes.data()) == static_cast<const void*>(raw.data())) == !rows16);
     const auto live1 = Allocator<Cpu>::live_bytes();
     auto requantized = load_model<float>(golden(file));
     requantized.freeze_base();

@@ -598,7 +598,12 @@ TEST_CASE("quantize: the fused matmul equals dequantize-then-matmul, on every ke
     const auto gemm = dequant_matmul(x, q);
     CHECK(pmc::autograd::fused_quantized_rows(f, M) == (f == QuantFormat::q4_0 || M <= kMax));
     const auto& want = pmc::autograd::fused_quantized_rows(f, M) ? fused : gemm;
-    CHECK(std::memcmp(fused.data(), gemm.data(), 4 * static_cast<std::size_t>(gemm.numel())) != 0);  // they differ
+    // the two differ in their last bits on the AVX512-VNNI kernels, which tells the paths apart below; on AVX2
+    // (PMC_CPU_GEMM=avx2, or a CPU without AVX-512) a one-row product may agree to the bit, and the check below then
+    // holds either way
+    const bool differ = std::memcmp(fused.data(), gemm.data(), 4 * static_cast<std::size_t>(gemm.numel())) != 0;
+    if (pmc::backends::cpu::qmm::rows16_pays()) CHECK(differ);
+    if (!differ) MESSAGE("fused and dequantize-then-matmul agree to the bit on this kernel choice");
     {
       pmc::autograd::NoGrad ng;
       const auto y = pmc::autograd::linear(pmc::autograd::Var<float>(x, false), q).value();
