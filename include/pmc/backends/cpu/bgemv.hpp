@@ -6,11 +6,12 @@
 //   y (M, N) = alpha · x (M, K) · Wᵀ + beta · y        (bf16 x, W and y; M ≤ 4; y's rows rs apart)
 //
 // Memory-bound: a token reads every byte of W once, so the kernel's work is to keep both cores streaming W. The N
-// outputs go to the threads in groups of kColumns (OpenMP's guided schedule: contiguous runs of W's rows, long at first,
-// then shorter, so that a thread that streams faster takes more of them and neither waits long for the other);
-// for each group the kernel reads kColumns rows of W (one: each thread's reads are one sequential stream), each
-// against every row of x (in L1), with one fp32 accumulator per (row of x, column) (avx512bf16: two, for alternate
-// steps of 32, added at the end). Every output element is one thread's sum in an order fixed by K and the kernel alone, so the bits do not
+// outputs (rows of W) go to the threads by OpenMP's guided schedule: contiguous runs of W's rows, long at first, then
+// shorter, so that a thread that streams faster takes more of them and neither waits long for the other. Each row of
+// W is read once, against every row of x (in L1): one row at a time, so that each thread's reads are one sequential
+// stream (4 rows side by side read 33 GB/s over a 1.1B model's weights, one row at a time 48-50: the prefetchers
+// follow one stream), with one fp32 accumulator per row of x (avx512bf16: two, for alternate steps of 32, added at
+// the end). Every output element is one thread's sum in an order fixed by K and the kernel alone, so the bits do not
 // depend on the thread count. Kernels (kernel(): the widest compiled in, or what PMC_CPU_GEMM names):
 //   avx512bf16: vdpbf16ps over 32 k at a time (16 lanes, a pair of exact products each, added with fp32
 //               rounding; denormals flushed, as bgemm.hpp), a zero-filled masked tail;
@@ -20,13 +21,11 @@
 // The lanes are summed by a fixed tree; then y = bf16(alpha · s + beta · y), rounded to nearest even as pmc::bf16
 // does. Each is a float sum of the exact products of the bf16 inputs, so
 //   |y − alpha·x·Wᵀ − beta·y0| ≤ (K + 4) · 2^-24 · (|alpha| Σ_k |x||w| + |beta||y0|) + the final rounding (2^-8 |y|)
-// (tests/ops/bf16_gemm_test.cpp checks every kernel compiled in against a double reference at that bound).
+// (tests/ops/bf16_gemv_test.cpp checks every kernel compiled in against a double reference at that bound).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <utility>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
@@ -42,10 +41,6 @@ namespace pmc::backends::cpu::bgemv {
 using i64 = std::int64_t;
 
 inline constexpr i64 kMaxRows = 4;  ///< rows of x a call takes (decoding: 1; a few prompt or beam rows)
-inline constexpr int kColumns = 1;  ///< outputs (rows of W) one work item computes: one, so that each thread reads
-                                    ///< W as one sequential stream (4 rows side by side read 33 GB/s over a 1.1B
-                                    ///< model's weights, one row at a time 48-50: the prefetchers follow one stream)
-
 enum class Kernel { scalar, avx2, avx512, avx512bf16 };
 
 inline const char* kernel_name(Kernel k) {
@@ -114,129 +109,96 @@ inline float bf16_float(std::uint16_t bits) {
 using simd::hsum512;
 #endif
 
-/// s[r][c] = Σ_k x_r[k] · w_c[k] for R rows of x and kColumns rows of W (pointers to K bf16 bits each).
+/// s[r] = Σ_k x_r[k] · w[k] for R rows of x and one row of W (pointers to K bf16 bits each).
 template <Kernel Kk, int R>
-void dots(const std::uint16_t* const* x, const std::uint16_t* const* w, i64 K, float (*s)[kColumns]) {
+void dots(const std::uint16_t* const* x, const std::uint16_t* w, i64 K, float* s) {
   if constexpr (Kk == Kernel::avx512bf16) {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
-    __m512 acc[R][kColumns];
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_setzero_ps();
-    auto step = [&](i64 k, __mmask32 m) {
-      __m512bh wv[kColumns];
-      for (int c = 0; c < kColumns; ++c) wv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, w[c] + k);
-      for (int r = 0; r < R; ++r) {
-        const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, x[r] + k);
-        for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], xv, wv[c]);
-      }
-    };
     // two sets of accumulators, even and odd steps of 32, so that consecutive vdpbf16ps do not wait on each other
-    __m512 odd[R][kColumns];
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) odd[r][c] = _mm512_setzero_ps();
+    __m512 acc[R], odd[R];
+    for (int r = 0; r < R; ++r) acc[r] = odd[r] = _mm512_setzero_ps();
+    auto step = [&](i64 k, __mmask32 m, __m512 (&into)[R]) {
+      const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + k);
+      for (int r = 0; r < R; ++r)
+        into[r] = _mm512_dpbf16_ps(into[r], (__m512bh)_mm512_maskz_loadu_epi16(m, x[r] + k), wv);
+    };
     i64 k = 0;
     for (; k + 64 <= K; k += 64) {
-      step(k, ~__mmask32(0));
-      std::swap(acc, odd);
-      step(k + 32, ~__mmask32(0));
-      std::swap(acc, odd);
+      step(k, ~__mmask32(0), acc);
+      step(k + 32, ~__mmask32(0), odd);
     }
-    for (; k + 32 <= K; k += 32) step(k, ~__mmask32(0));
-    if (k < K) step(k, static_cast<__mmask32>((std::uint64_t{1} << (K - k)) - 1));
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) s[r][c] = hsum512(_mm512_add_ps(acc[r][c], odd[r][c]));
+    for (; k + 32 <= K; k += 32) step(k, ~__mmask32(0), acc);
+    if (k < K) step(k, static_cast<__mmask32>((std::uint64_t{1} << (K - k)) - 1), acc);
+    for (int r = 0; r < R; ++r) s[r] = hsum512(_mm512_add_ps(acc[r], odd[r]));
 #endif
   } else if constexpr (Kk == Kernel::avx512) {
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-    __m512 acc[R][kColumns];
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_setzero_ps();
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     auto widen = [](const std::uint16_t* p, __mmask16 m) {
       return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
     };
     auto step = [&](i64 k, __mmask16 m) {
-      __m512 wv[kColumns];
-      for (int c = 0; c < kColumns; ++c) wv[c] = widen(w[c] + k, m);
-      for (int r = 0; r < R; ++r) {
-        const __m512 xv = widen(x[r] + k, m);
-        for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
-      }
+      const __m512 wv = widen(w + k, m);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(widen(x[r] + k, m), wv, acc[r]);
     };
     i64 k = 0;
     for (; k + 16 <= K; k += 16) step(k, __mmask16(0xffff));
     if (k < K) step(k, static_cast<__mmask16>((1u << (K - k)) - 1));
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) s[r][c] = hsum512(acc[r][c]);
+    for (int r = 0; r < R; ++r) s[r] = hsum512(acc[r]);
 #endif
   } else if constexpr (Kk == Kernel::avx2) {
 #if defined(__AVX2__) && defined(__FMA__)
-    __m256 acc[R][kColumns];
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm256_setzero_ps();
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
     auto widen = [](const std::uint16_t* p) {
       return _mm256_castsi256_ps(
           _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
     };
     i64 k = 0;
     for (; k + 8 <= K; k += 8) {
-      __m256 wv[kColumns];
-      for (int c = 0; c < kColumns; ++c) wv[c] = widen(w[c] + k);
-      for (int r = 0; r < R; ++r) {
-        const __m256 xv = widen(x[r] + k);
-        for (int c = 0; c < kColumns; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
-      }
+      const __m256 wv = widen(w + k);
+      for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(widen(x[r] + k), wv, acc[r]);
     }
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) {
-        alignas(32) float t[8];
-        _mm256_store_ps(t, acc[r][c]);
-        float v = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
-        for (i64 j = k; j < K; ++j) v += bf16_float(x[r][j]) * bf16_float(w[c][j]);
-        s[r][c] = v;
-      }
+    for (int r = 0; r < R; ++r) {
+      alignas(32) float t[8];
+      _mm256_store_ps(t, acc[r]);
+      float v = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+      for (i64 j = k; j < K; ++j) v += bf16_float(x[r][j]) * bf16_float(w[j]);
+      s[r] = v;
+    }
 #endif
   } else {
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < kColumns; ++c) {
-        float lane[8] = {};
-        i64 k = 0;
-        for (; k + 8 <= K; k += 8)
-          for (int l = 0; l < 8; ++l) lane[l] += bf16_float(x[r][k + l]) * bf16_float(w[c][k + l]);
-        float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
-        for (; k < K; ++k) v += bf16_float(x[r][k]) * bf16_float(w[c][k]);
-        s[r][c] = v;
-      }
+    for (int r = 0; r < R; ++r) {
+      float lane[8] = {};
+      i64 k = 0;
+      for (; k + 8 <= K; k += 8)
+        for (int l = 0; l < 8; ++l) lane[l] += bf16_float(x[r][k + l]) * bf16_float(w[k + l]);
+      float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+      for (; k < K; ++k) v += bf16_float(x[r][k]) * bf16_float(w[k]);
+      s[r] = v;
+    }
   }
 }
 
 template <Kernel Kk>
 void run(const MatDesc<const bf16>& x, const bf16* w, i64 ldw, const MatDesc<bf16>& y, float alpha, float beta) {
   const i64 M = y.rows, N = y.cols, K = x.cols;
-  const i64 groups = (N + kColumns - 1) / kColumns;
   const std::uint16_t* xr[kMaxRows];
   for (i64 r = 0; r < M; ++r) xr[r] = reinterpret_cast<const std::uint16_t*>(x.data + r * x.rs);
-  [[maybe_unused]] const bool worth = groups > 1 && N * K >= (i64{1} << 16);
+  [[maybe_unused]] const bool worth = N > 1 && N * K >= (i64{1} << 16);
   // guided, not static: with a fixed half each, one core finishing first waited for the other (perf: 9.7% of a 1.1B
   // model's decoding in OpenMP's barrier, 5.9% guided; tokens/s the same within the host's noise when DRAM is the
   // limit, 0-3% more when it is not)
 #pragma omp parallel for schedule(guided) if (worth)
-  for (i64 g = 0; g < groups; ++g) {
-    const i64 n0 = g * kColumns, nc = std::min<i64>(kColumns, N - n0);
-    const std::uint16_t* wr[kColumns];
-    for (int c = 0; c < kColumns; ++c)  // a short last group repeats its last row (its sums are not stored)
-      wr[c] = reinterpret_cast<const std::uint16_t*>(w + (n0 + std::min<i64>(c, nc - 1)) * ldw);
-    float s[kMaxRows][kColumns];
-    switch (M) {
-      case 1: dots<Kk, 1>(xr, wr, K, s); break;
-      case 2: dots<Kk, 2>(xr, wr, K, s); break;
-      case 3: dots<Kk, 3>(xr, wr, K, s); break;
-      default: dots<Kk, 4>(xr, wr, K, s); break;
+  for (i64 n = 0; n < N; ++n) {
+    const std::uint16_t* wr = reinterpret_cast<const std::uint16_t*>(w + n * ldw);
+    float s[kMaxRows];
+    simd::with_rows(static_cast<int>(M), [&](auto R) { dots<Kk, decltype(R)::value>(xr, wr, K, s); });
+    for (i64 r = 0; r < M; ++r) {
+      bf16& out = y.data[r * y.rs + n];
+      out = bf16(beta == 0.f ? alpha * s[r] : alpha * s[r] + beta * static_cast<float>(out));
     }
-    for (i64 r = 0; r < M; ++r)
-      for (i64 c = 0; c < nc; ++c) {
-        bf16& out = y.data[r * y.rs + n0 + c];
-        out = bf16(beta == 0.f ? alpha * s[r][c] : alpha * s[r][c] + beta * static_cast<float>(out));
-      }
   }
 }
 
