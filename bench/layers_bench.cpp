@@ -236,7 +236,7 @@ void register_gemm(const char* name, Gemm gemm) {
 // (bgemm.hpp), on the path it replaces (bf16 staged to float and multiplied by Eigen's GEMM, gemm_lowp), and the
 // same product in float on pmc's AVX-512 kernel, whatever PMC_CPU_GEMM says. Shapes: a small LLaMA's training
 // step, M = 2048 tokens, N, K in {384, 1024, 4096}; decoding and short prompts, M = 1 to 256 against a 4096 × 4096
-// weight.
+// weight; a 1.1B model's projections on a 154-token prompt (kPrefill1b).
 // BM_PeakDpbf16 measures vdpbf16ps's peak (64 flops per zmm instruction) in the same binary.
 
 #if defined(PMC_HAVE_OWN_BGEMM)
@@ -271,6 +271,9 @@ void BM_PeakDpbf16(benchmark::State& st) {
 }
 PMC_BENCH(BM_PeakDpbf16)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
+/// A 1.1B LLaMA's projections (K, N) on a 154-token prompt: q and o, k and v, gate and up, down.
+constexpr std::int64_t kPrefill1b[][2] = {{2048, 2048}, {2048, 256}, {2048, 5632}, {5632, 2048}};
+
 /// Registers BM_GemmBf16/<name>; `gemm(a, b, c)` computes C = A · op(B) on T operands.
 template <class T, class Gemm>
 void register_gemm_bf16(const char* name, Gemm gemm) {
@@ -290,6 +293,7 @@ void register_gemm_bf16(const char* name, Gemm gemm) {
   for (const std::int64_t k : {384, 1024, 4096})
     for (const std::int64_t n : {384, 1024, 4096}) bm->Args({2048, k, n});
   for (const std::int64_t m : {1, 16, 64, 256}) bm->Args({m, 4096, 4096});  // decoding, short prompts
+  for (const auto& [k, n] : kPrefill1b) bm->Args({154, k, n});
 }
 
 [[maybe_unused]] const bool gemm_bf16_benchmarks = [] {

@@ -206,12 +206,16 @@ pmc::backends::cpu::MatDesc<float> output(Tensor<float>& c) {
 TEST_CASE_TEMPLATE("sgemm kernel at every blocking edge matches a naive reference", K, PMC_SGEMM_KERNELS) {
   MESSAGE("kernel: " << std::string(K::name));
   std::mt19937 rng(14);
-  for (const auto& cs : blocked_cases())
-    if (cs.batch == 0)
-      check_blocked(cs, rng, [&](const Tensor<float>& a, const Tensor<float>& b, Tensor<float>& c, float alpha,
-                                 float beta) {
-        sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(c), alpha, beta);
-      });
+  // Packed A of the default size (one row block up to MC rows), and of 800 words: row blocks of one panel, each
+  // holding both depth blocks of K = 400.
+  for (const std::int64_t words : {sgemm::kPackedAWords, std::int64_t{800}})
+    for (const auto& cs : blocked_cases())
+      if (cs.batch == 0 && (words == sgemm::kPackedAWords || cs.m < 1000))
+        check_blocked(cs, rng, [&](const Tensor<float>& a, const Tensor<float>& b, Tensor<float>& c, float alpha,
+                                   float beta) {
+          CAPTURE(words);
+          sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(c), alpha, beta, words);
+        });
 }
 
 TEST_CASE("PMC_CPU_GEMM values name a GEMM, and an unknown one is an error naming the variable") {
@@ -240,8 +244,11 @@ TEST_CASE_TEMPLATE("sgemm kernel gives the same bits on one thread and on severa
   sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(one), 1.f, 0.f);
   omp_set_num_threads(std::max(threads, 3));  // more threads than cores still splits the work
   sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(many), 1.f, 0.f);
+  Tensor<float> blocks(cs.c());  // row blocks of a few dozen rows: the same sums
+  sgemm::gemm<K>(operand(a, cs.ta), operand(b, cs.tb), output(blocks), 1.f, 0.f, 24 * 2 * 384);
   omp_set_num_threads(threads);
   CHECK(one.to_vector() == many.to_vector());
+  CHECK(one.to_vector() == blocks.to_vector());
 }
 #endif
 #endif  // PMC_HAVE_OWN_SGEMM

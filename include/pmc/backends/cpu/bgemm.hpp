@@ -5,11 +5,11 @@
 //
 //   C (M, N), row-major  =  alpha · op(A) (M, K) · op(B) (K, N)  +  beta · C      (bf16 A and B; C bf16 or float)
 //
-// The blocking, threading and work items are sgemm.hpp's (read it first): rows of op(A) packed once per
-// (ic, pc) and shared, each work item (a column block and a slice of the rows) packing its own (KC, NC) block of
-// op(B), an 8 × 48 micro-tile in 24 zmm fp32 accumulators. What differs is the inner product: vdpbf16ps
-// (_mm512_dpbf16_ps) multiplies 16 pairs of bf16 by 16 pairs and adds both products to 16 fp32 lanes, so the
-// packed panels hold k in pairs:
+// The blocking, threading and work items are sgemm.hpp's (read it first): a row block of op(A) packed once for
+// every depth block and shared, each work item (a column block and a slice of the rows) running through every depth
+// block and packing its own (KC, NC) block of op(B) for each, an 8 × 48 micro-tile in 24 zmm fp32 accumulators
+// (4 × 48 for a last panel of at most 4 rows). What differs is the inner product: vdpbf16ps (_mm512_dpbf16_ps) multiplies 16 pairs of bf16 by 16 pairs and adds both
+// products to 16 fp32 lanes, so the packed panels hold k in pairs:
 //
 //   A panel (MR rows):    for each k pair p: a(i, 2p), a(i, 2p+1) for i < MR, one 32-bit pair per row, broadcast;
 //   B panel (NR columns): for each k pair p: b(2p, j), b(2p+1, j) for j < NR, 16 columns (32 bf16) per zmm;
@@ -59,6 +59,7 @@ using sgemm::detail::thread_buffer;
 /// (L2), the bytes of sgemm's Avx512 at twice the depth.
 constexpr int kMR = 8, kVectors = 3, kNR = kVectors * 16;
 constexpr i64 kKC = 768, kNC = 384, kMC = 4096 / kMR * kMR;
+using sgemm::kPackedAWords;
 /// A float buffer for a bf16 C's partial sums (K > KC) of at most this many floats: bounds the row block.
 constexpr i64 kPartialFloats = i64{1} << 22;
 constexpr const char* name = "own AVX512-BF16";
@@ -97,14 +98,15 @@ inline __m256i round_bf16(__m512 x) {
 /// bf16(alpha · (p + acc) + beta · c), or alpha · acc + beta · c when there is no partial (one depth block).
 enum class Out { f32, partial, final };
 
-/// Accumulates the MR × NR tile of packed A (kp k pairs) by packed B, then stores it per `O` to the tile's
-/// mr × nr part (Full: all of it).
-template <Out O, bool Full, class TC>
+/// Accumulates the first R rows (R = MR, or 4 for a last panel of at most 4 rows) of the tile of packed A (kp k
+/// pairs) by packed B, then stores them per `O` to the tile's mr × nr part (mr ≤ R; FullWidth: nr = NR).
+template <Out O, bool FullWidth, int R, class TC>
 inline void micro_kernel(i64 kp, const std::uint32_t* __restrict a, const std::uint16_t* __restrict b, TC* c, i64 ldc,
                          float* part, i64 ldp, bool has_part, float alpha, float beta, int mr, int nr) {
-  __m512 acc[kMR][kVectors];
+  static_assert(R <= kMR);
+  __m512 acc[R][kVectors];
 #pragma GCC unroll 8
-  for (int i = 0; i < kMR; ++i)
+  for (int i = 0; i < R; ++i)
 #pragma GCC unroll 3
     for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_setzero_ps();
   for (i64 p = 0; p < kp; ++p) {
@@ -112,7 +114,7 @@ inline void micro_kernel(i64 kp, const std::uint32_t* __restrict a, const std::u
 #pragma GCC unroll 3
     for (int v = 0; v < kVectors; ++v) bv[v] = (__m512bh)_mm512_load_si512(b + v * 32);
 #pragma GCC unroll 8
-    for (int i = 0; i < kMR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i]));
 #pragma GCC unroll 3
       for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], ai, bv[v]);
@@ -121,9 +123,9 @@ inline void micro_kernel(i64 kp, const std::uint32_t* __restrict a, const std::u
     b += 2 * kNR;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  if constexpr (Full) {
+  if constexpr (FullWidth) {
 #pragma GCC unroll 8
-    for (int i = 0; i < kMR; ++i)
+    for (int i = 0; i < R && i < mr; ++i)
 #pragma GCC unroll 3
       for (int v = 0; v < kVectors; ++v) {
         __m512 s = acc[i][v];
@@ -146,8 +148,8 @@ inline void micro_kernel(i64 kp, const std::uint32_t* __restrict a, const std::u
         }
       }
   } else {
-    alignas(64) float t[kMR][kNR];
-    for (int i = 0; i < kMR; ++i)
+    alignas(64) float t[R][kNR];
+    for (int i = 0; i < R; ++i)
       for (int v = 0; v < kVectors; ++v) _mm512_store_ps(&t[i][v * 16], acc[i][v]);
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < nr; ++j) {
@@ -288,14 +290,16 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
       }
     return;
   }
-  // A bf16 C over several depth blocks keeps its partial sums in a float buffer of (row block, n).
+  // A row block's packed A holds every depth block (block d at d · mc · kp_block words), as sgemm's. A bf16 C over
+  // several depth blocks keeps its partial sums in a float buffer of (row block, n).
   const bool partial = std::is_same_v<TC, bf16> && k > kKC;
-  const i64 mc_cap = partial ? std::clamp(partial_floats / n / kMR * kMR, i64{kMR}, kMC) : kMC;
+  const i64 depth_blocks = (k + kKC - 1) / kKC, kp_block = (std::min(kKC, k) + 1) / 2;
+  const i64 kp_all = depth_blocks * kp_block;
+  i64 mc_cap = std::clamp(kPackedAWords / kp_all / kMR * kMR, i64{kMR}, kMC);
+  if (partial) mc_cap = std::min(mc_cap, std::clamp(partial_floats / n / kMR * kMR, i64{kMR}, kMC));
   const i64 mc_max = std::min(mc_cap, (m + kMR - 1) / kMR * kMR);
-  const i64 kp_max = (std::min(kKC, k) + 1) / 2;
-  std::uint32_t* const packed_a = buffer<2, std::uint32_t>(mc_max * kp_max);  // the caller's, shared by the team
+  std::uint32_t* const packed_a = buffer<2, std::uint32_t>(mc_max * kp_all);  // the caller's, shared by the team
   float* const part = partial ? buffer<3, float>(mc_max * n) : nullptr;       // likewise
-  const i64 column_blocks = (n + kNC - 1) / kNC;
   [[maybe_unused]] const bool worth_threads = m * n * k >= (i64{1} << 18);
 #pragma omp parallel if (worth_threads)
   {
@@ -304,40 +308,48 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
 #else
     const i64 threads = 1;
 #endif
+    const sgemm::detail::ColumnBlocks blocks(n, kNR, kNC, threads);
+    const i64 column_blocks = blocks.count;
     std::uint16_t* const packed_b = buffer<4, std::uint16_t>(kNC * (kKC + 1));
     for (i64 ic = 0; ic < m; ic += mc_cap) {
       const i64 mc = std::min(mc_cap, m - ic), a_panels = (mc + kMR - 1) / kMR;
+      const i64 depth_stride = a_panels * kMR * kp_block;  // words of packed A a depth block
       const i64 row_slices = column_blocks >= 2 * threads ? 1 : std::min(threads, a_panels);
-      for (i64 pc = 0; pc < k; pc += kKC) {
-        const i64 kc = std::min(kKC, k - pc), kp = (kc + 1) / 2;
-        const bool first = pc == 0, last = pc + kc >= k;
-        // Float C: beta on the first depth block, as sgemm. Bf16 C: the caller's beta, used by the last one only.
-        const float beta_pc = std::is_same_v<TC, float> && !first ? 1.f : beta;
-#pragma omp for schedule(static)
-        for (i64 p = 0; p < a_panels; ++p)
-          pack_a(a, ic + p * kMR, std::min<i64>(kMR, mc - p * kMR), pc, kc, packed_a + p * kMR * kp);
-        // (implicit barrier: A is packed)
+#pragma omp for schedule(static) collapse(2)
+      for (i64 d = 0; d < depth_blocks; ++d)
+        for (i64 p = 0; p < a_panels; ++p) {
+          const i64 pc = d * kKC, kc = std::min(kKC, k - pc);
+          pack_a(a, ic + p * kMR, std::min<i64>(kMR, mc - p * kMR), pc, kc,
+                 packed_a + d * depth_stride + p * kMR * ((kc + 1) / 2));
+        }
+      // (implicit barrier: A is packed)
 #pragma omp for schedule(dynamic, 1) collapse(2)
-        for (i64 jb = 0; jb < column_blocks; ++jb)
-          for (i64 slice = 0; slice < row_slices; ++slice) {
-            const i64 jc = jb * kNC, nc = std::min(kNC, n - jc);
-            const i64 ir0 = a_panels * slice / row_slices * kMR;
-            const i64 ir1 = std::min(mc, a_panels * (slice + 1) / row_slices * kMR);
+      for (i64 jb = 0; jb < column_blocks; ++jb)
+        for (i64 slice = 0; slice < row_slices; ++slice) {
+          const i64 jc = blocks.begin(jb), nc = blocks.begin(jb + 1) - jc;
+          const i64 ir0 = a_panels * slice / row_slices * kMR;
+          const i64 ir1 = std::min(mc, a_panels * (slice + 1) / row_slices * kMR);
+          for (i64 d = 0; d < depth_blocks; ++d) {
+            const i64 pc = d * kKC, kc = std::min(kKC, k - pc), kp = (kc + 1) / 2;
+            const bool first = d == 0, last = d + 1 == depth_blocks;
+            // Float C: beta on the first depth block, as sgemm. Bf16 C: the caller's beta, used by the last one.
+            const float beta_pc = std::is_same_v<TC, float> && !first ? 1.f : beta;
             pack_b(b, pc, kc, jc, nc, packed_b);
             for (i64 ir = ir0; ir < ir1; ir += kMR) {
               const int mr = static_cast<int>(std::min<i64>(kMR, mc - ir));
-              const std::uint32_t* ap = packed_a + ir * kp;
+              const std::uint32_t* ap = packed_a + d * depth_stride + ir * kp;
               for (i64 jr = 0; jr < nc; jr += kNR) {
                 const int nr = static_cast<int>(std::min<i64>(kNR, nc - jr));
                 const std::uint16_t* bp = packed_b + jr * 2 * kp;
                 TC* cp = c.data + (ic + ir) * ldc + jc + jr;
                 float* pp = partial ? part + ir * n + jc + jr : nullptr;
-                const bool full = mr == kMR && nr == kNR;
                 auto run = [&]<Out O>() {
-                  if (full)
-                    micro_kernel<O, true>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
+                  if (nr == kNR && mr > 4)
+                    micro_kernel<O, true, kMR>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
+                  else if (nr == kNR)
+                    micro_kernel<O, true, 4>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
                   else
-                    micro_kernel<O, false>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
+                    micro_kernel<O, false, kMR>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
                 };
                 if constexpr (std::is_same_v<TC, float>)
                   run.template operator()<Out::f32>();
@@ -348,8 +360,8 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
               }
             }
           }
-        // (implicit barrier: packed A may be overwritten by the next depth block)
-      }
+        }
+      // (implicit barrier: packed A may be overwritten by the next row block)
     }
   }
 }

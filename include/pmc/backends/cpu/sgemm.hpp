@@ -8,9 +8,11 @@
 // transposes of a linear layer's forward (x·Wᵀ), grad input (dy·W) and grad weight (dyᵀ·x) all run the same
 // micro-kernel. The blocking is BLIS's, with the roles of A and B exchanged because C is row-major here:
 //
-//   for ic < M step MC:         rows of op(A), packed once per (ic, pc) into MR-row panels (k-major), shared
-//     for pc < K step KC:       depth block; beta applies to the first one only
-//       for jc < N step NC:     each thread packs its own (KC, NC) block of op(B) into NR-column panels (L2)
+//   for ic < M step MC:         a row block of op(A), packed once for every depth block into MR-row panels
+//                               (k-major), shared; MC bounded by kPackedAWords
+//     for jc < N step NC:       a column block: a work item, taken by one thread
+//       for pc < K step KC:     depth block; beta applies to the first one only
+//         the work item packs its own (KC, NC) block of op(B) into NR-column panels (L2)
 //         for ir step MR:       one packed A panel (MR × KC floats) stays in L1 ...
 //           for jr step NR:     ... while the B panels stream from L2: micro-kernel, an MR × NR tile of C in
 //                               MR · NR / width vector accumulators, one FMA per accumulator per k
@@ -24,7 +26,8 @@
 // eigen/avx2/avx512 the older path that stages bf16 to float (see Choice).
 //
 // Work items are (jc, slice of the ir range) pairs, so a product with one column block (N ≤ NC, the
-// 384-wide projections of a small model) still splits across threads. Each C tile is written by one work item
+// 384-wide projections of a small model) still splits across threads; the column blocks share whole NR tiles out
+// evenly (ColumnBlocks). Each C tile is written by one work item
 // with a fixed summation order, so results do not depend on the thread count or schedule: runs are
 // bit-reproducible. Measured at a small LLaMA's training shapes on 2 cores: Avx512 1.2–1.8x Eigen 3.4's GEMM at
 // 80–92% of the AVX-512 FMA peak, Avx2 about 1.35x Eigen's at over 90% of the AVX2 peak (docs/performance.md).
@@ -217,6 +220,20 @@ inline void micro_kernel(i64 kc, const float* __restrict a, const float* __restr
   }
 }
 
+/// The column blocks of op(B) that a product's work items take: whole NR-column tiles shared out evenly, block jb
+/// covering columns [begin(jb), begin(jb + 1)), at most NC of them. There are ⌈n / NC⌉ blocks, rounded up to a
+/// multiple of the threads when there are at least two a thread, so that the threads' shares differ by at most a
+/// tile a block. (Blocks of NC columns and a short last one leave a thread idle: 2048 columns are 5⅓ blocks of 384,
+/// 3 for one of 2 threads and 2⅓ for the other.) Tiles still start at multiples of NR: the bits do not change.
+struct ColumnBlocks {
+  i64 n, nr, tiles, count;
+  ColumnBlocks(i64 n_, i64 nr_, i64 nc, i64 threads) : n(n_), nr(nr_), tiles((n_ + nr_ - 1) / nr_) {
+    count = (n + nc - 1) / nc;
+    if (count >= 2 * threads) count = std::min(tiles, (count + threads - 1) / threads * threads);
+  }
+  i64 begin(i64 jb) const { return std::min(n, jb * tiles / count * nr); }
+};
+
 /// A partial panel (fewer than `width` rows or columns filled) is zeroed first: its padding then adds nothing.
 inline void zero_partial_panel(float* panel, int filled, int width, i64 kc) {
   if (filled < width) std::fill_n(panel, kc * width, 0.f);
@@ -308,20 +325,28 @@ void pack_b(const MatDesc<const float>& b, i64 k0, i64 kc, i64 j0, i64 n, float*
 
 }  // namespace detail
 
+/// Packed A, every depth block of a row block, of at most this many 32-bit words (16 MiB): bounds the row block.
+/// (bgemm.hpp packs bf16 pairs into words of the same budget.)
+inline constexpr i64 kPackedAWords = i64{1} << 22;
+
 /// C = alpha · op(A) · op(B) + beta · C for one matrix on kernel K (Avx2 or Avx512). C must be row-major
-/// (c.cs = 1); k ≥ 1.
+/// (c.cs = 1); k ≥ 1. `packed_a_words` bounds packed A (tests make it small to reach many row blocks).
 template <class K>
 void gemm(const MatDesc<const float>& a, const MatDesc<const float>& b, const MatDesc<float>& c, float alpha,
-          float beta) {
+          float beta, i64 packed_a_words = kPackedAWords) {
   using namespace detail;
   constexpr int kMR = K::kMR, kNR = K::kVectors * K::kWidth;
-  constexpr i64 kKC = K::kKC, kNC = K::kNC, kMC = 4096 / kMR * kMR;  // rows of op(A) per packed block
+  constexpr i64 kKC = K::kKC, kNC = K::kNC, kMC = 4096 / kMR * kMR;  // at most MC rows of op(A) per row block
   static_assert(kNC % kNR == 0);
   const i64 m = c.rows, n = c.cols, k = a.cols;
   const i64 ldc = c.rs;
-  const i64 mc_max = std::min(kMC, (m + kMR - 1) / kMR * kMR);
-  float* const packed_a = thread_buffer<0>(mc_max * std::min(kKC, k));  // the caller's, shared by the team
-  const i64 column_blocks = (n + kNC - 1) / kNC;
+  // A row block's packed A holds every depth block (block d at d · mc · kc_block floats), packed at once, so that a
+  // work item runs its columns through the whole depth without waiting on the other threads: two barriers a row
+  // block, not two a depth block (a 154-token prompt's products: 2-5% faster; the same bits).
+  const i64 depth_blocks = (k + kKC - 1) / kKC, kc_block = std::min(kKC, k);
+  const i64 mc_cap = std::clamp(packed_a_words / (depth_blocks * kc_block) / kMR * kMR, i64{kMR}, kMC);
+  const i64 mc_max = std::min(mc_cap, (m + kMR - 1) / kMR * kMR);
+  float* const packed_a = thread_buffer<0>(mc_max * depth_blocks * kc_block);  // the caller's, shared by the team
   [[maybe_unused]] const bool worth_threads = m * n * k >= (i64{1} << 18);
 #pragma omp parallel if (worth_threads)
   {
@@ -330,28 +355,35 @@ void gemm(const MatDesc<const float>& a, const MatDesc<const float>& b, const Ma
 #else
     const i64 threads = 1;
 #endif
+    const ColumnBlocks blocks(n, kNR, kNC, threads);
+    const i64 column_blocks = blocks.count;
     float* const packed_b = thread_buffer<1>(kNC * kKC);
-    for (i64 ic = 0; ic < m; ic += kMC) {
-      const i64 mc = std::min(kMC, m - ic), a_panels = (mc + kMR - 1) / kMR;
+    for (i64 ic = 0; ic < m; ic += mc_cap) {
+      const i64 mc = std::min(mc_cap, m - ic), a_panels = (mc + kMR - 1) / kMR;
+      const i64 depth_stride = a_panels * kMR * kc_block;  // floats of packed A a depth block
       // Too few column blocks to keep every thread busy: also split the rows, each slice packing its own B.
       const i64 row_slices = column_blocks >= 2 * threads ? 1 : std::min(threads, a_panels);
-      for (i64 pc = 0; pc < k; pc += kKC) {
-        const i64 kc = std::min(kKC, k - pc);
-        const float beta_pc = pc == 0 ? beta : 1.f;
-#pragma omp for schedule(static)
-        for (i64 p = 0; p < a_panels; ++p)
-          pack_a<kMR>(a, ic + p * kMR, std::min<i64>(kMR, mc - p * kMR), pc, kc, packed_a + p * kMR * kc);
-        // (implicit barrier: A is packed)
+#pragma omp for schedule(static) collapse(2)
+      for (i64 d = 0; d < depth_blocks; ++d)
+        for (i64 p = 0; p < a_panels; ++p) {
+          const i64 pc = d * kKC, kc = std::min(kKC, k - pc);
+          pack_a<kMR>(a, ic + p * kMR, std::min<i64>(kMR, mc - p * kMR), pc, kc,
+                      packed_a + d * depth_stride + p * kMR * kc);
+        }
+      // (implicit barrier: A is packed)
 #pragma omp for schedule(dynamic, 1) collapse(2)
-        for (i64 jb = 0; jb < column_blocks; ++jb)
-          for (i64 slice = 0; slice < row_slices; ++slice) {
-            const i64 jc = jb * kNC, nc = std::min(kNC, n - jc);
-            const i64 ir0 = a_panels * slice / row_slices * kMR;
-            const i64 ir1 = std::min(mc, a_panels * (slice + 1) / row_slices * kMR);
+      for (i64 jb = 0; jb < column_blocks; ++jb)
+        for (i64 slice = 0; slice < row_slices; ++slice) {
+          const i64 jc = blocks.begin(jb), nc = blocks.begin(jb + 1) - jc;
+          const i64 ir0 = a_panels * slice / row_slices * kMR;
+          const i64 ir1 = std::min(mc, a_panels * (slice + 1) / row_slices * kMR);
+          for (i64 d = 0; d < depth_blocks; ++d) {
+            const i64 pc = d * kKC, kc = std::min(kKC, k - pc);
+            const float beta_pc = d == 0 ? beta : 1.f;
             pack_b<kNR>(b, pc, kc, jc, nc, packed_b);
             for (i64 ir = ir0; ir < ir1; ir += kMR) {
               const int mr = static_cast<int>(std::min<i64>(kMR, mc - ir));
-              const float* ap = packed_a + ir * kc;
+              const float* ap = packed_a + d * depth_stride + ir * kc;
               for (i64 jr = 0; jr < nc; jr += kNR) {
                 const int nr = static_cast<int>(std::min<i64>(kNR, nc - jr));
                 float* cp = c.data + (ic + ir) * ldc + jc + jr;
@@ -362,8 +394,8 @@ void gemm(const MatDesc<const float>& a, const MatDesc<const float>& b, const Ma
               }
             }
           }
-        // (implicit barrier: packed A may be overwritten by the next depth block)
-      }
+        }
+      // (implicit barrier: packed A may be overwritten by the next row block)
     }
   }
 }
