@@ -12,11 +12,21 @@
 // replaced, q8_0 / q4_0 with float or int8 activations, row-major or laid out by Quantize<Cpu>::for_matmul (rows16).
 // BM_PromptProduct: 128 rows against a 4096 x 11008 weight, in GMAC/s, q8_0 / q4_0 in both layouts and fp32's GEMM.
 //   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench --benchmark_filter=Product
+// BM_WeightPages/<kind>: the bf16 product over 1 GiB of weights in a file mapping, on 4 KiB pages and in a pmc
+// tensor (huge pages), in one process; interleave them, the host's bandwidth moves:
+//   OMP_NUM_THREADS=2 build/release/bench/decode_quant_bench --benchmark_filter=WeightPages \
+//     --benchmark_repetitions=4 --benchmark_enable_random_interleaving=true
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -238,6 +248,63 @@ void BM_ProductQuant(benchmark::State& state, pmc::ops::QuantFormat f, bool int8
   })->ArgNames({"k", "n"})->Args({4096, 11008})->Unit(benchmark::kMillisecond)->UseRealTime();
   return true;
 }();
+
+/// Where a decoding product's weights lie (BM_WeightPages/<kind>): a private mapping of a file (how a checkpoint
+/// stored in T is borrowed), anonymous memory on 4 KiB pages (MADV_NOHUGEPAGE), and a pmc tensor (the allocator
+/// asks for transparent huge pages from 8 MiB).
+enum class Pages { file_mapped, small, allocator };
+
+/// 1 GiB of bf16 weights (262144 rows of K = 2048) held each way, made once per process.
+struct WeightCopies {
+  static constexpr std::int64_t K = 2048, N = 262144;
+  static constexpr std::size_t bytes = static_cast<std::size_t>(K * N) * 2;
+  pmc::Tensor<pmc::bf16, pmc::Cpu> tensor{{N, K}};
+  void* mapped = nullptr;
+  void* small = nullptr;
+  WeightCopies() {
+    for (std::int64_t i = 0; i < K * N; ++i) tensor.data()[i] = pmc::bf16(0.001f * static_cast<float>(i % 1013) - 0.5f);
+    const auto path = std::filesystem::temp_directory_path() / "pmc_weight_pages.bin";
+    {
+      std::ofstream f(path, std::ios::binary);
+      f.write(reinterpret_cast<const char*>(tensor.data()), static_cast<std::streamsize>(bytes));
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    mapped = fd < 0 ? MAP_FAILED : ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (fd >= 0) ::close(fd);
+    std::filesystem::remove(path);
+    if (mapped == MAP_FAILED) throw std::runtime_error("BM_WeightPages: cannot map " + path.string());
+    small = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (small == MAP_FAILED) throw std::runtime_error("BM_WeightPages: out of memory");
+    ::madvise(small, bytes, MADV_NOHUGEPAGE);
+    std::memcpy(small, tensor.data(), bytes);
+  }
+  const pmc::bf16* weights(Pages p) const {
+    return p == Pages::file_mapped ? static_cast<const pmc::bf16*>(mapped)
+           : p == Pages::small     ? static_cast<const pmc::bf16*>(small)
+                                   : tensor.data();
+  }
+};
+
+/// range(0): the Pages kind. One row of x against the 1 GiB weight on the widest bgemv kernel, in GB/s of weights.
+void BM_WeightPages(benchmark::State& state) {
+  namespace cpu = pmc::backends::cpu;
+  static const WeightCopies copies;
+  constexpr std::int64_t K = WeightCopies::K, N = WeightCopies::N;
+  const cpu::MatDesc<const pmc::bf16> b{copies.weights(static_cast<Pages>(state.range(0))), K, N, 1, K, 0};
+  pmc::Tensor<pmc::bf16, pmc::Cpu> x({1, K}), y({1, N});
+  x.fill(pmc::bf16(0.5f));
+  for (auto _ : state) {
+    cpu::bgemv::gemv(cpu::bgemv::kernel(), cpu::MatDesc<const pmc::bf16>{x.data(), 1, K, K, 1, 0}, b,
+                     cpu::MatDesc<pmc::bf16>{y.data(), 1, N, N, 1, 0}, 1.f, 0.f);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["weights_GBps"] =
+      benchmark::Counter(static_cast<double>(WeightCopies::bytes) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_WeightPages)->Name("BM_WeightPages/file_mapped")->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_WeightPages)->Name("BM_WeightPages/4KiB_pages")->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_WeightPages)->Name("BM_WeightPages/pmc_tensor")->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 PMC_DECODE_BENCH(small_20m, "small_20m", 64)
 PMC_DECODE_BENCH(llama_1b, "llama_1b", 12)

@@ -14,6 +14,10 @@
 #include <memory>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <pmc/core/device.hpp>
 #include <pmc/core/error.hpp>
 
@@ -99,19 +103,37 @@ class CpuMemoryStats {
   std::atomic<std::int64_t> live_{0}, peak_{0};
 };
 
+/// Asks for transparent huge pages on the whole 2 MiB pages inside a new block of at least kHugeBlock bytes
+/// (madvise MADV_HUGEPAGE, before the first touch; Linux, where the system's THP setting is `madvise` or `always`).
+/// A decoding token streams every weight once, and on 4 KiB pages the stream is slower: a bf16 matrix-vector
+/// product over 1.9 GB read 51-54 GB/s on 4 KiB pages and 61-64 on huge pages (Zen 5, 2 threads).
+inline constexpr std::size_t kHugeBlock = std::size_t{8} << 20;
+inline void advise_huge_pages([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes < kHugeBlock) return;
+  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t first = (a + huge - 1) / huge * huge, last = (a + bytes) / huge * huge;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#endif
+}
+
 }  // namespace detail
 
 /// CPU memory: 64-byte aligned (a cache line, an AVX-512 vector), zero-filled unless `zero` is false (for
-/// outputs that an op overwrites entirely); freed blocks of up to 512 MiB are cached for reuse (empty_cache()
-/// returns them to the system).
+/// outputs that an op overwrites entirely), on huge pages from 8 MiB (detail::advise_huge_pages); freed blocks of
+/// up to 512 MiB are cached for reuse (empty_cache() returns them to the system).
 template <>
 struct Allocator<Cpu> {
   static constexpr std::size_t alignment = 64;
   static std::shared_ptr<void> allocate(std::size_t bytes, bool zero = true) {
     bytes = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
     void* p = detail::CpuBlockCache::instance().take(bytes);
-    if (p == nullptr) p = ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);
-    PMC_CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
+    if (p == nullptr) {
+      p = ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);
+      PMC_CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
+      detail::advise_huge_pages(p, bytes);
+    }
     if (zero) std::memset(p, 0, bytes);
     detail::CpuMemoryStats::instance().on_allocate(bytes);
     return std::shared_ptr<void>(p, [bytes](void* q) {
