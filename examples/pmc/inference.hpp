@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <span>
 #include <string>
 #include <utility>
@@ -64,10 +65,40 @@ inline std::string model_precision(const ModelTarget& t) {
   return t.precision;
 }
 
+/// Bytes of the checkpoint at `path`: a file's size, or the sizes of a folder's files together.
+inline std::uint64_t checkpoint_bytes(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return fs::file_size(path, ec);
+  std::uint64_t n = 0;
+  for (const auto& e : fs::directory_iterator(path, ec))
+    if (e.is_regular_file(ec)) n += e.file_size(ec);
+  return n;
+}
+
+/// Memory the system can give now without swapping (/proc/meminfo's MemAvailable); 0 when unknown.
+inline std::uint64_t available_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+
+/// Weights stored in the model's type are copied into memory of their own (huge pages: decoding reads them
+/// faster than the file's pages) when the checkpoint takes at most 3/4 of the available memory; else they stay
+/// mapped, so that a checkpoint larger than the memory still runs, paged in from the file.
+inline llama::WeightMemory weight_memory_for(const std::filesystem::path& path) {
+  const std::uint64_t bytes = checkpoint_bytes(path), free = available_memory();
+  return bytes > 0 && free > 0 && bytes <= free / 4 * 3 ? llama::WeightMemory::copied : llama::WeightMemory::mapped;
+}
+
 /// Loads t.path as a Model<dynamic, T, D> (T from t.precision or t.weights: fp32, or bf16, which halves the
 /// weights' memory: a 7B takes 13.5 GB instead of 27), with t.adapter's LoRA adapters on it when given (frozen, run
-/// beside the base's projections: not merged), and returns f(model). A checkpoint stored in T is memory-mapped, not
-/// copied. t.weights q8_0 / q4_0: the model is frozen and the seven projections of every block are quantized to
+/// beside the base's projections: not merged), and returns f(model). On the CPU a checkpoint's tensors stored in T
+/// are copied into memory when it fits (weight_memory_for), else memory-mapped. t.weights q8_0 / q4_0: the model is frozen and the seven projections of every block are quantized to
 /// llama.cpp's blocks (Model::quantize_base; embeddings, norms and the head stay in T), and run from them
 /// (autograd::linear on a QuantizedMatrix); on the CPU each is quantized as it is read (load_model_quantized), so
 /// a 13B checkpoint in bf16 evaluates in q8_0 on a 24 GiB machine.
@@ -76,8 +107,10 @@ decltype(auto) with_model(const ModelTarget& t, const tokenizer::Tokenizer& tok,
   auto run = [&]<class T>() {
     auto load = [&] {
       if constexpr (std::is_same_v<D, Cpu>) {  // each projection quantized as it is read: never the whole base in T
+        const auto memory = weight_memory_for(t.path);
         if (quantized_weights(t.weights))
-          return llama::load_model_quantized<T>(t.path, llama::parse_base_quant(t.weights, "--weights"));
+          return llama::load_model_quantized<T>(t.path, llama::parse_base_quant(t.weights, "--weights"), memory);
+        return llama::load_model<T, D>(t.path, false, memory);
       }
       return llama::load_model<T, D>(t.path);
     };

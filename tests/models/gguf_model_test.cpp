@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <pmc/io/safetensors.hpp>
+#include <pmc/models/llama/checkpoint.hpp>
 #include <pmc/models/llama/gguf.hpp>
 #include <pmc/models/llama/gguf_save.hpp>
 #include <pmc/pmc.hpp>
@@ -122,6 +123,49 @@ void check_borrowed(const char* file) {
 TEST_CASE("gguf model: a BF16 file loaded in bf16 (and an F32 one in float) borrows its weights from the mapping") {
   check_borrowed<bf16>("gqa32_bf16.gguf");
   check_borrowed<float>("gqa32_f32.gguf");
+}
+
+namespace {
+/// Loads `path` into a model of T with WeightMemory::copied: every weight in memory of its own (allocated: the
+/// allocator's count grows by the weights' bytes; none at the file's address) and the same bits as a mapped load.
+template <class T, class Load>
+void check_copied(const std::string& what, Load&& load) {
+  CAPTURE(what);
+  auto mapped = load(WeightMemory::mapped);
+  const auto live0 = Allocator<Cpu>::live_bytes();
+  auto copied = load(WeightMemory::copied);
+  std::int64_t bytes = 0;
+  const auto a = mapped.named_parameters(), b = copied.named_parameters();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(a[i].name);
+    const auto& x = a[i].var.value();
+    const auto& y = b[i].var.value();
+    bytes += x.numel() * static_cast<std::int64_t>(sizeof(T));
+    CHECK(static_cast<const void*>(x.data()) != static_cast<const void*>(y.data()));
+    CHECK(std::memcmp(x.data(), y.data(), static_cast<std::size_t>(x.numel()) * sizeof(T)) == 0);
+  }
+  CHECK(Allocator<Cpu>::live_bytes() - live0 >= bytes);
+}
+}  // namespace
+
+TEST_CASE("gguf model: WeightMemory::copied copies a BF16 (F32) file's weights into memory with the same bits") {
+  for (const char* file : {"gqa32_bf16.gguf", "gqa32_f32.gguf"}) {
+    const auto f = io::GgufFile::open(golden(file));
+    auto load = [&]<class T>(WeightMemory memory) {
+      auto model = Model<dynamic, T>::unallocated(gguf_architecture(f), false);
+      load_gguf_weights(model, f, BaseQuant::none, memory);
+      return model;
+    };
+    if (std::string(file).find("bf16") != std::string::npos)
+      check_copied<bf16>(file, [&](WeightMemory m) { return load.template operator()<bf16>(m); });
+    else
+      check_copied<float>(file, [&](WeightMemory m) { return load.template operator()<float>(m); });
+  }
+  // a Hugging Face folder written by save_hf, in bf16
+  const auto dir = test::tmp_dir() / "copied_weights_bf16";
+  save_hf(load_gguf<bf16>(golden("gqa32_bf16.gguf")), dir);
+  check_copied<bf16>(dir.string(), [&](WeightMemory m) { return load_model<bf16>(dir, false, m); });
 }
 
 TEST_CASE("gguf model: Q8_0 and Q4_0 logits equal transformers' with gguf's dequantized weights") {

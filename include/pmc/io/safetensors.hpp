@@ -610,6 +610,7 @@ class SafetensorsCheckpoint {
   void get_into(const std::string& name, const Tensor<T, Cpu>& dst) const {
     file_of(name).get_into(name, dst);
   }
+  std::span<const std::byte> raw(const std::string& name) const { return file_of(name).raw(name); }
   void release(const std::string& name) const { file_of(name).release(name); }
   void check_names(const std::set<std::string>& expected) const {
     detail::check_name_sets(path_.string(), names_, expected);

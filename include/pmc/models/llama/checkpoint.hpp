@@ -18,6 +18,7 @@
 #include <pmc/models/llama/gguf.hpp>
 #include <pmc/models/llama/model.hpp>
 #include <pmc/models/llama/registry.hpp>
+#include <pmc/models/llama/weight_memory.hpp>
 
 namespace pmc::llama {
 
@@ -97,14 +98,17 @@ namespace detail {
 /// is frozen and the seven projections of every block are read one at a time into T, quantized, and their file
 /// pages released before the next (Model::quantize_base_from), so the whole base is never held in T.
 template <Config C, class T, class Source>
-void load_named(Model<C, T, Cpu>& model, const Source& source, const std::string& where, BaseQuant quant) {
+void load_named(Model<C, T, Cpu>& model, const Source& source, const std::string& where, BaseQuant quant,
+                WeightMemory memory) {
   std::map<std::string, Shape> expected;
   for (const auto& p : model.named_parameters()) expected.emplace(p.name, p.var.value().shape());
   io::check_tensors(source, expected, where);
   const auto projections =
       quant == BaseQuant::none ? std::set<std::string>{} : projection_weight_names(model.config().n_layers);
   for (const auto& p : model.named_parameters())
-    if (!projections.contains(p.name)) p.var.set_value(source.template get<T>(p.name));  // zero-copy when stored as T
+    if (!projections.contains(p.name))  // zero-copy when stored as T, unless copied
+      p.var.set_value(in_memory(source.template get<T>(p.name), source.raw(p.name), memory,
+                                [&] { source.release(p.name); }));
   if (quant == BaseQuant::none) return;
   model.freeze_base();
   model.quantize_base_from(quant, [&](int layer, Projection p, const Tensor<T, Cpu>& w) {
@@ -119,9 +123,12 @@ void load_named(Model<C, T, Cpu>& model, const Source& source, const std::string
 /// architecture must equal the model's (else an error naming both); the RoPE layout follows the format.
 /// `quant` (not none): the base is frozen and its projections stored in that format (Model::quantize_base); from
 /// safetensors each is quantized as it is read (see load_model_quantized); from GGUF a projection stored in that
-/// format runs from the file's blocks (load_gguf_weights); from a llama2.c .bin after loading.
+/// format runs from the file's blocks (load_gguf_weights); from a llama2.c .bin after loading. `memory`: whether
+/// the safetensors and GGUF tensors stored in T stay borrowed from the mapping or are copied (WeightMemory; a
+/// llama2.c .bin's float weights stay mapped).
 template <Config C, class T>
-void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path, BaseQuant quant = BaseQuant::none) {
+void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path, BaseQuant quant = BaseQuant::none,
+                  WeightMemory memory = WeightMemory::mapped) {
   const Config stored = read_architecture(path);
   PMC_CHECK(stored == model.config(), path.string(), ": the checkpoint's architecture (", describe(stored),
             ") does not match the model's (", describe(model.config()), ")");
@@ -139,13 +146,13 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path, Ba
   switch (detect_format(path)) {
     case CheckpointFormat::hf_folder: {
       auto ckpt = io::SafetensorsCheckpoint::open(path);
-      detail::load_named(model, ckpt, path.string(), quant);
+      detail::load_named(model, ckpt, path.string(), quant, memory);
       model.set_rope_layout(ops::RopeLayout::rotate_half);
       break;
     }
     case CheckpointFormat::safetensors_file: {
       auto file = io::SafetensorsFile::open(path);
-      detail::load_named(model, file, path.string(), quant);
+      detail::load_named(model, file, path.string(), quant, memory);
       model.set_rope_layout(ops::RopeLayout::rotate_half);
       break;
     }
@@ -162,27 +169,32 @@ void load_weights(Model<C, T, Cpu>& model, const std::filesystem::path& path, Ba
       quantize_loaded();
       break;
     }
-    case CheckpointFormat::gguf_file: load_gguf_weights(model, io::GgufFile::open(path), quant); break;
+    case CheckpointFormat::gguf_file: load_gguf_weights(model, io::GgufFile::open(path), quant, memory); break;
   }
 }
 
-/// Loads weights into a model on another device (a GPU): into a host model (memory-mapped), then copied.
+/// Loads weights into a model on another device (a GPU): into a host model (memory-mapped: `memory` does not
+/// matter, the weights are copied to the device), then copied. A quantized base loads on the host only.
 template <Config C, class T, OffHostDevice D>
-void load_weights(Model<C, T, D>& model, const std::filesystem::path& path) {
+void load_weights(Model<C, T, D>& model, const std::filesystem::path& path, BaseQuant quant = BaseQuant::none,
+                  [[maybe_unused]] WeightMemory memory = WeightMemory::mapped) {
+  PMC_CHECK(quant == BaseQuant::none, path.string(), ": a ", base_quant_name(quant),
+            " base loads on the host (load_model_quantized), not onto a device");
   auto host = Model<C, T, Cpu>::unallocated(model.config(), false);
   load_weights(host, path);
   model.copy_weights_from(host);
 }
 
 /// The model stored at `path`, whatever its architecture: a Model<dynamic, T, D> made from the stored config
-/// and its weights loaded (memory-mapped where the file's dtype is T, on the host).
+/// and its weights loaded (memory-mapped where the file's dtype is T, on the host, unless `memory` is copied).
 ///   auto model = pmc::llama::load_model<float>("PMC_LLaMA_7B");
 template <class T, Device D = Cpu>
-Model<dynamic, T, D> load_model(const std::filesystem::path& path, bool trainable = false) {
+Model<dynamic, T, D> load_model(const std::filesystem::path& path, bool trainable = false,
+                                WeightMemory memory = WeightMemory::mapped) {
   const Config config = read_architecture(path);
   check_config(config, path.string());
   auto model = Model<dynamic, T, D>::unallocated(config, trainable);
-  load_weights(model, path);
+  load_weights(model, path, BaseQuant::none, memory);
   return model;
 }
 
@@ -195,11 +207,12 @@ Model<dynamic, T, D> load_model(const std::filesystem::path& path, bool trainabl
 /// whole, then quantized.
 ///   auto model = pmc::llama::load_model_quantized<pmc::bf16>("PMC_LLaMA_13B", pmc::llama::BaseQuant::q8_0);
 template <class T>
-Model<dynamic, T, Cpu> load_model_quantized(const std::filesystem::path& path, BaseQuant format) {
+Model<dynamic, T, Cpu> load_model_quantized(const std::filesystem::path& path, BaseQuant format,
+                                            WeightMemory memory = WeightMemory::mapped) {
   const Config config = read_architecture(path);
   check_config(config, path.string());
   auto model = Model<dynamic, T, Cpu>::unallocated(config, false);
-  load_weights(model, path, format);
+  load_weights(model, path, format, memory);
   return model;
 }
 

@@ -15,6 +15,7 @@
 #include <pmc/io/gguf.hpp>
 #include <pmc/models/llama/config.hpp>
 #include <pmc/models/llama/model.hpp>
+#include <pmc/models/llama/weight_memory.hpp>
 
 namespace pmc::llama {
 
@@ -139,9 +140,11 @@ ops::QuantizedMatrix<D> for_matmul(ops::QuantizedMatrix<D> q) {
 /// 7 GB, not 26 GB in bf16), or, where the CPU's int8 kernel reads the rows16 layout (Quantize<Cpu>::for_matmul),
 /// regrouped into memory of the same size while the file's pages are dropped (MappedFile::release); a projection stored otherwise is dequantized to T and quantized, one at a time. The
 /// head (output.weight) is held in blocks too: the file's own when they are q8_0 or q4_0, else quantized to q8_0.
-/// Other formats (int8, nf4): each projection dequantized to T, then quantized.
+/// Other formats (int8, nf4): each projection dequantized to T, then quantized. `memory`: whether the tensors
+/// stored in T stay borrowed from the mapping or are copied into memory of their own (WeightMemory).
 template <Config C, class T>
-void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant quant = BaseQuant::none) {
+void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant quant = BaseQuant::none,
+                       WeightMemory memory = WeightMemory::mapped) {
   const std::string file = f.path().string();
   const Config config = gguf_architecture(f);
   PMC_CHECK(config == model.config(), file, ": the file's architecture (", describe(config),
@@ -205,7 +208,10 @@ void load_gguf_weights(Model<C, T, Cpu>& model, const io::GgufFile& f, BaseQuant
               info.ne.size() > 1 ? ", " + std::to_string(info.ne[1]) : std::string(), ") but the metadata makes it ",
               p.var.value().shape().str());
     if (head && p.name == "lm_head.weight") continue;  // held in the file's blocks
-    if (!projections.contains(p.name)) p.var.set_value(f.get<T>(name));
+    if (projections.contains(p.name)) continue;
+    const auto raw = f.raw(name);
+    p.var.set_value(detail::in_memory(f.get<T>(name), raw, memory,
+                                      [&] { f.mapping()->release(raw.data(), raw.size()); }));
   }
   model.set_rope_layout(ops::RopeLayout::interleaved);
   model.set_special_tokens(gguf_special_tokens(f));

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+// Where a loaded checkpoint's weights live when the file stores them in the model's type: borrowed from the
+// file's mapping, or copied into memory of the model's own.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <utility>
+
+#include <pmc/core/tensor.hpp>
+
+namespace pmc::llama {
+
+/// mapped: a weight stored in the model's type borrows the file's pages (nothing copied: the quickest load, and a
+///         model larger than the free memory still runs, paged in from the file).
+/// copied: each such weight is copied into memory of its own, on huge pages (Allocator<Cpu>), the file's pages of
+///         it dropped as it is copied, so the resident size stays one copy. Decoding streams every weight once a
+///         token and reads huge pages faster than a file's 4 KiB pages (docs/performance.md, BM_WeightPages):
+///         `pmc generate` and `pmc eval` load so when the checkpoint fits in the available memory.
+enum class WeightMemory { mapped, copied };
+
+namespace detail {
+/// `t`, a parameter read from a file whose bytes of it are `stored`: itself, or, under `copied` when it borrows
+/// those bytes, a copy of its own, after which `release()` drops the file's pages of it.
+template <class T, class Release>
+Tensor<T, Cpu> in_memory(Tensor<T, Cpu> t, std::span<const std::byte> stored, WeightMemory memory, Release&& release) {
+  if (memory != WeightMemory::copied || static_cast<const void*>(t.data()) != static_cast<const void*>(stored.data()))
+    return t;
+  Tensor<T, Cpu> own = t.clone();
+  t = Tensor<T, Cpu>();  // the last reference to the borrowed bytes
+  std::forward<Release>(release)();
+  return own;
+}
+}  // namespace detail
+
+}  // namespace pmc::llama
