@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
-// The bf16 matrix-vector product of decoding: a few rows of bf16 activations against a bf16 weight W (N, K) held
-// row-major (a linear layer's op(B) = Wᵀ, whose columns are W's contiguous rows). matmul.hpp's gemm sends bf16
-// products with M ≤ kMaxRows against such a weight here, where the GEMM would pack W first:
+// The matrix-vector product of decoding: a few rows of bf16 (or float) activations against a bf16 (float) weight
+// W (N, K) held row-major (a linear layer's op(B) = Wᵀ, whose columns are W's contiguous rows). matmul.hpp's gemm
+// sends bf16 and float products with M ≤ kMaxRows against such a weight here, where the GEMM would pack W first:
 //
-//   y (M, N) = alpha · x (M, K) · Wᵀ + beta · y        (bf16 x, W and y; M ≤ 4; y's rows rs apart)
+//   y (M, N) = alpha · x (M, K) · Wᵀ + beta · y        (x, W and y all bf16 or all float; M ≤ 4; y's rows rs apart)
+//
+// (The float loop, one row of W a work item and four accumulators, read 53-56 GB/s of weights on huge pages where
+// Eigen's GEMV on tiles of 128 columns, which float decoding used before, read 45-48; see docs/performance.md.)
 //
 // Memory-bound: a token reads every byte of W once, so the kernel's work is to keep both cores streaming W. The N
 // outputs (rows of W) go to the threads by OpenMP's guided schedule: contiguous runs of W's rows, long at first, then
@@ -18,14 +21,16 @@
 //   avx512:     bf16 widened to float by a 16-bit shift (exact), FMA over 16 k at a time, a masked tail;
 //   avx2:       the same over 8 k at a time, a scalar tail;
 //   scalar:     float sums in 8 lanes, then a fixed tree.
+//   float:      dots() of float rows: FMA into four accumulators (avx512, avx512bf16: 16 lanes; avx2: 8).
 // The lanes are summed by a fixed tree; then y = bf16(alpha · s + beta · y), rounded to nearest even as pmc::bf16
-// does. Each is a float sum of the exact products of the bf16 inputs, so
+// does (float y: y = alpha · s + beta · y). Each is a float sum of the exact products of the bf16 inputs, so
 //   |y − alpha·x·Wᵀ − beta·y0| ≤ (K + 4) · 2^-24 · (|alpha| Σ_k |x||w| + |beta||y0|) + the final rounding (2^-8 |y|)
 // (tests/ops/bf16_gemv_test.cpp checks every kernel compiled in against a double reference at that bound).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
@@ -181,40 +186,105 @@ void dots(const std::uint16_t* const* x, const std::uint16_t* w, i64 K, float* s
   }
 }
 
-template <Kernel Kk>
-void run(const MatDesc<const bf16>& x, const bf16* w, i64 ldw, const MatDesc<bf16>& y, float alpha, float beta) {
+/// s[r] = Σ_k x_r[k] · w[k] for R rows of float x and one float row of W: FMA into four accumulators over 64 k at a
+/// time (avx512 and avx512bf16: 16 lanes each; avx2: 8 lanes, 32 k), then 16 (8) at a time into the first, a
+/// masked (scalar) tail; the accumulators added as (0 + 1) + (2 + 3), the lanes by a fixed tree.
+template <Kernel Kk, int R>
+void dots(const float* const* x, const float* w, i64 K, float* s) {
+  if constexpr (Kk == Kernel::avx512bf16 || Kk == Kernel::avx512) {
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    __m512 acc[4][R];
+    for (int a = 0; a < 4; ++a)
+      for (int r = 0; r < R; ++r) acc[a][r] = _mm512_setzero_ps();
+    auto step = [&](i64 k, __mmask16 m, __m512(&into)[R]) {
+      const __m512 wv = _mm512_maskz_loadu_ps(m, w + k);
+      for (int r = 0; r < R; ++r) into[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x[r] + k), wv, into[r]);
+    };
+    i64 k = 0;
+    for (; k + 64 <= K; k += 64)
+      for (int a = 0; a < 4; ++a) step(k + 16 * a, __mmask16(0xffff), acc[a]);
+    for (; k + 16 <= K; k += 16) step(k, __mmask16(0xffff), acc[0]);
+    if (k < K) step(k, static_cast<__mmask16>((1u << (K - k)) - 1), acc[0]);
+    for (int r = 0; r < R; ++r)
+      s[r] = hsum512(_mm512_add_ps(_mm512_add_ps(acc[0][r], acc[1][r]), _mm512_add_ps(acc[2][r], acc[3][r])));
+#endif
+  } else if constexpr (Kk == Kernel::avx2) {
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 acc[4][R];
+    for (int a = 0; a < 4; ++a)
+      for (int r = 0; r < R; ++r) acc[a][r] = _mm256_setzero_ps();
+    auto step = [&](i64 k, __m256(&into)[R]) {
+      const __m256 wv = _mm256_loadu_ps(w + k);
+      for (int r = 0; r < R; ++r) into[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x[r] + k), wv, into[r]);
+    };
+    i64 k = 0;
+    for (; k + 32 <= K; k += 32)
+      for (int a = 0; a < 4; ++a) step(k + 8 * a, acc[a]);
+    for (; k + 8 <= K; k += 8) step(k, acc[0]);
+    for (int r = 0; r < R; ++r) {
+      alignas(32) float t[8];
+      _mm256_store_ps(t, _mm256_add_ps(_mm256_add_ps(acc[0][r], acc[1][r]), _mm256_add_ps(acc[2][r], acc[3][r])));
+      float v = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+      for (i64 j = k; j < K; ++j) v += x[r][j] * w[j];
+      s[r] = v;
+    }
+#endif
+  } else {
+    for (int r = 0; r < R; ++r) {
+      float lane[8] = {};
+      i64 k = 0;
+      for (; k + 8 <= K; k += 8)
+        for (int l = 0; l < 8; ++l) lane[l] += x[r][k + l] * w[k + l];
+      float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+      for (; k < K; ++k) v += x[r][k] * w[k];
+      s[r] = v;
+    }
+  }
+}
+
+/// The element type dots() reads: bf16's bits, or float.
+template <class T>
+using Element = std::conditional_t<std::is_same_v<T, bf16>, std::uint16_t, float>;
+
+template <Kernel Kk, class T>
+void run(const MatDesc<const T>& x, const T* w, i64 ldw, const MatDesc<T>& y, float alpha, float beta) {
+  using E = Element<T>;
   const i64 M = y.rows, N = y.cols, K = x.cols;
-  const std::uint16_t* xr[kMaxRows];
-  for (i64 r = 0; r < M; ++r) xr[r] = reinterpret_cast<const std::uint16_t*>(x.data + r * x.rs);
+  const E* xr[kMaxRows];
+  for (i64 r = 0; r < M; ++r) xr[r] = reinterpret_cast<const E*>(x.data + r * x.rs);
   [[maybe_unused]] const bool worth = N > 1 && N * K >= (i64{1} << 16);
   // guided, not static: with a fixed half each, one core finishing first waited for the other (perf: 9.7% of a 1.1B
   // model's decoding in OpenMP's barrier, 5.9% guided; tokens/s the same within the host's noise when DRAM is the
   // limit, 0-3% more when it is not)
 #pragma omp parallel for schedule(guided) if (worth)
   for (i64 n = 0; n < N; ++n) {
-    const std::uint16_t* wr = reinterpret_cast<const std::uint16_t*>(w + n * ldw);
+    const E* wr = reinterpret_cast<const E*>(w + n * ldw);
     float s[kMaxRows];
     simd::with_rows(static_cast<int>(M), [&](auto R) { dots<Kk, decltype(R)::value>(xr, wr, K, s); });
     for (i64 r = 0; r < M; ++r) {
-      bf16& out = y.data[r * y.rs + n];
-      out = bf16(beta == 0.f ? alpha * s[r] : alpha * s[r] + beta * static_cast<float>(out));
+      T& out = y.data[r * y.rs + n];
+      out = T(beta == 0.f ? alpha * s[r] : alpha * s[r] + beta * static_cast<float>(out));
     }
   }
 }
 
 }  // namespace detail
 
-/// Whether gemv takes this product: bf16, M ≤ kMaxRows rows of x with unit column stride, op(B) = Wᵀ with W's rows
-/// contiguous (b col-major), y with unit column stride.
-inline bool suits(const MatDesc<const bf16>& x, const MatDesc<const bf16>& b, const MatDesc<bf16>& y) {
+/// Whether gemv takes this product: bf16 or float, M ≤ kMaxRows rows of x with unit column stride, op(B) = Wᵀ with
+/// W's rows contiguous (b col-major), y with unit column stride.
+template <class T>
+bool suits(const MatDesc<const T>& x, const MatDesc<const T>& b, const MatDesc<T>& y) {
   return y.rows >= 1 && y.rows <= kMaxRows && x.cs == 1 && b.col_major() && y.cs == 1 && x.cols >= 1;
 }
 
-/// y = alpha · x · b + beta · y, with b = Wᵀ (W's rows contiguous, b.cs apart), on kernel k (compiled in).
-inline void gemv(Kernel k, const MatDesc<const bf16>& x, const MatDesc<const bf16>& b, const MatDesc<bf16>& y,
-                 float alpha, float beta) {
-  PMC_CHECK(compiled(k), "bf16 gemv: the ", kernel_name(k), " kernel is not compiled in");
-  PMC_CHECK(suits(x, b, y), "bf16 gemv: expected at most ", kMaxRows, " unit-stride rows against a transposed weight");
+/// y = alpha · x · b + beta · y, with b = Wᵀ (W's rows contiguous, b.cs apart), bf16 or float, on kernel k
+/// (compiled in; for float avx512bf16 runs the avx512 loop).
+template <class T>
+void gemv(Kernel k, const MatDesc<const T>& x, const MatDesc<const T>& b, const MatDesc<T>& y, float alpha,
+          float beta) {
+  static_assert(std::is_same_v<T, bf16> || std::is_same_v<T, float>);
+  PMC_CHECK(compiled(k), "gemv: the ", kernel_name(k), " kernel is not compiled in");
+  PMC_CHECK(suits(x, b, y), "gemv: expected at most ", kMaxRows, " unit-stride rows against a transposed weight");
   switch (k) {
     case Kernel::avx512bf16: return detail::run<Kernel::avx512bf16>(x, b.data, b.cs, y, alpha, beta);
     case Kernel::avx512: return detail::run<Kernel::avx512>(x, b.data, b.cs, y, alpha, beta);

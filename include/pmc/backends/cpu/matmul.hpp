@@ -211,6 +211,14 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
   for (std::int64_t i = 0; i < batch; ++i) {
     const float beta_i = (c.bs == 0 && i > 0) ? 1.f : beta;
     if constexpr (std::is_same_v<T, C>) {
+      if constexpr (std::is_same_v<T, float>) {
+        // Decoding: the matrix-vector kernel, one stream of W a thread (bgemv.hpp), as for bf16 below
+        // (PMC_CPU_GEMM=eigen: Eigen's GEMV, not the scalar loop).
+        if (bgemv::kernel() != bgemv::Kernel::scalar && bgemv::suits(a.batch(i), b.batch(i), c.batch(i))) {
+          bgemv::gemv(bgemv::kernel(), a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+          continue;
+        }
+      }
 #ifdef PMC_HAVE_OWN_SGEMM
       if constexpr (std::is_same_v<T, float>) {
         if (sgemm::suits(c.rows, c.cols, a.cols)) {
