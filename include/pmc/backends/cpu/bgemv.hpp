@@ -114,6 +114,32 @@ inline float bf16_float(std::uint16_t bits) {
 using simd::hsum512;
 #endif
 
+inline float as_float(std::uint16_t bf16_bits) { return bf16_float(bf16_bits); }
+inline float as_float(float f) { return f; }
+
+#if defined(__AVX2__) && defined(__FMA__)
+/// The 8 lanes of v added by a fixed tree.
+inline float sum8(__m256 v) {
+  alignas(32) float t[8];
+  _mm256_store_ps(t, v);
+  return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+}
+#endif
+
+/// The scalar kernel, bf16 bits or float: float sums in 8 lanes, then a fixed tree, then the tail.
+template <int R, class E>
+void dots_scalar(const E* const* x, const E* w, i64 K, float* s) {
+  for (int r = 0; r < R; ++r) {
+    float lane[8] = {};
+    i64 k = 0;
+    for (; k + 8 <= K; k += 8)
+      for (int l = 0; l < 8; ++l) lane[l] += as_float(x[r][k + l]) * as_float(w[k + l]);
+    float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+    for (; k < K; ++k) v += as_float(x[r][k]) * as_float(w[k]);
+    s[r] = v;
+  }
+}
+
 /// s[r] = Σ_k x_r[k] · w[k] for R rows of x and one row of W (pointers to K bf16 bits each).
 template <Kernel Kk, int R>
 void dots(const std::uint16_t* const* x, const std::uint16_t* w, i64 K, float* s) {
@@ -166,23 +192,13 @@ void dots(const std::uint16_t* const* x, const std::uint16_t* w, i64 K, float* s
       for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(widen(x[r] + k), wv, acc[r]);
     }
     for (int r = 0; r < R; ++r) {
-      alignas(32) float t[8];
-      _mm256_store_ps(t, acc[r]);
-      float v = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+      float v = sum8(acc[r]);
       for (i64 j = k; j < K; ++j) v += bf16_float(x[r][j]) * bf16_float(w[j]);
       s[r] = v;
     }
 #endif
   } else {
-    for (int r = 0; r < R; ++r) {
-      float lane[8] = {};
-      i64 k = 0;
-      for (; k + 8 <= K; k += 8)
-        for (int l = 0; l < 8; ++l) lane[l] += bf16_float(x[r][k + l]) * bf16_float(w[k + l]);
-      float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
-      for (; k < K; ++k) v += bf16_float(x[r][k]) * bf16_float(w[k]);
-      s[r] = v;
-    }
+    dots_scalar<R>(x, w, K, s);
   }
 }
 
@@ -222,23 +238,13 @@ void dots(const float* const* x, const float* w, i64 K, float* s) {
       for (int a = 0; a < 4; ++a) step(k + 8 * a, acc[a]);
     for (; k + 8 <= K; k += 8) step(k, acc[0]);
     for (int r = 0; r < R; ++r) {
-      alignas(32) float t[8];
-      _mm256_store_ps(t, _mm256_add_ps(_mm256_add_ps(acc[0][r], acc[1][r]), _mm256_add_ps(acc[2][r], acc[3][r])));
-      float v = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+      float v = sum8(_mm256_add_ps(_mm256_add_ps(acc[0][r], acc[1][r]), _mm256_add_ps(acc[2][r], acc[3][r])));
       for (i64 j = k; j < K; ++j) v += x[r][j] * w[j];
       s[r] = v;
     }
 #endif
   } else {
-    for (int r = 0; r < R; ++r) {
-      float lane[8] = {};
-      i64 k = 0;
-      for (; k + 8 <= K; k += 8)
-        for (int l = 0; l < 8; ++l) lane[l] += x[r][k + l] * w[k + l];
-      float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
-      for (; k < K; ++k) v += x[r][k] * w[k];
-      s[r] = v;
-    }
+    dots_scalar<R>(x, w, K, s);
   }
 }
 
