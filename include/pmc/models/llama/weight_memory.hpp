@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <utility>
 
@@ -26,7 +27,9 @@ template <class T, class Release>
 Tensor<T, Cpu> in_memory(Tensor<T, Cpu> t, std::span<const std::byte> stored, WeightMemory memory, Release&& release) {
   if (memory != WeightMemory::copied || static_cast<const void*>(t.data()) != static_cast<const void*>(stored.data()))
     return t;
-  Tensor<T, Cpu> own = t.clone();
+  Tensor<T, Cpu> own = Tensor<T, Cpu>::empty(t.shape());  // every element written below: no zero-fill first
+  if (t.is_contiguous()) std::memcpy(own.data(), t.data(), static_cast<std::size_t>(t.numel()) * sizeof(T));
+  else t.copy_to(own);
   t = Tensor<T, Cpu>();  // the last reference to the borrowed bytes
   std::forward<Release>(release)();
   return own;
