@@ -326,9 +326,7 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
 #pragma omp for schedule(dynamic, 1) collapse(2)
       for (i64 jb = 0; jb < column_blocks; ++jb)
         for (i64 slice = 0; slice < row_slices; ++slice) {
-          const i64 jc = blocks.begin(jb), nc = blocks.begin(jb + 1) - jc;
-          const i64 ir0 = a_panels * slice / row_slices * kMR;
-          const i64 ir1 = std::min(mc, a_panels * (slice + 1) / row_slices * kMR);
+          const auto [jc, nc, ir0, ir1] = sgemm::detail::WorkItem(blocks, jb, slice, row_slices, a_panels, kMR, mc);
           for (i64 d = 0; d < depth_blocks; ++d) {
             const i64 pc = d * kKC, kc = std::min(kKC, k - pc), kp = (kc + 1) / 2;
             const bool first = d == 0, last = d + 1 == depth_blocks;

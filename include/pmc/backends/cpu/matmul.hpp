@@ -210,15 +210,17 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
   }
   for (std::int64_t i = 0; i < batch; ++i) {
     const float beta_i = (c.bs == 0 && i > 0) ? 1.f : beta;
-    if constexpr (std::is_same_v<T, C>) {
-      if constexpr (std::is_same_v<T, float>) {
-        // Decoding: the matrix-vector kernel, one stream of W a thread (bgemv.hpp), as for bf16 below
-        // (PMC_CPU_GEMM=eigen: Eigen's GEMV, not the scalar loop).
-        if (bgemv::kernel() != bgemv::Kernel::scalar && bgemv::suits(a.batch(i), b.batch(i), c.batch(i))) {
-          bgemv::gemv(bgemv::kernel(), a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
-          continue;
-        }
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, bf16>) {
+      // Decoding (a few rows against a transposed weight): the matrix-vector kernel reads the weight once, one
+      // stream a thread, where a GEMM would pack it first (float under PMC_CPU_GEMM=eigen: Eigen's GEMV, not the
+      // scalar loop).
+      if ((std::is_same_v<T, bf16> || bgemv::kernel() != bgemv::Kernel::scalar) &&
+          bgemv::suits(a.batch(i), b.batch(i), c.batch(i))) {
+        bgemv::gemv(bgemv::kernel(), a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+        continue;
       }
+    }
+    if constexpr (std::is_same_v<T, C>) {
 #ifdef PMC_HAVE_OWN_SGEMM
       if constexpr (std::is_same_v<T, float>) {
         if (sgemm::suits(c.rows, c.cols, a.cols)) {
@@ -229,14 +231,6 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
 #endif
       gemm_eigen<C>(a.batch(i), b.batch(i), c.batch(i), static_cast<C>(alpha), static_cast<C>(beta_i));
     } else {
-      if constexpr (std::is_same_v<T, bf16>) {
-        // Decoding (a few rows against a transposed weight): the matrix-vector kernel reads the weight once,
-        // where a GEMM would pack it first.
-        if (bgemv::suits(a.batch(i), b.batch(i), c.batch(i))) {
-          bgemv::gemv(bgemv::kernel(), a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
-          continue;
-        }
-      }
 #ifdef PMC_HAVE_OWN_BGEMM
       if constexpr (std::is_same_v<T, bf16>) {
         if (bgemm::suits(c.rows, c.cols, a.cols)) {

@@ -234,6 +234,17 @@ struct ColumnBlocks {
   i64 begin(i64 jb) const { return std::min(n, jb * tiles / count * nr); }
 };
 
+/// A work item of a row block of mc rows (a_panels panels of MR): column block jb's columns [jc, jc + nc) and
+/// slice `slice` of `slices` of the rows, [ir0, ir1), whole panels.
+struct WorkItem {
+  i64 jc, nc, ir0, ir1;
+  WorkItem(const ColumnBlocks& blocks, i64 jb, i64 slice, i64 slices, i64 a_panels, i64 mr, i64 mc)
+      : jc(blocks.begin(jb)),
+        nc(blocks.begin(jb + 1) - jc),
+        ir0(a_panels * slice / slices * mr),
+        ir1(std::min(mc, a_panels * (slice + 1) / slices * mr)) {}
+};
+
 /// A partial panel (fewer than `width` rows or columns filled) is zeroed first: its padding then adds nothing.
 inline void zero_partial_panel(float* panel, int filled, int width, i64 kc) {
   if (filled < width) std::fill_n(panel, kc * width, 0.f);
@@ -374,9 +385,7 @@ void gemm(const MatDesc<const float>& a, const MatDesc<const float>& b, const Ma
 #pragma omp for schedule(dynamic, 1) collapse(2)
       for (i64 jb = 0; jb < column_blocks; ++jb)
         for (i64 slice = 0; slice < row_slices; ++slice) {
-          const i64 jc = blocks.begin(jb), nc = blocks.begin(jb + 1) - jc;
-          const i64 ir0 = a_panels * slice / row_slices * kMR;
-          const i64 ir1 = std::min(mc, a_panels * (slice + 1) / row_slices * kMR);
+          const auto [jc, nc, ir0, ir1] = WorkItem(blocks, jb, slice, row_slices, a_panels, kMR, mc);
           for (i64 d = 0; d < depth_blocks; ++d) {
             const i64 pc = d * kKC, kc = std::min(kKC, k - pc);
             const float beta_pc = d == 0 ? beta : 1.f;
