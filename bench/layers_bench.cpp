@@ -233,7 +233,8 @@ void register_gemm(const char* name, Gemm gemm) {
 
 // ---- the bf16 GEMMs side by side ------------------------------------------------------------------------
 // C (M, N) = A (M, K) · Bᵀ with B (N, K) in bf16 (a linear layer's forward), on pmc's AVX512-BF16 kernel
-// (bgemm.hpp), on the path it replaces (bf16 staged to float and multiplied by Eigen's GEMM, gemm_lowp), and the
+// (bgemm.hpp), on AMX tiles where the CPU has them (amx.hpp: BM_GemmBf16/own_amx and BM_PeakAmx are registered
+// only there), on the path it replaces (bf16 staged to float and multiplied by Eigen's GEMM, gemm_lowp), and the
 // same product in float on pmc's AVX-512 kernel, whatever PMC_CPU_GEMM says. Shapes: a small LLaMA's training
 // step, M = 2048 tokens, N, K in {384, 1024, 4096}; decoding and short prompts, M = 1 to 256 against a 4096 × 4096
 // weight; a 1.1B model's projections on a 154-token prompt (kPrefill1b).
@@ -310,8 +311,47 @@ void register_gemm_bf16(const char* name, Gemm gemm) {
                             [](const MatDesc<const float>& a, const MatDesc<const float>& b, const MatDesc<float>& c) {
                               cpu::sgemm::gemm<cpu::sgemm::Avx512>(a, b, c, 1.f, 0.f);
                             });
+#ifdef PMC_HAVE_AMX_BGEMM
+  if (cpu::amx::available())  // registered only where the CPU runs AMX tiles
+    register_gemm_bf16<bf16>("BM_GemmBf16/own_amx",
+                             [](const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<bf16>& c) {
+                               cpu::amx::gemm<bf16>(a, b, c, 1.f, 0.f);
+                             });
+#endif
   return true;
 }();
+
+#ifdef PMC_HAVE_AMX_BGEMM
+/// tdpbf16ps's peak on the micro-kernel's three accumulator tiles (16 · 16 · 32 · 2 = 16384 flops an instruction):
+/// registered where the CPU runs AMX tiles. Args: threads.
+void BM_PeakAmx(benchmark::State& st) {
+  namespace amx = pmc::backends::cpu::amx;
+  const int threads = static_cast<int>(st.range(0));
+  constexpr std::int64_t iters = 1 << 18;
+  for (auto _ : st) {
+#pragma omp parallel num_threads(threads)
+    {
+      alignas(64) std::uint16_t zeros[16][32] = {};
+      const amx::Kernel<amx::Hardware>::Thread tiles;
+      amx::Hardware::load<3>(zeros, 64);
+      amx::Hardware::load<4>(zeros, 64);
+      amx::Hardware::load<5>(zeros, 64);
+      amx::Hardware::load<6>(zeros, 64);
+      for (std::int64_t i = 0; i < iters; ++i) {
+        amx::Hardware::dot<0, 3, 4>();
+        amx::Hardware::dot<1, 3, 5>();
+        amx::Hardware::dot<2, 3, 6>();
+      }
+    }
+  }
+  flops(st, 16384.0 * 3 * static_cast<double>(iters) * threads);
+}
+[[maybe_unused]] const bool amx_peak_benchmark = [] {
+  if (pmc::backends::cpu::amx::available())
+    PMC_BENCH(BM_PeakAmx)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+  return true;
+}();
+#endif
 #endif
 
 // ---- RMSNorm, RoPE, SwiGLU, cross-entropy -----------------------------------------------------------------

@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: MIT
 # The GPU check, for the day a GPU machine is available:
 #   bash scripts/gpu_check.sh [--build-dir DIR] [--arch "80;90"] [--no-build] [--no-bench] [--jobs N] [--budget S] [--out DIR]
-#                           [--skip tests,bench,pipeline,sanitize] [--cap S]
+#                           [--skip tests,bench,pipeline,amx,sanitize] [--cap S]
 # Configures and builds the CUDA tests, benchmarks and the pmc program, then runs (1) each op's GPU tests,
-# (2) the benchmarks (JSON results), (3) `pmc pipeline --device cuda` on the quick demo config, (4) every op's
-# tests under compute-sanitizer memcheck, racecheck, synccheck and initcheck, until --budget seconds (from the
+# (2) the benchmarks (JSON results), (3) `pmc pipeline --device cuda` on the quick demo config, (4) where the
+# machine's CPU has AMX-BF16 (the GPU machines' Xeons), the CPU's AMX tile kernel: its tests on the CPU's tiles,
+# the ops and models tests with PMC_CPU_GEMM=amx, and its benchmark against the AVX512-BF16 kernel, (5) every
+# op's tests under compute-sanitizer memcheck, racecheck, synccheck and initcheck, until --budget seconds (from the
 # start) are spent; each sanitizer run is cut at --cap seconds (default 120) or the time left, and reported as
 # incomplete, not failed. --no-build runs a tree built elsewhere
-# (DIR/tests/cuda/pmc_cuda_tests, DIR/bench/cuda_*, DIR/bin/pmc, shared libraries in DIR/lib).
+# (DIR/tests/cuda/pmc_cuda_tests, DIR/bench/cuda_*, DIR/bin/pmc, DIR/tests/pmc_{ops,models}_tests,
+# DIR/bench/layers_bench, shared libraries in DIR/lib).
 # Everything goes to <out> (default <build-dir>/gpu_check-<date>/: log.txt, bench_*.json); exit 1 if a step failed.
 set -uo pipefail
 
@@ -54,6 +57,7 @@ run() {  # run NAME CMD...: logs the command and its output; records a failure
 
 say "pmc GPU check, $(date -u +%FT%TZ), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
 nvidia-smi >>"$log" 2>&1 || { say "nvidia-smi failed: is there a GPU and a driver?"; exit 1; }
+say "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores; AMX-BF16: $(grep -qw amx_bf16 /proc/cpuinfo && echo yes || echo no)"
 sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
 
 if ((do_build)); then
@@ -63,7 +67,7 @@ if ((do_build)); then
   run configure cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPMC_ENABLE_CUDA=ON \
     "-DCMAKE_CUDA_ARCHITECTURES=$arch" -DPMC_BUILD_EXAMPLES=OFF
   run build cmake --build "$build" -j "$jobs" --target pmc_cuda_tests bench_cuda_gemm_bench bench_cuda_block_bench \
-    bench_cuda_train_step_bench pmc_cli
+    bench_cuda_train_step_bench pmc_cli pmc_ops_tests pmc_models_tests bench_layers_bench
 fi
 tests="$build/tests/cuda/pmc_cuda_tests"
 [[ -x "$tests" ]] || { say "no test executable at $tests"; exit 1; }
@@ -94,7 +98,25 @@ if [[ -x "$build/bin/pmc" ]] && ! skipped pipeline; then
   cp "$build/pipeline_cuda/inject/metrics.jsonl" "$out/pipeline_inject_metrics.jsonl" 2>/dev/null
 fi
 
-# 4. Each op's tests under each compute-sanitizer tool (racecheck checks shared-memory hazards; synccheck
+# 4. The CPU's AMX-BF16 tile kernel (backends/cpu/amx.hpp), which has no other AMX hardware to run on: its own tests
+#    on the CPU's tiles (against a double reference and bit for bit against its model), every ops and models test
+#    with PMC_CPU_GEMM=amx, and the bf16 GEMM benchmark (AMX against AVX512-BF16, both peaks).
+if ! skipped amx; then
+  if grep -qw amx_bf16 /proc/cpuinfo; then
+    run "amx/kernel" "$build/tests/pmc_ops_tests" "--test-case=*AMX*,*tdpbf16ps*"
+    run "amx/ops" env PMC_CPU_GEMM=amx "$build/tests/pmc_ops_tests"
+    run "amx/models" env PMC_CPU_GEMM=amx "$build/tests/pmc_models_tests"
+    if ((do_bench)); then
+      run "amx/bench" env OMP_NUM_THREADS="$(nproc)" "$build/bench/layers_bench" \
+        "--benchmark_filter=PeakAmx|PeakDpbf16|GemmBf16/own_(amx|avx512bf16)/m:(2048|154)" \
+        --benchmark_out="$out/bench_cpu_amx.json" --benchmark_out_format=json --benchmark_counters_tabular=true
+    fi
+  else
+    say "amx: this CPU has no amx_bf16 flag; the AMX kernel's hardware checks did not run"
+  fi
+fi
+
+# 5. Each op's tests under each compute-sanitizer tool (racecheck checks shared-memory hazards; synccheck
 #    barrier misuse; initcheck reads of uninitialized device memory), while the budget lasts.
 skipped sanitize || for tool in memcheck racecheck synccheck initcheck; do
   for op in $ops; do

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The AVX512-BF16 GEMM (backends/cpu/bgemm.hpp): against a double reference of the same bf16 inputs at every edge
 // of its blocking, in each transpose a linear layer uses, with alpha and beta; the same bits at 1, 2 and 3 threads;
-// and Matmul<Cpu> on bf16 tensors against the path it replaces (bf16 staged to float, gemm_lowp).
+// and Matmul<Cpu> on bf16 tensors against the path it replaces (bf16 staged to float, gemm_lowp). The AMX kernel
+// (amx.hpp) the same way, on the model of its tile instructions everywhere and on the CPU's tiles where it has them
+// (then also bit for bit against the model).
 //
 // The bound. Products of two bf16 are exact in float; vdpbf16ps adds them to an fp32 accumulator, at most two
 // roundings (2^-24 relative each) per k pair, then alpha and beta cost two more. So for a float C
@@ -24,6 +26,7 @@
 #include <omp.h>
 #endif
 
+#include <pmc/backends/cpu/amx.hpp>
 #include <pmc/backends/cpu/matmul.hpp>
 #include <pmc/pmc.hpp>
 #include <support/compare.hpp>
@@ -106,9 +109,10 @@ Reference reference(const Operand& a, const Operand& b, const std::vector<float>
   return r;
 }
 
-/// Runs bgemm::gemm<TC> on `s` with op(A), op(B) stored as `ta`, `tb`: beta = 0 into a C of NaN (which must not be
-/// read) and alpha = 0.5, beta = -2; checks each element against the reference within the bound.
-template <class TC>
+/// Runs bgemm::gemm<TC, K> (K: the micro-kernel) on `s` with op(A), op(B) stored as `ta`, `tb`: beta = 0 into a C of
+/// NaN (which must not be read) and alpha = 0.5, beta = -2; checks each element against the reference within the
+/// bound.
+template <class TC, class K = bgemm::Dpbf16>
 void check_shape(const Shape3& s, bool ta, bool tb, std::mt19937& rng, std::int64_t partial_floats) {
   CAPTURE(s.m);
   CAPTURE(s.k);
@@ -126,7 +130,7 @@ void check_shape(const Shape3& s, bool ta, bool tb, std::mt19937& rng, std::int6
     CAPTURE(beta);
     std::vector<TC> c(c0.size());
     for (std::size_t i = 0; i < c.size(); ++i) c[i] = beta == 0.f ? TC(NAN) : TC(c0[i]);
-    bgemm::gemm<TC>(a.desc(), b.desc(), MatDesc<TC>{c.data(), s.m, s.n, s.n, 1, 0}, alpha, beta, partial_floats);
+    bgemm::gemm<TC, K>(a.desc(), b.desc(), MatDesc<TC>{c.data(), s.m, s.n, s.n, 1, 0}, alpha, beta, partial_floats);
     const auto r = reference(a, b, c0, alpha, beta);
     std::size_t bad = 0, first_bad = 0;
     double worst = 0;  // the largest error as a fraction of its bound
@@ -216,13 +220,17 @@ TEST_CASE("bf16 GEMM rounds C as pmc::bf16 does (nearest even, NaN kept) and rea
 }
 
 #ifdef _OPENMP
-TEST_CASE("bf16 GEMM gives the same bits at 1, 2 and 3 threads") {
-  std::mt19937 rng(23);
+/// Shapes (with a bf16 C's partial-sum budget) for the thread test: one column block (row slices follow the thread
+/// count), several, K over one depth block, small partial blocks.
+using ThreadShapes = std::vector<std::pair<Shape3, std::int64_t>>;
+const ThreadShapes kThreadShapes{{{300, 500, 400}, bgemm::kPartialFloats},
+                                 {{200, 1000, 900}, bgemm::kPartialFloats},
+                                 {{130, 1700, 390}, 390 * 40}};
+
+/// bgemm::gemm<TC, K> gives the same bits at 1, 2 and 3 threads, for a bf16 and a float C, on each shape.
+template <class K>
+void check_same_bits_across_threads(std::mt19937& rng, const ThreadShapes& shapes = kThreadShapes) {
   const int saved = omp_get_max_threads();
-  // One column block (row slices follow the thread count), several, K over one depth block, small partial blocks.
-  const std::vector<std::pair<Shape3, std::int64_t>> shapes{{{300, 500, 400}, bgemm::kPartialFloats},
-                                                            {{200, 1000, 900}, bgemm::kPartialFloats},
-                                                            {{130, 1700, 390}, 390 * 40}};
   for (const auto& [s, floats] : shapes)
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb) {
@@ -237,8 +245,8 @@ TEST_CASE("bf16 GEMM gives the same bits at 1, 2 and 3 threads") {
           omp_set_num_threads(threads);
           std::vector<bf16> c(static_cast<std::size_t>(s.m * s.n), bf16(0.25f));
           std::vector<float> cf(c.size(), 0.25f);
-          bgemm::gemm<bf16>(a.desc(), b.desc(), MatDesc<bf16>{c.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f, floats);
-          bgemm::gemm<float>(a.desc(), b.desc(), MatDesc<float>{cf.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f);
+          bgemm::gemm<bf16, K>(a.desc(), b.desc(), MatDesc<bf16>{c.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f, floats);
+          bgemm::gemm<float, K>(a.desc(), b.desc(), MatDesc<float>{cf.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f);
           std::vector<std::uint16_t> u;
           for (const auto v : c) u.push_back(v.bits);
           bits.push_back(u);
@@ -251,6 +259,11 @@ TEST_CASE("bf16 GEMM gives the same bits at 1, 2 and 3 threads") {
         CHECK(floats_out[0] == floats_out[2]);
       }
   omp_set_num_threads(saved);
+}
+
+TEST_CASE("bf16 GEMM gives the same bits at 1, 2 and 3 threads") {
+  std::mt19937 rng(23);
+  check_same_bits_across_threads<bgemm::Dpbf16>(rng);
 }
 #endif
 
@@ -339,6 +352,115 @@ TEST_CASE("Matmul<Cpu> on bf16 tensors matches the staged bf16 path within fp32 
     CHECK(cdx <= 1);
     CHECK(cdw <= 1);
   }
+}
+
+#ifdef PMC_HAVE_AMX_BGEMM
+namespace amx = pmc::backends::cpu::amx;
+using AmxModel = amx::Kernel<amx::Model>;
+using AmxHardware = amx::Kernel<amx::Hardware>;
+
+/// Shapes at the AMX kernel's own edges: 16-row A panels, tiles of 32 values of k (16 pairs), B tiles of 16 columns.
+std::vector<Shape3> amx_edge_shapes() {
+  return {{15, 31, 16}, {16, 32, 32}, {17, 33, 47}, {31, 63, 48}, {32, 64, 49}, {33, 65, 97}, {48, 769, 50}};
+}
+
+/// check_shape<TC, K> on bgemm's edge shapes and the AMX kernel's, in each transpose, over two row blocks, and over
+/// several depth blocks with small partial-sum buffers.
+template <class K>
+void check_amx_edges(std::mt19937& rng) {
+  auto shapes = edge_shapes();
+  for (const auto& s : amx_edge_shapes()) shapes.push_back(s);
+  for (const auto& s : shapes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        check_shape<float, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
+        check_shape<bf16, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
+      }
+  check_shape<bf16, K>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
+  check_shape<float, K>({4100, 40, 20}, true, false, rng, bgemm::kPartialFloats);
+  for (const std::int64_t floats : {800, 2400})
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) check_shape<bf16, K>({61, 1600, 100}, ta == 1, tb == 1, rng, floats);
+}
+
+TEST_CASE("AMX bf16 GEMM on the model of its tile instructions matches a double reference at every blocking edge") {
+  std::mt19937 rng(25);
+  check_amx_edges<AmxModel>(rng);
+}
+
+#ifdef _OPENMP
+TEST_CASE("AMX bf16 GEMM on the model of its tile instructions gives the same bits at 1, 2 and 3 threads") {
+  std::mt19937 rng(26);
+  // Smaller than kThreadShapes (the model is slow), with the same cases.
+  check_same_bits_across_threads<AmxModel>(rng, {{{100, 300, 200}, bgemm::kPartialFloats},
+                                                 {{50, 1000, 500}, bgemm::kPartialFloats},
+                                                 {{70, 1700, 150}, 150 * 40}});
+}
+#endif
+
+TEST_CASE("the model of tdpbf16ps adds the even product of a pair first, rounds each sum and flushes denormals") {
+  // One tdpbf16ps on tiles where only pair 0 is non-zero. B: column 0 = (2^-70, 0), columns 1 and 2 = (1, 1).
+  //   row 0 of A (2^-24, 2^-24): c(0,1) = 2^-23 exactly; c(0,0) = 2^-94 (small, normal: kept).
+  //   row 1 (2^-130, 0): a denormal input is flushed: c(1,1) = 0, not 2^-130.
+  //   row 2 (2^-70, 0): c(2,0) = 2^-140, a denormal sum, flushed to 0; c(2,1) = 2^-70.
+  //   row 3 (2^-24, -1) onto c(3,2) = 1: (1 + 2^-24) rounds to 1 (a tie, to even), then - 1: 0. The odd product
+  //   first, or both products added at once, would leave 2^-24.
+  alignas(64) std::uint16_t a[16][32] = {}, b[16][32] = {};
+  alignas(64) float c[16][16] = {};
+  a[0][0] = a[0][1] = bf16(std::ldexp(1.f, -24)).bits;
+  a[1][0] = bf16(std::ldexp(1.f, -130)).bits;
+  a[2][0] = bf16(std::ldexp(1.f, -70)).bits;
+  a[3][0] = bf16(std::ldexp(1.f, -24)).bits;
+  a[3][1] = bf16(-1.f).bits;
+  b[0][0] = bf16(std::ldexp(1.f, -70)).bits;
+  b[0][2] = b[0][3] = b[0][4] = b[0][5] = bf16(1.f).bits;
+  c[3][2] = 1.f;
+  amx::Model::configure(amx::kernel_config());
+  amx::Model::load<0>(c, 64);
+  amx::Model::load<3>(a, 64);
+  amx::Model::load<4>(b, 64);
+  amx::Model::dot<0, 3, 4>();
+  amx::Model::store<0>(c, 64);
+  amx::Model::release();
+  CHECK(c[0][1] == std::ldexp(1.f, -23));
+  CHECK(c[0][0] == std::ldexp(1.f, -94));
+  CHECK(c[1][1] == 0.f);
+  CHECK(c[2][0] == 0.f);
+  CHECK(c[2][1] == std::ldexp(1.f, -70));
+  CHECK(c[3][2] == 0.f);
+}
+
+TEST_CASE("AMX bf16 GEMM on the CPU's tiles matches the reference and gives the model's bits") {
+  if (!amx::available())
+    PMC_SKIP("this CPU (or its kernel) allows no AMX-BF16 tiles: the AMX kernel runs only on its model here "
+             "(scripts/gpu_check.sh runs this test on the GPU machine's CPU)");
+  MESSAGE("AMX-BF16 tiles available: checking the kernel on the CPU's tiles");
+  std::mt19937 rng(27);
+  check_amx_edges<AmxHardware>(rng);
+#ifdef _OPENMP
+  check_same_bits_across_threads<AmxHardware>(rng);
+#endif
+  // The instructions against their model: the same bits on shapes with partial tiles in every direction.
+  for (const auto& s : std::vector<Shape3>{{33, 65, 97}, {130, 1700, 390}, {17, 800, 49}}) {
+    CAPTURE(s.m);
+    CAPTURE(s.k);
+    CAPTURE(s.n);
+    const auto a = random_operand(s.m, s.k, false, rng), b = random_operand(s.k, s.n, true, rng);
+    std::vector<float> hw(static_cast<std::size_t>(s.m * s.n), 0.5f), model = hw;
+    bgemm::gemm<float, AmxHardware>(a.desc(), b.desc(), MatDesc<float>{hw.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f);
+    bgemm::gemm<float, AmxModel>(a.desc(), b.desc(), MatDesc<float>{model.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f);
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < hw.size(); ++i) differ += hw[i] != model[i];
+    CAPTURE(differ);
+    CHECK(differ == 0);
+  }
+}
+#endif  // PMC_HAVE_AMX_BGEMM
+
+TEST_CASE("PMC_CPU_GEMM=amx chooses the AMX tiles for bf16 products where the AVX512-BF16 kernel is compiled in") {
+  CHECK(sgemm::parse_choice("amx") == sgemm::Choice::amx);
+  if (sgemm::choice() == sgemm::Choice::amx)
+    CHECK(std::string(pmc::backends::cpu::bf16_gemm_name()) == "own AMX-BF16");
 }
 
 }  // namespace

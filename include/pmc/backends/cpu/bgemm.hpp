@@ -65,10 +65,12 @@ constexpr i64 kPartialFloats = i64{1} << 22;
 constexpr const char* name = "own AVX512-BF16";
 static_assert(kNC % kNR == 0 && kKC % 2 == 0);
 
-/// Whether Matmul<Cpu> runs a bf16 product here: choice() allows it (not PMC_CPU_GEMM=eigen, avx2 or avx512) and
-/// there is something to sum (k ≥ 1). Small products too: the staged path converts op(B) whole anyway.
+/// Whether Matmul<Cpu> runs a bf16 product here (or on amx.hpp's tiles, PMC_CPU_GEMM=amx): choice() allows it (not
+/// PMC_CPU_GEMM=eigen, avx2 or avx512) and there is something to sum (k ≥ 1). Small products too: the staged path
+/// converts op(B) whole anyway.
 inline bool suits(i64 m, i64 n, i64 k) {
-  return sgemm::choice() == sgemm::Choice::native && m >= 1 && n >= 1 && k >= 1;
+  const auto c = sgemm::choice();
+  return (c == sgemm::Choice::native || c == sgemm::Choice::amx) && m >= 1 && n >= 1 && k >= 1;
 }
 
 namespace detail {
@@ -98,30 +100,11 @@ inline __m256i round_bf16(__m512 x) {
 /// bf16(alpha · (p + acc) + beta · c), or alpha · acc + beta · c when there is no partial (one depth block).
 enum class Out { f32, partial, final };
 
-/// Accumulates the first R rows (R = MR, or 4 for a last panel of at most 4 rows) of the tile of packed A (kp k
-/// pairs) by packed B, then stores them per `O` to the tile's mr × nr part (mr ≤ R; FullWidth: nr = NR).
+/// Stores the sums of a tile's first R rows (acc[i][v]: row i, columns 16v to 16v + 15) per `O` to the tile's
+/// mr × nr part (mr ≤ R; FullWidth: nr = NR). Shared by the micro-kernels (this one's and amx.hpp's).
 template <Out O, bool FullWidth, int R, class TC>
-inline void micro_kernel(i64 kp, const std::uint32_t* __restrict a, const std::uint16_t* __restrict b, TC* c, i64 ldc,
-                         float* part, i64 ldp, bool has_part, float alpha, float beta, int mr, int nr) {
-  static_assert(R <= kMR);
-  __m512 acc[R][kVectors];
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 3
-    for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_setzero_ps();
-  for (i64 p = 0; p < kp; ++p) {
-    __m512bh bv[kVectors];
-#pragma GCC unroll 3
-    for (int v = 0; v < kVectors; ++v) bv[v] = (__m512bh)_mm512_load_si512(b + v * 32);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) {
-      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i]));
-#pragma GCC unroll 3
-      for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], ai, bv[v]);
-    }
-    a += kMR;
-    b += 2 * kNR;
-  }
+[[gnu::always_inline]] inline void store_tile(const __m512 (&acc)[R][kVectors], TC* c, i64 ldc, float* part, i64 ldp,
+                                              bool has_part, float alpha, float beta, int mr, int nr) {
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   if constexpr (FullWidth) {
 #pragma GCC unroll 8
@@ -171,6 +154,33 @@ inline void micro_kernel(i64 kp, const std::uint32_t* __restrict a, const std::u
   }
 }
 
+/// Accumulates the first R rows (R = MR, or 4 for a last panel of at most 4 rows) of the tile of packed A (kp k
+/// pairs) by packed B, then stores them per `O` to the tile's mr × nr part (mr ≤ R; FullWidth: nr = NR).
+template <Out O, bool FullWidth, int R, class TC>
+inline void micro_kernel(i64 kp, const std::uint32_t* __restrict a, const std::uint16_t* __restrict b, TC* c, i64 ldc,
+                         float* part, i64 ldp, bool has_part, float alpha, float beta, int mr, int nr) {
+  static_assert(R <= kMR);
+  __m512 acc[R][kVectors];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 3
+    for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (i64 p = 0; p < kp; ++p) {
+    __m512bh bv[kVectors];
+#pragma GCC unroll 3
+    for (int v = 0; v < kVectors; ++v) bv[v] = (__m512bh)_mm512_load_si512(b + v * 32);
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i]));
+#pragma GCC unroll 3
+      for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], ai, bv[v]);
+    }
+    a += kMR;
+    b += 2 * kNR;
+  }
+  store_tile<O, FullWidth, R>(acc, c, ldc, part, ldp, has_part, alpha, beta, mr, nr);
+}
+
 /// Rows [i0, i0 + m) × columns [k0, k0 + kc) of op(A) as MR-row panels of kp = ⌈kc/2⌉ k pairs
 /// (panel[p·MR + i] = a(i, 2p) | a(i, 2p+1) << 16), the last panel's missing rows and an odd kc's last pair zero.
 inline void pack_a(const MatDesc<const bf16>& a, i64 i0, i64 m, i64 k0, i64 kc, std::uint32_t* out) {
@@ -205,8 +215,9 @@ inline void pack_a(const MatDesc<const bf16>& a, i64 i0, i64 m, i64 k0, i64 kc, 
 }
 
 /// Rows [k0, k0 + kc) × columns [j0, j0 + n) of op(B) as NR-column panels of kp = ⌈kc/2⌉ k pairs
-/// (panel[(p·NR + j)·2 + t] = b(2p + t, j)), the last panel's missing columns and an odd kc's last row zero.
-inline void pack_b(const MatDesc<const bf16>& b, i64 k0, i64 kc, i64 j0, i64 n, std::uint16_t* out) {
+/// (panel[(p·NR + j)·2 + t] = b(2p + t, j)), the last panel's missing columns and an odd kc's last row zero. Panels
+/// lie kp_stride ≥ kp pairs apart, the pairs from kp on zero (amx.hpp's tiles take 16 pairs at a time).
+inline void pack_b(const MatDesc<const bf16>& b, i64 k0, i64 kc, i64 j0, i64 n, std::uint16_t* out, i64 kp_stride) {
   const i64 kp = (kc + 1) / 2, kfull = kc / 2;
   // Interleaves 16 values of row 2p (low half) and 16 of row 2p+1 (high half): word t = row (t & 1), column t / 2.
   alignas(64) static constexpr std::uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,
@@ -215,7 +226,8 @@ inline void pack_b(const MatDesc<const bf16>& b, i64 k0, i64 kc, i64 j0, i64 n, 
   const __m512i interleave = _mm512_load_si512(kInterleave);
   for (i64 jp = 0; jp < n; jp += kNR) {
     const int nr = static_cast<int>(std::min<i64>(kNR, n - jp));
-    std::uint16_t* o = out + jp * 2 * kp;
+    std::uint16_t* o = out + jp * 2 * kp_stride;
+    std::fill(o + kp * kNR * 2, o + kp_stride * kNR * 2, std::uint16_t{0});
     if (b.cs == 1) {  // rows contiguous (W in dy·W, x in dyᵀ·x): two rows' 16 columns interleaved per zmm
       const bf16* base = b.data + k0 * b.rs + j0 + jp;
       for (int v = 0; v < kVectors; ++v) {
@@ -272,9 +284,35 @@ T* buffer(i64 count) {
 
 }  // namespace detail
 
+/// The micro-kernel of gemm(): how A is packed, how many k pairs a packed depth block of kc holds, what each thread
+/// sets up (Thread: constructed when the thread starts on its work items, destroyed when it is done), and the tile
+/// product tile<O>() of an MR-row panel of A by an NR-column panel of B. This one is vdpbf16ps's; amx.hpp has the
+/// AMX tiles'.
+struct Dpbf16 {
+  static constexpr int kMR = bgemm::kMR;
+  static constexpr const char* name = bgemm::name;
+  static constexpr i64 pairs(i64 kc) { return (kc + 1) / 2; }
+  static void pack_a(const MatDesc<const bf16>& a, i64 i0, i64 m, i64 k0, i64 kc, std::uint32_t* out) {
+    detail::pack_a(a, i0, m, k0, kc, out);
+  }
+  struct Thread {};
+  template <detail::Out O, class TC>
+  static void tile(i64 kp, const std::uint32_t* a, const std::uint16_t* b, TC* c, i64 ldc, float* part, i64 ldp,
+                   bool has_part, float alpha, float beta, int mr, int nr) {
+    using detail::micro_kernel;
+    if (nr == kNR && mr > 4)
+      micro_kernel<O, true, kMR>(kp, a, b, c, ldc, part, ldp, has_part, alpha, beta, mr, nr);
+    else if (nr == kNR)
+      micro_kernel<O, true, 4>(kp, a, b, c, ldc, part, ldp, has_part, alpha, beta, mr, nr);
+    else
+      micro_kernel<O, false, kMR>(kp, a, b, c, ldc, part, ldp, has_part, alpha, beta, mr, nr);
+  }
+};
+
 /// C = alpha · op(A) · op(B) + beta · C, bf16 A and B, C bf16 or float. C must be row-major (c.cs = 1).
-/// `partial_floats` bounds a bf16 C's float buffer (tests make it small to reach many row blocks).
-template <class TC>
+/// `partial_floats` bounds a bf16 C's float buffer (tests make it small to reach many row blocks). K: the
+/// micro-kernel (Dpbf16, or amx.hpp's).
+template <class TC, class K = Dpbf16>
 void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<TC>& c, float alpha, float beta,
           i64 partial_floats = kPartialFloats) {
   static_assert(std::is_same_v<TC, float> || std::is_same_v<TC, bf16>);
@@ -293,7 +331,8 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
   // A row block's packed A holds every depth block (block d at d · mc · kp_block words), as sgemm's. A bf16 C over
   // several depth blocks keeps its partial sums in a float buffer of (row block, n).
   const bool partial = std::is_same_v<TC, bf16> && k > kKC;
-  const i64 depth_blocks = (k + kKC - 1) / kKC, kp_block = (std::min(kKC, k) + 1) / 2;
+  constexpr int kMR = K::kMR;
+  const i64 depth_blocks = (k + kKC - 1) / kKC, kp_block = K::pairs(std::min(kKC, k));
   const i64 kp_all = depth_blocks * kp_block;
   i64 mc_cap = std::clamp(kPackedAWords / kp_all / kMR * kMR, i64{kMR}, kMC);
   if (partial) mc_cap = std::min(mc_cap, std::clamp(partial_floats / n / kMR * kMR, i64{kMR}, kMC));
@@ -310,7 +349,8 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
 #endif
     const sgemm::detail::ColumnBlocks blocks(n, kNR, kNC, threads);
     const i64 column_blocks = blocks.count;
-    std::uint16_t* const packed_b = buffer<4, std::uint16_t>(kNC * (kKC + 1));
+    std::uint16_t* const packed_b = buffer<4, std::uint16_t>(kNC * 2 * K::pairs(kKC));
+    [[maybe_unused]] const typename K::Thread thread_state;
     for (i64 ic = 0; ic < m; ic += mc_cap) {
       const i64 mc = std::min(mc_cap, m - ic), a_panels = (mc + kMR - 1) / kMR;
       const i64 depth_stride = a_panels * kMR * kp_block;  // words of packed A a depth block
@@ -319,8 +359,8 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
       for (i64 d = 0; d < depth_blocks; ++d)
         for (i64 p = 0; p < a_panels; ++p) {
           const i64 pc = d * kKC, kc = std::min(kKC, k - pc);
-          pack_a(a, ic + p * kMR, std::min<i64>(kMR, mc - p * kMR), pc, kc,
-                 packed_a + d * depth_stride + p * kMR * ((kc + 1) / 2));
+          K::pack_a(a, ic + p * kMR, std::min<i64>(kMR, mc - p * kMR), pc, kc,
+                    packed_a + d * depth_stride + p * kMR * K::pairs(kc));
         }
       // (implicit barrier: A is packed)
 #pragma omp for schedule(dynamic, 1) collapse(2)
@@ -328,11 +368,11 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
         for (i64 slice = 0; slice < row_slices; ++slice) {
           const auto [jc, nc, ir0, ir1] = sgemm::detail::WorkItem(blocks, jb, slice, row_slices, a_panels, kMR, mc);
           for (i64 d = 0; d < depth_blocks; ++d) {
-            const i64 pc = d * kKC, kc = std::min(kKC, k - pc), kp = (kc + 1) / 2;
+            const i64 pc = d * kKC, kc = std::min(kKC, k - pc), kp = K::pairs(kc);
             const bool first = d == 0, last = d + 1 == depth_blocks;
             // Float C: beta on the first depth block, as sgemm. Bf16 C: the caller's beta, used by the last one.
             const float beta_pc = std::is_same_v<TC, float> && !first ? 1.f : beta;
-            pack_b(b, pc, kc, jc, nc, packed_b);
+            pack_b(b, pc, kc, jc, nc, packed_b, kp);
             for (i64 ir = ir0; ir < ir1; ir += kMR) {
               const int mr = static_cast<int>(std::min<i64>(kMR, mc - ir));
               const std::uint32_t* ap = packed_a + d * depth_stride + ir * kp;
@@ -341,20 +381,12 @@ void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatD
                 const std::uint16_t* bp = packed_b + jr * 2 * kp;
                 TC* cp = c.data + (ic + ir) * ldc + jc + jr;
                 float* pp = partial ? part + ir * n + jc + jr : nullptr;
-                auto run = [&]<Out O>() {
-                  if (nr == kNR && mr > 4)
-                    micro_kernel<O, true, kMR>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
-                  else if (nr == kNR)
-                    micro_kernel<O, true, 4>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
-                  else
-                    micro_kernel<O, false, kMR>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
-                };
                 if constexpr (std::is_same_v<TC, float>)
-                  run.template operator()<Out::f32>();
+                  K::template tile<Out::f32>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
                 else if (!last)
-                  run.template operator()<Out::partial>();
+                  K::template tile<Out::partial>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
                 else
-                  run.template operator()<Out::final>();
+                  K::template tile<Out::final>(kp, ap, bp, cp, ldc, pp, n, !first, alpha, beta_pc, mr, nr);
               }
             }
           }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Matmul<Cpu>: batched strided GEMM on Eigen (float, double), or on pmc's own AVX-512 / AVX2 kernel for float where
-// it is compiled in (sgemm.hpp); bf16 on pmc's own AVX512-BF16 kernel where it is compiled in (bgemm.hpp); other
-// bf16 and f16 products staged to float in blocks.
+// it is compiled in (sgemm.hpp); bf16 on pmc's own AVX512-BF16 kernel where it is compiled in (bgemm.hpp), or on AMX
+// tiles with PMC_CPU_GEMM=amx (amx.hpp); other bf16 and f16 products staged to float in blocks.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <pmc/backends/cpu/amx.hpp>
 #include <pmc/backends/cpu/bgemm.hpp>
 #include <pmc/backends/cpu/bgemv.hpp>
 #include <pmc/backends/cpu/eigen.hpp>
@@ -234,6 +235,12 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
 #ifdef PMC_HAVE_OWN_BGEMM
       if constexpr (std::is_same_v<T, bf16>) {
         if (bgemm::suits(c.rows, c.cols, a.cols)) {
+#ifdef PMC_HAVE_AMX_BGEMM
+          if (sgemm::choice() == sgemm::Choice::amx) {
+            amx::gemm<bf16>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+            continue;
+          }
+#endif
           bgemm::gemm<bf16>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
           continue;
         }
@@ -254,9 +261,12 @@ inline const char* float_gemm_name() {
 #endif
 }
 
-/// The GEMM that bf16 products run on: "own AVX512-BF16" (bgemm.hpp) where compiled in and chosen, or "staged to
-/// float" (gemm_lowp on Eigen's GEMM). Benchmarks record it.
+/// The GEMM that bf16 products run on: "own AVX512-BF16" (bgemm.hpp) where compiled in and chosen, "own AMX-BF16"
+/// (amx.hpp, PMC_CPU_GEMM=amx), or "staged to float" (gemm_lowp on Eigen's GEMM). Benchmarks record it.
 inline const char* bf16_gemm_name() {
+#ifdef PMC_HAVE_AMX_BGEMM
+  if (sgemm::choice() == sgemm::Choice::amx) return amx::Kernel<amx::Hardware>::name;
+#endif
 #ifdef PMC_HAVE_OWN_BGEMM
   if (sgemm::choice() == sgemm::Choice::native) return bgemm::name;
 #endif

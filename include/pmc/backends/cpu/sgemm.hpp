@@ -106,11 +106,14 @@ using Native = Avx2;
 ///   avx2:    the AVX2 kernel for float (also on an AVX-512 build, to compare the two); bf16 staged;
 ///   avx512:  the AVX-512 kernel for float; bf16 staged (the paths before bgemm.hpp, to compare);
 ///   native:  the widest float kernel compiled in; bf16 on bgemm.hpp's AVX512-BF16 kernel where compiled in,
-///            staged otherwise.
-enum class Choice { eigen, avx2, avx512, native };
+///            staged otherwise;
+///   amx:     the widest float kernel; bf16 on amx.hpp's AMX-BF16 tile kernel (where the CPU and the kernel allow
+///            AMX tiles: a pmc::Error at the first bf16 product otherwise). Opt-in: it has not yet run on AMX hardware.
+enum class Choice { eigen, avx2, avx512, native, amx };
 
 /// The Choice a PMC_CPU_GEMM value names: "eigen", "avx2", "avx512" (where compiled in), "avx512bf16" (where
-/// compiled in: native), "native" or "" (unset).
+/// compiled in: native), "amx" (where the AVX512-BF16 kernel is compiled in: its packing is shared), "native" or ""
+/// (unset).
 inline Choice parse_choice(std::string_view value) {
   if (value.empty() || value == "native") return Choice::native;
   if (value == "eigen") return Choice::eigen;
@@ -122,11 +125,15 @@ inline Choice parse_choice(std::string_view value) {
 #endif
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
   if (value == "avx512bf16") return Choice::native;
+  if (value == "amx") return Choice::amx;
 #else
   if (value == "avx512bf16")
     fail("PMC_CPU_GEMM=avx512bf16: this build has no AVX512-BF16 kernel (it was compiled without -mavx512bf16)");
+  if (value == "amx")
+    fail("PMC_CPU_GEMM=amx: this build has no AVX512-BF16 kernel, whose packing the AMX kernel uses (it was "
+         "compiled without -mavx512bf16)");
 #endif
-  fail("PMC_CPU_GEMM=", value, ": unknown GEMM; use eigen, avx2, avx512, avx512bf16 or native, or leave it unset");
+  fail("PMC_CPU_GEMM=", value, ": unknown GEMM; use eigen, avx2, avx512, avx512bf16, amx or native, or leave it unset");
 }
 
 /// The Choice of the environment's PMC_CPU_GEMM, read once.
