@@ -77,4 +77,13 @@ inline void add_weights_flag(CLI::App& app, std::string& weights) {
       ->check(CLI::IsMember({"fp32", "bf16", "q8_0", "q4_0"}));
 }
 
+/// --weight-memory: where the CPU's weights stored in the model's type live (llama::WeightMemory).
+inline void add_weight_memory_flag(CLI::App& app, std::string& memory) {
+  app.add_option("--weight-memory", memory,
+                 "CPU weights stored in the model's type: copied (into memory of their own, on huge pages: faster "
+                 "decoding), mapped (borrowed from the file: the quickest load, and a model larger than memory still "
+                 "runs), or auto (copied when the checkpoint takes at most 3/4 of the available memory)")
+      ->check(CLI::IsMember({"auto", "mapped", "copied"}));
+}
+
 }  // namespace pmc::cli

@@ -24,6 +24,7 @@ struct EvalArgs {
   std::string model, adapter, tokenizer, benchmark, scorer = "likelihood", choice = "sum", continuation = "option_text";
   std::string instruction, out, split = "test", device = "cpu", precision = "fp32", prompt_format = "pmc_llama";
   std::string weights;  // --weights: "" (as --precision), fp32, bf16, q8_0, q4_0
+  std::string weight_memory = "auto";  // --weight-memory: auto, mapped, copied
   std::vector<std::string> data, fewshot_data;
   std::size_t limit = 0, first = 0;
   std::uint64_t sample_seed = 0;
@@ -217,6 +218,7 @@ const pmc::cli::Command eval_command{
       pmc::cli::add_device_flag(app, a->device);
       pmc::cli::add_model_precision_flag(app, a->precision);
       pmc::cli::add_weights_flag(app, a->weights);
+      pmc::cli::add_weight_memory_flag(app, a->weight_memory);
       return [a]() {
         namespace ev = pmc::eval;
         const auto bench = ev::parse_benchmark(a->benchmark);
@@ -262,7 +264,8 @@ const pmc::cli::Command eval_command{
         opt.on_item = [&](std::size_t done, std::size_t total) { progress(done, total); };
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);
         auto tok = pmc::cli::load_tokenizer(a->tokenizer);
-        const pmc::cli::ModelTarget target{a->model, a->device, a->precision, a->tokenizer, a->adapter, a->weights};
+        const pmc::cli::ModelTarget target{a->model,   a->device,  a->precision,
+                                           a->tokenizer, a->adapter, a->weights, a->weight_memory};
         if (!a->adapter.empty()) std::fprintf(stderr, "pmc eval: LoRA adapter %s on %s\n", a->adapter.c_str(), a->model.c_str());
         const auto scorer = a->scorer == "generate" ? ev::Scorer::generate : ev::Scorer::likelihood;
         return report_eval(*a, pmc::cli::evaluate_on_device(target, scorer, tok, data.items, opt), data, subset);

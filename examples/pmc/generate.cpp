@@ -23,6 +23,7 @@ struct GenerateArgs {
   std::uint64_t seed = 0;
   std::string device = "cpu", precision = "fp32";
   std::string weights;  // --weights: "" (as --precision), fp32, bf16, q8_0, q4_0
+  std::string weight_memory = "auto";  // --weight-memory: auto, mapped, copied
   bool print_ids = false, no_bos = false;
 };
 
@@ -45,7 +46,8 @@ int run_generate(const GenerateArgs& a, const pmc::tokenizer::Tokenizer& tok) {
   clock::time_point start{}, first{}, last{};
   go.on_prompt = [&] { start = clock::now(); };
   go.on_token = [&](std::int32_t) { (first == clock::time_point{} ? first : last) = clock::now(); };
-  const pmc::cli::ModelTarget target{a.model, a.device, a.precision, a.tokenizer, a.adapter, a.weights};
+  const pmc::cli::ModelTarget target{a.model,   a.device,  a.precision,
+                                     a.tokenizer, a.adapter, a.weights, a.weight_memory};
   const auto out = pmc::cli::generate_on_device(target, tok, prompt, go);
   const double secs = out.size() > 1 ? std::chrono::duration<double>(last - first).count() : 0.0;
   if (a.print_ids) {
@@ -117,6 +119,7 @@ const pmc::cli::Command generate_command{
       pmc::cli::add_device_flag(app, a->device);
       pmc::cli::add_model_precision_flag(app, a->precision);
       pmc::cli::add_weights_flag(app, a->weights);
+      pmc::cli::add_weight_memory_flag(app, a->weight_memory);
       return [a]() {
         if (!a->adapter.empty()) (void)pmc::llama::read_peft_config(a->adapter);  // a bad adapter fails before any work
         a->tokenizer = pmc::cli::tokenizer_or_model_folder(a->tokenizer, a->model);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <span>
@@ -47,6 +48,7 @@ struct ModelTarget {
   std::string tokenizer;           // for messages: the tokenizer file checked against the model
   std::string adapter;             // a PEFT LoRA adapter folder loaded (frozen, not merged) onto the model, or ""
   std::string weights;             // "" (as precision), fp32, bf16, q8_0 or q4_0 (see with_model)
+  std::string memory = "auto";     // where CPU weights stored in the model's type live: auto, mapped or copied
 };
 
 /// The values of --weights: the model's type (fp32, bf16) or llama.cpp's block quantization of its projections.
@@ -87,18 +89,31 @@ inline std::uint64_t available_memory() {
   return 0;
 }
 
-/// Weights stored in the model's type are copied into memory of their own (huge pages: decoding reads them
-/// faster than the file's pages) when the checkpoint takes at most 3/4 of the available memory; else they stay
-/// mapped, so that a checkpoint larger than the memory still runs, paged in from the file.
-inline llama::WeightMemory weight_memory_for(const std::filesystem::path& path) {
+/// --weight-memory (`choice`: auto, mapped or copied) for the checkpoint at `path`, said on stderr. auto: weights
+/// stored in the model's type are copied into memory of their own (huge pages: decoding reads them faster than the
+/// file's pages) when the checkpoint takes at most 3/4 of the available memory; else they stay mapped, so that a
+/// checkpoint larger than the memory still runs, paged in from the file.
+inline llama::WeightMemory weight_memory_for(const std::filesystem::path& path, const std::string& choice = "auto") {
+  PMC_CHECK(choice == "auto" || choice == "mapped" || choice == "copied",
+            "--weight-memory must be auto, mapped or copied, got '", choice, "'");
+  const double gb = 1e-9;
+  if (choice != "auto") {
+    std::fprintf(stderr, "pmc: weights %s (--weight-memory %s)\n",
+                 choice == "copied" ? "copied into memory" : "mapped from the file", choice.c_str());
+    return choice == "copied" ? llama::WeightMemory::copied : llama::WeightMemory::mapped;
+  }
   const std::uint64_t bytes = checkpoint_bytes(path), free = available_memory();
-  return bytes > 0 && free > 0 && bytes <= free / 4 * 3 ? llama::WeightMemory::copied : llama::WeightMemory::mapped;
+  const bool fits = bytes > 0 && free > 0 && bytes <= free / 4 * 3;
+  std::fprintf(stderr, "pmc: weights %s: the checkpoint's %.2f GB %s 3/4 of the %.2f GB available (--weight-memory)\n",
+               fits ? "copied into memory" : "mapped from the file", static_cast<double>(bytes) * gb,
+               fits ? "fit in" : "exceed", static_cast<double>(free) * gb);
+  return fits ? llama::WeightMemory::copied : llama::WeightMemory::mapped;
 }
 
 /// Loads t.path as a Model<dynamic, T, D> (T from t.precision or t.weights: fp32, or bf16, which halves the
 /// weights' memory: a 7B takes 13.5 GB instead of 27), with t.adapter's LoRA adapters on it when given (frozen, run
 /// beside the base's projections: not merged), and returns f(model). On the CPU a checkpoint's tensors stored in T
-/// are copied into memory when it fits (weight_memory_for), else memory-mapped. t.weights q8_0 / q4_0: the model is frozen and the seven projections of every block are quantized to
+/// are copied into memory or memory-mapped as t.memory says (weight_memory_for). t.weights q8_0 / q4_0: the model is frozen and the seven projections of every block are quantized to
 /// llama.cpp's blocks (Model::quantize_base; embeddings, norms and the head stay in T), and run from them
 /// (autograd::linear on a QuantizedMatrix); on the CPU each is quantized as it is read (load_model_quantized), so
 /// a 13B checkpoint in bf16 evaluates in q8_0 on a 24 GiB machine.
@@ -107,7 +122,7 @@ decltype(auto) with_model(const ModelTarget& t, const tokenizer::Tokenizer& tok,
   auto run = [&]<class T>() {
     auto load = [&] {
       if constexpr (std::is_same_v<D, Cpu>) {  // each projection quantized as it is read: never the whole base in T
-        const auto memory = weight_memory_for(t.path);
+        const auto memory = weight_memory_for(t.path, t.memory);
         if (quantized_weights(t.weights))
           return llama::load_model_quantized<T>(t.path, llama::parse_base_quant(t.weights, "--weights"), memory);
         return llama::load_model<T, D>(t.path, false, memory);

@@ -192,6 +192,26 @@ add_test(NAME cli/generate_weights_q4_0 COMMAND pmc_cli generate --model ${eval_
   --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C deficiency causes" --max-new-tokens 6 --weights q4_0)
 set_tests_properties(cli/generate_weights_q4_0 PROPERTIES FIXTURES_REQUIRED cli_pipeline_done LABELS "cpu;cli"
   PASS_REGULAR_EXPRESSION "pmc generate: [0-6] tokens on cpu")
+# where the CPU's weights live: copied when the checkpoint fits (auto, said with the sizes), or as --weight-memory
+# says; a bad value is refused
+set(gen_args --model ${eval_model} --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C deficiency causes"
+             --max-new-tokens 4)
+add_test(NAME cli/generate_weight_memory_auto COMMAND pmc_cli generate ${gen_args})
+add_test(NAME cli/generate_weight_memory_mapped COMMAND pmc_cli generate ${gen_args} --weight-memory mapped)
+add_test(NAME cli/generate_weight_memory_copied COMMAND pmc_cli generate ${gen_args} --precision bf16
+                                                        --weight-memory copied)
+add_test(NAME cli/generate_weight_memory_bad COMMAND pmc_cli generate ${gen_args} --weight-memory swapped)
+set_tests_properties(cli/generate_weight_memory_auto cli/generate_weight_memory_mapped
+  cli/generate_weight_memory_copied cli/generate_weight_memory_bad PROPERTIES FIXTURES_REQUIRED cli_pipeline_done
+  LABELS "cpu;cli")
+set_tests_properties(cli/generate_weight_memory_auto PROPERTIES PASS_REGULAR_EXPRESSION
+  "weights copied into memory: the checkpoint's [0-9.]+ GB fit in 3/4 of the [0-9.]+ GB available")
+set_tests_properties(cli/generate_weight_memory_mapped PROPERTIES PASS_REGULAR_EXPRESSION
+  "weights mapped from the file \\(--weight-memory mapped\\)")
+set_tests_properties(cli/generate_weight_memory_copied PROPERTIES PASS_REGULAR_EXPRESSION
+  "weights copied into memory \\(--weight-memory copied\\)")
+set_tests_properties(cli/generate_weight_memory_bad PROPERTIES PASS_REGULAR_EXPRESSION
+  "--weight-memory: swapped not in \\{auto,mapped,copied\\}")
 # the activations of q8_0 / q4_0 products: int8 blocks by default, float on request, anything else an error
 add_test(NAME cli/generate_weights_q8_0_float_activations COMMAND pmc_cli generate --model ${eval_model}
   --tokenizer ${pipeline_out}/tokenizer.model --prompt "Vitamin C deficiency causes" --max-new-tokens 4 --weights q8_0)

@@ -5,6 +5,10 @@
 #include <limits>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <doctest/doctest.h>
 
 #include <pmc/backends/cpu/ops.hpp>
@@ -67,6 +71,28 @@ TEST_CASE("ParamOps<Cpu> sum_squares, all_finite, axpy, convert over several chu
   for (std::int64_t i = 0; i < n; ++i) bad += h[i].bits != bf16(x[i]).bits || y[i] != 1.f + 2.f * float(h[i]);
   CHECK(bad == 0);
   CHECK(ParamOps<Cpu>::sum_squares(h.data(), n) > 0);
+}
+
+TEST_CASE("ParamOps<Cpu> convert to the same type copies bit for bit (signaling NaN payloads too) at 1 and 2 threads") {
+  const std::int64_t n = 3 * 4096 + 5;
+  std::vector<bf16> src(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) src[static_cast<std::size_t>(i)].bits = static_cast<std::uint16_t>(i * 40503u);
+  src[4096].bits = 0x7f81;   // a signaling NaN, at a chunk's start: a convert through float would quieten it
+  src[n - 1].bits = 0xff82;  // another, in the tail
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+  for (const int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+#endif
+    std::vector<bf16> dst(src.size());
+    ParamOps<Cpu>::convert(src.data(), dst.data(), n);
+    std::int64_t differ = 0;
+    for (std::size_t i = 0; i < src.size(); ++i) differ += dst[i].bits != src[i].bits;
+    CHECK(differ == 0);
+#ifdef _OPENMP
+  }
+  omp_set_num_threads(saved);
+#endif
 }
 
 }  // namespace kernels_test

@@ -75,6 +75,7 @@ struct SgdKernel;
 ///   template <class T> static bool all_finite(const T* x, std::int64_t n);
 ///   template <class G, class T> static void axpy(const G* x, T* y, std::int64_t n, T alpha);  // y ← y + alpha·T(x)
 ///   template <class S, class T> static void convert(const S* src, T* dst, std::int64_t n);    // dst ← T(src), RNE
+///                                                                                     // (S = T: a copy)
 ///   template <class T> static void fill(T* x, std::int64_t n, T value);
 template <Device D>
 struct ParamOps;

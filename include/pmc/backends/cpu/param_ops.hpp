@@ -7,6 +7,8 @@
 #include <cmath>
 #include <concepts>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -109,10 +111,15 @@ struct ParamOps<Cpu> {
 
   template <class S, class T>
   static void convert(const S* src, T* dst, std::int64_t n) {
-    cpu_detail::for_each_chunk(n, [&](std::int64_t b, std::int64_t k) {
-      // through compute_t<S>: bf16/f16 → float is exact, and T's constructor from float rounds to nearest even
-      for (std::int64_t i = b; i < b + k; ++i) dst[i] = static_cast<T>(static_cast<compute_t<S>>(src[i]));
-    });
+    if constexpr (std::is_same_v<S, T>) {  // a copy, bit for bit, each thread its own range of chunks
+      cpu_detail::for_each_chunk(
+          n, [&](std::int64_t b, std::int64_t k) { std::memcpy(dst + b, src + b, static_cast<std::size_t>(k) * sizeof(T)); });
+    } else {
+      cpu_detail::for_each_chunk(n, [&](std::int64_t b, std::int64_t k) {
+        // through compute_t<S>: bf16/f16 → float is exact, and T's constructor from float rounds to nearest even
+        for (std::int64_t i = b; i < b + k; ++i) dst[i] = static_cast<T>(static_cast<compute_t<S>>(src[i]));
+      });
+    }
   }
 
   template <class T>
