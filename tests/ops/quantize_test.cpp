@@ -618,8 +618,8 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
   // With int8 activations (the default), q8_0 / q4_0 multiply each row of x quantized to blocks of 32 (d = max|x| / 127,
   // codes round(x / d)) with integer dot products: the result is, to float rounding, dequant(W) times x's
   // dequantized blocks, which this test builds itself; against the exact product it moves by x's rounding only.
-  // Both layouts: row-major blocks and rows16 (the AVX-512 kernel's own, quant_rows16.hpp; the others' grouped
-  // reading). Every output's bits are the same whatever the thread count and however M is split.
+  // Both layouts: row-major blocks and rows16 (the AVX-512 and AVX2 kernels' own, quant_rows16.hpp; the others'
+  // grouped reading). Every output's bits are the same whatever the thread count and however M is split.
   namespace qmm = pmc::backends::cpu::qmm;
   std::mt19937 rng(73);
   const std::int64_t N = 48, K = 32 * 9;
@@ -691,6 +691,42 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
   CHECK(qmm::int8_activations() == saved);
 }
 
+#if defined(PMC_HAVE_QMM_ROWS16) && defined(PMC_HAVE_QMM_ROWS16_AVX2)
+TEST_CASE("quantize: the AVX2 rows16 kernel gives the AVX-512 rows16 kernel's bits (int8 activations)") {
+  // Both sum each block's products exactly in integers (vpdpbusd; vpmaddubsw + vpmaddwd, q8_0 by |q| and c with q's
+  // sign) and then convert and FMA in the same order, so the outputs are equal bit for bit. Codes at the extremes
+  // (q8_0 -128 and 127 against x's ±127, q4_0 0 and 15) check that the AVX2 byte products do not saturate.
+  namespace qmm = pmc::backends::cpu::qmm;
+  std::mt19937 rng(75);
+  const std::int64_t N = 64, K = 32 * 11;
+  auto w = normal_matrix(N, K, rng, 0.05);
+  for (std::int64_t k = 0; k < K; ++k) w.data()[3 * K + k] = (k % 2 == 0 ? 1.f : -1.f);  // codes ±127 / 0, 15
+  for (std::int64_t k = 0; k < K; ++k) w.data()[7 * K + k] = (k % 3 == 0 ? -1.f : 0.99f);  // q8_0: -127..126
+  const bool saved = qmm::int8_activations();
+  qmm::set_int8_activations(true);
+  for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0}) {
+    const std::string format_name = pmc::ops::quant_format_name(f);
+    CAPTURE(format_name);
+    auto blocks = Q::quantize(w, f);
+    if (f == QuantFormat::q8_0) {  // row 9: every code -128 (its scale kept): the extreme the sign trick must take
+      const std::int64_t nb = K / 32;
+      for (std::int64_t b = 0; b < nb; ++b) std::fill_n(blocks.codes.data() + (9 * nb + b) * 34 + 2, 32, std::uint8_t{0x80});
+    }
+    const auto q = rows16_of(blocks);
+    for (const std::int64_t M : {1, 2, 3, 4, 7}) {
+      CAPTURE(M);
+      auto x = normal_matrix(M, K, rng);
+      for (std::int64_t k = 0; k < K; k += 5) x.data()[k] = (k % 2 == 0 ? 3.f : -3.f);  // codes ±127
+      Tensor<float> y512({M, N}), y2({M, N});
+      Q::matmul_on(qmm::Isa::avx512, x, q, y512);
+      Q::matmul_on(qmm::Isa::avx2, x, q, y2);
+      CHECK(std::memcmp(y512.data(), y2.data(), 4 * static_cast<std::size_t>(y2.numel())) == 0);
+    }
+  }
+  qmm::set_int8_activations(saved);
+}
+#endif
+
 TEST_CASE("quantize: the rows16 layout holds the same blocks, and every kernel reads it as the row-major ones") {
   namespace qmm = pmc::backends::cpu::qmm;
   std::mt19937 rng(74);
@@ -728,7 +764,11 @@ TEST_CASE("quantize: the rows16 layout holds the same blocks, and every kernel r
     const auto x = normal_matrix(5, K, rng);
     for (const bool int8 : {false, true})
       for (const auto isa : compiled_kernels()) {
-        if (int8 && isa == qmm::Isa::avx512) continue;  // rows16's own kernel: the int8 test above
+        // rows16's own kernels (AVX-512, AVX2): the int8 test above, and the AVX2 one against the AVX-512 one below
+        if (int8 && isa == qmm::Isa::avx512) continue;
+#if defined(PMC_HAVE_QMM_ROWS16_AVX2)
+        if (int8 && isa == qmm::Isa::avx2) continue;
+#endif
         CAPTURE(int8);
         CAPTURE(qmm::isa_name(isa));
         qmm::set_int8_activations(int8);

@@ -21,8 +21,8 @@
 //     the two scales d_w · d_x are spread to their lanes: 1.5x the ymm kernel on q4_0, 1.3x on q8_0
 //     (bench/decode_quant_bench BM_Product). About 2-3x the float kernels on q4_0 decoding (CPU-bound there), at
 //     the price of x's rounding: y moves by ~0.5% of its norm.
-//   q8_0, q4_0 in the rows16 layout (Quantize<Cpu>::for_matmul) with int8 activations on the AVX-512 kernel:
-//     quant_rows16.hpp, 16 outputs a pass with no horizontal sums (3x the two-blocks-a-zmm kernel on q4_0, 1.2-1.5x
+//   q8_0, q4_0 in the rows16 layout (Quantize<Cpu>::for_matmul) with int8 activations on the AVX-512 kernel (or its
+//     AVX2 form, 8 rows a ymm): quant_rows16.hpp, 16 outputs a pass with no horizontal sums (3x the two-blocks-a-zmm kernel on q4_0, 1.2-1.5x
 //     on q8_0, in BM_Product). The other kernels read a rows16 matrix a group of 16 rows at a time, put back in
 //     row-major order in a per-thread buffer, with the same results as on the row-major blocks.
 //
@@ -109,14 +109,17 @@ inline Isa chosen() {
   return Isa::scalar;
 }
 
-/// Whether Quantize<Cpu>::for_matmul regroups q8_0 / q4_0 weights to the rows16 layout: when its AVX512-VNNI
-/// kernel is compiled in and chosen (the other kernels read rows16 too, a group at a time put back in row order).
+/// Whether Quantize<Cpu>::for_matmul regroups q8_0 / q4_0 weights to the rows16 layout: when one of its kernels
+/// (AVX512-VNNI, AVX2) is compiled in and chosen (the other kernels read rows16 too, a group at a time put back in
+/// row order).
 inline bool rows16_pays() {
 #if defined(PMC_HAVE_QMM_ROWS16)
-  return chosen() == Isa::avx512;
-#else
-  return false;
+  if (chosen() == Isa::avx512) return true;
 #endif
+#if defined(PMC_HAVE_QMM_ROWS16_AVX2)
+  if (chosen() == Isa::avx2) return true;
+#endif
+  return false;
 }
 
 namespace detail {
@@ -597,11 +600,11 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
     if (int8_activations()) {
       detail::Int8Rows xq;
       detail::quantize_rows_int8(x, M, K, xq);
-#if defined(PMC_HAVE_QMM_ROWS16)
-      if (rows16 && isa == Isa::avx512) {  // 16 outputs a pass, rows of x rows16::kXRows at a time
+      // rows16 on its own kernels: 16 outputs a pass, rows of x rows16::kXRows at a time; guided: runs of groups
+      // shrinking towards the end, so that neither core waits long for the other (bgemv.hpp)
+      [[maybe_unused]] auto rows16_groups = [&](auto&& group_rows) {
         constexpr i64 R = ops::quant::kInterleavedRows;
         const i64 chunk = R * bb;
-        // guided: runs of groups shrinking towards the end, so that neither core waits long for the other (bgemv.hpp)
 #pragma omp parallel for schedule(guided) if (worth)
         for (i64 g = 0; g < N / R; ++g) {
           for (i64 m0 = 0; m0 < M; m0 += rows16::kXRows) {
@@ -616,11 +619,25 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
               xs[i] = xq.sum.data() + (m0 + i) * nblocks;
               yr[i] = y + (m0 + i) * N + g * R;
             }
-            const std::uint8_t* gw = w + g * nblocks * chunk;
-            if (q8) rows16::group_rows<ops::QuantFormat::q8_0>(r, gw, nblocks, xc, xd, xs, yr);
-            else rows16::group_rows<ops::QuantFormat::q4_0>(r, gw, nblocks, xc, xd, xs, yr);
+            group_rows(r, w + g * nblocks * chunk, xc, xd, xs, yr);
           }
         }
+      };
+#if defined(PMC_HAVE_QMM_ROWS16)
+      if (rows16 && isa == Isa::avx512) {
+        rows16_groups([&](int r, const std::uint8_t* gw, auto xc, auto xd, auto xs, auto yr) {
+          if (q8) rows16::group_rows<ops::QuantFormat::q8_0>(r, gw, nblocks, xc, xd, xs, yr);
+          else rows16::group_rows<ops::QuantFormat::q4_0>(r, gw, nblocks, xc, xd, xs, yr);
+        });
+        return;
+      }
+#endif
+#if defined(PMC_HAVE_QMM_ROWS16_AVX2)
+      if (rows16 && isa == Isa::avx2) {
+        rows16_groups([&](int r, const std::uint8_t* gw, auto xc, auto xd, auto xs, auto yr) {
+          if (q8) rows16::group_rows_avx2<ops::QuantFormat::q8_0>(r, gw, nblocks, xc, xd, xs, yr);
+          else rows16::group_rows_avx2<ops::QuantFormat::q4_0>(r, gw, nblocks, xc, xd, xs, yr);
+        });
         return;
       }
 #endif

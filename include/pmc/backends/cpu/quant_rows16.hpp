@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // q8_0 / q4_0 weights in the 16-row interleaved layout (ops::QuantLayout::rows16, defined in pmc/ops/quantize.hpp)
-// and the AVX512-VNNI kernel that multiplies int8-quantized activations by them:
+// and the kernels that multiply int8-quantized activations by them (AVX512-VNNI, and AVX2):
 //
 //   y (M, N) = x (M, K) · dequant(W)ᵀ,  W (N, K) with N % 16 == 0, K % 32 == 0
 //
@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -90,6 +90,79 @@ void group_rows(int r, const std::uint8_t* group, i64 nblocks, const std::int8_t
                 const std::int32_t* const* xs, float* const* y) {
   static_assert(kXRows == 4, "simd::with_rows dispatches 1 to 4 rows");
   simd::with_rows(r, [&](auto R) { group_x_rows<F, decltype(R)::value>(group, nblocks, xc, xd, xs, y); });
+}
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define PMC_HAVE_QMM_ROWS16_AVX2 1
+
+/// The AVX2 kernel: 8 rows a ymm, so a group is two halves (lanes 0..7 and 8..15 of each 64-byte part, the same cache
+/// lines). Per block and row of W the same integer sums as group_x_rows, with AVX2's byte products (vpmaddubsw, then
+/// vpmaddwd by ones; no VNNI, so that an AVX2 CPU runs it as measured): q4_0 Σ nib_j c_j − 8 s_x (a pair of products
+/// at most 2 · 15 · 127, no saturation); q8_0 Σ q_j c_j from the stored q + 128 flipped back to signed, as |q| times c
+/// with q's sign (at most 2 · 128 · 127 a pair). Then the same conversion and FMA per block, so the bits are
+/// group_x_rows's. R ≤ 2 rows of x (16 ymm registers).
+template <ops::QuantFormat F, int R>
+void group_x_rows_avx2(const std::uint8_t* group, i64 nblocks, const std::int8_t* const* xc, const float* const* xd,
+                       const std::int32_t* const* xs, float* const* y) {
+  static_assert(R >= 1 && R <= 2);
+  constexpr bool q4 = F == ops::QuantFormat::q4_0;
+  constexpr i64 chunk = kRows * ops::quant::ggml_block_bytes(F);
+  __m256 acc[2][R];
+  for (int h = 0; h < 2; ++h)
+    for (int r = 0; r < R; ++r) acc[h][r] = _mm256_setzero_ps();
+  const __m256i low = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i ones = _mm256_set1_epi16(1);
+  auto dot = [&](__m256i w, __m256i c) {  // 8 lanes of Σ of 4 products w · c (q4_0: w unsigned; q8_0: signed)
+    if constexpr (q4) return _mm256_madd_epi16(_mm256_maddubs_epi16(w, c), ones);
+    else return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(c, w)), ones);
+  };
+  for (i64 b = 0; b < nblocks; ++b) {
+    const std::uint8_t* p = group + b * chunk;
+    const std::uint8_t* codes = p + 2 * kRows;
+    for (int h = 0; h < 2; ++h) {
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h)));
+      __m256i s0[R], s1[R];
+      for (int r = 0; r < R; ++r) {
+        s0[r] = q4 ? _mm256_set1_epi32(-8 * xs[r][b]) : _mm256_setzero_si256();
+        s1[r] = _mm256_setzero_si256();
+      }
+      for (int i = 0; i < 4; ++i) {
+        __m256i w0, w1;
+        if constexpr (q4) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 64 * i + 32 * h));
+          w0 = _mm256_and_si256(v, low);
+          w1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        } else {
+          w0 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 64 * i + 32 * h)), flip);
+          w1 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 64 * (i + 4) + 32 * h)),
+                                flip);
+        }
+        for (int r = 0; r < R; ++r) {
+          std::int32_t c0, c1;
+          std::memcpy(&c0, xc[r] + b * 32 + 4 * i, 4);
+          std::memcpy(&c1, xc[r] + b * 32 + 16 + 4 * i, 4);
+          s0[r] = _mm256_add_epi32(s0[r], dot(w0, _mm256_set1_epi32(c0)));
+          s1[r] = _mm256_add_epi32(s1[r], dot(w1, _mm256_set1_epi32(c1)));
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        acc[h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0[r], s1[r])),
+                                    _mm256_mul_ps(dw, _mm256_set1_ps(xd[r][b])), acc[h][r]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int h = 0; h < 2; ++h) _mm256_storeu_ps(y[r] + 8 * h, acc[h][r]);
+}
+
+/// r (1 to kXRows) rows of x against one group, two at a time.
+template <ops::QuantFormat F>
+void group_rows_avx2(int r, const std::uint8_t* group, i64 nblocks, const std::int8_t* const* xc,
+                     const float* const* xd, const std::int32_t* const* xs, float* const* y) {
+  for (int r0 = 0; r0 < r; r0 += 2) {
+    if (r - r0 >= 2) group_x_rows_avx2<F, 2>(group, nblocks, xc + r0, xd + r0, xs + r0, y + r0);
+    else group_x_rows_avx2<F, 1>(group, nblocks, xc + r0, xd + r0, xs + r0, y + r0);
+  }
 }
 #endif
 
