@@ -93,7 +93,7 @@ inline std::uint64_t available_memory() {
 /// stored in the model's type are copied into memory of their own (huge pages: decoding reads them faster than the
 /// file's pages) when the checkpoint takes at most 3/4 of the available memory; else they stay mapped, so that a
 /// checkpoint larger than the memory still runs, paged in from the file.
-inline llama::WeightMemory weight_memory_for(const std::filesystem::path& path, const std::string& choice = "auto") {
+inline llama::WeightMemory weight_memory_for(const std::filesystem::path& path, const std::string& choice) {
   PMC_CHECK(choice == "auto" || choice == "mapped" || choice == "copied",
             "--weight-memory must be auto, mapped or copied, got '", choice, "'");
   const double gb = 1e-9;

@@ -155,23 +155,28 @@ std::vector<Shape3> edge_shapes() {
           {33, 768, 385}, {24, 769, 384}, {17, 767, 97}, {200, 100, 50}, {5, 1537, 30}, {9, 1536, 770}};
 }
 
+/// check_shape<TC, K> on `shapes` in each transpose (float and bf16 C), over two row blocks (MC = 4096, the second
+/// of a few rows), and over several depth blocks with small partial-sum buffers (a bf16 C keeps float partial sums
+/// per row block: row blocks of 8 and 24 rows for 100 columns, with partial tiles, in each transpose).
+template <class K>
+void check_edges(std::mt19937& rng, const std::vector<Shape3>& shapes) {
+  for (const auto& s : shapes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        check_shape<float, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
+        check_shape<bf16, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
+      }
+  check_shape<bf16, K>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
+  check_shape<float, K>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
+  for (const std::int64_t floats : {800, 2400})
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) check_shape<bf16, K>({61, 1600, 100}, ta == 1, tb == 1, rng, floats);
+}
+
 TEST_CASE("bf16 GEMM at every blocking edge matches a double reference within fp32 accumulation") {
   MESSAGE("bf16 products in Matmul<Cpu> run on: " << std::string(pmc::backends::cpu::bf16_gemm_name()));
   std::mt19937 rng(21);
-  for (const auto& s : edge_shapes())
-    for (int ta = 0; ta < 2; ++ta)
-      for (int tb = 0; tb < 2; ++tb) {
-        check_shape<float>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
-        check_shape<bf16>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
-      }
-  // Two row blocks (MC = 4096), the second of a few rows.
-  check_shape<bf16>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
-  check_shape<float>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
-  // A bf16 C over several depth blocks keeps float partial sums per row block: small row blocks (8 and 24 rows
-  // for 100 columns), with partial tiles, in each transpose.
-  for (const std::int64_t floats : {800, 2400})
-    for (int ta = 0; ta < 2; ++ta)
-      for (int tb = 0; tb < 2; ++tb) check_shape<bf16>({61, 1600, 100}, ta == 1, tb == 1, rng, floats);
+  check_edges<bgemm::Dpbf16>(rng, edge_shapes());
 }
 
 TEST_CASE("bf16 GEMM of empty products") {
@@ -364,23 +369,12 @@ std::vector<Shape3> amx_edge_shapes() {
   return {{15, 31, 16}, {16, 32, 32}, {17, 33, 47}, {31, 63, 48}, {32, 64, 49}, {33, 65, 97}, {48, 769, 50}};
 }
 
-/// check_shape<TC, K> on bgemm's edge shapes and the AMX kernel's, in each transpose, over two row blocks, and over
-/// several depth blocks with small partial-sum buffers.
+/// bgemm's edge shapes and the AMX kernel's (check_edges).
 template <class K>
 void check_amx_edges(std::mt19937& rng) {
   auto shapes = edge_shapes();
   for (const auto& s : amx_edge_shapes()) shapes.push_back(s);
-  for (const auto& s : shapes)
-    for (int ta = 0; ta < 2; ++ta)
-      for (int tb = 0; tb < 2; ++tb) {
-        check_shape<float, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
-        check_shape<bf16, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
-      }
-  check_shape<bf16, K>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
-  check_shape<float, K>({4100, 40, 20}, true, false, rng, bgemm::kPartialFloats);
-  for (const std::int64_t floats : {800, 2400})
-    for (int ta = 0; ta < 2; ++ta)
-      for (int tb = 0; tb < 2; ++tb) check_shape<bf16, K>({61, 1600, 100}, ta == 1, tb == 1, rng, floats);
+  check_edges<K>(rng, shapes);
 }
 
 TEST_CASE("AMX bf16 GEMM on the model of its tile instructions matches a double reference at every blocking edge") {

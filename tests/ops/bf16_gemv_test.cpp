@@ -14,7 +14,9 @@
 #include <cstring>
 #include <utility>
 #include <cstdint>
+#include <initializer_list>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #ifdef _OPENMP
@@ -41,28 +43,34 @@ std::vector<bgemv::Kernel> compiled_kernels() {
   return out;
 }
 
-std::vector<bf16> random_bf16(std::int64_t n, std::mt19937& rng) {
+/// n values uniform in [-1, 1), rounded to T (bf16 or float).
+template <class T>
+std::vector<T> random_values(std::int64_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::vector<bf16> v(static_cast<std::size_t>(n));
-  for (auto& e : v) e = bf16(u(rng));
+  std::vector<T> v(static_cast<std::size_t>(n));
+  for (auto& e : v) e = T(u(rng));
   return v;
 }
+std::vector<bf16> random_bf16(std::int64_t n, std::mt19937& rng) { return random_values<bf16>(n, rng); }
 
-/// y = alpha · x · Wᵀ + beta · y on kernel k; x (m, K) rows ldx apart, W (n, K) rows ldw apart, y (m, n).
-std::vector<bf16> run(bgemv::Kernel k, const std::vector<bf16>& x, std::int64_t m, std::int64_t K, std::int64_t ldx,
-                      const std::vector<bf16>& w, std::int64_t n, std::int64_t ldw, std::vector<bf16> y, float alpha,
-                      float beta) {
-  const MatDesc<const bf16> xd = MatDesc<const bf16>{x.data(), m, K, ldx, 1, 0}.normalized();
-  const MatDesc<const bf16> bd = MatDesc<const bf16>{w.data(), K, n, 1, ldw, 0}.normalized();
-  bgemv::gemv(k, xd, bd, MatDesc<bf16>{y.data(), m, n, n, 1, 0}.normalized(), alpha, beta);
+/// y = alpha · x · Wᵀ + beta · y on kernel k; x (m, K) rows ldx apart, W (n, K) rows ldw apart, y (m, n); bf16 or
+/// float.
+template <class T>
+std::vector<T> run(bgemv::Kernel k, const std::vector<T>& x, std::int64_t m, std::int64_t K, std::int64_t ldx,
+                   const std::vector<T>& w, std::int64_t n, std::int64_t ldw, std::vector<T> y, float alpha,
+                   float beta) {
+  const MatDesc<const T> xd = MatDesc<const T>{x.data(), m, K, ldx, 1, 0}.normalized();
+  const MatDesc<const T> bd = MatDesc<const T>{w.data(), K, n, 1, ldw, 0}.normalized();
+  bgemv::gemv(k, xd, bd, MatDesc<T>{y.data(), m, n, n, 1, 0}.normalized(), alpha, beta);
   return y;
 }
 
-/// The exact Σ_p x[p]·w[p] over K bf16 pairs (double), and Σ |x[p]·w[p]| for the bound.
+/// The exact Σ_p x[p]·w[p] over K pairs of bf16 or float (double), and Σ |x[p]·w[p]| for the bound.
 struct ExactDot {
   double sum = 0, abs = 0;
 };
-ExactDot exact_dot(const bf16* x, const bf16* w, std::int64_t K) {
+template <class T>
+ExactDot exact_dot(const T* x, const T* w, std::int64_t K) {
   ExactDot d;
   for (std::int64_t p = 0; p < K; ++p) {
     const double prod = static_cast<double>(static_cast<float>(x[p])) * static_cast<float>(w[p]);
@@ -72,18 +80,43 @@ ExactDot exact_dot(const bf16* x, const bf16* w, std::int64_t K) {
   return d;
 }
 
+#ifdef _OPENMP
+/// Every compiled kernel gives the same bits at 1, 2 and 3 threads on x (m, K) against W (n, K).
+template <class T>
+void check_same_bits_across_threads(const std::vector<T>& x, std::int64_t m, std::int64_t K, const std::vector<T>& w,
+                                    std::int64_t n) {
+  const int saved = omp_get_max_threads();
+  for (auto k : compiled_kernels()) {
+    CAPTURE(bgemv::kernel_name(k));
+    std::vector<std::vector<T>> outs;
+    for (int t : {1, 2, 3}) {
+      omp_set_num_threads(t);
+      outs.push_back(run(k, x, m, K, K, w, n, K, std::vector<T>(static_cast<std::size_t>(m * n)), 1.f, 0.f));
+    }
+    omp_set_num_threads(saved);
+    CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(T)) == 0);
+    CHECK(std::memcmp(outs[0].data(), outs[2].data(), outs[0].size() * sizeof(T)) == 0);
+  }
+}
+#endif
+
 }  // namespace
 
-TEST_CASE("bf16 gemv: every compiled kernel matches a double reference within fp32 accumulation") {
-  std::mt19937 rng(7);
+/// Every compiled kernel on bf16 or float x (m, K) against W (n, K) for each m, K, n, rows padded (the kernel must
+/// follow the strides), alpha = 1, beta = 0 (into a y of NaN: beta = 0 must not read y) and alpha = 0.5, beta = -2:
+/// within twice the float bound of the exact product, plus a bf16 y's final rounding (2^-8 |y|).
+template <class T>
+void check_against_reference(std::mt19937& rng, std::initializer_list<std::int64_t> ms,
+                             std::initializer_list<std::int64_t> Ks, std::initializer_list<std::int64_t> ns) {
+  const double round = std::is_same_v<T, bf16> ? std::ldexp(1.0, -8) : 0.0;
   const auto kernels = compiled_kernels();
   INFO("kernels compiled in: ", kernels.size());
-  for (std::int64_t m : {1, 2, 3, 4})
-    for (std::int64_t K : {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 100, 2053})
-      for (std::int64_t n : {1, 3, 4, 5, 9, 64}) {
-        const std::int64_t ldx = K + 3, ldw = K + 5;  // padded rows: the kernel must follow the strides
-        const auto x = random_bf16(m * ldx, rng), w = random_bf16(n * ldw, rng);
-        const auto y0 = random_bf16(m * n, rng);
+  for (std::int64_t m : ms)
+    for (std::int64_t K : Ks)
+      for (std::int64_t n : ns) {
+        const std::int64_t ldx = K + 3, ldw = K + 5;
+        const auto x = random_values<T>(m * ldx, rng), w = random_values<T>(n * ldw, rng);
+        const auto y0 = random_values<T>(m * n, rng);
         for (const auto& [alpha, beta] : {std::pair{1.f, 0.f}, std::pair{0.5f, -2.f}}) {
           std::vector<double> ref(static_cast<std::size_t>(m * n)), bound(ref.size());
           for (std::int64_t i = 0; i < m; ++i)
@@ -100,19 +133,24 @@ TEST_CASE("bf16 gemv: every compiled kernel matches a double reference within fp
             CAPTURE(K);
             CAPTURE(n);
             CAPTURE(beta);
-            std::vector<bf16> yin = y0;
-            if (beta == 0.f)
-              for (auto& e : yin) e = bf16(NAN);  // beta = 0 must not read y
+            std::vector<T> yin = y0;
+            if (beta == 0.f) std::fill(yin.begin(), yin.end(), T(NAN));
             const auto y = run(k, x, m, K, ldx, w, n, ldw, yin, alpha, beta);
             int bad = 0;
             for (std::size_t o = 0; o < y.size(); ++o) {
               const double err = std::abs(static_cast<double>(static_cast<float>(y[o])) - ref[o]);
-              if (!(err <= (1 + std::ldexp(1.0, -8)) * bound[o] + std::ldexp(1.0, -8) * std::abs(ref[o]))) ++bad;
+              if (!(err <= (1 + round) * bound[o] + round * std::abs(ref[o]))) ++bad;
             }
             CHECK(bad == 0);
           }
         }
       }
+}
+
+TEST_CASE("bf16 gemv: every compiled kernel matches a double reference within fp32 accumulation") {
+  std::mt19937 rng(7);
+  check_against_reference<bf16>(rng, {1, 2, 3, 4}, {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 100, 2053},
+                                {1, 3, 4, 5, 9, 64});
 }
 
 TEST_CASE("bf16 gemv gives the same bits at 1, 2 and 3 threads") {
@@ -122,18 +160,7 @@ TEST_CASE("bf16 gemv gives the same bits at 1, 2 and 3 threads") {
   std::mt19937 rng(11);
   const std::int64_t m = 2, K = 1000, n = 4099;
   const auto x = random_bf16(m * K, rng), w = random_bf16(n * K, rng);
-  const int saved = omp_get_max_threads();
-  for (auto k : compiled_kernels()) {
-    CAPTURE(bgemv::kernel_name(k));
-    std::vector<std::vector<bf16>> outs;
-    for (int t : {1, 2, 3}) {
-      omp_set_num_threads(t);
-      outs.push_back(run(k, x, m, K, K, w, n, K, std::vector<bf16>(static_cast<std::size_t>(m * n)), 1.f, 0.f));
-    }
-    omp_set_num_threads(saved);
-    CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(bf16)) == 0);
-    CHECK(std::memcmp(outs[0].data(), outs[2].data(), outs[0].size() * sizeof(bf16)) == 0);
-  }
+  check_same_bits_across_threads(x, m, K, w, n);
 #endif
 }
 
@@ -171,79 +198,19 @@ TEST_CASE("Matmul<Cpu> sends a decoding product of bf16 tensors to the gemv kern
 // The same kernels on float rows (decoding a float model): against a double reference within the same bound
 // (each FMA adds an exact product with one rounding), at the edges of the 16-, 32- and 64-element steps; the same
 // bits at 1, 2 and 3 threads; Matmul<Cpu> sending a float decoding product here.
-namespace {
-std::vector<float> random_float(std::int64_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (auto& e : v) e = u(rng);
-  return v;
-}
-
-std::vector<float> run_float(bgemv::Kernel k, const std::vector<float>& x, std::int64_t m, std::int64_t K,
-                             std::int64_t ldx, const std::vector<float>& w, std::int64_t n, std::int64_t ldw,
-                             std::vector<float> y, float alpha, float beta) {
-  const MatDesc<const float> xd = MatDesc<const float>{x.data(), m, K, ldx, 1, 0}.normalized();
-  const MatDesc<const float> bd = MatDesc<const float>{w.data(), K, n, 1, ldw, 0}.normalized();
-  bgemv::gemv(k, xd, bd, MatDesc<float>{y.data(), m, n, n, 1, 0}.normalized(), alpha, beta);
-  return y;
-}
-}  // namespace
 
 TEST_CASE("float gemv: every compiled kernel matches a double reference within fp32 accumulation") {
   std::mt19937 rng(17);
-  for (std::int64_t m : {1, 2, 4})
-    for (std::int64_t K : {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 2053})
-      for (std::int64_t n : {1, 3, 5, 64}) {
-        const std::int64_t ldx = K + 3, ldw = K + 5;
-        const auto x = random_float(m * ldx, rng), w = random_float(n * ldw, rng), y0 = random_float(m * n, rng);
-        for (const auto& [alpha, beta] : {std::pair{1.f, 0.f}, std::pair{0.5f, -2.f}})
-          for (auto k : compiled_kernels()) {
-            CAPTURE(bgemv::kernel_name(k));
-            CAPTURE(m);
-            CAPTURE(K);
-            CAPTURE(n);
-            CAPTURE(beta);
-            std::vector<float> yin = y0;
-            if (beta == 0.f) std::fill(yin.begin(), yin.end(), NAN);  // beta = 0 must not read y
-            const auto y = run_float(k, x, m, K, ldx, w, n, ldw, yin, alpha, beta);
-            int bad = 0;
-            for (std::int64_t i = 0; i < m; ++i)
-              for (std::int64_t j = 0; j < n; ++j) {
-                double sum = 0, abs = 0;
-                for (std::int64_t p = 0; p < K; ++p) {
-                  const double prod = static_cast<double>(x[static_cast<std::size_t>(i * ldx + p)]) *
-                                      w[static_cast<std::size_t>(j * ldw + p)];
-                  sum += prod;
-                  abs += std::abs(prod);
-                }
-                const std::size_t o = static_cast<std::size_t>(i * n + j);
-                const double cb = beta == 0.f ? 0.0 : static_cast<double>(beta) * y0[o];
-                const double bound = 2.0 * static_cast<double>(K + 4) * std::ldexp(1.0, -24) *
-                                     (std::abs(alpha) * abs + std::abs(cb));
-                if (!(std::abs(static_cast<double>(y[o]) - (alpha * sum + cb)) <= bound)) ++bad;
-              }
-            CHECK(bad == 0);
-          }
-      }
+  check_against_reference<float>(rng, {1, 2, 4}, {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 2053},
+                                 {1, 3, 5, 64});
 }
 
 TEST_CASE("float gemv gives the same bits at 1, 2 and 3 threads, and Matmul<Cpu> runs decoding on it") {
   std::mt19937 rng(19);
   const std::int64_t m = 1, K = 1000, n = 4099;
-  const auto x = random_float(m * K, rng), w = random_float(n * K, rng);
+  const auto x = random_values<float>(m * K, rng), w = random_values<float>(n * K, rng);
 #ifdef _OPENMP
-  const int saved = omp_get_max_threads();
-  for (auto k : compiled_kernels()) {
-    CAPTURE(bgemv::kernel_name(k));
-    std::vector<std::vector<float>> outs;
-    for (int t : {1, 2, 3}) {
-      omp_set_num_threads(t);
-      outs.push_back(run_float(k, x, m, K, K, w, n, K, std::vector<float>(static_cast<std::size_t>(m * n)), 1.f, 0.f));
-    }
-    omp_set_num_threads(saved);
-    CHECK(outs[0] == outs[1]);
-    CHECK(outs[0] == outs[2]);
-  }
+  check_same_bits_across_threads(x, m, K, w, n);
 #endif
   auto xt = pmc::Tensor<float, pmc::Cpu>::empty({m, K});
   auto wt = pmc::Tensor<float, pmc::Cpu>::empty({n, K});
@@ -254,7 +221,7 @@ TEST_CASE("float gemv gives the same bits at 1, 2 and 3 threads, and Matmul<Cpu>
   if (bgemv::kernel() == bgemv::Kernel::scalar) {
     MESSAGE("PMC_CPU_GEMM=eigen (or no vector kernel): float decoding stays on Eigen's GEMV");
   } else {
-    const auto expect = run_float(bgemv::kernel(), x, m, K, K, w, n, K, std::vector<float>(static_cast<std::size_t>(n)),
+    const auto expect = run(bgemv::kernel(), x, m, K, K, w, n, K, std::vector<float>(static_cast<std::size_t>(n)),
                                   1.f, 0.f);
     CHECK(std::memcmp(expect.data(), y.data(), expect.size() * sizeof(float)) == 0);
   }

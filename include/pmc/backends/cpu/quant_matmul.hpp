@@ -600,9 +600,21 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
     if (int8_activations()) {
       detail::Int8Rows xq;
       detail::quantize_rows_int8(x, M, K, xq);
-      // rows16 on its own kernels: 16 outputs a pass, rows of x rows16::kXRows at a time; guided: runs of groups
-      // shrinking towards the end, so that neither core waits long for the other (bgemv.hpp)
-      [[maybe_unused]] auto rows16_groups = [&](auto&& group_rows) {
+      // rows16 on its own kernel for isa (AVX512-VNNI or AVX2), where compiled in: 16 outputs a pass, rows of x
+      // rows16::kXRows at a time; guided: runs of groups shrinking towards the end, so that neither core waits long
+      // for the other (bgemv.hpp)
+      using GroupRows = void (*)(int, const std::uint8_t*, i64, const std::int8_t* const*, const float* const*,
+                                 const std::int32_t* const*, float* const*);
+      GroupRows group_rows = nullptr;
+#if defined(PMC_HAVE_QMM_ROWS16)
+      if (isa == Isa::avx512)
+        group_rows = q8 ? rows16::group_rows<ops::QuantFormat::q8_0> : rows16::group_rows<ops::QuantFormat::q4_0>;
+#endif
+#if defined(PMC_HAVE_QMM_ROWS16_AVX2)
+      if (isa == Isa::avx2)
+        group_rows = q8 ? rows16::group_rows_avx2<ops::QuantFormat::q8_0> : rows16::group_rows_avx2<ops::QuantFormat::q4_0>;
+#endif
+      if (rows16 && group_rows != nullptr) {
         constexpr i64 R = ops::quant::kInterleavedRows;
         const i64 chunk = R * bb;
 #pragma omp parallel for schedule(guided) if (worth)
@@ -619,28 +631,11 @@ inline void matmul_f32(Isa isa, const float* x, i64 M, const ops::QuantizedMatri
               xs[i] = xq.sum.data() + (m0 + i) * nblocks;
               yr[i] = y + (m0 + i) * N + g * R;
             }
-            group_rows(r, w + g * nblocks * chunk, xc, xd, xs, yr);
+            group_rows(r, w + g * nblocks * chunk, nblocks, xc, xd, xs, yr);
           }
         }
-      };
-#if defined(PMC_HAVE_QMM_ROWS16)
-      if (rows16 && isa == Isa::avx512) {
-        rows16_groups([&](int r, const std::uint8_t* gw, auto xc, auto xd, auto xs, auto yr) {
-          if (q8) rows16::group_rows<ops::QuantFormat::q8_0>(r, gw, nblocks, xc, xd, xs, yr);
-          else rows16::group_rows<ops::QuantFormat::q4_0>(r, gw, nblocks, xc, xd, xs, yr);
-        });
         return;
       }
-#endif
-#if defined(PMC_HAVE_QMM_ROWS16_AVX2)
-      if (rows16 && isa == Isa::avx2) {
-        rows16_groups([&](int r, const std::uint8_t* gw, auto xc, auto xd, auto xs, auto yr) {
-          if (q8) rows16::group_rows_avx2<ops::QuantFormat::q8_0>(r, gw, nblocks, xc, xd, xs, yr);
-          else rows16::group_rows_avx2<ops::QuantFormat::q4_0>(r, gw, nblocks, xc, xd, xs, yr);
-        });
-        return;
-      }
-#endif
 #if defined(PMC_HAVE_QMM_INT8_AVX512)
       if (isa == Isa::avx512) {
         detail::Int8Pairs xp;
