@@ -233,13 +233,15 @@ void register_gemm(const char* name, Gemm gemm) {
 
 // ---- the bf16 GEMMs side by side ------------------------------------------------------------------------
 // C (M, N) = A (M, K) · Bᵀ with B (N, K) in bf16 (a linear layer's forward), on pmc's AVX512-BF16 kernel
-// (bgemm.hpp), on AMX tiles where the CPU has them (amx.hpp: BM_GemmBf16/own_amx and BM_PeakAmx are registered
-// only there), on the path it replaces (bf16 staged to float and multiplied by Eigen's GEMM, gemm_lowp), and the
-// same product in float on pmc's AVX-512 kernel, whatever PMC_CPU_GEMM says. Shapes: a small LLaMA's training
-// step, M = 2048 tokens, N, K in {384, 1024, 4096}; decoding and short prompts, M = 1 to 256 against a 4096 × 4096
-// weight; a 1.1B model's projections on a 154-token prompt (kPrefill1b).
+// (bgemm.hpp) where compiled in, on AMX tiles where the CPU has them (amx.hpp: BM_GemmBf16/own_amx and BM_PeakAmx
+// are registered only there), widened to float as packed onto pmc's float kernels (sgemm.hpp's gemm<K, bf16>: the
+// path of CPUs without AVX512-BF16), on the path they replace (bf16 staged to float and multiplied by Eigen's GEMM,
+// gemm_lowp), and the same product in float on pmc's float kernels, whatever PMC_CPU_GEMM says. Shapes: a small
+// LLaMA's training step, M = 2048 tokens, N, K in {384, 1024, 4096}; decoding and short prompts, M = 1 to 256
+// against a 4096 × 4096 weight; a 1.1B model's projections on a 154-token prompt (kPrefill1b).
 // BM_PeakDpbf16 measures vdpbf16ps's peak (64 flops per zmm instruction) in the same binary.
 
+#if defined(PMC_HAVE_OWN_SGEMM)
 #if defined(PMC_HAVE_OWN_BGEMM)
 template <int Acc>
 float dpbf16_chains(std::int64_t iters) {
@@ -271,6 +273,7 @@ void BM_PeakDpbf16(benchmark::State& st) {
   flops(st, 64.0 * acc * static_cast<double>(iters) * threads);
 }
 PMC_BENCH(BM_PeakDpbf16)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+#endif
 
 /// A 1.1B LLaMA's projections (K, N) on a 154-token prompt: q and o, k and v, gate and up, down.
 constexpr std::int64_t kPrefill1b[][2] = {{2048, 2048}, {2048, 256}, {2048, 5632}, {5632, 2048}};
@@ -299,18 +302,34 @@ void register_gemm_bf16(const char* name, Gemm gemm) {
 
 [[maybe_unused]] const bool gemm_bf16_benchmarks = [] {
   namespace cpu = pmc::backends::cpu;
+#if defined(PMC_HAVE_OWN_BGEMM)
   register_gemm_bf16<bf16>("BM_GemmBf16/own_avx512bf16",
                            [](const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<bf16>& c) {
                              cpu::bgemm::gemm<bf16>(a, b, c, 1.f, 0.f);
                            });
+#endif
   register_gemm_bf16<bf16>("BM_GemmBf16/staged",
                            [](const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<bf16>& c) {
                              cpu::gemm_lowp<bf16>(a, b, c, 1.f, 0.f);
+                           });
+  register_gemm_bf16<bf16>("BM_GemmBf16/widened_avx2",
+                           [](const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<bf16>& c) {
+                             cpu::sgemm::gemm<cpu::sgemm::Avx2, bf16>(a, b, c, 1.f, 0.f);
+                           });
+  register_gemm_bf16<float>("BM_GemmBf16/f32_own_avx2",
+                            [](const MatDesc<const float>& a, const MatDesc<const float>& b, const MatDesc<float>& c) {
+                              cpu::sgemm::gemm<cpu::sgemm::Avx2>(a, b, c, 1.f, 0.f);
+                            });
+#if defined(__AVX512F__)
+  register_gemm_bf16<bf16>("BM_GemmBf16/widened_avx512",
+                           [](const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<bf16>& c) {
+                             cpu::sgemm::gemm<cpu::sgemm::Avx512, bf16>(a, b, c, 1.f, 0.f);
                            });
   register_gemm_bf16<float>("BM_GemmBf16/f32_own_avx512",
                             [](const MatDesc<const float>& a, const MatDesc<const float>& b, const MatDesc<float>& c) {
                               cpu::sgemm::gemm<cpu::sgemm::Avx512>(a, b, c, 1.f, 0.f);
                             });
+#endif
 #ifdef PMC_HAVE_AMX_BGEMM
   if (cpu::amx::available())  // registered only where the CPU runs AMX tiles
     register_gemm_bf16<bf16>("BM_GemmBf16/own_amx",

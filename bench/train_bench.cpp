@@ -52,7 +52,7 @@ BENCHMARK(BM_TrainStep<pmc::llama::small_20m, true>)->Name("BM_TrainStep/small_2
 BENCHMARK(BM_TrainStep<pmc::llama::demo, false>)->Name("BM_TrainStep/demo/fp32")->Args({16, 128})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 // bf16 mixed precision (the Trainer's optim::Bf16Mixed): bf16 products on the GEMM that cpu_bf16_gemm names
-// (PMC_CPU_GEMM=avx512 keeps the staged path, to compare in one build).
+// (PMC_CPU_GEMM=avx512 or avx2 widens bf16 onto the float kernels, eigen stages it to float, to compare in one build).
 BENCHMARK(BM_TrainStep<pmc::llama::small_20m, false, pmc::bf16>)->Name("BM_TrainStep/small_20m/bf16")
     ->Args({8, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 BENCHMARK(BM_TrainStep<pmc::llama::demo, false, pmc::bf16>)->Name("BM_TrainStep/demo/bf16")->Args({16, 128})

@@ -3,7 +3,8 @@
 // of its blocking, in each transpose a linear layer uses, with alpha and beta; the same bits at 1, 2 and 3 threads;
 // and Matmul<Cpu> on bf16 tensors against the path it replaces (bf16 staged to float, gemm_lowp). The AMX kernel
 // (amx.hpp) the same way, on the model of its tile instructions everywhere and on the CPU's tiles where it has them
-// (then also bit for bit against the model).
+// (then also bit for bit against the model). And bf16 widened onto the float kernels (sgemm.hpp's gemm<K, bf16>,
+// the path of CPUs without AVX512-BF16) the same way, and bit for bit against the float GEMM of the widened values.
 //
 // The bound. Products of two bf16 are exact in float; vdpbf16ps adds them to an fp32 accumulator, at most two
 // roundings (2^-24 relative each) per k pair, then alpha and beta cost two more. So for a float C
@@ -35,10 +36,10 @@
 // its own namespace: the test folder builds as one translation unit (PMC_UNITY_BUILD)
 namespace bf16_gemm_test {
 
-#ifndef PMC_HAVE_OWN_BGEMM
+#ifndef PMC_HAVE_OWN_SGEMM
 
-TEST_CASE("bf16 GEMM: this build has no AVX512-BF16 kernel") {
-  PMC_SKIP("built for a CPU without AVX512-BF16 (-march=native): bf16 products run staged to float, which "
+TEST_CASE("bf16 GEMM: this build has no own GEMM kernel") {
+  PMC_SKIP("built for a CPU without AVX2 + FMA (-march=native): bf16 products run staged to float, which "
            "tests/ops/matmul_test.cpp covers");
 }
 
@@ -49,8 +50,30 @@ namespace {
 using pmc::bf16;
 using pmc::Tensor;
 using pmc::backends::cpu::MatDesc;
-namespace bgemm = pmc::backends::cpu::bgemm;
 namespace sgemm = pmc::backends::cpu::sgemm;
+#ifdef PMC_HAVE_OWN_BGEMM
+namespace bgemm = pmc::backends::cpu::bgemm;
+
+/// The GEMMs under test, as gemm<TC>(a, b, c, alpha, beta, partial_floats). Bgemm<K>: bgemm.hpp on micro-kernel K.
+template <class K>
+struct Bgemm {
+  template <class TC>
+  static void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<TC>& c, float alpha,
+                   float beta, std::int64_t partial_floats = sgemm::kPartialFloats) {
+    bgemm::gemm<TC, K>(a, b, c, alpha, beta, partial_floats);
+  }
+};
+#endif
+
+/// bf16 widened onto sgemm.hpp's float kernel F (Avx2 or Avx512) as it is packed.
+template <class F>
+struct Widened {
+  template <class TC>
+  static void gemm(const MatDesc<const bf16>& a, const MatDesc<const bf16>& b, const MatDesc<TC>& c, float alpha,
+                   float beta, std::int64_t partial_floats = sgemm::kPartialFloats) {
+    sgemm::gemm<F, bf16, TC>(a, b, c, alpha, beta, sgemm::kPackedAWords, partial_floats);
+  }
+};
 
 struct Shape3 {
   std::int64_t m, k, n;
@@ -109,10 +132,10 @@ Reference reference(const Operand& a, const Operand& b, const std::vector<float>
   return r;
 }
 
-/// Runs bgemm::gemm<TC, K> (K: the micro-kernel) on `s` with op(A), op(B) stored as `ta`, `tb`: beta = 0 into a C of
+/// Runs G::gemm<TC> (G: Bgemm<K> or Widened<F>) on `s` with op(A), op(B) stored as `ta`, `tb`: beta = 0 into a C of
 /// NaN (which must not be read) and alpha = 0.5, beta = -2; checks each element against the reference within the
 /// bound.
-template <class TC, class K = bgemm::Dpbf16>
+template <class TC, class G>
 void check_shape(const Shape3& s, bool ta, bool tb, std::mt19937& rng, std::int64_t partial_floats) {
   CAPTURE(s.m);
   CAPTURE(s.k);
@@ -130,7 +153,7 @@ void check_shape(const Shape3& s, bool ta, bool tb, std::mt19937& rng, std::int6
     CAPTURE(beta);
     std::vector<TC> c(c0.size());
     for (std::size_t i = 0; i < c.size(); ++i) c[i] = beta == 0.f ? TC(NAN) : TC(c0[i]);
-    bgemm::gemm<TC, K>(a.desc(), b.desc(), MatDesc<TC>{c.data(), s.m, s.n, s.n, 1, 0}, alpha, beta, partial_floats);
+    G::template gemm<TC>(a.desc(), b.desc(), MatDesc<TC>{c.data(), s.m, s.n, s.n, 1, 0}, alpha, beta, partial_floats);
     const auto r = reference(a, b, c0, alpha, beta);
     std::size_t bad = 0, first_bad = 0;
     double worst = 0;  // the largest error as a fraction of its bound
@@ -155,30 +178,98 @@ std::vector<Shape3> edge_shapes() {
           {33, 768, 385}, {24, 769, 384}, {17, 767, 97}, {200, 100, 50}, {5, 1537, 30}, {9, 1536, 770}};
 }
 
-/// check_shape<TC, K> on `shapes` in each transpose (float and bf16 C), over two row blocks (MC = 4096, the second
+/// bgemm's edge shapes and those of the float kernels: AVX2 MR = 6, NR = 16, KC = 256; AVX-512 MR = 8, NR = 48,
+/// KC = 384; NC = 384 both, MC = 4092 (AVX2) or 4096.
+std::vector<Shape3> widened_edge_shapes() {
+  auto shapes = edge_shapes();
+  for (const auto& s : std::vector<Shape3>{{6, 16, 16}, {5, 255, 15}, {7, 257, 17}, {13, 512, 385}, {12, 513, 383},
+                                           {6, 383, 768}, {11, 385, 47}, {4093, 20, 17}})
+    shapes.push_back(s);
+  return shapes;
+}
+
+/// check_shape<TC, G> on `shapes` in each transpose (float and bf16 C), over two row blocks (MC = 4096, the second
 /// of a few rows), and over several depth blocks with small partial-sum buffers (a bf16 C keeps float partial sums
 /// per row block: row blocks of 8 and 24 rows for 100 columns, with partial tiles, in each transpose).
-template <class K>
+template <class G>
 void check_edges(std::mt19937& rng, const std::vector<Shape3>& shapes) {
   for (const auto& s : shapes)
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb) {
-        check_shape<float, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
-        check_shape<bf16, K>(s, ta == 1, tb == 1, rng, bgemm::kPartialFloats);
+        check_shape<float, G>(s, ta == 1, tb == 1, rng, sgemm::kPartialFloats);
+        check_shape<bf16, G>(s, ta == 1, tb == 1, rng, sgemm::kPartialFloats);
       }
-  check_shape<bf16, K>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
-  check_shape<float, K>({4100, 40, 20}, false, true, rng, bgemm::kPartialFloats);
+  check_shape<bf16, G>({4100, 40, 20}, false, true, rng, sgemm::kPartialFloats);
+  check_shape<float, G>({4100, 40, 20}, false, true, rng, sgemm::kPartialFloats);
   for (const std::int64_t floats : {800, 2400})
     for (int ta = 0; ta < 2; ++ta)
-      for (int tb = 0; tb < 2; ++tb) check_shape<bf16, K>({61, 1600, 100}, ta == 1, tb == 1, rng, floats);
+      for (int tb = 0; tb < 2; ++tb) check_shape<bf16, G>({61, 1600, 100}, ta == 1, tb == 1, rng, floats);
 }
 
+#ifdef PMC_HAVE_OWN_BGEMM
 TEST_CASE("bf16 GEMM at every blocking edge matches a double reference within fp32 accumulation") {
   MESSAGE("bf16 products in Matmul<Cpu> run on: " << std::string(pmc::backends::cpu::bf16_gemm_name()));
   std::mt19937 rng(21);
-  check_edges<bgemm::Dpbf16>(rng, edge_shapes());
+  check_edges<Bgemm<bgemm::Dpbf16>>(rng, edge_shapes());
+}
+#endif
+
+TEST_CASE("bf16 widened onto the AVX2 float kernel at every blocking edge matches a double reference") {
+  MESSAGE("bf16 products in Matmul<Cpu> run on: " << std::string(pmc::backends::cpu::bf16_gemm_name()));
+  std::mt19937 rng(31);
+  check_edges<Widened<sgemm::Avx2>>(rng, widened_edge_shapes());
 }
 
+#ifdef __AVX512F__
+TEST_CASE("bf16 widened onto the AVX-512 float kernel at every blocking edge matches a double reference") {
+  std::mt19937 rng(32);
+  check_edges<Widened<sgemm::Avx512>>(rng, widened_edge_shapes());
+}
+#endif
+
+/// Widened<F>'s products are the float GEMM's of the widened values: a float C has its bits, and a bf16 C (alpha = 1,
+/// beta = 0) the bits of that float C rounded to bf16, in every transpose and over several depth and row blocks.
+template <class F>
+void check_widened_is_float_gemm(std::mt19937& rng) {
+  for (const auto& s : std::vector<Shape3>{{37, 700, 130}, {200, 300, 400}, {9, 1000, 50}})
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        CAPTURE(s.m);
+        CAPTURE(s.k);
+        CAPTURE(s.n);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        const auto a = random_operand(s.m, s.k, ta == 1, rng), b = random_operand(s.k, s.n, tb == 1, rng);
+        const std::vector<float> af(a.data.begin(), a.data.end()), bf(b.data.begin(), b.data.end());
+        const auto desc = [](const std::vector<float>& v, const Operand& o) {
+          return o.trans ? MatDesc<const float>{v.data(), o.rows, o.cols, 1, o.rows, 0}.normalized()
+                         : MatDesc<const float>{v.data(), o.rows, o.cols, o.cols, 1, 0}.normalized();
+        };
+        const auto mn = static_cast<std::size_t>(s.m * s.n);
+        std::vector<float> want(mn, 0.75f), got = want;
+        sgemm::gemm<F>(desc(af, a), desc(bf, b), MatDesc<float>{want.data(), s.m, s.n, s.n, 1, 0}, 0.5f, -2.f);
+        sgemm::gemm<F, bf16, float>(a.desc(), b.desc(), MatDesc<float>{got.data(), s.m, s.n, s.n, 1, 0}, 0.5f, -2.f);
+        CHECK(got == want);
+        std::vector<float> sum(mn);
+        std::vector<bf16> rounded(mn, bf16(NAN));
+        sgemm::gemm<F>(desc(af, a), desc(bf, b), MatDesc<float>{sum.data(), s.m, s.n, s.n, 1, 0}, 1.f, 0.f);
+        sgemm::gemm<F, bf16, bf16>(a.desc(), b.desc(), MatDesc<bf16>{rounded.data(), s.m, s.n, s.n, 1, 0}, 1.f, 0.f,
+                                   sgemm::kPackedAWords, 3000);
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < mn; ++i) differ += rounded[i].bits != bf16(sum[i]).bits;
+        CHECK(differ == 0);
+      }
+}
+
+TEST_CASE("bf16 widened onto a float kernel gives the float GEMM's bits on the widened values") {
+  std::mt19937 rng(33);
+  check_widened_is_float_gemm<sgemm::Avx2>(rng);
+#ifdef __AVX512F__
+  check_widened_is_float_gemm<sgemm::Avx512>(rng);
+#endif
+}
+
+#ifdef PMC_HAVE_OWN_BGEMM
 TEST_CASE("bf16 GEMM of empty products") {
   std::mt19937 rng(22);
   // K = 0: C = beta · C; M or N = 0: nothing.
@@ -194,11 +285,13 @@ TEST_CASE("bf16 GEMM of empty products") {
   bgemm::gemm<bf16>(MatDesc<const bf16>{none.data(), 0, 5, 5, 1, 0}, MatDesc<const bf16>{none.data(), 5, 0, 0, 1, 0},
                     MatDesc<bf16>{none.data(), 0, 0, 0, 1, 0}, 1.f, 0.f);
 }
+#endif
 
-TEST_CASE("bf16 GEMM rounds C as pmc::bf16 does (nearest even, NaN kept) and reads no C when beta = 0") {
-  // Rows (1, 2^-8), (1 + 2^-7, 2^-8), (NaN, 1), (1, 2^-8 + 2^-15) of op(A) times columns (1, 1): sums halfway between
-  // two bf16 values (down to the even 1, up to the even 1 + 2^-6), a NaN, and just above halfway (up). In a full
-  // 8 × 48 tile (the vector epilogue) and in 1 × 1 and 5 × 7 ones (the scalar epilogue), into a C of NaN.
+/// Rows (1, 2^-8), (1 + 2^-7, 2^-8), (NaN, 1), (1, 2^-8 + 2^-15) of op(A) times columns (1, 1): sums halfway between
+/// two bf16 values (down to the even 1, up to the even 1 + 2^-6), a NaN, and just above halfway (up). In a full
+/// 8 × 48 tile (the vector epilogue) and in 1 × 1 and 5 × 7 ones (the scalar epilogue), into a C of NaN.
+template <class G>
+void check_rounding() {
   const float lo[4] = {1.f, 1.f + std::ldexp(1.f, -7), NAN, 1.f};
   const float hi[4] = {std::ldexp(1.f, -8), std::ldexp(1.f, -8), 1.f, std::ldexp(1.f, -8) + std::ldexp(1.f, -15)};
   const float want[4] = {1.f, 1.f + std::ldexp(1.f, -6), NAN, 1.f + std::ldexp(1.f, -7)};
@@ -211,8 +304,9 @@ TEST_CASE("bf16 GEMM rounds C as pmc::bf16 does (nearest even, NaN kept) and rea
       a[static_cast<std::size_t>(2 * i + 1)] = bf16(hi[i % 4]);
     }
     std::vector<bf16> c(static_cast<std::size_t>(m * n), bf16(NAN));
-    bgemm::gemm<bf16>(MatDesc<const bf16>{a.data(), m, 2, 2, 1, 0}, MatDesc<const bf16>{b.data(), 2, n, n, 1, 0},
-                      MatDesc<bf16>{c.data(), m, n, n, 1, 0}, 1.f, 0.f);
+    G::template gemm<bf16>(MatDesc<const bf16>{a.data(), m, 2, 2, 1, 0},
+                           MatDesc<const bf16>{b.data(), 2, n, n, 1, 0}, MatDesc<bf16>{c.data(), m, n, n, 1, 0}, 1.f,
+                           0.f);
     std::size_t wrong = 0;
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < n; ++j) {
@@ -224,16 +318,26 @@ TEST_CASE("bf16 GEMM rounds C as pmc::bf16 does (nearest even, NaN kept) and rea
   }
 }
 
+TEST_CASE("bf16 GEMM rounds C as pmc::bf16 does (nearest even, NaN kept) and reads no C when beta = 0") {
+#ifdef PMC_HAVE_OWN_BGEMM
+  check_rounding<Bgemm<bgemm::Dpbf16>>();
+#endif
+  check_rounding<Widened<sgemm::Avx2>>();
+#ifdef __AVX512F__
+  check_rounding<Widened<sgemm::Avx512>>();
+#endif
+}
+
 #ifdef _OPENMP
 /// Shapes (with a bf16 C's partial-sum budget) for the thread test: one column block (row slices follow the thread
 /// count), several, K over one depth block, small partial blocks.
 using ThreadShapes = std::vector<std::pair<Shape3, std::int64_t>>;
-const ThreadShapes kThreadShapes{{{300, 500, 400}, bgemm::kPartialFloats},
-                                 {{200, 1000, 900}, bgemm::kPartialFloats},
+const ThreadShapes kThreadShapes{{{300, 500, 400}, sgemm::kPartialFloats},
+                                 {{200, 1000, 900}, sgemm::kPartialFloats},
                                  {{130, 1700, 390}, 390 * 40}};
 
-/// bgemm::gemm<TC, K> gives the same bits at 1, 2 and 3 threads, for a bf16 and a float C, on each shape.
-template <class K>
+/// G::gemm<TC> gives the same bits at 1, 2 and 3 threads, for a bf16 and a float C, on each shape.
+template <class G>
 void check_same_bits_across_threads(std::mt19937& rng, const ThreadShapes& shapes = kThreadShapes) {
   const int saved = omp_get_max_threads();
   for (const auto& [s, floats] : shapes)
@@ -250,8 +354,8 @@ void check_same_bits_across_threads(std::mt19937& rng, const ThreadShapes& shape
           omp_set_num_threads(threads);
           std::vector<bf16> c(static_cast<std::size_t>(s.m * s.n), bf16(0.25f));
           std::vector<float> cf(c.size(), 0.25f);
-          bgemm::gemm<bf16, K>(a.desc(), b.desc(), MatDesc<bf16>{c.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f, floats);
-          bgemm::gemm<float, K>(a.desc(), b.desc(), MatDesc<float>{cf.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f);
+          G::template gemm<bf16>(a.desc(), b.desc(), MatDesc<bf16>{c.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f, floats);
+          G::template gemm<float>(a.desc(), b.desc(), MatDesc<float>{cf.data(), s.m, s.n, s.n, 1, 0}, 1.f, 1.f);
           std::vector<std::uint16_t> u;
           for (const auto v : c) u.push_back(v.bits);
           bits.push_back(u);
@@ -268,20 +372,36 @@ void check_same_bits_across_threads(std::mt19937& rng, const ThreadShapes& shape
 
 TEST_CASE("bf16 GEMM gives the same bits at 1, 2 and 3 threads") {
   std::mt19937 rng(23);
-  check_same_bits_across_threads<bgemm::Dpbf16>(rng);
+#ifdef PMC_HAVE_OWN_BGEMM
+  check_same_bits_across_threads<Bgemm<bgemm::Dpbf16>>(rng);
+#endif
+  check_same_bits_across_threads<Widened<sgemm::Avx2>>(rng);
+#ifdef __AVX512F__
+  check_same_bits_across_threads<Widened<sgemm::Avx512>>(rng);
+#endif
 }
 #endif
 
-TEST_CASE("PMC_CPU_GEMM=avx512bf16 names the bf16 kernel, avx512, avx2 and eigen keep the staged bf16 path") {
+TEST_CASE("PMC_CPU_GEMM: avx512bf16 names the bf16 kernel, avx2 and avx512 widen bf16 onto them, eigen stages it") {
+  const auto c = sgemm::choice();
+#ifdef PMC_HAVE_OWN_BGEMM
   CHECK(sgemm::parse_choice("avx512bf16") == sgemm::Choice::native);
-  CHECK(sgemm::parse_choice("avx512") == sgemm::Choice::avx512);
-  CHECK(bgemm::suits(200, 300, 400) == (sgemm::choice() == sgemm::Choice::native));
+  CHECK(bgemm::suits(200, 300, 400) == (c == sgemm::Choice::native || c == sgemm::Choice::amx));
   CHECK_FALSE(bgemm::suits(200, 300, 0));
+  const bool widened = c == sgemm::Choice::avx2 || c == sgemm::Choice::avx512;
+#else
+  const bool widened = c == sgemm::Choice::avx2 || c == sgemm::Choice::avx512 || c == sgemm::Choice::native;
+#endif
+  CHECK(sgemm::suits_widened(200, 300, 400) == widened);
+  CHECK_FALSE(sgemm::suits_widened(sgemm::kMinRowsWidened - 1, 300, 400));
+  const std::string name = pmc::backends::cpu::bf16_gemm_name();
+  if (widened) CHECK(name.find("bf16 widened") != std::string::npos);
+  if (c == sgemm::Choice::eigen) CHECK(name == "staged to float");
 }
 
 /// Matmul<Cpu> on bf16 tensors (a linear layer's forward x·Wᵀ, grad input dy·W, grad weight dyᵀ·x summed over a
 /// batch, accumulating onto existing gradients) against the staged path it replaces, gemm_lowp, both within the
-/// bound of the exact product; where bgemm is chosen, within twice the bound of each other.
+/// bound of the exact product; so within twice the bound of each other.
 TEST_CASE("Matmul<Cpu> on bf16 tensors matches the staged bf16 path within fp32 accumulation bounds") {
   namespace cpu = pmc::backends::cpu;
   using Mm = pmc::ops::Matmul<pmc::Cpu>;
@@ -374,7 +494,7 @@ template <class K>
 void check_amx_edges(std::mt19937& rng) {
   auto shapes = edge_shapes();
   for (const auto& s : amx_edge_shapes()) shapes.push_back(s);
-  check_edges<K>(rng, shapes);
+  check_edges<Bgemm<K>>(rng, shapes);
 }
 
 TEST_CASE("AMX bf16 GEMM on the model of its tile instructions matches a double reference at every blocking edge") {
@@ -386,8 +506,8 @@ TEST_CASE("AMX bf16 GEMM on the model of its tile instructions matches a double 
 TEST_CASE("AMX bf16 GEMM on the model of its tile instructions gives the same bits at 1, 2 and 3 threads") {
   std::mt19937 rng(26);
   // Smaller than kThreadShapes (the model is slow), with the same cases.
-  check_same_bits_across_threads<AmxModel>(rng, {{{100, 300, 200}, bgemm::kPartialFloats},
-                                                 {{50, 1000, 500}, bgemm::kPartialFloats},
+  check_same_bits_across_threads<Bgemm<AmxModel>>(rng, {{{100, 300, 200}, sgemm::kPartialFloats},
+                                                        {{50, 1000, 500}, sgemm::kPartialFloats},
                                                  {{70, 1700, 150}, 150 * 40}});
 }
 #endif
@@ -432,7 +552,7 @@ TEST_CASE("AMX bf16 GEMM on the CPU's tiles matches the reference and gives the 
   std::mt19937 rng(27);
   check_amx_edges<AmxHardware>(rng);
 #ifdef _OPENMP
-  check_same_bits_across_threads<AmxHardware>(rng);
+  check_same_bits_across_threads<Bgemm<AmxHardware>>(rng);
 #endif
   // The instructions against their model: the same bits on shapes with partial tiles in every direction.
   for (const auto& s : std::vector<Shape3>{{33, 65, 97}, {130, 1700, 390}, {17, 800, 49}}) {
@@ -451,14 +571,16 @@ TEST_CASE("AMX bf16 GEMM on the CPU's tiles matches the reference and gives the 
 }
 #endif  // PMC_HAVE_AMX_BGEMM
 
+#ifdef PMC_HAVE_OWN_BGEMM
 TEST_CASE("PMC_CPU_GEMM=amx chooses the AMX tiles for bf16 products where the AVX512-BF16 kernel is compiled in") {
   CHECK(sgemm::parse_choice("amx") == sgemm::Choice::amx);
   if (sgemm::choice() == sgemm::Choice::amx)
     CHECK(std::string(pmc::backends::cpu::bf16_gemm_name()) == "own AMX-BF16");
 }
+#endif
 
 }  // namespace
 
-#endif  // PMC_HAVE_OWN_BGEMM
+#endif  // PMC_HAVE_OWN_SGEMM
 
 }  // namespace bf16_gemm_test

@@ -224,7 +224,7 @@ TEST_CASE("PMC_CPU_GEMM values name a GEMM, and an unknown one is an error namin
   CHECK(sgemm::parse_choice("eigen") == sgemm::Choice::eigen);
   CHECK(sgemm::parse_choice("avx2") == sgemm::Choice::avx2);
 #if defined(__AVX512F__)
-  CHECK(sgemm::parse_choice("avx512") == sgemm::Choice::avx512);  // float on AVX-512, bf16 staged (bgemm.hpp)
+  CHECK(sgemm::parse_choice("avx512") == sgemm::Choice::avx512);  // float on AVX-512, bf16 widened onto it
 #else
   CHECK_THROWS_WITH_AS(sgemm::parse_choice("avx512"), doctest::Contains("no AVX-512 kernel"), pmc::Error);
 #endif

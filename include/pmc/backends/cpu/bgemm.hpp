@@ -29,8 +29,9 @@
 // over k, so results are bit-reproducible at any thread count.
 //
 // Chosen with PMC_CPU_GEMM (sgemm.hpp's choice()): unset, "native" or "avx512bf16" run bf16 products here (and
-// float products on sgemm's widest kernel); "avx512", "avx2" and "eigen" keep the staged path for bf16, so the two
-// can be compared in one build; "avx512bf16" on a build without AVX512-BF16 is a pmc::Error.
+// float products on sgemm's widest kernel); "avx512" and "avx2" widen bf16 onto sgemm's float kernels (as a build
+// without AVX512-BF16 does) and "eigen" stages it to float, so the paths can be compared in one build;
+// "avx512bf16" on a build without AVX512-BF16 is a pmc::Error.
 #pragma once
 
 #include <pmc/backends/cpu/sgemm.hpp>
@@ -60,8 +61,8 @@ using sgemm::detail::thread_buffer;
 constexpr int kMR = 8, kVectors = 3, kNR = kVectors * 16;
 constexpr i64 kKC = 768, kNC = 384, kMC = 4096 / kMR * kMR;
 using sgemm::kPackedAWords;
-/// A float buffer for a bf16 C's partial sums (K > KC) of at most this many floats: bounds the row block.
-constexpr i64 kPartialFloats = i64{1} << 22;
+/// A bf16 C's partial sums (K > KC) use a float buffer of at most this many floats: it bounds the row block.
+using sgemm::kPartialFloats;
 constexpr const char* name = "own AVX512-BF16";
 static_assert(kNC % kNR == 0 && kKC % 2 == 0);
 

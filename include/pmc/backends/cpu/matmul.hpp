@@ -246,6 +246,14 @@ void gemm(MatDesc<const T> a, MatDesc<const T> b, MatDesc<T> c, std::int64_t bat
         }
       }
 #endif
+#ifdef PMC_HAVE_OWN_SGEMM
+      if constexpr (std::is_same_v<T, bf16>) {
+        if (sgemm::suits_widened(c.rows, c.cols, a.cols)) {
+          sgemm::gemm_chosen<bf16>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
+          continue;
+        }
+      }
+#endif
       gemm_lowp<T>(a.batch(i), b.batch(i), c.batch(i), alpha, beta_i);
     }
   }
@@ -262,13 +270,20 @@ inline const char* float_gemm_name() {
 }
 
 /// The GEMM that bf16 products run on: "own AVX512-BF16" (bgemm.hpp) where compiled in and chosen, "own AMX-BF16"
-/// (amx.hpp, PMC_CPU_GEMM=amx), or "staged to float" (gemm_lowp on Eigen's GEMM). Benchmarks record it.
+/// (amx.hpp, PMC_CPU_GEMM=amx), "own AVX2, bf16 widened" or "own AVX-512, bf16 widened" (sgemm.hpp's float
+/// kernels, gemm<K, bf16>), or "staged to float" (gemm_lowp on Eigen's GEMM). Benchmarks record it.
 inline const char* bf16_gemm_name() {
 #ifdef PMC_HAVE_AMX_BGEMM
   if (sgemm::choice() == sgemm::Choice::amx) return amx::Kernel<amx::Hardware>::name;
 #endif
 #ifdef PMC_HAVE_OWN_BGEMM
   if (sgemm::choice() == sgemm::Choice::native) return bgemm::name;
+#endif
+#ifdef PMC_HAVE_OWN_SGEMM
+  if (sgemm::suits_widened(sgemm::kMinRowsWidened, 1, 1))
+    return sgemm::choice() == sgemm::Choice::avx2 || std::is_same_v<sgemm::Native, sgemm::Avx2>
+               ? "own AVX2, bf16 widened"
+               : "own AVX-512, bf16 widened";
 #endif
   return "staged to float";
 }

@@ -38,18 +38,21 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string_view>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include <pmc/backends/cpu/mat_desc.hpp>
+#include <pmc/core/dtype.hpp>
 #include <pmc/core/error.hpp>
 
 #define PMC_HAVE_OWN_SGEMM 1
@@ -103,10 +106,11 @@ using Native = Avx2;
 
 /// Which GEMMs Matmul<Cpu> runs large float products and bf16 products on:
 ///   eigen:   Eigen's for float; bf16 staged to float (matmul.hpp's gemm_lowp, on Eigen's GEMM);
-///   avx2:    the AVX2 kernel for float (also on an AVX-512 build, to compare the two); bf16 staged;
-///   avx512:  the AVX-512 kernel for float; bf16 staged (the paths before bgemm.hpp, to compare);
+///   avx2:    the AVX2 kernel for float (also on an AVX-512 build, to compare the two); bf16 widened to float as it
+///            is packed, on the same kernel (gemm<Avx2, bf16>);
+///   avx512:  the AVX-512 kernel for float; bf16 widened onto it (the paths before bgemm.hpp, to compare);
 ///   native:  the widest float kernel compiled in; bf16 on bgemm.hpp's AVX512-BF16 kernel where compiled in,
-///            staged otherwise;
+///            widened onto the widest float kernel otherwise (AVX2-only and AVX-512 CPUs without bf16 instructions);
 ///   amx:     the widest float kernel; bf16 on amx.hpp's AMX-BF16 tile kernel (where the CPU and the kernel allow
 ///            AMX tiles: a pmc::Error at the first bf16 product otherwise). Opt-in: it has not yet run on AMX hardware.
 enum class Choice { eigen, avx2, avx512, native, amx };
@@ -159,6 +163,22 @@ inline const char* chosen_name() {
 inline bool suits(i64 m, i64 n, i64 k) {
   const i64 min_rows = choice() == Choice::avx2 ? Avx2::kMinRows : Native::kMinRows;
   return choice() != Choice::eigen && m >= min_rows && n >= 16 && k >= 16;
+}
+
+/// Rows from which a bf16 product runs widened on the chosen float kernel rather than staged to float on Eigen's
+/// GEMM (which widens all of op(B) too, and packs it again).
+inline constexpr i64 kMinRowsWidened = 16;
+
+/// Whether Matmul<Cpu> runs a bf16 product widened on the chosen float kernel (gemm<K, bf16>): PMC_CPU_GEMM=avx2 or
+/// avx512, or native on a build without the AVX512-BF16 kernel (bgemm.hpp), and at least kMinRowsWidened rows.
+inline bool suits_widened(i64 m, i64 n, i64 k) {
+  const Choice c = choice();
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
+  const bool widened = c == Choice::avx2 || c == Choice::avx512;
+#else
+  const bool widened = c == Choice::avx2 || c == Choice::avx512 || c == Choice::native;
+#endif
+  return widened && m >= kMinRowsWidened && n >= 1 && k >= 1;
 }
 
 namespace detail {
@@ -257,13 +277,21 @@ inline void zero_partial_panel(float* panel, int filled, int width, i64 kc) {
   if (filled < width) std::fill_n(panel, kc * width, 0.f);
 }
 
-/// Transposes an 8 × 8 block: `rows` (≤ 8) vectors of 8 floats at src + r·src_stride (the others taken as zero)
-/// become 8 vectors of 8 floats at dst + c·dst_stride, dst[c·dst_stride + r] = src[r·src_stride + c]. Stores run in
-/// order of c, so with dst_stride < 8 each store's spill into the next one's place is overwritten by that one; the
-/// last spills dst_stride .. 7 floats past dst + 7·dst_stride, which the caller must own and fill later.
-inline void transpose_8x8(const float* src, i64 src_stride, int rows, float* dst, i64 dst_stride) {
+/// 8 floats from p: floats as they are, bf16 widened (exactly: a bf16 is the top half of its float).
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const bf16* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/// Transposes an 8 × 8 block: `rows` (≤ 8) vectors of 8 values at src + r·src_stride (the others taken as zero)
+/// become 8 vectors of 8 floats at dst + c·dst_stride, dst[c·dst_stride + r] = src[r·src_stride + c] (bf16 widened).
+/// Stores run in order of c, so with dst_stride < 8 each store's spill into the next one's place is overwritten by
+/// that one; the last spills dst_stride .. 7 floats past dst + 7·dst_stride, which the caller must own and fill later.
+template <class T>
+inline void transpose_8x8(const T* src, i64 src_stride, int rows, float* dst, i64 dst_stride) {
   __m256 r[8];
-  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(src + i * src_stride) : _mm256_setzero_ps();
+  for (int i = 0; i < 8; ++i) r[i] = i < rows ? load8(src + i * src_stride) : _mm256_setzero_ps();
   __m256 t[8], u[8];
   for (int i = 0; i < 4; ++i) {
     t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);  // r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]
@@ -284,36 +312,36 @@ inline void transpose_8x8(const float* src, i64 src_stride, int rows, float* dst
   }
 }
 
-/// Rows [i0, i0 + m) × columns [k0, k0 + kc) of op(A) as MR-row panels, k-major (panel[k·MR + i]), the last
-/// panel zero-padded.
-template <int MR>
-void pack_a(const MatDesc<const float>& a, i64 i0, i64 m, i64 k0, i64 kc, float* out) {
+/// Rows [i0, i0 + m) × columns [k0, k0 + kc) of op(A) as MR-row panels of floats, k-major (panel[k·MR + i]), the
+/// last panel zero-padded. T: float, or bf16 widened to float (exactly).
+template <int MR, class T>
+void pack_a(const MatDesc<const T>& a, i64 i0, i64 m, i64 k0, i64 kc, float* out) {
   static_assert(MR <= 8);
   for (i64 ip = 0; ip < m; ip += MR) {
     const int mr = static_cast<int>(std::min<i64>(MR, m - ip));
     float* o = out + ip * kc;
     zero_partial_panel(o, mr, MR, kc);
     if (a.cs == 1) {  // rows contiguous: transposed 8 × 8 at a time, the last (partial) block element by element
-      const float* src = a.data + (i0 + ip) * a.rs + k0;
+      const T* src = a.data + (i0 + ip) * a.rs + k0;
       i64 k = 0;
       if (mr == MR) {  // the last store of a block spills 8 - MR floats, which must stay inside this panel
         for (; k + 8 < kc || (MR == 8 && k + 8 <= kc); k += 8) transpose_8x8(src + k, a.rs, MR, o + k * MR, MR);
       }
       for (int i = 0; i < mr; ++i)
-        for (i64 kk = k; kk < kc; ++kk) o[kk * MR + i] = src[i * a.rs + kk];
+        for (i64 kk = k; kk < kc; ++kk) o[kk * MR + i] = static_cast<float>(src[i * a.rs + kk]);
     } else {  // columns contiguous (rs = 1) or any strides
       for (i64 k = 0; k < kc; ++k) {
-        const float* src = a.data + (k0 + k) * a.cs + (i0 + ip) * a.rs;
-        for (int i = 0; i < mr; ++i) o[k * MR + i] = src[i * a.rs];
+        const T* src = a.data + (k0 + k) * a.cs + (i0 + ip) * a.rs;
+        for (int i = 0; i < mr; ++i) o[k * MR + i] = static_cast<float>(src[i * a.rs]);
       }
     }
   }
 }
 
-/// Rows [k0, k0 + kc) × columns [j0, j0 + n) of op(B) as NR-column panels, k-major (panel[k·NR + j]), the
-/// last panel zero-padded.
-template <int NR>
-void pack_b(const MatDesc<const float>& b, i64 k0, i64 kc, i64 j0, i64 n, float* out) {
+/// Rows [k0, k0 + kc) × columns [j0, j0 + n) of op(B) as NR-column panels of floats, k-major (panel[k·NR + j]),
+/// the last panel zero-padded. T: float, or bf16 widened to float (exactly).
+template <int NR, class T>
+void pack_b(const MatDesc<const T>& b, i64 k0, i64 kc, i64 j0, i64 n, float* out) {
   static_assert(NR % 8 == 0);
   for (i64 jp = 0; jp < n; jp += NR) {
     const int nr = static_cast<int>(std::min<i64>(NR, n - jp));
@@ -321,23 +349,59 @@ void pack_b(const MatDesc<const float>& b, i64 k0, i64 kc, i64 j0, i64 n, float*
     zero_partial_panel(o, nr, NR, kc);
     if (b.cs == 1) {  // rows contiguous
       for (i64 k = 0; k < kc; ++k) {
-        std::memcpy(o + k * NR, b.data + (k0 + k) * b.rs + j0 + jp, static_cast<std::size_t>(nr) * sizeof(float));
+        const T* src = b.data + (k0 + k) * b.rs + j0 + jp;
+        if constexpr (std::is_same_v<T, float>) {
+          std::memcpy(o + k * NR, src, static_cast<std::size_t>(nr) * sizeof(float));
+        } else {
+          int j = 0;
+          for (; j + 8 <= nr; j += 8) _mm256_store_ps(o + k * NR + j, load8(src + j));
+          for (; j < nr; ++j) o[k * NR + j] = static_cast<float>(src[j]);
+        }
       }
     } else if (b.rs == 1) {  // columns contiguous (a transposed weight): 8 columns × 8 rows transposed at a time
-      const float* src = b.data + (j0 + jp) * b.cs + k0;
+      const T* src = b.data + (j0 + jp) * b.cs + k0;
       for (int j = 0; j < nr; j += 8) {
         const int cols = std::min(8, nr - j);
         i64 k = 0;
         for (; k + 8 <= kc; k += 8) transpose_8x8(src + j * b.cs + k, b.cs, cols, o + k * NR + j, NR);
         for (int jj = j; jj < j + cols; ++jj)
-          for (i64 kk = k; kk < kc; ++kk) o[kk * NR + jj] = src[jj * b.cs + kk];
+          for (i64 kk = k; kk < kc; ++kk) o[kk * NR + jj] = static_cast<float>(src[jj * b.cs + kk]);
       }
     } else {  // any strides
       for (int j = 0; j < nr; ++j) {
-        const float* src = b.data + (j0 + jp + j) * b.cs + k0 * b.rs;
-        for (i64 k = 0; k < kc; ++k) o[k * NR + j] = src[k * b.rs];
+        const T* src = b.data + (j0 + jp + j) * b.cs + k0 * b.rs;
+        for (i64 k = 0; k < kc; ++k) o[k * NR + j] = static_cast<float>(src[k * b.rs]);
       }
     }
+  }
+}
+
+/// 8 floats rounded to bf16 as pmc::bf16 does: to nearest, ties to even; NaN quiet; no flush of denormals.
+inline __m128i round_bf16(__m256 x) {
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+  const __m256i quiet = _mm256_or_si256(u, _mm256_set1_epi32(0x00400000));
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+  const __m256i r = _mm256_srli_epi32(_mm256_blendv_epi8(rounded, quiet, nan), 16);
+  return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+
+/// c = bf16(alpha · s + beta · c) for the rows × cols block of sums s (row stride lds) onto a bf16 c (row stride
+/// ldc), rounded once, as bgemm.hpp and the staged path (matmul.hpp, gemm_lowp) do; c is not read when beta = 0.
+inline void store_bf16(const float* s, i64 lds, bf16* c, i64 ldc, i64 rows, i64 cols, float alpha, float beta) {
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  for (i64 i = 0; i < rows; ++i) {
+    const float* si = s + i * lds;
+    bf16* ci = c + i * ldc;
+    i64 j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      __m256 v = _mm256_mul_ps(va, _mm256_loadu_ps(si + j));
+      if (beta != 0.f) v = _mm256_fmadd_ps(vb, load8(ci + j), v);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(ci + j), round_bf16(v));
+    }
+    for (; j < cols; ++j)
+      ci[j] = bf16(beta != 0.f ? std::fma(beta, static_cast<float>(ci[j]), alpha * si[j]) : alpha * si[j]);
   }
 }
 
@@ -346,25 +410,39 @@ void pack_b(const MatDesc<const float>& b, i64 k0, i64 kc, i64 j0, i64 n, float*
 /// Packed A, every depth block of a row block, of at most this many 32-bit words (16 MiB): bounds the row block.
 /// (bgemm.hpp packs bf16 pairs into words of the same budget.)
 inline constexpr i64 kPackedAWords = i64{1} << 22;
+/// A float buffer for a bf16 C's sums of at most this many floats (16 MiB): bounds the row block (here and in
+/// bgemm.hpp).
+inline constexpr i64 kPartialFloats = i64{1} << 22;
 
 /// C = alpha · op(A) · op(B) + beta · C for one matrix on kernel K (Avx2 or Avx512). C must be row-major
 /// (c.cs = 1); k ≥ 1. `packed_a_words` bounds packed A (tests make it small to reach many row blocks).
-template <class K>
-void gemm(const MatDesc<const float>& a, const MatDesc<const float>& b, const MatDesc<float>& c, float alpha,
-          float beta, i64 packed_a_words = kPackedAWords) {
+///
+/// T = bf16: op(A) and op(B) are widened to float as they are packed (exact), so the products and their order are
+/// those of the float GEMM of the same values: the bound of a float GEMM, on CPUs without AVX512-BF16. A bf16 C (TC)
+/// gets the sums in a float buffer of (row block, N), at most `partial_floats` floats, and is rounded once per
+/// element, c = bf16(alpha · Σ + beta · c), by the work item that computed it after its last depth block.
+template <class K, class T = float, class TC = T>
+void gemm(const MatDesc<const T>& a, const MatDesc<const T>& b, const MatDesc<TC>& c, float alpha, float beta,
+          i64 packed_a_words = kPackedAWords, i64 partial_floats = kPartialFloats) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, bf16>);
+  static_assert(std::is_same_v<TC, float> || std::is_same_v<TC, bf16>);
   using namespace detail;
   constexpr int kMR = K::kMR, kNR = K::kVectors * K::kWidth;
   constexpr i64 kKC = K::kKC, kNC = K::kNC, kMC = 4096 / kMR * kMR;  // at most MC rows of op(A) per row block
+  constexpr bool to_bf16 = std::is_same_v<TC, bf16>;
   static_assert(kNC % kNR == 0);
   const i64 m = c.rows, n = c.cols, k = a.cols;
-  const i64 ldc = c.rs;
   // A row block's packed A holds every depth block (block d at d · mc · kc_block floats), packed at once, so that a
   // work item runs its columns through the whole depth without waiting on the other threads: two barriers a row
   // block, not two a depth block (a 154-token prompt's products: 2-5% faster; the same bits).
   const i64 depth_blocks = (k + kKC - 1) / kKC, kc_block = std::min(kKC, k);
-  const i64 mc_cap = std::clamp(packed_a_words / (depth_blocks * kc_block) / kMR * kMR, i64{kMR}, kMC);
+  i64 mc_cap = std::clamp(packed_a_words / (depth_blocks * kc_block) / kMR * kMR, i64{kMR}, kMC);
+  if (to_bf16) mc_cap = std::min(mc_cap, std::clamp(partial_floats / n / kMR * kMR, i64{kMR}, kMC));
   const i64 mc_max = std::min(mc_cap, (m + kMR - 1) / kMR * kMR);
   float* const packed_a = thread_buffer<0>(mc_max * depth_blocks * kc_block);  // the caller's, shared by the team
+  // Where the micro-kernel writes: C itself, or a bf16 C's float sums (row block, N), shared by the team.
+  float* const sums = to_bf16 ? thread_buffer<3>(mc_max * n) : nullptr;
+  const i64 ldc = to_bf16 ? n : c.rs;
   [[maybe_unused]] const bool worth_threads = m * n * k >= (i64{1} << 18);
 #pragma omp parallel if (worth_threads)
   {
@@ -395,34 +473,40 @@ void gemm(const MatDesc<const float>& a, const MatDesc<const float>& b, const Ma
           const auto [jc, nc, ir0, ir1] = WorkItem(blocks, jb, slice, row_slices, a_panels, kMR, mc);
           for (i64 d = 0; d < depth_blocks; ++d) {
             const i64 pc = d * kKC, kc = std::min(kKC, k - pc);
-            const float beta_pc = d == 0 ? beta : 1.f;
+            // A float C: alpha on each depth block, beta on the first. A bf16 C's sums: Σ alone (alpha and beta in
+            // store_bf16).
+            const float alpha_pc = to_bf16 ? 1.f : alpha, beta_pc = d > 0 ? 1.f : to_bf16 ? 0.f : beta;
             pack_b<kNR>(b, pc, kc, jc, nc, packed_b);
             for (i64 ir = ir0; ir < ir1; ir += kMR) {
               const int mr = static_cast<int>(std::min<i64>(kMR, mc - ir));
               const float* ap = packed_a + d * depth_stride + ir * kc;
               for (i64 jr = 0; jr < nc; jr += kNR) {
                 const int nr = static_cast<int>(std::min<i64>(kNR, nc - jr));
-                float* cp = c.data + (ic + ir) * ldc + jc + jr;
+                float* cp = to_bf16 ? sums + ir * ldc + jc + jr
+                                    : reinterpret_cast<float*>(c.data) + (ic + ir) * ldc + jc + jr;
                 if (mr == kMR && nr == kNR)
-                  micro_kernel<K, true>(kc, ap, packed_b + jr * kc, cp, ldc, alpha, beta_pc, mr, nr);
+                  micro_kernel<K, true>(kc, ap, packed_b + jr * kc, cp, ldc, alpha_pc, beta_pc, mr, nr);
                 else
-                  micro_kernel<K, false>(kc, ap, packed_b + jr * kc, cp, ldc, alpha, beta_pc, mr, nr);
+                  micro_kernel<K, false>(kc, ap, packed_b + jr * kc, cp, ldc, alpha_pc, beta_pc, mr, nr);
               }
             }
           }
+          if constexpr (to_bf16)
+            store_bf16(sums + ir0 * ldc + jc, ldc, c.data + (ic + ir0) * c.rs + jc, c.rs, ir1 - ir0, nc, alpha, beta);
         }
       // (implicit barrier: packed A may be overwritten by the next row block)
     }
   }
 }
 
-/// C = alpha · op(A) · op(B) + beta · C on the kernel choice() selects (not Eigen: ask suits() first).
-inline void gemm_chosen(const MatDesc<const float>& a, const MatDesc<const float>& b, const MatDesc<float>& c,
-                        float alpha, float beta) {
+/// C = alpha · op(A) · op(B) + beta · C on the kernel choice() selects (not Eigen: ask suits() first); T = bf16
+/// widened to float as it is packed (gemm()).
+template <class T>
+void gemm_chosen(const MatDesc<const T>& a, const MatDesc<const T>& b, const MatDesc<T>& c, float alpha, float beta) {
   if (choice() == Choice::avx2)
-    gemm<Avx2>(a, b, c, alpha, beta);
+    gemm<Avx2, T>(a, b, c, alpha, beta);
   else
-    gemm<Native>(a, b, c, alpha, beta);
+    gemm<Native, T>(a, b, c, alpha, beta);
 }
 
 }  // namespace pmc::backends::cpu::sgemm
