@@ -166,8 +166,10 @@ inline bool suits(i64 m, i64 n, i64 k) {
 }
 
 /// Rows from which a bf16 product runs widened on the chosen float kernel rather than staged to float on Eigen's
-/// GEMM (which widens all of op(B) too, and packs it again).
-inline constexpr i64 kMinRowsWidened = 16;
+/// GEMM (which widens all of op(B) too, and packs it again). On a Zen 1 (AVX2, 2 threads), bf16 x · Wᵀ with W
+/// 4096 × 4096: staged / widened 16.5-17.0 / 9.7 ms at 5 rows, 17.7 / 9.2 at 6, 22.4 / 15.0 at 16, but 9.2 / 9.6 at
+/// 4 (where the matrix-vector kernel, bgemv.hpp, takes 8.3).
+inline constexpr i64 kMinRowsWidened = 5;
 
 /// Whether Matmul<Cpu> runs a bf16 product widened on the chosen float kernel (gemm<K, bf16>): PMC_CPU_GEMM=avx2 or
 /// avx512, or native on a build without the AVX512-BF16 kernel (bgemm.hpp), and at least kMinRowsWidened rows.
