@@ -96,6 +96,9 @@ void group_rows(int r, const std::uint8_t* group, i64 nblocks, const std::int8_t
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define PMC_HAVE_QMM_ROWS16_AVX2 1
 
+/// How many blocks' chunks ahead group_x_rows_avx2 prefetches its group.
+inline constexpr i64 kPrefetchChunks = 4;
+
 /// The AVX2 kernel: 8 rows a ymm, so a group is two halves (lanes 0..7 and 8..15 of each 64-byte part, the same cache
 /// lines). Per block and row of W the same integer sums as group_x_rows, with AVX2's byte products (vpmaddubsw, then
 /// vpmaddwd by ones; no VNNI, so that an AVX2 CPU runs it as measured): q4_0 Σ nib_j c_j − 8 s_x (a pair of products
@@ -120,6 +123,10 @@ void group_x_rows_avx2(const std::uint8_t* group, i64 nblocks, const std::int8_t
   for (i64 b = 0; b < nblocks; ++b) {
     const std::uint8_t* p = group + b * chunk;
     const std::uint8_t* codes = p + 2 * kRows;
+    // The chunk kPrefetchChunks ahead asked for now (a hint: past the end it reads nothing). On a Zen 1, one thread
+    // streaming q8_0 from DRAM: 6.5-8.0 → 9.5-9.7 G codes/s; q4_0 10.9-11.3 → 12.7-13.5.
+    for (i64 o = 0; o < chunk; o += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchChunks * chunk + o), _MM_HINT_T0);
     for (int h = 0; h < 2; ++h) {
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h)));
       __m256i s0[R], s1[R];
