@@ -182,10 +182,7 @@ void dots(const std::uint16_t* const* x, const std::uint16_t* w, i64 K, float* s
 #if defined(__AVX2__) && defined(__FMA__)
     __m256 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-    auto widen = [](const std::uint16_t* p) {
-      return _mm256_castsi256_ps(
-          _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
-    };
+    auto widen = [](const std::uint16_t* p) { return sgemm::detail::load8(reinterpret_cast<const bf16*>(p)); };
     i64 k = 0;
     for (; k + 8 <= K; k += 8) {
       const __m256 wv = widen(w + k);
