@@ -102,7 +102,7 @@ inline constexpr i64 kPrefetchChunks = 4;
 /// The AVX2 kernel: 8 rows a ymm, so a group is two halves (lanes 0..7 and 8..15 of each 64-byte part, the same cache
 /// lines). Per block and row of W the same integer sums as group_x_rows, with AVX2's byte products (vpmaddubsw, then
 /// vpmaddwd by ones; no VNNI, so that an AVX2 CPU runs it as measured): q4_0 Σ nib_j c_j − 8 s_x (a pair of products
-/// at most 2 · 15 · 127, no saturation); q8_0 Σ q_j c_j from the stored q + 128 flipped back to signed, as |q| times c
+/// at most 2 · 15 · 127, no saturation; those pair sums added in 16 bits over the block, then vpmaddwd once); q8_0 Σ q_j c_j from the stored q + 128 flipped back to signed, as |q| times c
 /// with q's sign (at most 2 · 128 · 127 a pair). Then the same conversion and FMA per block, so the bits are
 /// group_x_rows's. R ≤ 2 rows of x (16 ymm registers).
 template <ops::QuantFormat F, int R>
@@ -134,6 +134,10 @@ void group_x_rows_avx2(const std::uint8_t* group, i64 nblocks, const std::int8_t
         s0[r] = q4 ? _mm256_set1_epi32(-8 * xs[r][b]) : _mm256_setzero_si256();
         s1[r] = _mm256_setzero_si256();
       }
+      // q4_0: the 16-bit pair sums of vpmaddubsw (each at most 2 · 15 · 128 in magnitude) added in 16 bits over the
+      // block's 8 steps (at most 30720, no wrap), then widened once: the same integers in fewer instructions
+      __m256i p16[R];
+      for (int r = 0; r < R; ++r) p16[r] = _mm256_setzero_si256();
       for (int i = 0; i < 4; ++i) {
         __m256i w0, w1;
         if constexpr (q4) {
@@ -149,10 +153,17 @@ void group_x_rows_avx2(const std::uint8_t* group, i64 nblocks, const std::int8_t
           std::int32_t c0, c1;
           std::memcpy(&c0, xc[r] + b * 32 + 4 * i, 4);
           std::memcpy(&c1, xc[r] + b * 32 + 16 + 4 * i, 4);
-          s0[r] = _mm256_add_epi32(s0[r], dot(w0, _mm256_set1_epi32(c0)));
-          s1[r] = _mm256_add_epi32(s1[r], dot(w1, _mm256_set1_epi32(c1)));
+          if constexpr (q4) {
+            p16[r] = _mm256_add_epi16(p16[r], _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi32(c0)),
+                                                               _mm256_maddubs_epi16(w1, _mm256_set1_epi32(c1))));
+          } else {
+            s0[r] = _mm256_add_epi32(s0[r], dot(w0, _mm256_set1_epi32(c0)));
+            s1[r] = _mm256_add_epi32(s1[r], dot(w1, _mm256_set1_epi32(c1)));
+          }
         }
       }
+      if constexpr (q4)
+        for (int r = 0; r < R; ++r) s1[r] = _mm256_madd_epi16(p16[r], ones);
       for (int r = 0; r < R; ++r)
         acc[h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0[r], s1[r])),
                                     _mm256_mul_ps(dw, _mm256_set1_ps(xd[r][b])), acc[h][r]);
