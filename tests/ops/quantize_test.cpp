@@ -614,6 +614,35 @@ TEST_CASE("quantize: the fused matmul equals dequantize-then-matmul, on every ke
   }
 }
 
+/// x as the int8-activation kernels see it: each block of 32 its codes round(x / d) times d = max|x| / 127.
+Tensor<float> quantized_rows(const Tensor<float>& x) {
+  Tensor<float> xq(x.shape());
+  for (std::int64_t b = 0; b < x.numel() / 32; ++b) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x.data()[b * 32 + j]));
+    const float d = amax / 127.f, id = d > 0 ? 1.f / d : 0.f;
+    for (int j = 0; j < 32; ++j) xq.data()[b * 32 + j] = d * std::nearbyint(x.data()[b * 32 + j] * id);
+  }
+  return xq;
+}
+
+/// The worst error of y (M, N) against xq (M, K) · wdᵀ (wd: the dequantized W, (N, K)) in double, in units of
+/// K · 2^-22 · Σ_k |xq · wd| (≤ 1: float rounding of the integer block sums and their scaled sum).
+double quantized_rows_error(const Tensor<float>& xq, const Tensor<float>& wd, const Tensor<float>& y) {
+  const std::int64_t M = xq.shape()[0], K = xq.shape()[1], N = wd.shape()[0];
+  double worst = 0;
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t o = 0; o < N; ++o) {
+      double ref = 0, mag = 0;
+      for (std::int64_t k = 0; k < K; ++k) {
+        ref += static_cast<double>(xq.data()[m * K + k]) * wd.data()[o * K + k];
+        mag += std::fabs(static_cast<double>(xq.data()[m * K + k]) * wd.data()[o * K + k]);
+      }
+      worst = std::max(worst, std::fabs(y.data()[m * N + o] - ref) / (mag * K * 0x1p-22));
+    }
+  return worst;
+}
+
 TEST_CASE("quantize: int8 activations (the default) compute the product of the quantized rows of x, on every kernel") {
   // With int8 activations (the default), q8_0 / q4_0 multiply each row of x quantized to blocks of 32 (d = max|x| / 127,
   // codes round(x / d)) with integer dot products: the result is, to float rounding, dequant(W) times x's
@@ -637,14 +666,7 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
       CAPTURE(M);
       auto x = normal_matrix(M, K, rng);
       for (std::int64_t k = 0; k < 32; ++k) x.data()[k] = 0.f;  // an all-zero block: scale 0, codes 0
-      // x as the kernel sees it: each block's codes times its scale
-      Tensor<float> xq(x.shape());
-      for (std::int64_t b = 0; b < x.numel() / 32; ++b) {
-        float amax = 0;
-        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x.data()[b * 32 + j]));
-        const float d = amax / 127.f, id = d > 0 ? 1.f / d : 0.f;
-        for (int j = 0; j < 32; ++j) xq.data()[b * 32 + j] = d * std::nearbyint(x.data()[b * 32 + j] * id);
-      }
+      const auto xq = quantized_rows(x);
       const auto exact = dequant_matmul(x, q);
       for (const auto isa : compiled_kernels()) {
         const std::string kernel = qmm::isa_name(isa);
@@ -668,20 +690,12 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
           CHECK(std::memcmp(one.data(), y.data() + m * N, 4 * static_cast<std::size_t>(N)) == 0);
         }
         qmm::set_int8_activations(saved);
-        double worst = 0, d = 0, n = 0;
-        for (std::int64_t m = 0; m < M; ++m)
-          for (std::int64_t o = 0; o < N; ++o) {
-            double ref = 0, mag = 0;
-            for (std::int64_t k = 0; k < K; ++k) {
-              ref += static_cast<double>(xq.data()[m * K + k]) * wd.data()[o * K + k];
-              mag += std::fabs(static_cast<double>(xq.data()[m * K + k]) * wd.data()[o * K + k]);
-            }
-            const double got = y.data()[m * N + o];
-            worst = std::max(worst, std::fabs(got - ref) / (mag * K * 0x1p-22));
-            d += (got - exact.data()[m * N + o]) * (got - exact.data()[m * N + o]);
-            n += static_cast<double>(exact.data()[m * N + o]) * exact.data()[m * N + o];
-          }
-        CHECK(worst <= 1.0);  // the quantized rows' product, to float rounding
+        CHECK(quantized_rows_error(xq, wd, y) <= 1.0);  // the quantized rows' product, to float rounding
+        double d = 0, n = 0;
+        for (std::int64_t i = 0; i < y.numel(); ++i) {
+          d += (y.data()[i] - exact.data()[i]) * (y.data()[i] - exact.data()[i]);
+          n += static_cast<double>(exact.data()[i]) * exact.data()[i];
+        }
         const double rel = std::sqrt(d / n);
         CHECK(rel > 0);       // it is not the float kernel
         CHECK(rel < 1e-2);    // x's rounding: ~0.5% (measured 0.0055 on a 5632 x 2048 q4_0 product)
@@ -721,6 +735,52 @@ TEST_CASE("quantize: the AVX2 rows16 kernel gives the AVX-512 rows16 kernel's bi
       Q::matmul_on(qmm::Isa::avx512, x, q, y512);
       Q::matmul_on(qmm::Isa::avx2, x, q, y2);
       CHECK(std::memcmp(y512.data(), y2.data(), 4 * static_cast<std::size_t>(y2.numel())) == 0);
+    }
+  }
+  qmm::set_int8_activations(saved);
+}
+#endif
+
+#if defined(PMC_HAVE_QMM_ROWS16_AVX2)
+TEST_CASE("quantize: the AVX2 rows16 kernel takes the extreme codes (int8 activations), on any AVX2 CPU") {
+  // q4_0 adds a block's vpmaddubsw pair sums in 16 bits (16 products of a nibble and an x code a lane, at most
+  // 16 · 15 · 127 = 30480) and q8_0 multiplies |q| by c with q's sign (pairs up to 2 · 128 · 127). Rows of codes 15
+  // (q4_0: each block [1, -1, ..., -1]) or ±127 / -128 (q8_0) against x's codes all +127 or -127 come near those
+  // limits: a sum that wrapped or saturated would be off by thousands of units, far outside float rounding. (The
+  // AVX-512 comparison above needs an AVX-512 CPU; this runs wherever the AVX2 kernel does.)
+  namespace qmm = pmc::backends::cpu::qmm;
+  std::mt19937 rng(76);
+  const std::int64_t N = 32, K = 32 * 6;
+  auto w = normal_matrix(N, K, rng, 0.05);
+  for (std::int64_t k = 0; k < K; ++k) {
+    w.data()[2 * K + k] = k % 32 == 0 ? 1.f : -1.f;   // q4_0: code 0, then 31 codes 15; q8_0: 127, -127...
+    w.data()[5 * K + k] = k % 32 == 0 ? -1.f : 1.f;   // the same, other sign
+    w.data()[11 * K + k] = (k % 2 == 0 ? 1.f : -1.f);  // q4_0 codes 0 / 15, q8_0 ±127
+  }
+  const bool saved = qmm::int8_activations();
+  qmm::set_int8_activations(true);
+  for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0}) {
+    const std::string format_name = pmc::ops::quant_format_name(f);
+    CAPTURE(format_name);
+    auto blocks = Q::quantize(w, f);
+    if (f == QuantFormat::q8_0)  // row 9: every code -128 (its scale kept)
+      for (std::int64_t b = 0; b < K / 32; ++b)
+        std::fill_n(blocks.codes.data() + (9 * (K / 32) + b) * 34 + 2, 32, std::uint8_t{0x80});
+    const auto q = rows16_of(blocks);
+    Tensor<float> wd(q.shape());
+    Q::dequantize(q, wd);
+    Tensor<float> x({3, K});
+    for (std::int64_t k = 0; k < K; ++k) {
+      x.data()[k] = 3.f;                              // codes all +127
+      x.data()[K + k] = -3.f;                         // all -127
+      x.data()[2 * K + k] = k % 2 == 0 ? 3.f : -3.f;  // alternating
+    }
+    for (const std::int64_t M : {1, 2, 3}) {
+      CAPTURE(M);
+      Tensor<float> xm({M, K}), y({M, N});
+      std::copy(x.data(), x.data() + M * K, xm.data());
+      Q::matmul_on(qmm::Isa::avx2, xm, q, y);
+      CHECK(quantized_rows_error(quantized_rows(xm), wd, y) <= 1.0);
     }
   }
   qmm::set_int8_activations(saved);
