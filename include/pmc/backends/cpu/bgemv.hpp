@@ -204,8 +204,9 @@ inline void split_row(const std::uint16_t* x, i64 K, float* out) {
 /// and w[2l+1] in its high half, so the odd elements as floats are the lane & 0xffff0000 and the even ones the lane
 /// << 16 (both exact): one load and two integer ops for 16 values, against the split x (xs, split_row), in two
 /// accumulators per row (even, odd), added at the end; then a scalar tail on the bf16 x. W is prefetched
-/// kPrefetchBytes ahead. (On a Zen 1, a 1.1B-shaped bf16 W read 16-17 GB/s on 2 threads against 10-11 for one
-/// widening load of 8 a row of x and of W; /tmp microbench, session 21.)
+/// kPrefetchBytes ahead. (On a Zen 1, 2 threads: the products of a 1.1B model read 13-19.5 GB/s of W against 9-12.7
+/// when x and W were each widened 8 values a FMA; its bf16 decoding went from 0.54 to 0.81-0.86 of the DRAM bound;
+/// docs/performance.md.)
 inline constexpr i64 kPrefetchBytes = 1024;
 
 template <int R>

@@ -186,7 +186,9 @@ inline bool suits_widened(i64 m, i64 n, i64 k) {
 namespace detail {
 
 /// A 64-byte aligned float buffer per thread and slot that grows and is reused across calls (like scratch() in
-/// eigen.hpp, which is not aligned: the micro-kernel's loads of packed B need the vector's alignment).
+/// eigen.hpp, which is not aligned: the micro-kernel's loads of packed B need the vector's alignment). Slots: 0, 1
+/// and 3 here (packed A, packed B, a bf16 C's sums), 2-4 bgemm.hpp (3 shared: the two never run at once on a
+/// thread), 5 bgemv.hpp (its x widened to float).
 template <int Slot>
 float* thread_buffer(i64 floats) {
   struct Free {
