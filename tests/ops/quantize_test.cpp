@@ -705,6 +705,19 @@ TEST_CASE("quantize: int8 activations (the default) compute the product of the q
   CHECK(qmm::int8_activations() == saved);
 }
 
+#if defined(PMC_HAVE_QMM_ROWS16_AVX2)
+/// w quantized to f, and for q8_0 row 9's codes all -128 (its scales kept): the extreme the AVX2 kernel's sign trick
+/// (|q| times c with q's sign) must take.
+QuantizedMatrix<pmc::Cpu> quantize_with_extreme_row(const Tensor<float>& w, QuantFormat f) {
+  auto blocks = Q::quantize(w, f);
+  const std::int64_t nb = w.shape()[1] / 32;
+  if (f == QuantFormat::q8_0)
+    for (std::int64_t b = 0; b < nb; ++b)
+      std::fill_n(blocks.codes.data() + (9 * nb + b) * quant::kQ8_0Bytes + 2, 32, std::uint8_t{0x80});
+  return blocks;
+}
+#endif
+
 #if defined(PMC_HAVE_QMM_ROWS16) && defined(PMC_HAVE_QMM_ROWS16_AVX2)
 TEST_CASE("quantize: the AVX2 rows16 kernel gives the AVX-512 rows16 kernel's bits (int8 activations)") {
   // Both sum each block's products exactly in integers (vpdpbusd; vpmaddubsw + vpmaddwd, q8_0 by |q| and c with q's
@@ -721,12 +734,7 @@ TEST_CASE("quantize: the AVX2 rows16 kernel gives the AVX-512 rows16 kernel's bi
   for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0}) {
     const std::string format_name = pmc::ops::quant_format_name(f);
     CAPTURE(format_name);
-    auto blocks = Q::quantize(w, f);
-    if (f == QuantFormat::q8_0) {  // row 9: every code -128 (its scale kept): the extreme the sign trick must take
-      const std::int64_t nb = K / 32;
-      for (std::int64_t b = 0; b < nb; ++b) std::fill_n(blocks.codes.data() + (9 * nb + b) * 34 + 2, 32, std::uint8_t{0x80});
-    }
-    const auto q = rows16_of(blocks);
+    const auto q = rows16_of(quantize_with_extreme_row(w, f));
     for (const std::int64_t M : {1, 2, 3, 4, 7}) {
       CAPTURE(M);
       auto x = normal_matrix(M, K, rng);
@@ -762,11 +770,7 @@ TEST_CASE("quantize: the AVX2 rows16 kernel takes the extreme codes (int8 activa
   for (const auto f : {QuantFormat::q8_0, QuantFormat::q4_0}) {
     const std::string format_name = pmc::ops::quant_format_name(f);
     CAPTURE(format_name);
-    auto blocks = Q::quantize(w, f);
-    if (f == QuantFormat::q8_0)  // row 9: every code -128 (its scale kept)
-      for (std::int64_t b = 0; b < K / 32; ++b)
-        std::fill_n(blocks.codes.data() + (9 * (K / 32) + b) * 34 + 2, 32, std::uint8_t{0x80});
-    const auto q = rows16_of(blocks);
+    const auto q = rows16_of(quantize_with_extreme_row(w, f));
     Tensor<float> wd(q.shape());
     Q::dequantize(q, wd);
     Tensor<float> x({3, K});
