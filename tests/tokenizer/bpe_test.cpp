@@ -148,7 +148,7 @@ TEST_CASE("bpe: UNUSED pieces merge through but are split back, user-defined sym
 
 TEST_CASE("bpe: a 100 kB line without spaces encodes in n log n time") {
   const auto model = llama_model();
-  BpeTokenizer tok = model.empty() ? BpeTokenizer(pmc::test::synthetic_model({"a", "b", "ab", "ba", "aba", "bab", "abab"}))
+  BpeTokenizer tok = model.empty() ? BpeTokenizer(pmc::test::synthetic_model({kWs, "a", "b", "ab", "ba", "aba", "bab", "abab"}))
                                    : BpeTokenizer::load(model);
   auto make = [](size_t n) {
     std::string s;
