@@ -102,8 +102,9 @@ inline constexpr i64 kPrefetchChunks = 4;
 /// The AVX2 kernel: 8 rows a ymm, so a group is two halves (lanes 0..7 and 8..15 of each 64-byte part, the same cache
 /// lines). Per block and row of W the same integer sums as group_x_rows, with AVX2's byte products (vpmaddubsw, then
 /// vpmaddwd by ones; no VNNI, so that an AVX2 CPU runs it as measured): q4_0 Σ nib_j c_j − 8 s_x (a pair of products
-/// at most 2 · 15 · 127, no saturation; those pair sums added in 16 bits over the block, then vpmaddwd once); q8_0 Σ q_j c_j from the stored q + 128 flipped back to signed, as |q| times c
-/// with q's sign (at most 2 · 128 · 127 a pair). Then the same conversion and FMA per block, so the bits are
+/// at most 2 · 15 · 127, no saturation; those pair sums added in 16 bits over the block, then vpmaddwd once); q8_0
+/// Σ q_j c_j from the stored q + 128 flipped back to signed, as |q| times c with q's sign (at most 2 · 128 · 127 a
+/// pair). Then the same conversion and FMA per block, so the bits are
 /// group_x_rows's. R ≤ 2 rows of x (16 ymm registers).
 template <ops::QuantFormat F, int R>
 void group_x_rows_avx2(const std::uint8_t* group, i64 nblocks, const std::int8_t* const* xc, const float* const* xd,
@@ -116,9 +117,8 @@ void group_x_rows_avx2(const std::uint8_t* group, i64 nblocks, const std::int8_t
     for (int r = 0; r < R; ++r) acc[h][r] = _mm256_setzero_ps();
   const __m256i low = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8(static_cast<char>(0x80));
   const __m256i ones = _mm256_set1_epi16(1);
-  auto dot = [&](__m256i w, __m256i c) {  // 8 lanes of Σ of 4 products w · c (q4_0: w unsigned; q8_0: signed)
-    if constexpr (q4) return _mm256_madd_epi16(_mm256_maddubs_epi16(w, c), ones);
-    else return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(c, w)), ones);
+  auto dot_q8 = [&](__m256i w, __m256i c) {  // 8 lanes of Σ of 4 products w · c (w, c signed; q4_0 sums p16 below)
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(c, w)), ones);
   };
   for (i64 b = 0; b < nblocks; ++b) {
     const std::uint8_t* p = group + b * chunk;
@@ -157,8 +157,8 @@ void group_x_rows_avx2(const std::uint8_t* group, i64 nblocks, const std::int8_t
             p16[r] = _mm256_add_epi16(p16[r], _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi32(c0)),
                                                                _mm256_maddubs_epi16(w1, _mm256_set1_epi32(c1))));
           } else {
-            s0[r] = _mm256_add_epi32(s0[r], dot(w0, _mm256_set1_epi32(c0)));
-            s1[r] = _mm256_add_epi32(s1[r], dot(w1, _mm256_set1_epi32(c1)));
+            s0[r] = _mm256_add_epi32(s0[r], dot_q8(w0, _mm256_set1_epi32(c0)));
+            s1[r] = _mm256_add_epi32(s1[r], dot_q8(w1, _mm256_set1_epi32(c1)));
           }
         }
       }
