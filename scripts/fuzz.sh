@@ -43,30 +43,44 @@ if ((${#targets[@]} == 0)); then
   for exe in "$build"/bin/fuzz_*; do targets+=("${exe##*/fuzz_}"); done
 fi
 
-findings=0
-printf '%-14s %8s %10s %8s %8s %8s  %s\n' target seconds execs cov ft corpus result
-for t in "${targets[@]}"; do
-  exe="$build/bin/fuzz_$t"
-  [[ -x "$exe" ]] || { pmc_err "fuzz: no target fuzz_$t"; exit 2; }
-  work="$build/work/$t" out="$build/findings/$t"
+# fuzz_one TARGET: runs one target for $seconds and writes its table row to build/fuzz/findings/TARGET.row;
+# returns non-zero on a finding. PMC_JOBS targets run at a time (each is one process on one core).
+fuzz_one() {
+  local t="$1" exe="$build/bin/fuzz_$1" work="$build/work/$1" out="$build/findings/$1"
   if [[ "${PMC_FUZZ_KEEP_CORPUS:-0}" != 1 ]]; then rm -rf "$work"; fi
   mkdir -p "$work" "$out"
   if [[ -d "$PMC_ROOT/tests/fuzz/corpus/$t" ]]; then cp -n "$PMC_ROOT/tests/fuzz/corpus/$t"/* "$work"/; fi
-  log="$build/findings/$t.log"
-  rc=0
+  local log="$build/findings/$t.log" rc=0
   (cd "$build" && "$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=8192 \
       -artifact_prefix="$out/" -print_final_stats=1 "$work" >"$log" 2>&1) || rc=$?
+  local execs last cov ft corp result=ok
   execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)"
   last="$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)"
   cov="$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)"
   ft="$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)"
   corp="$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)"
-  result=ok
-  if ((rc != 0)); then
-    result="FINDING (exit $rc): $(ls "$out" | head -1), log $log"
-    findings=$((findings + 1))
-  fi
-  printf '%-14s %8s %10s %8s %8s %8s  %s\n' "$t" "$seconds" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
+  if ((rc != 0)); then result="FINDING (exit $rc): $(ls "$out" | head -1), log $log"; fi
+  printf '%-14s %8s %10s %8s %8s %8s  %s\n' "$t" "$seconds" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" \
+    "$result" >"$build/findings/$t.row"
+  ((rc == 0))
+}
+
+for t in "${targets[@]}"; do
+  [[ -x "$build/bin/fuzz_$t" ]] || { pmc_err "fuzz: no target fuzz_$t"; exit 2; }
+done
+findings=0
+printf '%-14s %8s %10s %8s %8s %8s  %s\n' target seconds execs cov ft corpus result
+for ((i = 0; i < ${#targets[@]}; i += PMC_JOBS)); do
+  batch=("${targets[@]:i:PMC_JOBS}")
+  pids=()
+  for t in "${batch[@]}"; do
+    fuzz_one "$t" &
+    pids+=($!)
+  done
+  for j in "${!batch[@]}"; do
+    wait "${pids[j]}" || findings=$((findings + 1))
+    cat "$build/findings/${batch[j]}.row"
+  done
 done
 pmc_log "fuzz: ${#targets[@]} targets, $findings with findings, $((SECONDS - start)) s in all"
 ((findings == 0))

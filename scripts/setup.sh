@@ -93,8 +93,8 @@ pmc_find_nvcc() {
 pmc_configure() {
   local preset="$1"
   shift
-  if [[ "$preset" == cuda ]] && ! pmc_find_nvcc; then
-    pmc_err "preset 'cuda' needs the CUDA toolkit (nvcc), which was not found on PATH or in /usr/local/cuda"
+  if [[ "$preset" == cuda* ]] && ! pmc_find_nvcc; then
+    pmc_err "preset '$preset' needs the CUDA toolkit (nvcc), which was not found on PATH or in /usr/local/cuda"
     return 1
   fi
   pmc_log "configuring: cmake --preset $preset $*"
