@@ -6,6 +6,7 @@
 
 #include "fuzz_support.hpp"
 
+namespace checkpoint_fuzz {
 namespace {
 
 using Checkpoint = pmc::train::TrainingCheckpoint;
@@ -40,7 +41,7 @@ void write(const std::filesystem::path& path, const std::uint8_t* data, std::siz
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(checkpoint) {
   if (size == 0) return 0;
   const auto& dir = folder();
   const bool fuzz_manifest = data[0] % 2 == 1;
@@ -56,3 +57,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   return pmc::fuzz::refuse_or_accept([&] { Checkpoint::open(dir).validate(spec()); });
 }
+
+}  // namespace checkpoint_fuzz

@@ -4,7 +4,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(corpus) {
   const auto jsonl = pmc::fuzz::write_input(data, size, "corpus.jsonl");
   const auto text = pmc::fuzz::write_input(data, size, "corpus.txt");
   pmc::fuzz::refuse_or_accept([&] { (void)pmc::data::read_documents(jsonl); });

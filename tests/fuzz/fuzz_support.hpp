@@ -16,6 +16,11 @@
 
 #include <pmc/core/error.hpp>
 
+/// A fuzz target's entry point, `PMC_FUZZ_TARGET(name) { ... data, size ... }`: the function pmc_fuzz_<name>,
+/// which the target's generated entry file (tests/fuzz/CMakeLists.txt) calls from libFuzzer's
+/// LLVMFuzzerTestOneInput. The targets' files compile together as unity files, so each names its own entry.
+#define PMC_FUZZ_TARGET(name) extern "C" int pmc_fuzz_##name(const std::uint8_t* data, std::size_t size)
+
 namespace pmc::fuzz {
 
 /// A folder of this process's own under the temporary directory, removed at exit.

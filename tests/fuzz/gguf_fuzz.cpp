@@ -5,6 +5,7 @@
 
 #include "fuzz_support.hpp"
 
+namespace gguf_fuzz {
 namespace {
 
 double visit(const pmc::io::GgufValue& v) {
@@ -27,7 +28,7 @@ double visit(const pmc::io::GgufValue& v) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(gguf) {
   const auto path = pmc::fuzz::write_input(data, size, "model.gguf");
   return pmc::fuzz::refuse_or_accept([&] {
     const auto f = pmc::io::GgufFile::open(path);
@@ -44,3 +45,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)sink;
   });
 }
+
+}  // namespace gguf_fuzz

@@ -4,7 +4,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(instruction) {
   const auto path = pmc::fuzz::write_input(data, size, "instructions.jsonl");
   return pmc::fuzz::refuse_or_accept([&] {
     const auto records = pmc::data::read_instruction_jsonl(path);

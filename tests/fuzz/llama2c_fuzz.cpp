@@ -4,7 +4,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(llama2c) {
   const auto path = pmc::fuzz::write_input(data, size, "model.bin");
   return pmc::fuzz::refuse_or_accept([&] {
     const auto m = pmc::io::read_llama2c(path);

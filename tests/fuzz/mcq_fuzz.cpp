@@ -4,7 +4,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(mcq) {
   const auto path = pmc::fuzz::write_input(data, size, "mcq.jsonl");
   return pmc::fuzz::refuse_or_accept([&] { (void)pmc::eval::load_mcq_jsonl(path); });
 }

@@ -4,7 +4,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(medqa) {
   const auto path = pmc::fuzz::write_input(data, size, "medqa.jsonl");
   return pmc::fuzz::refuse_or_accept([&] { (void)pmc::eval::load_medqa(path); });
 }

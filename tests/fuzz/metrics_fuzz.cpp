@@ -4,7 +4,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(metrics) {
   const auto path = pmc::fuzz::write_input(data, size, "metrics.jsonl");
   return pmc::fuzz::refuse_or_accept([&] {
     for (const char* field : {"loss", "eval_loss"}) (void)pmc::train::moving_average(pmc::train::read_metric(path, field), 3);

@@ -6,6 +6,7 @@
 
 #include "fuzz_support.hpp"
 
+namespace peft_adapter_fuzz {
 namespace {
 
 constexpr pmc::llama::Config kTiny{.dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1, .ffn_dim = 24,
@@ -29,7 +30,7 @@ const std::filesystem::path& folder() {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(peft_adapter) {
   const auto& dir = folder();
   std::FILE* f = std::fopen((dir / pmc::llama::kAdapterConfigFile).c_str(), "wb");
   if (f == nullptr || (size > 0 && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) std::abort();
@@ -38,3 +39,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)pmc::llama::load_peft_adapter(m, dir, false);
   });
 }
+
+}  // namespace peft_adapter_fuzz

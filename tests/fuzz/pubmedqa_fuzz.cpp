@@ -5,7 +5,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(pubmedqa) {
   const auto path = pmc::fuzz::write_input(data, size, "ori_pqal.json");
   const auto truth = pmc::fuzz::write_input(data, size, "test_ground_truth.json");
   pmc::fuzz::refuse_or_accept([&] { (void)pmc::eval::load_pubmedqa(path, pmc::eval::PubmedqaSplit::all); });

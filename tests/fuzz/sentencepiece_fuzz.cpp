@@ -7,7 +7,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(sentencepiece) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   return pmc::fuzz::refuse_or_accept([&] {
     const auto proto = pmc::tokenizer::parse_model_proto(bytes, "fuzz.model");

@@ -5,7 +5,7 @@
 
 #include "fuzz_support.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+PMC_FUZZ_TARGET(token_file) {
   const auto path = pmc::fuzz::write_input(data, size, "train.tokens");
   return pmc::fuzz::refuse_or_accept([&] {
     const auto f = pmc::data::TokenFile::open(path);
