@@ -757,7 +757,7 @@ int run_pipeline(PipelineConfig cfg) {
   const std::time_t now = std::time(nullptr);
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
   metrics["config"] = config;
-  metrics["provenance"] = {{"commit", report::commit()}, {"seed", cfg.seed}, {"machine", machine},
+  metrics["provenance"] = {{"commit", pmc::cli::git_commit()}, {"seed", cfg.seed}, {"machine", machine},
                            {"device", cfg.device}, {"finished", when}};
   pmc::io::write_file_atomic(rdir / "metrics.json", metrics.dump(2));
   pmc::io::write_file_atomic(rdir / "config.json", config.dump(2) + "\n");
@@ -779,7 +779,7 @@ int run_pipeline(PipelineConfig cfg) {
                                   "and flags applied; also <a href=\"config.json\">config.json</a>):</p>\n<pre>" +
                                   html_escape(config.dump(2)) + "</pre></section>";
   std::vector<std::vector<std::string>> prov{{"seed", std::to_string(cfg.seed)},
-                                             {"commit", report::commit()},
+                                             {"commit", pmc::cli::git_commit()},
                                              {"finished", when},
                                              {"run time", std::to_string(static_cast<long long>(secs)) + " s"},
                                              {"device", cfg.device},

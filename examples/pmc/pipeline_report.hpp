@@ -72,8 +72,6 @@ inline nlohmann::json machine() {
   return j;
 }
 
-inline std::string commit() { return git_commit(); }
-
 /// Up to `count` item indices to show: items on which the models disagree first (a seeded draw), then others
 /// (a seeded draw), in item order.
 inline std::vector<std::size_t> pick_examples(const std::vector<const eval::EvalReport*>& reports, std::size_t count,
